@@ -1,0 +1,3 @@
+from pipecheck.cli import main
+
+main()

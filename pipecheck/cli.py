@@ -1,0 +1,172 @@
+"""The ``pipecheck`` command line. Exit codes: 0 pass, 1 findings at/above ``--fail-on``, 2 usage or
+unreadable input (one line on stderr, never a traceback; ``PIPECHECK_DEBUG=1`` shows it).
+
+Exit codes live on exception types (click's ``UsageError`` and :class:`InputError` → 2) and on the
+report (:attr:`Report.exit_code`); commands only build a :class:`Report`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipecheck import __version__
+from pipecheck.pipeline.errors import InputError
+from pipecheck.validators.findings import Report, Severity
+
+FORMAT = click.Choice(["text", "json", "junit", "markdown"])
+FAIL_ON = click.Choice(["error", "warning", "info"])
+
+
+def report_options(fn):
+    """Options shared by every command that emits a report."""
+    fn = click.option("--ignore", multiple=True, metavar="CHECK", help="Check id or family to drop (repeatable).")(fn)
+    fn = click.option("--fail-on", type=FAIL_ON, default="error", show_default=True, help="Lowest severity that fails (exit 1).")(fn)
+    fn = click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write the report here instead of stdout.")(fn)
+    fn = click.option("--format", "fmt", type=FORMAT, default="text", show_default=True, help="Report format.")(fn)
+    return fn
+
+
+def emit(report: Report, fmt: str, output: str | None, fail_on: str, ignore: tuple[str, ...] = ()) -> None:
+    """Render the report to stdout or a file (atomically) and exit with its code."""
+    from pipecheck.render import render
+
+    report.fail_on = Severity.parse(fail_on)
+    report = report.without(ignore)
+    if output:
+        text = render(report, fmt)
+        tmp = Path(output).with_name(f".{Path(output).name}.tmp-{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, output)
+        if fmt != "text":
+            click.echo(render(report, "text", color=sys.stdout.isatty()), nl=False)
+    else:
+        click.echo(render(report, fmt, color=fmt == "text" and sys.stdout.isatty()), nl=False)
+    sys.exit(report.exit_code)
+
+
+class InputFailure(click.ClickException):
+    """Unreadable input or unusable options: exit 2 with one line naming the path and the fix."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"pipecheck: error: {self.format_message()}", err=True)
+
+
+class _Group(click.Group):
+    """Turns input errors raised anywhere below into :class:`InputFailure` (exit 2, no traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (InputError, OSError) as exc:
+            if os.environ.get("PIPECHECK_DEBUG"):
+                raise
+            raise InputFailure(_one_line(exc)) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="pipecheck")
+def cli() -> None:
+    """Stop image-classifier training runs from failing silently."""
+
+
+# ---------------------------------------------------------------------------------------------
+@cli.command("build-tfrecords")
+@click.argument("dump", type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--manifest", type=click.Path(dir_okay=False), help="labels.csv|.jsonl|.parquet instead of sidecars.")
+@click.option("--path-column", default="path", show_default=True, help="Manifest column with image paths (relative to DUMP).")
+@click.option("--recursive/--no-recursive", default=True, show_default=True, help="Search DUMP recursively.")
+@click.option("--label-field", help="Single-label field; dotted path into nested JSON (e.g. taxon.species).")
+@click.option("--multi-label-field", help="Multi-label field: a list, or a delimited string with --label-sep.")
+@click.option("--label-sep", default=None, help="Separator for string-valued multi-labels (e.g. ',' or '|').")
+@click.option("--allow-empty", is_flag=True, help="Keep multi-label images with no labels (negatives).")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
+@click.option("--test-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--split-field", help="Use this field's existing split (train/val/test) instead of splitting.")
+@click.option("--group-field", help="All images sharing this field's value land in one split.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-side", type=click.IntRange(min=1), help="Downscale so the longer side is at most N (re-encoded as JPEG).")
+@click.option("--min-side", type=click.IntRange(min=1), default=32, show_default=True, help="Reject images whose shorter side is below N.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=89_478_485, show_default=True, help="Reject larger images (decompression bombs).")
+@click.option("--jpeg-quality", type=click.IntRange(50, 100), default=95, show_default=True, help="Quality of re-encoded JPEGs.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
+@click.option("--shard-size-mb", type=click.FloatRange(min=0.001), default=128.0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@report_options
+def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_on: str, ignore: tuple, progress, **options: Any) -> None:
+    """Pair images with metadata in DUMP, check/repair/reject each, split, write sharded TFRecords."""
+    from pipecheck.pipeline.build import BuildOptions, build
+    from pipecheck.validators.build import build_report
+
+    if bool(options["label_field"]) == bool(options["multi_label_field"]):
+        raise click.UsageError("give exactly one of --label-field or --multi-label-field")
+    opts = BuildOptions(dump=dump, out=out_dir, **options)
+    result = build(opts, progress=sys.stderr.isatty() if progress is None else progress)
+    emit(build_report(result), fmt, output, fail_on, ignore)
+
+
+# ---------------------------------------------------------------------------------------------
+@cli.command("validate")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), help="A folder built by build-tfrecords.")
+@click.option("--source", help="module.path:callable returning batches (tf.data, PyDataset, generator, ...).")
+@click.option("--source-arg", multiple=True, metavar="K=V", help="Keyword argument for the --source callable.")
+@click.option("--backbone", help="keras.applications backbone the data feeds (see `pipecheck backbones`).")
+@click.option("--image-size", type=click.IntRange(min=1), help="Input side the model uses (default: the backbone's).")
+@click.option("--batches", type=click.IntRange(min=1), default=50, show_default=True, help="Batches to sample.")
+@click.option("--split", default="train", show_default=True, help="Split of --data to sample images from.")
+@report_options
+def validate(fmt: str, output: str | None, fail_on: str, ignore: tuple, **options: Any) -> None:
+    """Check a built dataset or a user's input pipeline against the backbone and for generator bugs."""
+    from pipecheck.validators.suite import ValidateOptions, run_validate
+
+    if not options["data_dir"] and not options["source"]:
+        raise click.UsageError("give --data OUT_DIR or --source module:callable")
+    emit(run_validate(ValidateOptions(**options)), fmt, output, fail_on, ignore)
+
+
+# ---------------------------------------------------------------------------------------------
+@cli.command("backbones")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def backbones_cmd(fmt: str) -> None:
+    """List every supported backbone with its expected input (derived from keras.applications)."""
+    import json
+
+    from pipecheck.pipeline.backbones import all_backbones
+
+    table = all_backbones()
+    if fmt == "json":
+        click.echo(json.dumps([b.to_dict() for b in table], indent=2))
+        return
+    click.echo(f"{'backbone':<20} {'module':<22} {'mode':<6} {'order':<5} {'size':>4} {'min':>4}  range per channel (dtype float32)")
+    for b in table:
+        rng = " ".join(f"[{lo:.4g}, {hi:.4g}]" for lo, hi in b.value_range)
+        click.echo(f"{b.name:<20} {b.module:<22} {b.mode:<6} {b.channel_order:<5} {b.default_size:>4} {b.min_size:>4}  {rng}")
+
+
+@cli.command("checks")
+def checks_cmd() -> None:
+    """List every check id with its default severity and meaning."""
+    from pipecheck.validators.registry import all_checks
+
+    for c in all_checks():
+        click.echo(f"{c.id:<40} {c.severity.value:<8} {c.summary}")
+
+
+# ---------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="pipecheck")
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.strerror or exc.__class__.__name__}: {exc.filename}"
+    return " ".join(str(exc).split())

@@ -1,0 +1,140 @@
+"""Render a :class:`Report` as text (rich), JSON, JUnit XML or Markdown.
+
+JSON shape: ``{"pipecheck_version", "command", "status", "fail_on", "findings": [...],
+"summary": {...}}``. JUnit has one testcase per check that ran (``summary["checks_run"]``) or fired,
+so CI systems list every check; findings at or above ``--fail-on`` are failures.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from itertools import groupby
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from pipecheck.validators.findings import Finding, Report
+
+FORMATS = ("text", "json", "junit", "markdown")
+_ICON = {"error": "✗", "warning": "!", "info": "i"}
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def render(report: Report, fmt: str, *, color: bool = False, width: int = 110) -> str:
+    if fmt == "json":
+        return json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n"
+    if fmt == "junit":
+        return to_junit(report)
+    if fmt == "markdown":
+        return to_markdown(report)
+    if fmt == "text":
+        return to_text(report, color=color, width=width)
+    raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def _evidence_text(evidence: dict[str, Any], limit: int = 6) -> str:
+    parts = []
+    for key, value in list(evidence.items())[:limit]:
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        elif isinstance(value, (list, tuple)) and len(value) > 8:
+            value = f"[{', '.join(map(str, value[:8]))}, … {len(value)} items]"
+        parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
+def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
+    from rich.console import Console
+    from rich.text import Text
+
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=color, no_color=not color, width=width, highlight=False)
+    data = report.to_dict()
+    for family, items in groupby(report.sorted_findings(), key=lambda f: f.family):
+        items = list(items)
+        console.print(Text(f"{family} ({len(items)})", style="bold"))
+        for f in items:
+            line = Text(f"  {_ICON[f.severity.value]} {f.severity.value:<7} ", style=_STYLE[f.severity.value])
+            line.append(f"{f.check}", style="bold")
+            if f.subject:
+                line.append(f" [{f.subject}]")
+            line.append(f": {f.message}")
+            console.print(line)
+            if f.evidence:
+                console.print(Text(f"      evidence: {_evidence_text(f.evidence)}", style="dim"))
+            if f.hint:
+                console.print(Text(f"      hint: {f.hint}", style="green"))
+    summary = {k: v for k, v in data["summary"].items() if k not in ("counts", "checks_run")}
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        console.print(f"{key}: {value}")
+    c = data["summary"]["counts"]
+    verdict = Text(
+        f"{report.command}: {data['status'].upper()} — {c['error']} error(s), {c['warning']} warning(s), "
+        f"{c['info']} info (fail-on {report.fail_on.value})",
+        style="bold green" if data["status"] == "pass" else "bold red",
+    )
+    console.print(verdict)
+    return buf.getvalue()
+
+
+def to_markdown(report: Report) -> str:
+    data = report.to_dict()
+    c = data["summary"]["counts"]
+    icon = "✅" if data["status"] == "pass" else "❌"
+    out = [
+        f"## {icon} pipecheck {report.command}: {data['status']}",
+        "",
+        f"{c['error']} error(s), {c['warning']} warning(s), {c['info']} info — fail-on `{report.fail_on.value}`",
+        "",
+    ]
+    if report.findings:
+        out += ["| severity | check | subject | message | hint |", "|---|---|---|---|---|"]
+        for f in report.sorted_findings():
+            cells = [f.severity.value, f"`{f.check}`", f.subject, f.message, f.hint]
+            out.append("| " + " | ".join(_md_cell(x) for x in cells) + " |")
+        out.append("")
+    summary = {k: v for k, v in data["summary"].items() if k not in ("counts", "checks_run")}
+    if summary:
+        out += ["<details><summary>summary</summary>", "", "```json", json.dumps(summary, indent=2), "```", "", "</details>", ""]
+    return "\n".join(out)
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def to_junit(report: Report) -> str:
+    by_check: dict[str, list[Finding]] = {}
+    for f in report.findings:
+        by_check.setdefault(f.check, []).append(f)
+    checks = list(dict.fromkeys(list(report.summary.get("checks_run", [])) + sorted(by_check)))
+    failing = {f.check for f in report.failing()}
+    cases = []
+    for check in checks:
+        found = by_check.get(check, [])
+        family = check.split(".", 1)[0]
+        body = ""
+        text = "\n".join(
+            f"[{f.severity.value}] {f.subject + ': ' if f.subject else ''}{f.message}"
+            + (f"\nhint: {f.hint}" if f.hint else "")
+            + (f"\nevidence: {json.dumps(f.to_dict()['evidence'])}" if f.evidence else "")
+            for f in found
+        )
+        if check in failing:
+            worst = found[0] if found else None
+            msg = worst.message if worst else check
+            body = f"<failure message={quoteattr(msg)} type={quoteattr(check)}>{escape(text)}</failure>"
+        elif found:
+            body = f"<system-out>{escape(text)}</system-out>"
+        cases.append(f'    <testcase classname={quoteattr("pipecheck." + family)} name={quoteattr(check)}>{body}</testcase>')
+    n_fail = sum(1 for c in checks if c in failing)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<testsuites name="pipecheck" tests="{len(checks)}" failures="{n_fail}">\n'
+        f'  <testsuite name={quoteattr("pipecheck " + report.command)} tests="{len(checks)}" failures="{n_fail}" errors="0">\n'
+        + "\n".join(cases)
+        + ("\n" if cases else "")
+        + "  </testsuite>\n</testsuites>\n"
+    )

@@ -1,0 +1,168 @@
+"""The one TFRecord feature spec, shared by the writer (build) and the reader.
+
+Every record is a ``tf.train.Example`` with these features (documented in the README):
+
+=================== ========== ===============================================================
+key                 type       meaning
+=================== ========== ===============================================================
+image/encoded       bytes      the image file bytes (original JPEG/PNG when kept, else re-encoded)
+image/format        bytes      ``jpeg`` or ``png`` (detected from content, not the extension)
+image/height        int64      height in pixels of the stored image
+image/width         int64      width in pixels of the stored image
+image/channels      int64      always 3 (RGB); repairs convert everything else
+image/id            bytes      the stem that paired the image with its metadata
+image/sha256        bytes      hex sha256 of the decoded RGB pixels before any downscale
+image/phash         int64      64-bit difference hash (near-duplicate detection)
+image/source        bytes      path relative to the dump root
+image/repairs       bytes[]    what was repaired (e.g. ``cmyk_to_rgb``, ``exif_orientation``)
+label/index         int64[]    class indices into the manifest's sorted vocabulary
+label/name          bytes[]    class names, same order as label/index
+meta/<name>         any        the sidecar's other scalar fields (nested keys joined with ``.``)
+=================== ========== ===============================================================
+
+The writer here encodes protobuf and TFRecord framing directly so build workers never import
+TensorFlow (seconds of start-up and hundreds of MB per worker); the reader uses TensorFlow's own
+parser, and a test reads shards with plain TensorFlow knowing only the table above.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Iterable, Mapping
+
+import google_crc32c
+
+IMAGE_ENCODED = "image/encoded"
+IMAGE_FORMAT = "image/format"
+IMAGE_HEIGHT = "image/height"
+IMAGE_WIDTH = "image/width"
+IMAGE_CHANNELS = "image/channels"
+IMAGE_ID = "image/id"
+IMAGE_SHA256 = "image/sha256"
+IMAGE_PHASH = "image/phash"
+IMAGE_SOURCE = "image/source"
+IMAGE_REPAIRS = "image/repairs"
+LABEL_INDEX = "label/index"
+LABEL_NAME = "label/name"
+META_PREFIX = "meta/"
+
+SHARD_SUFFIX = ".tfrecord"
+
+
+def shard_name(split: str, index: int, count: int) -> str:
+    """TFDS-style shard file name: ``train-00000-of-00008.tfrecord``."""
+    return f"{split}-{index:05d}-of-{count:05d}{SHARD_SUFFIX}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing: tf.train.Example protobuf + TFRecord framing, without TensorFlow.
+# ---------------------------------------------------------------------------------------------
+
+
+def _varint(value: int) -> bytes:
+    if value < 0:
+        value += 1 << 64  # protobuf int64: two's complement, 10 bytes
+    out = bytearray()
+    while True:
+        bits = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(bits | 0x80)
+        else:
+            out.append(bits)
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (wire type 2)."""
+    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
+
+
+def _feature(value: Any) -> bytes:
+    """Encode one ``tf.train.Feature`` from bytes/str, int/bool, float, or a list of one kind."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if all(isinstance(v, (bytes, str)) for v in values):
+        items = b"".join(_field(1, v.encode("utf-8") if isinstance(v, str) else v) for v in values)
+        return _field(1, items)  # bytes_list
+    if all(isinstance(v, (bool, int)) and not isinstance(v, float) for v in values):
+        packed = b"".join(_varint(int(v)) for v in values)
+        return _field(3, _field(1, packed) if values else b"")  # int64_list
+    if all(isinstance(v, (int, float)) for v in values):
+        packed = struct.pack(f"<{len(values)}f", *values)
+        return _field(2, _field(1, packed) if values else b"")  # float_list
+    raise TypeError(f"cannot encode feature value of mixed or unsupported type: {value!r}")
+
+
+def encode_example(features: Mapping[str, Any]) -> bytes:
+    """Serialize a ``tf.train.Example`` (keys sorted so equal inputs give equal bytes)."""
+    entries = b"".join(
+        _field(1, _field(1, key.encode("utf-8")) + _field(2, _feature(features[key])))
+        for key in sorted(features)
+    )
+    return _field(1, entries)
+
+
+def _masked_crc(data: bytes) -> int:
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def frame_record(data: bytes) -> bytes:
+    """One TFRecord: length, masked CRC32C of the length, data, masked CRC32C of the data."""
+    length = struct.pack("<Q", len(data))
+    return length + struct.pack("<I", _masked_crc(length)) + data + struct.pack("<I", _masked_crc(data))
+
+
+def iter_records(path: str) -> Iterable[bytes]:
+    """Read raw records from a TFRecord file, checking both CRCs (raises ValueError on corruption)."""
+    with open(path, "rb") as fh:
+        while True:
+            head = fh.read(12)
+            if not head:
+                return
+            if len(head) < 12:
+                raise ValueError(f"{path}: truncated record header")
+            length_bytes, crc = head[:8], struct.unpack("<I", head[8:])[0]
+            if _masked_crc(length_bytes) != crc:
+                raise ValueError(f"{path}: corrupt record length CRC")
+            (length,) = struct.unpack("<Q", length_bytes)
+            data = fh.read(length)
+            tail = fh.read(4)
+            if len(data) < length or len(tail) < 4:
+                raise ValueError(f"{path}: truncated record")
+            if _masked_crc(data) != struct.unpack("<I", tail)[0]:
+                raise ValueError(f"{path}: corrupt record data CRC")
+            yield data
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: the TensorFlow parse spec (TensorFlow imported lazily by the caller's module).
+# ---------------------------------------------------------------------------------------------
+
+
+def feature_description(meta_types: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The ``tf.io.parse_single_example`` description for the fixed features (+ optional meta).
+
+    Args:
+        meta_types: ``{name: "int"|"float"|"bytes"}`` from the manifest, to parse ``meta/<name>``.
+    """
+    import tensorflow as tf
+
+    desc: dict[str, Any] = {
+        IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
+        IMAGE_FORMAT: tf.io.FixedLenFeature([], tf.string),
+        IMAGE_HEIGHT: tf.io.FixedLenFeature([], tf.int64),
+        IMAGE_WIDTH: tf.io.FixedLenFeature([], tf.int64),
+        IMAGE_CHANNELS: tf.io.FixedLenFeature([], tf.int64),
+        IMAGE_ID: tf.io.FixedLenFeature([], tf.string),
+        IMAGE_SHA256: tf.io.FixedLenFeature([], tf.string),
+        IMAGE_PHASH: tf.io.FixedLenFeature([], tf.int64),
+        IMAGE_SOURCE: tf.io.FixedLenFeature([], tf.string),
+        IMAGE_REPAIRS: tf.io.VarLenFeature(tf.string),
+        LABEL_INDEX: tf.io.VarLenFeature(tf.int64),
+        LABEL_NAME: tf.io.VarLenFeature(tf.string),
+    }
+    kinds = {"int": tf.int64, "float": tf.float32, "bytes": tf.string}
+    for name, kind in (meta_types or {}).items():
+        desc[META_PREFIX + name] = tf.io.VarLenFeature(kinds[kind])
+    return desc

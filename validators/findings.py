@@ -1,0 +1,140 @@
+"""The one result model of pipecheck: a :class:`Finding` per problem, a :class:`Report` per command.
+
+Like TFDV anomalies, findings are data with a severity; nothing here raises on a data problem.
+Plain data only (no rendering), so every floor above can build or render it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+
+class Severity(str, enum.Enum):
+    """How bad a finding is; ``--fail-on`` compares against this order."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return {"info": 0, "warning": 1, "error": 2}[self.value]
+
+    @classmethod
+    def parse(cls, value: "Severity | str") -> "Severity":
+        if isinstance(value, Severity):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise ValueError(f"unknown severity {value!r}; use error, warning or info") from None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem (or notable fact) found by a check.
+
+    Attributes:
+        check: Stable id ``family.code`` (e.g. ``input_range.rescaled_0_1``), documented in the README
+            and usable in ``--ignore``.
+        severity: error, warning or info.
+        message: One human sentence with the key numbers.
+        subject: What the finding is about: a class name, a split, a file, a layer.
+        evidence: The numbers behind the message, JSON-serialisable.
+        hint: How to fix it, naming the concrete API or option.
+    """
+
+    check: str
+    severity: Severity
+    message: str
+    subject: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    hint: str = ""
+
+    @property
+    def family(self) -> str:
+        return self.check.split(".", 1)[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "severity": self.severity.value,
+            "message": self.message,
+            "subject": self.subject,
+            "evidence": _jsonable(self.evidence),
+            "hint": self.hint,
+        }
+
+
+@dataclass
+class Report:
+    """All findings of one command plus a free-form summary (counts, timings, paths)."""
+
+    command: str
+    findings: list[Finding] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    fail_on: Severity = Severity.ERROR
+
+    def add(self, findings: Iterable[Finding] | Finding) -> None:
+        if isinstance(findings, Finding):
+            self.findings.append(findings)
+        else:
+            self.findings.extend(findings)
+
+    def without(self, ignored: Iterable[str]) -> "Report":
+        """A copy without findings whose check id or family is in ``ignored``."""
+        ignored = set(ignored)
+        kept = [f for f in self.findings if f.check not in ignored and f.family not in ignored]
+        return Report(self.command, kept, dict(self.summary), self.fail_on)
+
+    def failing(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity.rank >= self.fail_on.rank]
+
+    @property
+    def status(self) -> str:
+        return "fail" if self.failing() else "pass"
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failing() else 0
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)}
+        for f in self.findings:
+            out[f.severity.value] += 1
+        return out
+
+    def sorted_findings(self) -> list[Finding]:
+        """Worst first, then grouped by family and check id, stable otherwise."""
+        return sorted(self.findings, key=lambda f: (-f.severity.rank, f.family, f.check))
+
+    def to_dict(self) -> dict[str, Any]:
+        from pipecheck import __version__
+
+        return {
+            "pipecheck_version": __version__,
+            "command": self.command,
+            "status": self.status,
+            "fail_on": self.fail_on.value,
+            "findings": [f.to_dict() for f in self.sorted_findings()],
+            "summary": {**_jsonable(self.summary), "counts": self.counts()},
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    """Numpy scalars/arrays and tuples become plain JSON types so every renderer can emit them."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if hasattr(value, "tolist"):  # numpy array or scalar
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and value != value:  # NaN is not valid JSON
+        return "nan"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    return value
