@@ -1,0 +1,374 @@
+"""``build-tfrecords``: scan a dump, check every image, split, and write sharded TFRecords.
+
+Orchestration only: pairing lives in ``dump.py``, per-image work in ``images.py``, labels in
+``labels.py``, splitting in ``split.py``, the record layout in ``spec.py``. Shards are planned up
+front (their count depends on the data and ``--shard-size-mb``, never on ``--workers``, so the
+output is the same for any number of workers), then each worker process writes whole shards under
+a temporary name and renames them. The build happens in a staging folder beside ``--out`` that
+replaces it only when complete, so a failed or killed build never leaves a half dataset behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import shutil
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from pipecheck import __version__
+from pipecheck.pipeline import spec
+from pipecheck.pipeline.dump import Scan, scan_manifest, scan_sidecars
+from pipecheck.pipeline.errors import InputError
+from pipecheck.pipeline.images import Checked, ImageOptions, check_image
+from pipecheck.pipeline.labels import LabelSpec, coerce_meta, extract_labels, flatten_meta, lookup, meta_types, vocabulary
+from pipecheck.pipeline.manifest import FORMAT_VERSION, REJECTS_NAME, write_atomic, write_manifest
+from pipecheck.pipeline.rejects import Reject
+from pipecheck.pipeline.split import iterative_split, normalize_split
+
+# Small shards keep every core busy on small builds; this caps how many a split gets for that.
+_MIN_RECORDS_PER_SHARD = 256
+_MAX_SHARDS_FOR_PARALLELISM = 16
+
+
+@dataclass
+class BuildOptions:
+    """Options of one build (the CLI flags of ``build-tfrecords``)."""
+
+    dump: str
+    out: str
+    label_field: str | None = None
+    multi_label_field: str | None = None
+    label_sep: str | None = None
+    allow_empty: bool = False
+    manifest: str | None = None
+    path_column: str = "path"
+    recursive: bool = True
+    val_fraction: float = 0.1
+    test_fraction: float = 0.0
+    split_field: str | None = None
+    group_field: str | None = None
+    seed: int = 0
+    max_side: int | None = None
+    min_side: int = 32
+    max_pixels: int = 89_478_485
+    jpeg_quality: int = 95
+    workers: int | None = None
+    shard_size_mb: float = 128.0
+    overwrite: bool = False
+    follow_symlinks: bool = False
+
+    @property
+    def label_spec(self) -> LabelSpec:
+        if bool(self.label_field) == bool(self.multi_label_field):
+            raise InputError("give exactly one of --label-field or --multi-label-field")
+        if self.multi_label_field:
+            return LabelSpec(self.multi_label_field, True, self.label_sep, self.allow_empty)
+        return LabelSpec(self.label_field, False)
+
+    @property
+    def image_options(self) -> ImageOptions:
+        return ImageOptions(self.max_side, self.min_side, self.max_pixels, self.jpeg_quality)
+
+
+@dataclass
+class BuildResult:
+    """Plain result of a build; the face turns it into findings."""
+
+    out_dir: str
+    manifest: dict[str, Any]
+    rejects: list[Reject]
+    repairs: Counter = field(default_factory=Counter)
+    litter: int = 0
+    ignored: Counter = field(default_factory=Counter)
+
+    @property
+    def accounting(self) -> dict[str, Any]:
+        return self.manifest["accounting"]
+
+
+@dataclass
+class _Task:
+    split: str
+    index: int
+    count: int
+    root: str
+    staging: str
+    options: ImageOptions
+    items: list[tuple[str, str, list[int], list[str], dict[str, Any]]]
+
+
+@dataclass
+class _ShardResult:
+    split: str
+    file: str
+    records: int
+    bytes: int
+    sha256: str
+    class_counts: Counter
+    rejects: list[Reject]
+    repairs: Counter
+
+
+def _write_shard(task: _Task) -> _ShardResult:
+    """Worker: check each image, write the shard under a temp name, rename when complete."""
+    name = spec.shard_name(task.split, task.index, task.count)
+    final = os.path.join(task.staging, name)
+    tmp = os.path.join(task.staging, f".{name}.tmp-{os.getpid()}")
+    digest = hashlib.sha256()
+    counts: Counter = Counter()
+    repairs: Counter = Counter()
+    rejects: list[Reject] = []
+    records = size = 0
+    with open(tmp, "wb") as fh:
+        for rel, stem, label_idx, label_names, meta in task.items:
+            try:
+                with open(os.path.join(task.root, rel), "rb") as img_fh:
+                    data = img_fh.read()
+            except OSError as exc:
+                rejects.append(Reject(rel, stem, "unreadable", exc.strerror or str(exc)))
+                continue
+            try:
+                checked = check_image(data, rel, task.options)
+            except Exception as exc:  # noqa: BLE001 - a decoder bug must reject one file, not kill the build
+                rejects.append(Reject(rel, stem, "undecodable", f"{exc.__class__.__name__}: {exc}"[:200]))
+                continue
+            if not isinstance(checked, Checked):
+                rejects.append(Reject(rel, stem, checked.reason, checked.detail))
+                continue
+            features: dict[str, Any] = {
+                spec.IMAGE_ENCODED: checked.encoded,
+                spec.IMAGE_FORMAT: checked.format,
+                spec.IMAGE_HEIGHT: checked.height,
+                spec.IMAGE_WIDTH: checked.width,
+                spec.IMAGE_CHANNELS: 3,
+                spec.IMAGE_ID: stem.encode("utf-8", "surrogateescape"),
+                spec.IMAGE_SHA256: checked.sha256,
+                spec.IMAGE_PHASH: checked.phash,
+                spec.IMAGE_SOURCE: rel.encode("utf-8", "surrogateescape"),
+                spec.IMAGE_REPAIRS: checked.repairs,
+                spec.LABEL_INDEX: label_idx,
+                spec.LABEL_NAME: label_names,
+            }
+            for key, value in meta.items():
+                features[spec.META_PREFIX + key] = value
+            framed = spec.frame_record(spec.encode_example(features))
+            fh.write(framed)
+            digest.update(framed)
+            size += len(framed)
+            records += 1
+            counts.update(label_names)
+            repairs.update(checked.repairs)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    return _ShardResult(task.split, name, records, size, digest.hexdigest(), counts, rejects, repairs)
+
+
+def _prepare(opts: BuildOptions) -> tuple[Scan, list[dict[str, Any]], list[str], dict[str, str]]:
+    """Scan, read labels/splits/groups, and return kept item records plus early rejects (in scan)."""
+    label_spec = opts.label_spec
+    if opts.manifest:
+        scan = scan_manifest(opts.dump, opts.manifest, opts.path_column, recursive=opts.recursive)
+    else:
+        scan = scan_sidecars(opts.dump, recursive=opts.recursive, follow_symlinks=opts.follow_symlinks)
+    kept: list[dict[str, Any]] = []
+    skip = {label_spec.field} | ({opts.split_field} if opts.split_field else set())
+    for item in scan.items:
+        labels, reason, detail = extract_labels(item.meta, label_spec)
+        if reason:
+            scan.rejects.append(Reject(item.image, item.stem, reason, detail))
+            continue
+        split = None
+        if opts.split_field:
+            raw = lookup(item.meta, opts.split_field)
+            if not isinstance(raw, (str, int)) or not str(raw).strip():
+                scan.rejects.append(Reject(item.image, item.stem, "split_missing", f"no usable {opts.split_field!r}"))
+                continue
+            split = normalize_split(str(raw))
+        group = lookup(item.meta, opts.group_field) if opts.group_field else None
+        group = None if group is None or isinstance(group, (dict, list)) else str(group)
+        kept.append({"item": item, "labels": labels, "split": split, "group": group,
+                     "meta": flatten_meta(item.meta, skip=skip)})
+    classes = vocabulary(k["labels"] for k in kept)
+    types = meta_types(k["meta"] for k in kept)
+    return scan, kept, classes, types
+
+
+def _assign_splits(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int]) -> None:
+    if opts.split_field:
+        return
+    fractions = {"train": 1.0 - opts.val_fraction - opts.test_fraction, "val": opts.val_fraction}
+    if opts.test_fraction:
+        fractions["test"] = opts.test_fraction
+    if fractions["train"] <= 0:
+        raise InputError("--val-fraction plus --test-fraction must be below 1")
+    fractions = {k: v for k, v in fractions.items() if v > 0}
+    splits = iterative_split(
+        [[index[name] for name in k["labels"]] for k in kept],
+        fractions,
+        groups=[k["group"] for k in kept] if opts.group_field else None,
+        keys=[k["item"].stem for k in kept],
+        seed=opts.seed,
+    )
+    for k, s in zip(kept, splits):
+        k["split"] = s
+
+
+def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int], types: dict[str, str], staging: str) -> list[_Task]:
+    import numpy as np
+
+    target = opts.shard_size_mb * 1024 * 1024
+    tasks: list[_Task] = []
+    by_split: dict[str, list[dict[str, Any]]] = {}
+    for k in sorted(kept, key=lambda k: k["item"].stem):
+        by_split.setdefault(k["split"], []).append(k)
+    for split in sorted(by_split):
+        rows = by_split[split]
+        # Shuffle once so every shard is class-mixed and interleaved reads see all classes.
+        order = np.random.default_rng([opts.seed, len(rows)]).permutation(len(rows))
+        rows = [rows[i] for i in order]
+        est = sum(_size(os.path.join(opts.dump, k["item"].image)) for k in rows)
+        if opts.max_side:
+            est = min(est, len(rows) * opts.max_side * opts.max_side * 0.5)
+        count = max(1, math.ceil(est / target), min(_MAX_SHARDS_FOR_PARALLELISM, math.ceil(len(rows) / _MIN_RECORDS_PER_SHARD)))
+        count = min(count, len(rows))
+        for i, chunk in enumerate(np.array_split(np.arange(len(rows)), count)):
+            items = []
+            for j in chunk:
+                k = rows[j]
+                labels = sorted(k["labels"], key=index.__getitem__)
+                items.append((k["item"].image, k["item"].stem, [index[n] for n in labels], labels, coerce_meta(k["meta"], types)))
+            tasks.append(_Task(split, i, count, opts.dump, staging, opts.image_options, items))
+    return tasks
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _run(tasks: list[_Task], workers: int, progress: bool) -> Iterator[_ShardResult]:
+    total = sum(len(t.items) for t in tasks)
+    bar = None
+    if progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+        bar.start()
+        job = bar.add_task("checking + writing images", total=total)
+    try:
+        if workers <= 1 or len(tasks) <= 1:
+            for task in tasks:
+                result = _write_shard(task)
+                if bar:
+                    bar.advance(job, len(task.items))
+                yield result
+            return
+        import multiprocessing
+
+        # spawn: the parent may have imported TensorFlow (tests, notebooks); forking it can deadlock.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_write_shard, t): t for t in tasks}
+            for fut in as_completed(futures):
+                if bar:
+                    bar.advance(job, len(futures[fut].items))
+                yield fut.result()
+    finally:
+        if bar:
+            bar.stop()
+
+
+def _check_out(opts: BuildOptions) -> Path:
+    out = Path(opts.out)
+    dump = Path(opts.dump)
+    if out.resolve() == dump.resolve() or dump.resolve() in out.resolve().parents:
+        raise InputError(f"--out {opts.out} is inside the dump {opts.dump}; choose a folder outside it")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {opts.out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not opts.overwrite:
+        raise InputError(f"output folder {opts.out} is not empty; pass --overwrite to replace it")
+    return out
+
+
+def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
+    """Run a build end to end and return what happened (see :class:`BuildResult`)."""
+    started = time.time()
+    out = _check_out(opts)
+    scan, kept, classes, types = _prepare(opts)
+    index = {name: i for i, name in enumerate(classes)}
+    _assign_splits(opts, kept, index)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        tasks = _plan(opts, kept, index, types, str(staging))
+        workers = opts.workers or os.cpu_count() or 1
+        results = sorted(_run(tasks, workers, progress), key=lambda r: r.file)
+        rejects = list(scan.rejects)
+        repairs: Counter = Counter()
+        splits: dict[str, Any] = {}
+        for r in results:
+            rejects.extend(r.rejects)
+            repairs.update(r.repairs)
+            s = splits.setdefault(r.split, {"examples": 0, "class_counts": Counter(), "shards": []})
+            s["examples"] += r.records
+            s["class_counts"].update(r.class_counts)
+            s["shards"].append({"file": r.file, "records": r.records, "bytes": r.bytes, "sha256": r.sha256})
+        for s in splits.values():
+            s["class_counts"] = {c: s["class_counts"].get(c, 0) for c in classes}
+        rejects.sort(key=lambda r: (r.path, r.reason))
+        written = sum(s["examples"] for s in splits.values())
+        by_reason = Counter(r.reason for r in rejects)
+        manifest = {
+            "pipecheck_version": __version__,
+            "format_version": FORMAT_VERSION,
+            "created_unix": round(started, 3),
+            "build_seconds": round(time.time() - started, 3),
+            "dump": os.path.abspath(opts.dump),
+            "options": {k: v for k, v in dataclasses.asdict(opts).items() if k not in ("dump", "out", "overwrite", "workers")},
+            "label_mode": "multi_label" if opts.multi_label_field else "single_label",
+            "label_field": opts.label_spec.field,
+            "classes": classes,
+            "meta_features": types,
+            "splits": {k: splits[k] for k in sorted(splits, key=lambda s: (s != "train", s != "val", s))},
+            "accounting": {
+                "inputs_found": scan.inputs_found,
+                "written": written,
+                "rejected": len(rejects),
+                "balanced": written + len(rejects) == scan.inputs_found,
+                "rejects_by_reason": dict(sorted(by_reason.items())),
+                "repairs": dict(sorted(repairs.items())),
+                "litter_ignored": len(scan.litter),
+                "other_files_ignored": dict(sorted(scan.ignored.items())),
+            },
+        }
+        import json
+
+        write_atomic(staging / REJECTS_NAME, "".join(json.dumps(r.to_dict(), ensure_ascii=True) + "\n" for r in rejects).encode())
+        write_manifest(staging, manifest)
+        _swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BuildResult(str(out), manifest, rejects, repairs, len(scan.litter), scan.ignored)
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Replace ``out`` by the finished staging folder; the old output is removed only afterwards."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,230 @@
+"""Find the inputs of a flat dump: images paired with same-stem JSON sidecars, or a manifest table.
+
+Formats are detected from the first bytes (magic), not the extension, so a PNG named ``.jpg`` is
+still an image and a text file named ``.jpg`` is rejected as undecodable rather than ignored.
+OS litter (``.DS_Store``, ``Thumbs.db``, ``._*`` AppleDouble files, hidden files) is counted and
+ignored. Nothing here decodes pixels; that happens in the workers (``images.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipecheck.pipeline.errors import InputError
+from pipecheck.pipeline.rejects import Reject
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+SIDECAR_EXT = ".json"
+LITTER_NAMES = {".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", "icon\r", ".localized"}
+
+
+def sniff_format(head: bytes) -> str | None:
+    """Image format from magic bytes, or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head.startswith(b"BM"):
+        return "bmp"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    return None
+
+
+def is_litter(name: str) -> bool:
+    low = name.lower()
+    return low in LITTER_NAMES or name.startswith("._") or name.startswith(".")
+
+
+@dataclass
+class Item:
+    """One candidate example: an image and its metadata, paired by ``stem`` (relative, no suffix)."""
+
+    stem: str
+    image: str  # path relative to the dump root
+    meta: dict[str, Any]
+
+
+@dataclass
+class Scan:
+    """Result of scanning a dump: paired items, early rejects, and what was ignored."""
+
+    root: str
+    items: list[Item] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    litter: list[str] = field(default_factory=list)
+    ignored: Counter = field(default_factory=Counter)  # other files, by extension
+    inputs_found: int = 0
+
+
+def _walk(root: Path, recursive: bool, follow_symlinks: bool):
+    """Yield (relative path, is_symlink_outside) for files under root, skipping hidden folders."""
+    root_real = os.path.realpath(root)
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root)
+            if os.path.islink(full) and not follow_symlinks:
+                target = os.path.realpath(full)
+                if os.path.commonpath([root_real, target]) != root_real:
+                    yield rel, True
+                    continue
+            yield rel, False
+
+
+def _read_head(path: str, n: int = 16) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = False) -> Scan:
+    """Pair every image with the ``.json`` of the same stem in the same folder."""
+    base = Path(root)
+    if not base.is_dir():
+        raise InputError(f"dump folder not found: {root} (pass the folder that holds the images)")
+    scan = Scan(root=str(base))
+    images: dict[str, list[str]] = {}
+    sidecars: dict[str, str] = {}
+    for rel, outside in _walk(base, recursive, follow_symlinks):
+        name = os.path.basename(rel)
+        stem, ext = os.path.splitext(rel)
+        if outside:
+            scan.ignored["symlink_outside_dump"] += 1
+            continue
+        if is_litter(name):
+            scan.litter.append(rel)
+            continue
+        ext = ext.lower()
+        if ext == SIDECAR_EXT:
+            sidecars[stem] = rel
+            continue
+        if ext in IMAGE_EXTS:
+            images.setdefault(stem, []).append(rel)
+            continue
+        try:
+            head = _read_head(str(base / rel))
+        except OSError:
+            head = b""
+        if sniff_format(head):
+            images.setdefault(stem, []).append(rel)
+        else:
+            scan.ignored[ext or "(no extension)"] += 1
+
+    for stem, paths in sorted(images.items()):
+        scan.inputs_found += len(paths)
+        if len(paths) > 1:
+            for p in paths:
+                scan.rejects.append(Reject(p, stem, "duplicate_stem", f"same stem as {', '.join(q for q in paths if q != p)}"))
+            continue
+        image = paths[0]
+        sidecar = sidecars.get(stem)
+        if sidecar is None:
+            scan.rejects.append(Reject(image, stem, "no_sidecar", f"expected {os.path.basename(stem)}.json next to it"))
+            continue
+        meta, problem = read_sidecar(str(base / sidecar))
+        if problem:
+            scan.rejects.append(Reject(image, stem, "bad_sidecar", f"{sidecar}: {problem}"))
+            continue
+        scan.items.append(Item(stem=stem, image=image, meta=meta))
+    for stem, sidecar in sorted(sidecars.items()):
+        if stem not in images:
+            scan.inputs_found += 1
+            scan.rejects.append(Reject(sidecar, stem, "orphan_sidecar", "no image with this stem"))
+    return scan
+
+
+def read_sidecar(path: str) -> tuple[dict[str, Any], str]:
+    """Parse a sidecar; returns (object, "") or ({}, problem). Never raises on bad content."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        return {}, f"unreadable: {exc.strerror or exc}"
+    try:
+        obj = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return {}, f"invalid JSON: {' '.join(str(exc).split())[:200]}"
+    if not isinstance(obj, dict):
+        return {}, f"expected a JSON object, got {type(obj).__name__}"
+    return obj, ""
+
+
+def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recursive: bool = True) -> Scan:
+    """Items from one table (``.csv``, ``.jsonl``/``.ndjson``, ``.parquet``) with a path column.
+
+    Images under ``root`` that the table does not list are rejected as ``no_sidecar`` so nothing in
+    the dump is silently left out.
+    """
+    import pandas as pd
+
+    base = Path(root)
+    if not base.is_dir():
+        raise InputError(f"dump folder not found: {root} (pass the folder that holds the images)")
+    suffix = Path(manifest).suffix.lower()
+    try:
+        if suffix == ".csv":
+            df = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+        elif suffix in (".jsonl", ".ndjson"):
+            df = pd.read_json(manifest, lines=True, dtype=False)
+        elif suffix == ".parquet":
+            df = pd.read_parquet(manifest)
+        else:
+            raise InputError(f"{manifest}: unsupported manifest type {suffix!r}; use .csv, .jsonl or .parquet")
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(f"manifest not found: {manifest}") from None
+    except Exception as exc:  # noqa: BLE001 - pandas raises many types for unreadable tables
+        raise InputError(f"{manifest}: cannot read table ({' '.join(str(exc).split())[:160]})") from None
+    if path_column not in df.columns:
+        raise InputError(f"{manifest}: no column {path_column!r} (columns: {', '.join(map(str, df.columns))}); pass --path-column")
+    scan = Scan(root=str(base))
+    listed: set[str] = set()
+    for row in df.to_dict(orient="records"):
+        rel = os.path.normpath(str(row.pop(path_column)))
+        stem = os.path.splitext(rel)[0]
+        scan.inputs_found += 1
+        if rel.startswith("..") or os.path.isabs(rel):
+            scan.rejects.append(Reject(rel, stem, "missing_image", "path escapes the dump folder"))
+            continue
+        if rel in listed:
+            scan.rejects.append(Reject(rel, stem, "duplicate_row", "path listed more than once"))
+            continue
+        listed.add(rel)
+        if not (base / rel).is_file():
+            scan.rejects.append(Reject(rel, stem, "missing_image", f"not found under {root}"))
+            continue
+        meta = {k: _plain(v) for k, v in row.items()}
+        scan.items.append(Item(stem=stem, image=rel, meta=meta))
+    for rel, outside in _walk(base, recursive, False):
+        name = os.path.basename(rel)
+        if outside or is_litter(name) or rel in listed or os.path.abspath(base / rel) == os.path.abspath(manifest):
+            continue
+        if os.path.splitext(rel)[1].lower() in IMAGE_EXTS:
+            scan.inputs_found += 1
+            scan.rejects.append(Reject(rel, os.path.splitext(rel)[0], "no_sidecar", f"not listed in {os.path.basename(manifest)}"))
+    return scan
+
+
+def _plain(value: Any) -> Any:
+    """Numpy/pandas scalars to Python; NaN to None."""
+    if hasattr(value, "item") and not isinstance(value, (list, dict)):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            pass
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float) and value != value:
+        return None
+    return value

@@ -1,0 +1,174 @@
+"""Check, repair or reject one image: the per-item transform shared by every build runner.
+
+One full decode per image does everything: verification (a truncated stream fails here, not in
+training), the pixel sha256 used for leakage checks, the perceptual hash, and any repair. Original
+JPEG/PNG bytes are stored untouched when the image is already RGB, upright and within
+``max_side``, so no quality is lost to a decode/re-encode round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass, field
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from pipecheck.pipeline.dump import sniff_format
+
+_EXT_FORMAT = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".png": "png", ".bmp": "bmp", ".gif": "gif",
+               ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
+_LOSSLESS = {"png", "bmp", "gif", "tiff"}
+_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """Per-image limits and encoding choices (from the build options)."""
+
+    max_side: int | None = None
+    min_side: int = 32
+    max_pixels: int = 89_478_485
+    jpeg_quality: int = 95
+
+
+@dataclass
+class Checked:
+    """A usable image, ready to be written."""
+
+    encoded: bytes
+    format: str  # jpeg | png
+    height: int
+    width: int
+    sha256: str
+    phash: int
+    repairs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Rejected:
+    reason: str
+    detail: str
+
+
+def _decode_error(exc: Exception) -> Rejected:
+    text = " ".join(str(exc).split())[:200]
+    if "truncated" in text.lower() or isinstance(exc, EOFError):
+        return Rejected("truncated", text or "stream ends early")
+    return Rejected("undecodable", text or exc.__class__.__name__)
+
+
+def dhash(img: Image.Image) -> int:
+    """64-bit difference hash of an image (signed, to fit a TFRecord int64)."""
+    small = img.convert("L").resize((9, 8), Image.BILINEAR)
+    px = small.tobytes()
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            bits = (bits << 1) | (px[row * 9 + col] > px[row * 9 + col + 1])
+    return bits - (1 << 64) if bits >= (1 << 63) else bits
+
+
+def _to_rgb(img: Image.Image, repairs: list[str]) -> Image.Image:
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "CMYK":
+        repairs.append("cmyk_to_rgb")
+        return img.convert("RGB")
+    if mode == "P":
+        repairs.append("palette_to_rgb")
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+        mode = img.mode
+        if mode == "RGB":
+            return img
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        repairs.append("alpha_flattened")
+        rgba = img.convert("RGBA")
+        # White matte: the usual rendering of transparent product/plant photos.
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        repairs.append("high_bit_depth_to_8bit")
+        import numpy as np
+
+        arr = np.asarray(img, dtype="float64")
+        hi = arr.max() or 1.0
+        img = Image.fromarray((arr / hi * 255.0).clip(0, 255).astype("uint8"), "L")
+        return img.convert("RGB")
+    if mode in ("L", "1"):
+        repairs.append("grayscale_to_rgb")
+        return img.convert("RGB")
+    repairs.append(f"{mode.lower()}_to_rgb")
+    return img.convert("RGB")
+
+
+def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejected:
+    """Verify, repair and encode one image. Never raises on bad content.
+
+    Args:
+        data: The file's bytes.
+        name: Its file name (only the extension is used, to record a mismatch).
+        opts: Limits and encoding options.
+    """
+    if not data:
+        return Rejected("empty_file", "0 bytes")
+    fmt = sniff_format(data[:16])
+    if fmt is None:
+        return Rejected("undecodable", f"unknown format (first bytes {data[:8].hex()})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning: we apply our own limit below
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return _decode_error(exc)
+    if width * height > opts.max_pixels:
+        return Rejected("too_many_pixels", f"{width}x{height} = {width * height:,} pixels > --max-pixels {opts.max_pixels:,}")
+    if min(width, height) < opts.min_side:
+        return Rejected("too_small", f"{width}x{height}: shorter side < --min-side {opts.min_side}")
+    repairs: list[str] = []
+    ext = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if _EXT_FORMAT.get(ext, fmt) != fmt:
+        repairs.append("extension_mismatch")
+    try:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None  # the limit above already applied
+        try:
+            if getattr(img, "n_frames", 1) > 1:
+                repairs.append("first_frame_only")
+            img.load()
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+        orientation = img.getexif().get(_ORIENTATION, 1)
+        if orientation not in (1, None):
+            img = ImageOps.exif_transpose(img)
+            repairs.append("exif_orientation")
+        img = _to_rgb(img, repairs)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        return _decode_error(exc)
+    width, height = img.size
+    pixels = img.tobytes()
+    sha = hashlib.sha256(f"{width}x{height}:".encode() + pixels).hexdigest()
+    phash = dhash(img)
+    pixel_repairs = [r for r in repairs if r != "extension_mismatch"]
+    resize = opts.max_side is not None and max(width, height) > opts.max_side
+    if not pixel_repairs and not resize and fmt in ("jpeg", "png"):
+        return Checked(data, fmt, height, width, sha, phash, repairs)
+    if resize:
+        scale = opts.max_side / max(width, height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        img = img.resize(size, Image.LANCZOS, reducing_gap=3.0)
+        repairs.append("downscaled")
+        out_fmt = "jpeg"
+    else:
+        if fmt not in ("jpeg", "png"):
+            repairs.append(f"reencoded_from_{fmt}")
+        out_fmt = "png" if fmt in _LOSSLESS else "jpeg"
+    buf = io.BytesIO()
+    if out_fmt == "jpeg":
+        img.save(buf, "JPEG", quality=opts.jpeg_quality, subsampling=0 if opts.jpeg_quality >= 90 else 2)
+    else:
+        img.save(buf, "PNG", compress_level=3)
+    return Checked(buf.getvalue(), out_fmt, img.size[1], img.size[0], sha, phash, repairs)

@@ -1,0 +1,126 @@
+"""Label and metadata extraction from sidecar objects, and the class vocabulary.
+
+Sidecar values are data, never paths: nothing here opens a file named by a sidecar.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+_MISSING = object()
+
+
+def lookup(obj: dict[str, Any], dotted: str) -> Any:
+    """Value at ``dotted`` (``taxon.species``); a literal key containing dots wins over nesting."""
+    if dotted in obj:
+        return obj[dotted]
+    cur: Any = obj
+    for part in dotted.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        else:
+            return _MISSING
+    return cur
+
+
+def _scalar_label(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str):
+        value = value.strip()
+        return value or ""
+    return None
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """Which field holds the label(s) and how to read it."""
+
+    field: str
+    multi_label: bool = False
+    sep: str | None = None
+    allow_empty: bool = False
+
+
+def extract_labels(meta: dict[str, Any], spec: LabelSpec) -> tuple[list[str], str, str]:
+    """Labels of one item: ``(labels, reject_reason, detail)``; reason is "" when usable."""
+    value = lookup(meta, spec.field)
+    if value is _MISSING:
+        return [], "label_missing", f"no field {spec.field!r}"
+    if value is None:
+        return [], "label_empty", f"{spec.field!r} is null"
+    if isinstance(value, str) and spec.multi_label and spec.sep:
+        value = [v for v in value.split(spec.sep)]
+    values = value if isinstance(value, list) else [value]
+    labels: list[str] = []
+    for v in values:
+        label = _scalar_label(v)
+        if label is None:
+            return [], "label_invalid", f"{spec.field!r} holds {type(v).__name__}, not a string or number"
+        if label and label not in labels:
+            labels.append(label)
+    if not labels:
+        if spec.multi_label and spec.allow_empty:
+            return [], "", ""
+        return [], "label_empty", f"{spec.field!r} is empty"
+    if not spec.multi_label and len(labels) > 1:
+        return [], "multiple_labels", f"{spec.field!r} has {len(labels)} values: {labels[:5]}"
+    return labels, "", ""
+
+
+def flatten_meta(meta: dict[str, Any], skip: Iterable[str] = (), prefix: str = "") -> dict[str, Any]:
+    """Scalar fields of a (nested) sidecar, nested keys joined with ``.``; lists and nulls dropped."""
+    skip = set(skip)
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        name = f"{prefix}{key}"
+        if name in skip:
+            continue
+        if isinstance(value, dict):
+            out.update(flatten_meta(value, skip, prefix=f"{name}."))
+        elif isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value)):
+            out[name] = value
+    return out
+
+
+def meta_types(metas: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """One TFRecord type per meta key across all items: ``int``, ``float`` or ``bytes``.
+
+    A key that is an int in one sidecar and a string in another becomes ``bytes`` for every item,
+    so the reader and TFDV see one type per feature.
+    """
+    kinds: dict[str, set[str]] = {}
+    for meta in metas:
+        for key, value in meta.items():
+            kind = "int" if isinstance(value, (bool, int)) else "float" if isinstance(value, float) else "bytes"
+            kinds.setdefault(key, set()).add(kind)
+    out = {}
+    for key, seen in sorted(kinds.items()):
+        out[key] = "bytes" if "bytes" in seen else "float" if "float" in seen else "int"
+    return out
+
+
+def coerce_meta(meta: dict[str, Any], types: dict[str, str]) -> dict[str, Any]:
+    out = {}
+    for key, value in meta.items():
+        kind = types.get(key)
+        if kind == "int":
+            out[key] = int(value)
+        elif kind == "float":
+            out[key] = float(value)
+        elif kind == "bytes":
+            out[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
+
+
+def vocabulary(label_lists: Iterable[list[str]]) -> list[str]:
+    """Sorted class names, so indices are stable across rebuilds of the same label set."""
+    return sorted({label for labels in label_lists for label in labels})

@@ -1,0 +1,53 @@
+"""``dataset.json``: what was built, from what, with which options; read by the reader and verify.
+
+Written to a temporary name and renamed, like every output file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pipecheck.pipeline.errors import InputError
+
+MANIFEST_NAME = "dataset.json"
+REJECTS_NAME = "rejects.jsonl"
+FORMAT_VERSION = 1
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync, then rename over it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_manifest(out_dir: str | os.PathLike, manifest: dict[str, Any]) -> None:
+    write_atomic(Path(out_dir) / MANIFEST_NAME, (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode())
+
+
+def read_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Load ``dataset.json``; one-line :class:`InputError` when the folder is not a build."""
+    path = Path(out_dir) / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path} not found: {out_dir} is not a folder built by `pipecheck build-tfrecords`") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc}); rebuild the dataset") from None
+    if not isinstance(data, dict) or "splits" not in data or "classes" not in data:
+        raise InputError(f"{path}: not a pipecheck manifest (no splits/classes); rebuild the dataset")
+    return data
+
+
+def shard_paths(out_dir: str | os.PathLike, manifest: dict[str, Any], split: str) -> list[str]:
+    splits = manifest["splits"]
+    if split not in splits:
+        raise InputError(f"split {split!r} not in {out_dir} (has: {', '.join(splits)})")
+    return [str(Path(out_dir) / s["file"]) for s in splits[split]["shards"]]

@@ -1,0 +1,71 @@
+"""Findings about a build: what was rejected, repaired and ignored, and whether every input is
+accounted for (``written + rejected == found``)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from pipecheck.pipeline.rejects import REASONS
+from pipecheck.validators import registry
+from pipecheck.validators.findings import Report
+
+if TYPE_CHECKING:
+    from pipecheck.pipeline.build import BuildResult
+
+registry.define("build.accounting", "error", "records written + inputs rejected != inputs found (an input was lost)",
+                "report this as a pipecheck bug with the dump layout; do not train on this build")
+registry.define("build.rejected", "warning", "inputs rejected, by reason code (details in rejects.jsonl)",
+                "fix or remove the listed files (see rejects.jsonl), or accept the loss")
+registry.define("build.repaired", "info", "images repaired and kept (mode converted, rotated, re-encoded)",
+                "nothing to do; the repair is recorded per record in image/repairs")
+registry.define("build.ignored_files", "info", "files that are not inputs (OS litter, other types) were ignored",
+                "nothing to do unless these were meant to be images or sidecars")
+registry.define("build.empty_split", "error", "a split received no records",
+                "lower --val-fraction only if you mean it; otherwise check the label/split fields and rejects.jsonl")
+
+
+def build_report(result: "BuildResult", max_examples: int = 5) -> Report:
+    """Turn a :class:`BuildResult` into a ``build-tfrecords`` report with a summary."""
+    report = Report("build-tfrecords")
+    acc = result.accounting
+    if not acc["balanced"]:
+        report.add(registry.finding(
+            "build.accounting",
+            f"{acc['written']} written + {acc['rejected']} rejected != {acc['inputs_found']} found",
+            evidence={k: acc[k] for k in ("inputs_found", "written", "rejected")},
+        ))
+    examples: dict[str, list[str]] = defaultdict(list)
+    for r in result.rejects:
+        examples[r.reason].append(f"{r.path}: {r.detail}" if r.detail else r.path)
+    for reason, paths in sorted(examples.items()):
+        report.add(registry.finding(
+            "build.rejected",
+            f"{len(paths)} input(s) rejected as {reason}: {REASONS[reason]}",
+            subject=reason,
+            evidence={"count": len(paths), "examples": paths[:max_examples]},
+        ))
+    for repair, count in sorted(result.repairs.items()):
+        report.add(registry.finding("build.repaired", f"{count} image(s) repaired: {repair}", subject=repair, evidence={"count": count}))
+    if result.litter or result.ignored:
+        report.add(registry.finding(
+            "build.ignored_files",
+            f"{result.litter} OS litter file(s) and {sum(result.ignored.values())} other file(s) ignored",
+            evidence={"litter": result.litter, "other_by_extension": dict(result.ignored)},
+        ))
+    for split, info in result.manifest["splits"].items():
+        if info["examples"] == 0:
+            report.add(registry.finding("build.empty_split", f"split {split} has no records", subject=split))
+    m = result.manifest
+    report.summary.update({
+        "out": result.out_dir,
+        "inputs": f"{acc['inputs_found']} found = {acc['written']} written + {acc['rejected']} rejected"
+                  + ("" if acc["balanced"] else "  (MISMATCH)"),
+        "splits": {s: v["examples"] for s, v in m["splits"].items()},
+        "classes": len(m["classes"]),
+        "label_mode": m["label_mode"],
+        "shards": sum(len(v["shards"]) for v in m["splits"].values()),
+        "build_seconds": m["build_seconds"],
+        "checks_run": ["build.accounting", "build.rejected", "build.repaired", "build.ignored_files", "build.empty_split"],
+    })
+    return report
