@@ -16,6 +16,7 @@ from pipecheck.validators.findings import Finding, Severity
 # Modules that declare checks; imported lazily by :func:`all_checks` so listing stays cheap.
 CHECK_MODULES = (
     "pipecheck.validators.build",
+    "pipecheck.validators.dataset",
     "pipecheck.validators.input_range",
     "pipecheck.validators.generator",
     "pipecheck.validators.labels",

@@ -1,0 +1,139 @@
+"""Read a built dataset back as a ``tf.data`` pipeline that feeds ``model.fit`` directly.
+
+Shards are read sequentially and interleaved (``interleave`` over files), records decoded in
+parallel, resized, batched, then passed through the backbone's own
+``keras.applications.<module>.preprocess_input`` (vectorised on the batch), and prefetched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipecheck.pipeline import spec
+from pipecheck.pipeline.errors import InputError
+from pipecheck.pipeline.manifest import read_manifest, shard_paths
+
+LABEL_MODES = ("categorical", "multi_hot", "int")
+
+
+def default_label_mode(manifest: dict[str, Any]) -> str:
+    return "multi_hot" if manifest.get("label_mode") == "multi_label" else "categorical"
+
+
+def load_dataset(
+    data_dir: str,
+    split: str = "train",
+    *,
+    backbone: str | None = None,
+    image_size: int | tuple[int, int] | None = None,
+    batch_size: int | None = 32,
+    shuffle: bool | None = None,
+    shuffle_buffer: int = 2048,
+    label_mode: str | None = None,
+    repeat: bool = False,
+    deterministic: bool = False,
+    seed: int | None = None,
+    drop_remainder: bool = False,
+):
+    """A ``tf.data.Dataset`` of ``(images, labels)`` from a folder built by ``build-tfrecords``.
+
+    Args:
+        data_dir: The build's ``--out`` folder (holds ``dataset.json``).
+        split: ``train``, ``val`` or any split in the manifest.
+        backbone: A ``keras.applications`` backbone name (``resnet50``, ``inception_v3``, ...); its
+            ``preprocess_input`` is applied and its default input size is used. Without it images
+            are float32 in [0, 255].
+        image_size: Side (or ``(height, width)``) to resize to; defaults to the backbone's default,
+            else 224.
+        batch_size: Batch size, or None for unbatched examples.
+        shuffle: Shuffle files and records; defaults to True for ``train`` only.
+        shuffle_buffer: Records in the shuffle buffer.
+        label_mode: ``categorical`` (one-hot), ``multi_hot`` or ``int`` (class index); defaults to
+            ``multi_hot`` for multi-label builds, else ``categorical``.
+        repeat: Repeat forever (for ``steps_per_epoch`` training).
+        deterministic: Keep a fixed element order (slower); pair with ``seed`` for repeatability.
+        seed: Shuffle seed.
+        drop_remainder: Drop the last partial batch.
+
+    Returns:
+        The dataset; ``images`` are float32 ``(batch, H, W, 3)``, ``labels`` float32 one-/multi-hot
+        ``(batch, C)`` or int64 ``(batch,)``.
+    """
+    import tensorflow as tf
+
+    manifest = read_manifest(data_dir)
+    classes = manifest["classes"]
+    n_classes = len(classes)
+    label_mode = label_mode or default_label_mode(manifest)
+    if label_mode not in LABEL_MODES:
+        raise InputError(f"label_mode {label_mode!r} is not one of {', '.join(LABEL_MODES)}")
+    if label_mode != "multi_hot" and manifest.get("label_mode") == "multi_label":
+        raise InputError(f"{data_dir} holds multi-label data; use label_mode='multi_hot'")
+    preprocess = None
+    if backbone:
+        from pipecheck.pipeline.backbones import UnknownBackbone, get
+
+        try:
+            bb = get(backbone)
+        except UnknownBackbone as exc:
+            raise InputError(str(exc)) from None
+        preprocess = bb.preprocess_function()
+        image_size = image_size or bb.default_size
+    image_size = image_size or 224
+    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+    shuffle = (split == "train") if shuffle is None else shuffle
+
+    paths = shard_paths(data_dir, manifest, split)
+    files = tf.data.Dataset.from_tensor_slices(paths)
+    if shuffle and len(paths) > 1:
+        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    ds = files.interleave(
+        lambda p: tf.data.TFRecordDataset(p, buffer_size=8 << 20),
+        cycle_length=max(1, min(len(paths), 8)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+
+    description = {
+        spec.IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
+        spec.LABEL_INDEX: tf.io.VarLenFeature(tf.int64),
+    }
+
+    def decode(record):
+        parsed = tf.io.parse_single_example(record, description)
+        image = tf.io.decode_image(parsed[spec.IMAGE_ENCODED], channels=3, expand_animations=False)
+        image = tf.image.resize(tf.cast(image, tf.float32), [height, width])
+        image = tf.clip_by_value(image, 0.0, 255.0)  # bilinear overshoot must not leave [0, 255]
+        image.set_shape([height, width, 3])
+        index = tf.sparse.to_dense(parsed[spec.LABEL_INDEX])
+        if label_mode == "int":
+            label = index[0]
+        elif label_mode == "categorical":
+            label = tf.one_hot(index[0], n_classes, dtype=tf.float32)
+        else:
+            label = tf.reduce_max(tf.one_hot(index, n_classes, dtype=tf.float32), axis=0)
+            label = tf.reshape(label, [n_classes])
+        return image, label
+
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if batch_size:
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if preprocess is not None:
+        ds = ds.map(lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    ds = ds.with_options(options)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def class_names(data_dir: str) -> list[str]:
+    """The sorted class vocabulary of a build (index i is class ``names[i]``)."""
+    return list(read_manifest(data_dir)["classes"])
+
+
+def num_examples(data_dir: str, split: str) -> int:
+    return int(read_manifest(data_dir)["splits"][split]["examples"])
