@@ -99,6 +99,7 @@ def cli() -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("--shard-size-mb", type=click.FloatRange(min=0.001), default=128.0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
+@click.option("--stats/--no-stats", default=True, show_default=True, help="Write TFDV statistics of labels and metadata to OUT/stats/.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @report_options
 def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_on: str, ignore: tuple, progress, **options: Any) -> None:

@@ -63,6 +63,7 @@ class BuildOptions:
     shard_size_mb: float = 128.0
     overwrite: bool = False
     follow_symlinks: bool = False
+    stats: bool = True
 
     @property
     def label_spec(self) -> LabelSpec:
@@ -114,6 +115,7 @@ class _ShardResult:
     class_counts: Counter
     rejects: list[Reject]
     repairs: Counter
+    written: list[str] = field(default_factory=list)
 
 
 def _write_shard(task: _Task) -> _ShardResult:
@@ -126,6 +128,7 @@ def _write_shard(task: _Task) -> _ShardResult:
     repairs: Counter = Counter()
     rejects: list[Reject] = []
     records = size = 0
+    written: list[str] = []
     with open(tmp, "wb") as fh:
         for rel, stem, label_idx, label_names, meta in task.items:
             try:
@@ -163,12 +166,13 @@ def _write_shard(task: _Task) -> _ShardResult:
             digest.update(framed)
             size += len(framed)
             records += 1
+            written.append(stem)
             counts.update(label_names)
             repairs.update(checked.repairs)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, final)
-    return _ShardResult(task.split, name, records, size, digest.hexdigest(), counts, rejects, repairs)
+    return _ShardResult(task.split, name, records, size, digest.hexdigest(), counts, rejects, repairs, written)
 
 
 def _prepare(opts: BuildOptions) -> tuple[Scan, list[dict[str, Any]], list[str], dict[str, str]]:
@@ -335,7 +339,7 @@ def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
             "created_unix": round(started, 3),
             "build_seconds": round(time.time() - started, 3),
             "dump": os.path.abspath(opts.dump),
-            "options": {k: v for k, v in dataclasses.asdict(opts).items() if k not in ("dump", "out", "overwrite", "workers")},
+            "options": {k: v for k, v in dataclasses.asdict(opts).items() if k not in ("dump", "out", "overwrite", "workers", "stats")},
             "label_mode": "multi_label" if opts.multi_label_field else "single_label",
             "label_field": opts.label_spec.field,
             "classes": classes,
@@ -352,6 +356,8 @@ def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
                 "other_files_ignored": dict(sorted(scan.ignored.items())),
             },
         }
+        if opts.stats:
+            manifest["statistics"] = _statistics(staging, kept, results, types)
         import json
 
         write_atomic(staging / REJECTS_NAME, "".join(json.dumps(r.to_dict(), ensure_ascii=True) + "\n" for r in rejects).encode())
@@ -361,6 +367,19 @@ def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return BuildResult(str(out), manifest, rejects, repairs, len(scan.litter), scan.ignored)
+
+
+def _statistics(staging: Path, kept: list[dict[str, Any]], results: list[_ShardResult], types: dict[str, str]) -> dict[str, str]:
+    """TFDV statistics per split over exactly the written records' labels and metadata."""
+    from pipecheck.pipeline import stats
+
+    by_stem = {k["item"].stem: k for k in kept}
+    rows: dict[str, list] = {}
+    for r in results:
+        rows.setdefault(r.split, []).extend(
+            (by_stem[s]["labels"], coerce_meta(by_stem[s]["meta"], types)) for s in r.written
+        )
+    return stats.write_statistics(staging, {split: stats.frame(v, types) for split, v in rows.items()})
 
 
 def _swap_in(staging: Path, out: Path) -> None:

@@ -137,3 +137,45 @@ def class_names(data_dir: str) -> list[str]:
 
 def num_examples(data_dir: str, split: str) -> int:
     return int(read_manifest(data_dir)["splits"][split]["examples"])
+
+
+def read_columns(data_dir: str, split: str, keys: list[str], *, batch: int = 4096) -> dict[str, list]:
+    """Non-image features of every record of a split, without decoding any image.
+
+    Args:
+        data_dir: A build folder.
+        split: Split name.
+        keys: Feature keys such as ``label/index``, ``image/sha256``, ``meta/specimen``.
+
+    Returns:
+        ``{key: [value per record]}``; list-valued features give Python lists, bytes are decoded
+        to ``str``; a key absent from a record gives an empty list (or None for scalars).
+    """
+    import tensorflow as tf
+
+    manifest = read_manifest(data_dir)
+    kinds = {"int": tf.int64, "float": tf.float32, "bytes": tf.string}
+    fixed = {spec.IMAGE_HEIGHT: tf.int64, spec.IMAGE_WIDTH: tf.int64, spec.IMAGE_CHANNELS: tf.int64,
+             spec.IMAGE_PHASH: tf.int64}
+    desc: dict[str, Any] = {}
+    for key in keys:
+        if key.startswith(spec.META_PREFIX):
+            kind = manifest.get("meta_features", {}).get(key[len(spec.META_PREFIX):], "bytes")
+            desc[key] = tf.io.RaggedFeature(kinds[kind])
+        elif key in (spec.LABEL_INDEX,):
+            desc[key] = tf.io.RaggedFeature(tf.int64)
+        elif key in fixed:
+            desc[key] = tf.io.RaggedFeature(fixed[key])
+        else:
+            desc[key] = tf.io.RaggedFeature(tf.string)
+    paths = shard_paths(data_dir, manifest, split)
+    out: dict[str, list] = {k: [] for k in keys}
+    ds = tf.data.TFRecordDataset(paths, num_parallel_reads=min(8, len(paths)) or None).batch(batch)
+    ds = ds.map(lambda r: tf.io.parse_example(r, desc), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    for parsed in ds.prefetch(2):
+        for key in keys:
+            for row in parsed[key].to_list():
+                row = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in row]
+                out[key].append(row if key == spec.LABEL_INDEX or key == spec.LABEL_NAME or key == spec.IMAGE_REPAIRS
+                                else (row[0] if row else None))
+    return out

@@ -1,0 +1,72 @@
+"""TFDV statistics of a build's label and metadata features, one file per split.
+
+Computed from the records' non-image features (never the pixels) with real
+``tensorflow_data_validation``, written as binary ``DatasetFeatureStatisticsList`` protos to
+``OUT/stats/<split>.stats.pb`` (load with ``tfdv.load_stats_binary``). The ``schema`` validator
+infers a schema from train and validates every other split against it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+STATS_DIR = "stats"
+LABEL_COLUMN = "label"
+LABEL_COUNT_COLUMN = "label_count"
+
+
+def stats_path(out_dir: str | Path, split: str) -> Path:
+    return Path(out_dir) / STATS_DIR / f"{split}.stats.pb"
+
+
+def frame(rows: Iterable[tuple[list[str], dict[str, Any]]], meta_types: dict[str, str]):
+    """A DataFrame with a list-valued ``label`` column, ``label_count`` and one column per meta key."""
+    import pandas as pd
+
+    labels, counts = [], []
+    meta_cols: dict[str, list] = {k: [] for k in meta_types}
+    for names, meta in rows:
+        labels.append(list(names))
+        counts.append(len(names))
+        for key in meta_types:
+            meta_cols[key].append(meta.get(key))
+    data: dict[str, Any] = {LABEL_COLUMN: labels, LABEL_COUNT_COLUMN: counts}
+    for key, kind in meta_types.items():
+        values = meta_cols[key]
+        if kind == "bytes":
+            data[f"meta/{key}"] = pd.Series([None if v is None else str(v) for v in values], dtype=object)
+        else:
+            data[f"meta/{key}"] = pd.Series([float("nan") if v is None else v for v in values],
+                                            dtype="float64" if kind == "float" or None in values else "int64")
+    return pd.DataFrame(data)
+
+
+def generate(df) -> Any:
+    """TFDV statistics of one split's frame (in-process, no Beam needed for a DataFrame)."""
+    import tensorflow_data_validation as tfdv
+
+    return tfdv.generate_statistics_from_dataframe(df, n_jobs=1)
+
+
+def write_statistics(out_dir: str | Path, frames: dict[str, Any]) -> dict[str, str]:
+    """Generate and write statistics for each split; returns ``{split: relative path}``."""
+    from pipecheck.pipeline.manifest import write_atomic
+
+    (Path(out_dir) / STATS_DIR).mkdir(exist_ok=True)
+    written = {}
+    for split, df in frames.items():
+        stats = generate(df)
+        path = stats_path(out_dir, split)
+        write_atomic(path, stats.SerializeToString())
+        written[split] = str(path.relative_to(out_dir))
+    return written
+
+
+def load_statistics(out_dir: str | Path, split: str):
+    """The split's ``DatasetFeatureStatisticsList`` (raises FileNotFoundError if not built)."""
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    stats = statistics_pb2.DatasetFeatureStatisticsList()
+    stats.ParseFromString(stats_path(out_dir, split).read_bytes())
+    return stats
