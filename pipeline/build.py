@@ -277,10 +277,7 @@ def _run(tasks: list[_Task], workers: int, progress: bool) -> Iterator[_ShardRes
                     bar.advance(job, len(task.items))
                 yield result
             return
-        import multiprocessing
-
-        # spawn: the parent may have imported TensorFlow (tests, notebooks); forking it can deadlock.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
             futures = {pool.submit(_write_shard, t): t for t in tasks}
             for fut in as_completed(futures):
                 if bar:
@@ -289,6 +286,19 @@ def _run(tasks: list[_Task], workers: int, progress: bool) -> Iterator[_ShardRes
     finally:
         if bar:
             bar.stop()
+
+
+def _mp_context():
+    """fork when TensorFlow is not loaded (fast start, no ``__main__`` guard needed); spawn when it
+    is, since forking a process with TensorFlow's threads running can deadlock the child. Scripts
+    that import TensorFlow before building need the usual ``if __name__ == "__main__":`` guard."""
+    import multiprocessing
+    import sys
+
+    method = os.environ.get("PIPECHECK_MP_START")
+    if not method:
+        method = "spawn" if "tensorflow" in sys.modules or "fork" not in multiprocessing.get_all_start_methods() else "fork"
+    return multiprocessing.get_context(method)
 
 
 def _check_out(opts: BuildOptions) -> Path:

@@ -1,0 +1,100 @@
+"""TFDV schema checks of a build: a schema inferred from train, every other split validated
+against it with drift comparators, and TFDV's anomalies turned into findings.
+
+Tuned against false alarms a plain ``infer_schema`` would raise on healthy data: the group field
+(disjoint across splits by design) carries no value domain, categorical domains tolerate 1% of
+unseen values (rare values land in only one split by chance), and numeric drift uses TFDV's
+Jensen-Shannon comparator only when both splits are large enough for histograms to mean anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipecheck.pipeline.manifest import read_manifest
+from pipecheck.validators import registry
+from pipecheck.validators.findings import Finding
+
+registry.define("schema.anomaly", "warning", "TFDV found an anomaly in a split against the schema inferred from train",
+                "compare the splits with tfdv.visualize_statistics (stats/*.stats.pb); fix the metadata or re-split")
+registry.define("schema.drift", "warning", "TFDV's drift comparator (L-infinity / Jensen-Shannon) exceeds its threshold between train and another split",
+                "re-split with `pipecheck split` (iterative stratification) or check how the split was made")
+registry.define("schema.no_statistics", "info", "the build has no TFDV statistics (built with --no-stats)",
+                "rebuild without --no-stats to get TFDV schema checks")
+
+
+@dataclass
+class SchemaThresholds:
+    """Comparator thresholds (TFDV's own units).
+
+    Attributes:
+        label_linf: L-infinity threshold on the label feature's value shares.
+        categorical_linf: L-infinity threshold on categorical metadata.
+        numeric_js: Jensen-Shannon threshold on numeric metadata histograms.
+        min_examples_numeric: Both splits need this many examples before numeric drift is judged.
+        min_domain_mass: Share of a split's categorical values that must be in train's domain.
+    """
+
+    label_linf: float = 0.1
+    categorical_linf: float = 0.2
+    numeric_js: float = 0.2
+    min_examples_numeric: int = 200
+    min_domain_mass: float = 0.99
+
+
+def _name(feature) -> str:
+    return feature.name
+
+
+def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> list[Finding]:
+    """Infer a schema from train statistics and validate the other splits against it."""
+    import tensorflow_data_validation as tfdv
+
+    from pipecheck.pipeline import stats as stats_mod
+
+    t = thresholds or SchemaThresholds()
+    manifest = read_manifest(data_dir)
+    if "statistics" not in manifest or "train" not in manifest["statistics"]:
+        return [registry.finding("schema.no_statistics", f"{data_dir} has no stats/ folder", subject=data_dir)]
+    train = stats_mod.load_statistics(data_dir, "train")
+    n_train = train.datasets[0].num_examples
+    schema = tfdv.infer_schema(train)
+    group = manifest.get("options", {}).get("group_field")
+    for feature in schema.feature:
+        name = _name(feature)
+        if group and name == f"meta/{group}":
+            feature.ClearField("domain")  # groups are disjoint across splits by construction
+            continue
+        if name == stats_mod.LABEL_COLUMN:
+            feature.drift_comparator.infinity_norm.threshold = t.label_linf
+        elif feature.HasField("domain"):
+            feature.drift_comparator.infinity_norm.threshold = t.categorical_linf
+            feature.distribution_constraints.min_domain_mass = t.min_domain_mass
+        elif feature.type in (2, 3):  # INT, FLOAT
+            feature.drift_comparator.jensen_shannon_divergence.threshold = t.numeric_js
+        # Presence varies naturally for optional sidecar fields; absence itself is not an anomaly.
+        feature.presence.min_fraction = 0.0
+    findings: list[Finding] = []
+    for split in manifest["statistics"]:
+        if split == "train":
+            continue
+        other = stats_mod.load_statistics(data_dir, split)
+        n_other = other.datasets[0].num_examples
+        local = type(schema)()
+        local.CopyFrom(schema)
+        if min(n_train, n_other) < t.min_examples_numeric:
+            for feature in local.feature:
+                feature.drift_comparator.ClearField("jensen_shannon_divergence")
+        anomalies = tfdv.validate_statistics(other, local, previous_statistics=train)
+        for feature_name, info in sorted(anomalies.anomaly_info.items()):
+            for reason in info.reason:
+                text = f"{reason.short_description} {reason.description}".lower()
+                drift = "distance" in text or "divergence" in text
+                findings.append(registry.finding(
+                    "schema.drift" if drift else "schema.anomaly",
+                    f"{split} vs train, {feature_name}: {' '.join(reason.description.split())}",
+                    subject=feature_name,
+                    evidence={"split": split, "tfdv_reason": reason.short_description,
+                              "train_examples": n_train, f"{split}_examples": n_other},
+                ))
+    return findings
