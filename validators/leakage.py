@@ -1,0 +1,135 @@
+"""Leakage between splits: one image (or one group) on both sides of a train/val boundary.
+
+* exact: equal ``image/sha256`` — a hash of decoded pixels, so a PNG re-encode of a training image
+  still matches;
+* group: equal ``meta/<group field>`` values in two splits (e.g. one specimen photographed twice);
+* near: 64-bit difference hashes within a small Hamming distance (re-compressed, resized or
+  slightly edited copies), found with LSH banding: split the hash into ``max_distance + 1``
+  bands; by pigeonhole two hashes within the distance agree exactly on at least one band, so only
+  band collisions are compared instead of every train × val pair.
+
+Reads only non-image features (``read_columns``): no pixel is decoded.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from itertools import combinations
+
+from pipecheck.validators import registry
+from pipecheck.validators.findings import Finding
+
+registry.define("leakage.exact_duplicate", "error", "the same image (decoded pixels) is in two splits",
+                "remove the copies from val/test, or pass --group-field so copies share a split, and rebuild")
+registry.define("leakage.shared_group", "error", "a group value (e.g. specimen) occurs in two splits",
+                "rebuild with --group-field set to that field so each group lands in one split")
+registry.define("leakage.near_duplicate", "warning", "near-identical images (perceptual hash) are in two splits",
+                "inspect the pairs; if they are copies, drop one or group them with --group-field and rebuild")
+registry.define("leakage.duplicate_within_split", "info", "the same image occurs more than once inside one split",
+                "deduplicate to avoid over-weighting those images")
+
+
+@dataclass
+class LeakageThresholds:
+    """Attributes:
+        near_max_distance: Hamming distance (of 64 bits) at or below which two images are near
+            duplicates; 4 catches re-compression and small resizes without matching distinct photos.
+        max_examples: Pairs listed in a finding's evidence.
+    """
+
+    near_max_distance: int = 4
+    max_examples: int = 10
+
+
+def _bands(h: int, n_bands: int) -> list[tuple[int, int]]:
+    u = h & ((1 << 64) - 1)
+    width = 64 // n_bands
+    return [(b, (u >> (b * width)) & ((1 << width) - 1)) for b in range(n_bands)]
+
+
+def near_pairs(hashes: dict[str, list[tuple[str, int]]], max_distance: int) -> list[tuple[str, str, str, str, int]]:
+    """Cross-split pairs ``(split_a, id_a, split_b, id_b, distance)`` within ``max_distance``."""
+    n_bands = max_distance + 1
+    buckets: dict[tuple[int, int], list[tuple[str, str, int]]] = defaultdict(list)
+    for split, rows in hashes.items():
+        for ident, h in rows:
+            for band in _bands(h, n_bands):
+                buckets[band].append((split, ident, h))
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for members in buckets.values():
+        if len(members) < 2 or len({m[0] for m in members}) < 2:
+            continue
+        for (sa, ia, ha), (sb, ib, hb) in combinations(members, 2):
+            if sa == sb or (ia, ib) in seen:
+                continue
+            seen.add((ia, ib))
+            seen.add((ib, ia))
+            d = bin((ha ^ hb) & ((1 << 64) - 1)).count("1")
+            if d <= max_distance:
+                out.append((sa, ia, sb, ib, d))
+    return sorted(out)
+
+
+def check_leakage(data_dir: str, thresholds: LeakageThresholds | None = None) -> list[Finding]:
+    """Leakage findings for every pair of splits of a build."""
+    from pipecheck.pipeline.manifest import read_manifest
+    from pipecheck.pipeline.reader import read_columns
+
+    t = thresholds or LeakageThresholds()
+    manifest = read_manifest(data_dir)
+    group = manifest.get("options", {}).get("group_field")
+    keys = ["image/id", "image/sha256", "image/phash"] + ([f"meta/{group}"] if group else [])
+    cols = {split: read_columns(data_dir, split, keys) for split in manifest["splits"]}
+    findings: list[Finding] = []
+
+    by_sha: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for split, c in cols.items():
+        for ident, sha in zip(c["image/id"], c["image/sha256"]):
+            by_sha[sha].append((split, ident))
+    cross = {sha: v for sha, v in by_sha.items() if len({s for s, _ in v}) > 1}
+    within = {sha: v for sha, v in by_sha.items() if len(v) > len({s for s, _ in v})}
+    if cross:
+        examples = [[f"{s}:{i}" for s, i in v] for v in list(cross.values())[: t.max_examples]]
+        pairs = defaultdict(int)
+        for v in cross.values():
+            for s in sorted({s for s, _ in v}):
+                pairs[s] += 1
+        findings.append(registry.finding(
+            "leakage.exact_duplicate",
+            f"{len(cross)} image(s) appear in more than one split (identical decoded pixels)",
+            subject=", ".join(sorted(pairs)),
+            evidence={"images": len(cross), "examples": examples},
+        ))
+    if within:
+        findings.append(registry.finding(
+            "leakage.duplicate_within_split",
+            f"{len(within)} image(s) occur more than once within a split",
+            evidence={"examples": [[f"{s}:{i}" for s, i in v] for v in list(within.values())[: t.max_examples]]},
+        ))
+    if group:
+        key = f"meta/{group}"
+        where: dict[str, set[str]] = defaultdict(set)
+        for split, c in cols.items():
+            for value in c[key]:
+                if value is not None:
+                    where[str(value)].add(split)
+        shared = {g: s for g, s in where.items() if len(s) > 1}
+        if shared:
+            findings.append(registry.finding(
+                "leakage.shared_group",
+                f"{len(shared)} value(s) of {group!r} occur in more than one split",
+                subject=group,
+                evidence={"groups": len(shared), "examples": {g: sorted(s) for g, s in list(sorted(shared.items()))[: t.max_examples]}},
+            ))
+    hashes = {split: [(i, h) for i, h, sha in zip(c["image/id"], c["image/phash"], c["image/sha256"]) if sha not in cross]
+              for split, c in cols.items()}
+    near = near_pairs(hashes, t.near_max_distance)
+    if near:
+        findings.append(registry.finding(
+            "leakage.near_duplicate",
+            f"{len(near)} near-duplicate pair(s) across splits (perceptual-hash distance <= {t.near_max_distance} of 64 bits)",
+            evidence={"pairs": len(near), "examples": [f"{a}:{ia} ~ {b}:{ib} (d={d})" for a, ia, b, ib, d in near[: t.max_examples]]},
+        ))
+    return findings
