@@ -174,6 +174,8 @@ def check_class_counts(labels: LabelSet, thresholds: LabelThresholds | None = No
     train = labels.train_split()
     ct = counts[train]
     total = np.sum([c.positives for c in counts.values()], axis=0)
+    # Labels outside the vocabulary are reported once, as such, not again as missing or rare.
+    declared = np.array([c not in labels.out_of_vocabulary for c in classes], dtype=bool)
     out: list[Finding] = []
 
     if labels.out_of_vocabulary:
@@ -188,7 +190,7 @@ def check_class_counts(labels: LabelSet, thresholds: LabelThresholds | None = No
     def per_class(check_id: str, mask: np.ndarray, msg: Any, noun: str, order: np.ndarray) -> None:
         items = [
             {"class": classes[i], "message": msg(i), "counts": {s: int(c.positives[i]) for s, c in counts.items()}}
-            for i in sorted(np.flatnonzero(mask), key=lambda i: order[i])
+            for i in sorted(np.flatnonzero(mask & declared), key=lambda i: order[i])
         ]
         out.extend(list_or_aggregate(check_id, items, class_finding(check_id), noun, th.max_listed))
 
@@ -207,7 +209,7 @@ def check_class_counts(labels: LabelSet, thresholds: LabelThresholds | None = No
                   lambda i, s=s, cs=cs: f"{classes[i]}: {int(cs.positives[i]):,} {s} images (< {th.min_eval})",
                   f"have fewer than {th.min_eval} {s} images", cs.positives)
 
-    out += _imbalance(labels, ct, train, th)
+    out += _imbalance(labels, ct, train, th, declared)
 
     for s, cs in counts.items():
         empty = int(cs.cardinality[0]) if cs.cardinality.size else 0
@@ -230,8 +232,10 @@ def check_class_counts(labels: LabelSet, thresholds: LabelThresholds | None = No
     return out
 
 
-def _imbalance(labels: LabelSet, ct: SplitCounts, train: str, th: LabelThresholds) -> list[Finding]:
-    pos = ct.positives
+def _imbalance(
+    labels: LabelSet, ct: SplitCounts, train: str, th: LabelThresholds, declared: np.ndarray
+) -> list[Finding]:
+    pos = np.where(declared, ct.positives, 0)
     present = np.flatnonzero(pos > 0)
     if present.size < 2:
         return []
