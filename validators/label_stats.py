@@ -99,6 +99,10 @@ def two_proportion_pvalue(
 def label_distribution(splits: Mapping[str, SplitCounts]) -> tuple[float, int]:
     """Sechidis et al.'s Label Distribution (LD) over all splits, with the undefined-term count.
 
+    The positive-to-negative ratio explodes near 100% prevalence, so LD is dominated by
+    near-constant classes (seed 002, with classes at 99.97% and 98.8%, scores ~26) and says little
+    about rare ones; read it next to the per-class findings, not instead of them.
+
     A (split, class) term is undefined when the split (or the whole dataset) has no negative for the
     class, i.e. the positive-to-negative ratio divides by zero (a class on 100% of val images). Such
     terms are left out of the mean and their number is returned, so the value stays finite and the

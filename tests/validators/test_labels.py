@@ -433,3 +433,20 @@ def test_thresholds_are_honoured():
     labels = single_label({"train": {"cat": 500, "dog": 60}, "val": {"cat": 50, "dog": 30}})
     assert by_check(check_class_counts(labels), "class_counts.too_few_train")
     assert not check_class_counts(labels, LabelThresholds(min_train=50))
+
+
+def test_every_label_check_is_declared_and_findings_serialise():
+    import json
+
+    # registry.get raises for an undeclared id; importing labels must declare both families.
+    for check_id in {
+        "label_skew.absent_in_split", "label_skew.prevalence_gap", "label_skew.labels_per_image",
+        "label_skew.summary", "class_counts.too_few_train", "class_counts.too_few_val",
+        "class_counts.missing_in_train", "class_counts.empty_class",
+        "class_counts.out_of_vocabulary", "class_counts.imbalance",
+        "class_counts.unlabeled_images", "class_counts.multiple_labels_single_label_data",
+    }:
+        assert registry.get(check_id).hint
+    labels = seed_002()
+    for f in check_label_skew(labels) + check_class_counts(labels):
+        json.dumps(f.to_dict())
