@@ -1,0 +1,355 @@
+"""Generator correctness (family ``generator``): bugs that make a batch source quietly feed a model
+the wrong thing while training still runs.
+
+Dynamic checks walk a :class:`~pipecheck.validators.sources.Source` the way ``model.fit`` would and
+fingerprint every batch and every sample (``blake2b``, 8 bytes); only fingerprints are kept, plus
+references to the last few batches to notice a buffer that is overwritten after it was yielded.
+Static checks (:func:`check_generator_static`) read a generator function's source with ``ast``.
+
+Limitations: labels are checked against images only when the data behind the source can be seen
+(``Source.traced``: the arguments of a generator before it starts, or a ``PyDataset``'s attributes)
+and the yielded images still equal the stored ones byte for byte after casting to the yielded dtype;
+rescaled or augmented images cannot be matched, and then the check stays silent. The data set size
+(for skipped samples) comes from the same place. Whether shuffling was asked for is read from a
+``shuffle`` argument/attribute or a ``shuffle`` step in a ``tf.data`` chain, unless given.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from pipecheck.validators import registry
+from pipecheck.validators.findings import Finding
+from pipecheck.validators.generator_trace import (LabelTrace, batch_fp, batch_signature, fingerprint, sample_fps,
+                                                  stream_period)
+from pipecheck.validators.sources import Source
+
+F = "generator"
+registry.define(f"{F}.same_batch_repeated", "error", "The source yields the same batch again and again",
+                "Put `yield` inside the loop that builds each batch (seed 001 yields after the loop, so only the last batch is ever seen)")
+registry.define(f"{F}.few_distinct_batches", "warning", "Far fewer distinct batches than steps in one pass",
+                "Index batches by the step (x[i*bs:(i+1)*bs]); check __getitem__/the loop counter advances")
+registry.define(f"{F}.buffer_mutated", "error", "A yielded array is overwritten in place by a later batch",
+                "Allocate a new array per batch (np.empty(...) inside the loop) or yield buf.copy(); Keras keeps earlier batches in a queue")
+registry.define(f"{F}.samples_skipped", "warning", "Samples of the data set are never reached in a pass",
+                "Let the last batch be partial: loop `while n < len(x)` / `range(0, len(x), bs)` and size epochs with math.ceil(len(x) / bs)")
+registry.define(f"{F}.duplicate_samples", "warning", "The same sample appears more than once within one pass",
+                "Draw each epoch from one permutation (np.random.permutation(len(x))) instead of sampling indices with replacement")
+registry.define(f"{F}.labels_misaligned", "error", "Yielded labels do not belong to their images",
+                "Shuffle images and labels with the same permutation: idx = rng.permutation(n); x, y = x[idx], y[idx]")
+registry.define(f"{F}.shape_changed", "error", "Batch shapes change between batches (beyond a final partial batch)",
+                "Resize every image to one size before batching (tf.image.resize / PIL .resize) and keep one batch size")
+registry.define(f"{F}.dtype_changed", "error", "Batch dtypes change between batches",
+                "Cast once in the pipeline, e.g. x.astype('float32'), so every batch has the same dtype")
+registry.define(f"{F}.infinite_unsized", "warning", "An endless source without len(): Keras cannot tell where an epoch ends",
+                "Pass steps_per_epoch=math.ceil(n / batch_size) to model.fit, or wrap the data in a keras.utils.PyDataset with __len__")
+registry.define(f"{F}.exhausted", "error", "A one-shot generator runs dry: the next epoch gets no data",
+                "Loop forever inside the generator (`while True:`) and pass steps_per_epoch, or use a keras.utils.PyDataset / tf.data.Dataset")
+registry.define(f"{F}.not_shuffled", "warning", "Shuffling was asked for, but every pass has the same order",
+                "Reshuffle per epoch: tf.data .shuffle(..., reshuffle_each_iteration=True), or permute indices in PyDataset.on_epoch_end")
+registry.define(f"{F}.yield_after_loop", "error", "`yield` sits after the loop that builds the batch (static)",
+                "Indent the `yield` into the loop body so every batch built is yielded")
+registry.define(f"{F}.tail_dropping_bound", "warning", "A loop bound `n < len - batch` drops the last batch (static)",
+                "Use `while n < len(x)` (or `range(0, len(x), bs)`) so the tail becomes a final partial batch")
+registry.define(f"{F}.augmenter_per_batch", "warning", "An augmentation iterator is created anew for every batch (static)",
+                "Create the ImageDataGenerator and its .flow() once, outside the loop, and call next() on it per batch")
+
+
+@dataclass
+class GeneratorThresholds:
+    """Knobs of the dynamic generator checks (defaults are the documented behaviour).
+
+    Attributes:
+        repeat_fraction: Share of steps whose batch equals the previous one that counts as repeating.
+        distinct_fraction: Distinct batches / steps in one pass below which few_distinct fires.
+        distinct_error_fraction: ... below which it is an error instead of a warning.
+        misaligned_fraction: Share of matched samples with a foreign label that is an error.
+        min_matched: Samples matched back to the data set needed before judging labels.
+        retained: Batches kept by reference to detect in-place mutation.
+        max_pass: Most batches walked for one pass of a sized source.
+    """
+
+    repeat_fraction: float = 0.5
+    distinct_fraction: float = 0.5
+    distinct_error_fraction: float = 0.25
+    misaligned_fraction: float = 0.05
+    min_matched: int = 8
+    retained: int = 4
+    max_pass: int = 1000
+
+
+def check_generator(source: Source, *, batches: int = 50, shuffle_expected: bool | None = None,
+                    thresholds: GeneratorThresholds | None = None) -> list[Finding]:
+    """Walk the source like ``model.fit`` and report generator bugs (dynamic checks).
+
+    Args:
+        source: From :func:`~pipecheck.validators.sources.load_source`; a fresh one is made from its
+            factory if batches were already drawn.
+        batches: Batches to walk when the source has no length (a sized source gets one full pass,
+            at most ``thresholds.max_pass``).
+        shuffle_expected: Whether passes should differ in order; None reads it from the source.
+        thresholds: Overrides of :class:`GeneratorThresholds`.
+
+    Returns:
+        Findings of the ``generator`` family, worst problems first as found.
+    """
+    th = thresholds or GeneratorThresholds()
+    src = source.fresh() if source.consumed else source
+    subject = src.spec
+    length = src.length
+    limit = min(length, max(batches, th.max_pass)) if length else batches
+    run = _Run(src, th, length)
+    for step, batch in enumerate(src.batches(limit)):
+        run.add(step, batch)
+    steps = run.steps
+    out: list[Finding] = list(run.findings)
+    if steps == 0:
+        out.append(registry.finding(f"{F}.exhausted", f"{subject} yielded no batches at all",
+                                    subject=subject, evidence={"kind": src.kind, "batches": 0}))
+        return out
+    ended = src.ended or (length is None and steps < limit)
+    if src.kind == "generator" and src.ended:
+        out.append(registry.finding(
+            f"{F}.exhausted", f"{subject} is a one-shot generator that ended after {steps} batches; the next epoch of "
+            "model.fit gets no data", subject=subject, evidence={"kind": src.kind, "batches": steps}))
+    if length is None and not ended:
+        why = "has infinite cardinality (.repeat())" if src.infinite else f"yielded {steps} batches without ending"
+        out.append(registry.finding(
+            f"{F}.infinite_unsized", f"{subject} {why} and has no len(): model.fit cannot tell where an epoch ends",
+            subject=subject, evidence={"kind": src.kind, "batches_walked": steps}))
+    window = run.pass_steps()
+    repeated = run.repeated_finding(subject, window)
+    if repeated:
+        out.append(repeated)
+    else:
+        out += run.pass_findings(subject, window)
+    out += run.label_findings(subject)
+    expected = shuffle_expected if shuffle_expected is not None else _shuffle_asked(src)
+    if expected and not repeated:
+        f = _shuffle_finding(src, run, subject, window, limit)
+        if f:
+            out.append(f)
+    return out
+
+
+def check_generator_static(fn_or_code: Any) -> list[Finding]:
+    """Read a generator function's source with ``ast`` and flag the three known bug patterns.
+
+    Args:
+        fn_or_code: A generator function, a function that calls one (followed one level), a
+            generator object, a :class:`Source`, a path to a ``.py`` file, or source text.
+
+    Returns:
+        ``generator.yield_after_loop``, ``generator.tail_dropping_bound`` and
+        ``generator.augmenter_per_batch`` findings; subject ``file:line``.
+    """
+    from pipecheck.validators.generator_ast import scan
+
+    out = []
+    for hit in scan(fn_or_code):
+        where = f"{hit.file}:{hit.line}"
+        out.append(registry.finding(
+            f"{F}.{hit.code}", f"{where} in {hit.function}(): {hit.message}", subject=where,
+            evidence={"file": hit.file, "line": hit.line, "function": hit.function, "code": hit.text, **hit.extra}))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+class _Run:
+    """Fingerprints and first-seen problems of one walk over a source."""
+
+    def __init__(self, src: Source, th: GeneratorThresholds, length: int | None):
+        self.src, self.th, self.length = src, th, length
+        self.batch_fps: list[bytes] = []
+        self.sample_fps: list[list[bytes]] = []
+        self.sizes: list[int] = []
+        self.findings: list[Finding] = []
+        self._first_sig: list | None = None
+        self._flagged: set[str] = set()
+        self._retained: deque = deque(maxlen=th.retained)
+        self.labels = LabelTrace(src)
+
+    @property
+    def steps(self) -> int:
+        return len(self.batch_fps)
+
+    def add(self, step: int, batch: tuple) -> None:
+        self._check_mutation(step)
+        self._retained.append((step, batch, batch_fp(batch)))
+        x = batch[0]
+        fps = sample_fps(x)
+        # A batch is its multiset of samples, so a flow() that reorders within the batch
+        # (ImageDataGenerator shuffles by default) still counts as the same batch.
+        self.batch_fps.append(fingerprint(*sorted(fps)))
+        self.sample_fps.append(fps)
+        self.sizes.append(len(fps))
+        self._check_signature(step, batch)
+        if len(batch) > 1:
+            self.labels.add(x, batch[1], fps)
+
+    def _check_mutation(self, step: int) -> None:
+        if f"{F}.buffer_mutated" in self._flagged:
+            return
+        for old_step, old_batch, old_fp in self._retained:
+            if batch_fp(old_batch) != old_fp:
+                self._flagged.add(f"{F}.buffer_mutated")
+                self.findings.append(registry.finding(
+                    f"{F}.buffer_mutated", f"{self.src.spec}: batch {old_step} changed in place after it was yielded "
+                    f"(noticed once batch {step} was produced): every batch a consumer keeps turns into a later one",
+                    subject=self.src.spec, evidence={"batch": old_step, "noticed_at": step}))
+                return
+
+    def _check_signature(self, step: int, batch: tuple) -> None:
+        sig = batch_signature(batch)
+        if self._first_sig is None:
+            self._first_sig = sig
+            return
+        first = self._first_sig
+        if f"{F}.shape_changed" not in self._flagged:
+            shapes_now = [(n, d, s) for n, d, s, _, _ in sig]
+            shapes_then = [(n, d, s) for n, d, s, _, _ in first]
+            bs0, bs = first[0][4], sig[0][4]
+            last = self.length is not None and step == self.length - 1
+            partial_ok = bs < bs0 and (last or self.length is None)
+            if shapes_now != shapes_then or (bs != bs0 and not partial_ok):
+                self._flagged.add(f"{F}.shape_changed")
+                self.findings.append(registry.finding(
+                    f"{F}.shape_changed", f"{self.src.spec}: batch {step} has shapes {_shapes(sig)}, batch 0 had {_shapes(first)}",
+                    subject=self.src.spec, evidence={"batch": step, "shapes": _shapes(sig), "first_shapes": _shapes(first)}))
+        if f"{F}.dtype_changed" not in self._flagged:
+            if [(n, t) for n, _, _, t, _ in sig] != [(n, t) for n, _, _, t, _ in first]:
+                self._flagged.add(f"{F}.dtype_changed")
+                self.findings.append(registry.finding(
+                    f"{F}.dtype_changed", f"{self.src.spec}: batch {step} has dtypes {_dtypes(sig)}, batch 0 had {_dtypes(first)}",
+                    subject=self.src.spec, evidence={"batch": step, "dtypes": _dtypes(sig), "first_dtypes": _dtypes(first)}))
+
+    # -- pass-level judgements ------------------------------------------------------------------
+    def dataset_size(self) -> int | None:
+        return self.labels.size
+
+    def expected_steps(self) -> int | None:
+        """Steps one pass should take: the length, else ceil(N / batch size) for a traced data set."""
+        if self.length:
+            return min(self.length, self.steps)
+        n = self.dataset_size()
+        if n and self.sizes and max(self.sizes):
+            return min(self.steps, math.ceil(n / max(self.sizes)))
+        return None
+
+    def pass_steps(self) -> int | None:
+        """Batches in one pass: the length, else the stream's period, else ceil(N / batch size)."""
+        if self.length:
+            return min(self.length, self.steps)
+        period = stream_period(self.batch_fps)
+        return period if period is not None else self.expected_steps()
+
+    def repeated_finding(self, subject: str, window: int | None) -> Finding | None:
+        steps = self.steps
+        n = self.dataset_size()
+        if steps < 2 or self.length == 1 or (n and n <= max(self.sizes)):
+            return None  # the whole data set is one batch: repeating it is the only option
+        repeats = sum(1 for a, b in zip(self.batch_fps, self.batch_fps[1:]) if a == b)
+        distinct = len(set(self.batch_fps))
+        ev = {"steps": steps, "distinct_batches": distinct, "consecutive_repeats": repeats}
+        if repeats >= max(1, math.ceil(self.th.repeat_fraction * (steps - 1))):
+            return registry.finding(
+                f"{F}.same_batch_repeated", f"{subject} yielded the same batch {repeats + 1} times in a row "
+                f"({distinct} distinct of {steps} batches)", subject=subject, evidence=ev)
+        # Judged over the pass the data set calls for, not the stream's own period: a stream that
+        # cycles through 2 batches has period 2 but should need ceil(N / batch) steps.
+        span = self.expected_steps() or window
+        if span and span >= 4:
+            seen = len(set(self.batch_fps[:span]))
+            if seen < self.th.distinct_fraction * span:
+                severity = "error" if seen <= self.th.distinct_error_fraction * span else None
+                return registry.finding(
+                    f"{F}.few_distinct_batches", f"{subject} yielded only {seen} distinct batches in a pass of {span} steps",
+                    subject=subject, evidence={**ev, "pass_steps": span, "distinct_in_pass": seen}, severity=severity)
+        return None
+
+    def pass_findings(self, subject: str, window: int | None) -> list[Finding]:
+        out: list[Finding] = []
+        if window:
+            in_pass = [fp for fps in self.sample_fps[:window] for fp in fps]
+            extra = len(in_pass) - len(set(in_pass)) - self.labels.dataset_duplicates()
+            if extra > 0:
+                out.append(registry.finding(
+                    f"{F}.duplicate_samples", f"{subject}: {extra} of {len(in_pass)} samples in one pass ({window} batches) "
+                    "were already yielded earlier in that pass", subject=subject,
+                    evidence={"pass_steps": window, "samples_in_pass": len(in_pass), "repeated_samples": extra}))
+        n = self.dataset_size()
+        if n:
+            # A sized source is judged on its one pass; an endless stream on everything walked,
+            # once that is at least a pass's worth of samples.
+            scope = self.sample_fps[: self.length] if self.length else self.sample_fps
+            seen = {fp for fps in scope for fp in fps}
+            yielded = sum(len(f) for f in scope)
+            expected = self.labels.distinct_in_dataset() or n
+            reached = self.labels.reached(seen)
+            if (self.length or yielded >= n) and reached < expected:
+                bs = max(self.sizes)
+                where = "one pass" if self.length else f"{yielded / n:.1f} passes' worth"
+                out.append(registry.finding(
+                    f"{F}.samples_skipped", f"{subject}: {expected - reached} of {expected} samples were never yielded "
+                    f"in {len(scope)} batches of {bs} ({where})", subject=subject,
+                    evidence={"dataset_size": n, "distinct_samples": expected, "samples_seen": reached,
+                              "batches_walked": len(scope), "batch_size": bs, "length": self.length,
+                              "length_x_batch": (self.length * bs) if self.length else None}))
+        return out
+
+    def label_findings(self, subject: str) -> list[Finding]:
+        lt, th = self.labels, self.th
+        best = lt.best_labels()
+        if best is None or lt.matched < min(th.min_matched, lt.size or th.min_matched):
+            return []
+        name, bad = best
+        if bad <= th.misaligned_fraction * lt.matched:
+            return []
+        return [registry.finding(
+            f"{F}.labels_misaligned", f"{subject}: {bad} of {lt.matched} yielded samples carry a label other than "
+            f"their image's in {name!r} ({lt.images_name!r} holds the images)", subject=subject,
+            evidence={"matched_samples": lt.matched, "mismatched": bad, "images": lt.images_name, "labels": name,
+                      "examples": lt.examples.get(name, [])})]
+
+
+def _shapes(sig: list) -> dict[str, list]:
+    return {(n or "x"): [b, *s] for n, _, s, _, b in sig}
+
+
+def _dtypes(sig: list) -> dict[str, str]:
+    return {(n or "x"): t for n, _, _, t, _ in sig}
+
+
+def _shuffle_asked(src: Source) -> bool:
+    for key in ("shuffle", "shuffled", "do_shuffle"):
+        if key in src.params:
+            return bool(src.params[key])
+    if src.kind == "tf.data":
+        ds, depth = src.obj, 0
+        while ds is not None and depth < 64:
+            if "Shuffle" in type(ds).__name__:
+                return True
+            ds, depth = getattr(ds, "_input_dataset", None), depth + 1
+    return False
+
+
+def _shuffle_finding(src: Source, run: _Run, subject: str, window: int | None, limit: int) -> Finding | None:
+    first = [fp for fps in run.sample_fps[: window or run.steps] for fp in fps]
+    if src.one_shot:
+        if not window or run.steps < 2 * window:
+            return None
+        second = [fp for fps in run.sample_fps[window: 2 * window] for fp in fps]
+    else:
+        second = [fp for batch in src.batches(window or limit) for fp in sample_fps(batch[0])]
+        first = first[: len(second)]
+    if len(first) > 1 and first == second:
+        return registry.finding(
+            f"{F}.not_shuffled", f"{subject}: shuffling was asked for, but the second pass yields the same "
+            f"{len(first)} samples in the same order as the first", subject=subject,
+            evidence={"samples_compared": len(first), "kind": src.kind})
+    return None
+
+
