@@ -1,0 +1,381 @@
+"""``input_range.*``: does the data a model is fed match what its ``keras.applications`` backbone expects?
+
+The input's *regime* is identified, not range-checked: every candidate transform of raw [0, 255] RGB
+pixels (raw, x/255, x/255 - 0.5, each Keras preprocessing mode, a mode applied twice, x/255 then a
+mode) is a per-channel affine map built from :mod:`pipecheck.pipeline.backbones` (so the expected
+numbers come from Keras itself). Inverting a map turns the observed per-channel min/max/mean into the
+pixel statistics the images would have had; a regime explains the data when those look like photos
+(within [0, 255], using most of it, mean near ImageNet's). The backbone's own regime is kept unless
+another explains the data clearly better, so healthy caffe input (range about [-124, 152]) is never
+flagged by a generic "within [-1, 1]" rule.
+
+Heavy imports stay inside functions; :func:`diagnose` is pure, so the decisions test without data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+from pipecheck.pipeline.errors import InputError
+from pipecheck.validators import registry
+from pipecheck.validators.findings import Finding
+from pipecheck.validators.input_regimes import (
+    Affine,
+    Regime,
+    Thresholds,
+    affine_of,
+    candidate_regimes,
+    imagenet_mean_rgb,
+    regime_cost,
+)
+from pipecheck.validators.input_stats import InputStats
+from pipecheck.validators.input_range_labels import LABEL_CHECK_IDS, diagnose_labels, normalize_label_mode
+
+_PRE = "the backbone's keras.applications.<module>.preprocess_input"
+REGIME_CHECKS = {
+    "rescaled_0_1": registry.define(
+        "input_range.rescaled_0_1", "error", "Input is in [0, 1] (rescaled by 1/255) but the backbone expects another range.",
+        f"remove the 1/255 rescale and apply {_PRE} to raw [0, 255] pixels"),
+    "centered_0_5": registry.define(
+        "input_range.centered_0_5", "error", "Input is in [-0.5, 0.5] (x/255 - 0.5) but the backbone expects another range.",
+        f"remove the x/255 - 0.5 scaling and apply {_PRE} to raw [0, 255] pixels"),
+    "raw": registry.define(
+        "input_range.raw_unpreprocessed", "error", "Input is raw [0, 255] pixels but the backbone expects preprocessed input.",
+        f"apply {_PRE} to the batches"),
+    "for_in_model": registry.define(
+        "input_range.preprocessed_for_in_model", "error",
+        "Input is preprocessed but the backbone preprocesses inside the model and expects raw [0, 255].",
+        "remove the preprocessing step and feed raw [0, 255] pixels"),
+    "wrong_mode": registry.define(
+        "input_range.wrong_mode", "error", "Input is preprocessed for another Keras mode (caffe / tf / torch) than the backbone's.",
+        f"use {_PRE} instead of the other backbone's"),
+    "twice": registry.define(
+        "input_range.preprocessed_twice", "error", "Preprocessing was applied twice (e.g. tf mode twice squeezes input into about [-1.008, -0.992]).",
+        "apply preprocess_input exactly once (not in both the data pipeline and the model)"),
+    "rescaled_then": registry.define(
+        "input_range.rescaled_and_preprocessed", "error", "Input was rescaled by 1/255 and then preprocessed, which expects [0, 255].",
+        "drop the 1/255 rescale: preprocess_input expects raw [0, 255] pixels"),
+}
+_OTHER_CHECKS = (
+    registry.define("input_range.out_of_range", "error", "Input values fit no known preprocessing of [0, 255] images for this backbone.",
+                    f"check the preprocessing: {_PRE} on raw [0, 255] pixels"),
+    registry.define("input_range.channel_order_swapped", "warning",
+                    "Per-channel means say the colour channels are in the opposite order to what the backbone expects (RGB vs BGR).",
+                    "feed RGB images to preprocess_input; convert cv2 (BGR) images with cv2.cvtColor(img, cv2.COLOR_BGR2RGB)"),
+    registry.define("input_range.size_mismatch", "warning", "Image side differs from the backbone's (or --image-size) input size.",
+                    "resize to the backbone's default size, e.g. tf.image.resize(x, (224, 224))"),
+    registry.define("input_range.size_below_minimum", "error", "Image side is smaller than the backbone accepts.",
+                    "resize up to at least the backbone's minimum side before feeding it"),
+    registry.define("input_range.channels", "error", "Images do not have 3 channels (RGB) in the last axis.",
+                    "convert to 3-channel RGB (PIL .convert('RGB'), tf.image.grayscale_to_rgb) in channels-last layout"),
+    registry.define("input_range.integer_dtype", "warning", "Input has an integer dtype; Keras backbones expect float32.",
+                    "cast to float32 (tf.cast(x, tf.float32)) before feeding the model"),
+    registry.define("input_range.non_finite", "error", "Input holds NaN or Inf values.",
+                    "find the division or decode that makes them (np.isfinite) and drop or repair those images"),
+    registry.define("input_range.constant_images", "warning", "Some images are constant (every value equal, e.g. all zero).",
+                    "check decoding and augmentation; drop blank images from the dataset"),
+    registry.define("input_range.near_constant_batch", "warning", "A batch whose images are (almost) identical to each other.",
+                    "check the generator: it may yield the same image repeatedly or an unfilled buffer"),
+    registry.define("input_range.no_data", "error", "The input yielded no images at all.",
+                    "check the generator's loop bounds and that it yields inside the loop"),
+)
+# Every id this family can emit: what ``pipecheck validate`` lists as run (one JUnit testcase each).
+CHECK_IDS = tuple(sorted({c.id for c in (*REGIME_CHECKS.values(), *_OTHER_CHECKS)} | set(LABEL_CHECK_IDS)))
+# The ones that still run when no --backbone is given.
+BACKBONE_FREE_CHECK_IDS = tuple(sorted({
+    "input_range.channels", "input_range.non_finite", "input_range.constant_images",
+    "input_range.near_constant_batch", "input_range.no_data", *LABEL_CHECK_IDS,
+}))
+
+
+# ---- wording -----------------------------------------------------------------------------------
+def _fmt(values: Iterable[float], spread: float) -> str:
+    """Numbers with enough digits to tell them apart at the scale ``spread`` they vary on."""
+    values = [float(v) for v in values]
+    values = [0.0 if abs(v) < 1e-6 * spread else v for v in values]  # float dust from resampling
+    big = max([abs(v) for v in values] + [1e-12])
+    digits = max(3, int(math.ceil(math.log10(big / max(spread, 1e-12)))) + 2) if spread > 0 else 3
+    return "[" + ", ".join(f"{v:.{min(digits, 8)}g}" for v in values) + "]"
+
+
+def _list(values: np.ndarray) -> list[float]:
+    """Plain floats with 5 significant digits, so evidence prints as [0.414, 0.312, 0.258]."""
+    return [float(f"{float(v):.5g}") for v in values]
+
+
+def _order(bb) -> str:
+    return "/".join(bb.channel_order)
+
+
+def observed_text(stats: InputStats) -> str:
+    lo, hi = float(stats.min.min()), float(stats.max.max())
+    spread = hi - lo
+    return f"channel means {_fmt(stats.mean, spread)} in {_fmt([lo, hi], spread)}"
+
+
+def expected_text(bb) -> str:
+    means = affine_of(bb).apply(imagenet_mean_rgb())
+    lo = min(r[0] for r in bb.value_range)
+    hi = max(r[1] for r in bb.value_range)
+    return f"{bb.name} expects {_order(bb)} means near {_fmt(means, hi - lo)} in {_fmt([lo, hi], hi - lo)}"
+
+
+def preprocess_name(bb) -> str:
+    return f"keras.applications.{bb.module}.preprocess_input"
+
+
+def _right_input(bb) -> str:
+    if bb.mode == "none":
+        return (f"feed raw [0, 255] RGB pixels as float32: {bb.constructor} preprocesses inside the model "
+                f"({preprocess_name(bb)} is a pass-through)")
+    return f"apply {preprocess_name(bb)} once to raw [0, 255] RGB pixels"
+
+
+def _regime_hint(kind: str, found: Regime, bb) -> str:
+    fix = _right_input(bb)
+    return {
+        "rescaled_0_1": f"remove the 1/255 rescale (x/255, Rescaling(1/255), ImageDataGenerator(rescale=1/255)) and {fix}",
+        "centered_0_5": f"remove the x/255 - 0.5 scaling and {fix}",
+        "raw": f"use {preprocess_name(bb)} on the batches, e.g. ds.map(lambda x, y: (preprocess_input(x), y))",
+        "for_in_model": f"remove the {found.mode}-mode preprocessing: {fix}",
+        "wrong_mode": f"input is {found.mode}-mode preprocessed; {bb.name} needs {bb.mode} mode: use {preprocess_name(bb)} instead",
+        "twice": f"preprocessing ran twice ({found.mode} mode); {fix}, in one place only",
+        "rescaled_then": f"drop the 1/255 rescale before preprocessing: {fix}",
+    }[kind]
+
+
+# ---- decisions ---------------------------------------------------------------------------------
+def diagnose(
+    stats: InputStats,
+    backbone: str | None,
+    *,
+    image_size: int | None = None,
+    label_mode: str | None = None,
+    num_classes: int | None = None,
+    thresholds: Thresholds | None = None,
+) -> list[Finding]:
+    """Turn accumulated statistics into findings for ``backbone`` (pure: no data, no Keras model).
+
+    With ``backbone=None`` only what needs no backbone is judged (channels, NaN/Inf, constant images,
+    near-constant batches, labels); range, regime, size and channel order need one.
+    """
+    t = thresholds or Thresholds()
+    bb = _backbone(backbone) if backbone is not None else None
+    subject = bb.name if bb else "input"
+    if stats.images == 0:
+        return [registry.finding("input_range.no_data", f"{stats.batches} batch(es) and no images were produced",
+                                 subject=subject, evidence={"batches": stats.batches})]
+    out: list[Finding] = _shape_findings(stats, bb, image_size)
+    if stats.nan or stats.inf:
+        out.append(registry.finding(
+            "input_range.non_finite", f"{stats.nan} NaN and {stats.inf} Inf values in {stats.images} images",
+            subject=subject, evidence={"nan": stats.nan, "inf": stats.inf, "images": stats.images}))
+    out += _constant_findings(stats, subject, t)
+    regime_fired = False
+    if bb is not None and stats.channels == 3 and stats.has_values and float((stats.max - stats.min).max()) > 0:
+        regime = _regime_finding(stats, bb, t)
+        if regime is not None:
+            out.append(regime)
+            # A wrong regime already says the data is unpreprocessed; the dtype would repeat it.
+            regime_fired = regime.check != "input_range.channel_order_swapped"
+    integer = sorted(d for d in stats.dtypes if np.issubdtype(np.dtype(d), np.integer) or d == "bool")
+    if bb is not None and integer and not regime_fired:
+        out.append(registry.finding(
+            "input_range.integer_dtype", f"input dtype {', '.join(integer)}; {bb.constructor} expects float32",
+            subject=subject, evidence={"dtypes": dict(stats.dtypes)},
+            hint=f"cast to float32 (tf.cast(x, tf.float32)) and {_right_input(bb)}"))
+    if stats.labels is not None:
+        out += diagnose_labels(stats.labels, label_mode, num_classes)
+    return out
+
+
+def _backbone(name: str):
+    from pipecheck.pipeline.backbones import UnknownBackbone, get
+
+    try:
+        return get(name)
+    except UnknownBackbone as exc:
+        raise InputError(str(exc)) from None
+
+
+def _shape_findings(stats: InputStats, bb, image_size: int | None) -> list[Finding]:
+    out = []
+    channels = sorted({s[2] for s in stats.shapes})
+    if channels != [3]:
+        first_hw = sorted({s[:2] for s in stats.shapes})
+        channels_first = any(h == 3 for h, _ in first_hw)
+        hint = ("transpose to channels-last (N, H, W, 3): tf.transpose(x, [0, 2, 3, 1])" if channels_first
+                else None)
+        out.append(registry.finding(
+            "input_range.channels",
+            f"images have {channels} channels in the last axis; {bb.constructor if bb else 'Keras backbones'} need 3 (RGB)",
+            subject=bb.name if bb else "input", evidence={"shapes": [list(s) for s in stats.shapes]}, hint=hint))
+        if channels_first:
+            return out  # height and width are misread too; the transpose fixes both
+    if bb is None:
+        return out
+    want = image_size or bb.default_size
+    sizes = sorted({s[:2] for s in stats.shapes})
+    small = [s for s in sizes if min(s) < bb.min_size]
+    other = [s for s in sizes if s not in small and s != (want, want)]
+    if small:
+        out.append(registry.finding(
+            "input_range.size_below_minimum",
+            f"image size {_sizes(small)} is below {bb.constructor}'s minimum side {bb.min_size}",
+            subject=bb.name, evidence={"sizes": [list(s) for s in small], "min_size": bb.min_size},
+            hint=f"resize to {want}x{want} (tf.image.resize(x, ({want}, {want}))); {bb.constructor} needs at least {bb.min_size}"))
+    if other:
+        whose = "--image-size" if image_size else f"{bb.constructor}'s default"
+        out.append(registry.finding(
+            "input_range.size_mismatch", f"image size {_sizes(other)} differs from {whose} {want}x{want}",
+            subject=bb.name, evidence={"sizes": [list(s) for s in other], "expected": want, "default_size": bb.default_size},
+            hint=f"resize to {want}x{want} (tf.image.resize(x, ({want}, {want}))) or pass --image-size for a model built at another size"))
+    return out
+
+
+def _sizes(sizes: list[tuple[int, int]]) -> str:
+    return ", ".join(f"{h}x{w}" for h, w in sizes)
+
+
+def _constant_findings(stats: InputStats, subject: str, t: Thresholds) -> list[Finding]:
+    out = []
+    if stats.constant_images:
+        frac = stats.constant_images / stats.images
+        out.append(registry.finding(
+            "input_range.constant_images",
+            f"{stats.constant_images} of {stats.images} images are constant ({stats.zero_images} all zero)",
+            subject=subject, severity="error" if frac >= t.constant_error_fraction else None,
+            evidence={"constant_images": stats.constant_images, "zero_images": stats.zero_images, "images": stats.images,
+                      "constant_batches": stats.constant_batches[:10]}))
+    if stats.has_values:
+        scale = stats.pooled_std()
+        near = [i for i, s in enumerate(stats.batch_spread) if not math.isnan(s) and s < t.near_constant * scale]
+        if near and scale > 0:
+            out.append(registry.finding(
+                "input_range.near_constant_batch",
+                f"{len(near)} of {stats.batches} batches hold (nearly) identical images: across-image std "
+                f"{min(stats.batch_spread[i] for i in near):.3g} vs {scale:.3g} over the sample",
+                subject=subject, evidence={"batches": near[:20], "sample_std": scale}))
+    return out
+
+
+def _regime_finding(stats: InputStats, bb, t: Thresholds) -> Finding | None:
+    regimes = candidate_regimes(bb)
+    costs = [regime_cost(r, stats, t) for r in regimes]
+    own_cost = costs[0]
+    best = int(np.argmin(costs))
+    evidence = {
+        "channel_mean": _list(stats.mean), "channel_std": _list(stats.std),
+        "channel_min": _list(stats.min), "channel_max": _list(stats.max),
+        "p01": _list(stats.quantile(0.01)), "p99": _list(stats.quantile(0.99)),
+        "expected_range": [list(r) for r in bb.value_range], "dtypes": dict(stats.dtypes),
+    }
+    found = regimes[best]
+    if best != 0 and own_cost - costs[best] >= t.margin and costs[best] <= t.accept:
+        kind = found.kind
+        evidence.update(regime=found.name, cost=round(costs[best], 3), expected_cost=round(own_cost, 3))
+        looks = {"twice": f"looks like {found.name}", "rescaled_then": f"looks like {found.name}"}.get(kind, f"looks like {found.name} input")
+        return registry.finding(
+            REGIME_CHECKS[kind].id, f"{observed_text(stats)} ({looks}); {expected_text(bb)}",
+            subject=bb.name, evidence=evidence, hint=_regime_hint(kind, found, bb))
+    a = regimes[0].affine
+    lo, hi = a.implied(stats.min), a.implied(stats.max)
+    over = float(np.max(np.maximum(0.0, -np.minimum(lo, hi)) + np.maximum(0.0, np.maximum(lo, hi) - 255.0)))
+    if own_cost > t.accept and over - t.tolerance > t.out_of_range * 255.0:
+        evidence.update(regime=None, expected_cost=round(own_cost, 3))
+        return registry.finding(
+            "input_range.out_of_range", f"{observed_text(stats)} fits no known preprocessing; {expected_text(bb)}",
+            subject=bb.name, evidence=evidence, hint=f"check the preprocessing: {_right_input(bb)}")
+    if bb.mode == "caffe" and best == 0:
+        return _channel_order(stats, bb, t)
+    return None
+
+
+def _channel_order(stats: InputStats, bb, t: Thresholds) -> Finding | None:
+    """RGB fed where BGR is expected (caffe): judged on mean colour, only when the colour signal is strong.
+
+    Mean colour cannot tell the orders apart for grey images or for colour casts near ImageNet's own
+    (R−B about +20), so the swapped order must bring the means much closer to ImageNet's and the
+    declared order must imply a clear blue cast; otherwise this stays silent.
+    """
+    prior = imagenet_mean_rgb()
+    own = affine_of(bb)
+    swapped = Affine(own.scale, own.offset, tuple(reversed(own.source)))
+    rb_own = float(own.implied(stats.mean)[0] - own.implied(stats.mean)[2])
+    rb_swapped = float(swapped.implied(stats.mean)[0] - swapped.implied(stats.mean)[2])
+    rb_prior = float(prior[0] - prior[2])
+    gain = abs(rb_own - rb_prior) - abs(rb_swapped - rb_prior)
+    if gain < t.order_margin or rb_own > -t.order_min_cast:
+        return None
+    spread = float(stats.max.max() - stats.min.min())
+    return registry.finding(
+        "input_range.channel_order_swapped",
+        f"{observed_text(stats)}: read as {_order(bb)} the images average R−B {rb_own:+.1f} (strong blue cast); "
+        f"read in the opposite order R−B {rb_swapped:+.1f}, near ImageNet's {rb_prior:+.1f}; {expected_text(bb)}",
+        subject=bb.name,
+        evidence={"channel_mean": _list(stats.mean), "r_minus_b_as_expected": round(rb_own, 2),
+                  "r_minus_b_swapped": round(rb_swapped, 2), "imagenet_r_minus_b": round(rb_prior, 2),
+                  "spread": round(spread, 3)},
+        hint=f"pass RGB images to {preprocess_name(bb)} (it flips RGB to BGR itself); convert cv2.imread images with "
+             f"cv2.cvtColor(img, cv2.COLOR_BGR2RGB) and do not flip channels by hand")
+
+
+# ---- streaming entry point ---------------------------------------------------------------------
+def accumulate(batches: Iterable[Any], *, max_batches: int | None = None) -> InputStats:
+    """Stream ``(x, y)`` / ``(x, y, w)`` / ``x`` batches once into an :class:`InputStats`."""
+    stats = InputStats()
+    # islice stops before pulling one batch too many from an endless generator. No enumerate():
+    # its cached result tuple would keep the previous batch alive while the next one is made.
+    i = -1
+    for batch in itertools.islice(batches, max_batches):
+        i += 1
+        if isinstance(batch, (tuple, list)) and len(batch) in (2, 3):
+            x, y = batch[0], batch[1]
+        elif isinstance(batch, (tuple, list)) and len(batch) == 1:
+            x, y = batch[0], None
+        else:
+            x, y = batch, None
+        del batch  # hold no reference to a batch once it is folded in
+        try:
+            stats.update(x, y)
+        except ValueError as exc:
+            raise InputError(f"batch {i}: {exc}; yield (x, y) with x of shape (batch, height, width, 3)") from None
+        del x, y
+    return stats
+
+
+def check_input_range(
+    batches: Iterable[Any],
+    backbone: str | None,
+    *,
+    image_size: int | None = None,
+    label_mode: str | None = None,
+    num_classes: int | None = None,
+    max_batches: int | None = None,
+    thresholds: Thresholds | None = None,
+) -> list[Finding]:
+    """Stream batches once and report every ``input_range.*`` problem for ``backbone``.
+
+    Args:
+        batches: Iterable of ``(x, y)`` or ``(x, y, sample_weight)`` (numpy arrays or tensors).
+        backbone: A ``keras.applications`` name (``resnet50``, ``EfficientNetB0``, ...), or None
+            for the backbone-free checks only.
+        image_size: Side the model is built for (default: the backbone's default size).
+        label_mode: ``int``/``sparse``, ``categorical``, ``binary`` or ``multi_hot``; inferred if None.
+        num_classes: Needed to check sparse labels against the upper bound and one-hot widths.
+        max_batches: Stop after this many batches (an endless generator needs it).
+
+    Raises:
+        InputError: Unknown backbone or label mode, or a batch that is not image-shaped.
+    """
+    if backbone is not None:
+        _backbone(backbone)  # fail on a typo before streaming anything
+    normalize_label_mode(label_mode)
+    stats = accumulate(batches, max_batches=max_batches)
+    return diagnose(stats, backbone, image_size=image_size, label_mode=label_mode, num_classes=num_classes,
+                    thresholds=thresholds)

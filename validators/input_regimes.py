@@ -1,0 +1,142 @@
+"""Candidate input regimes: affine maps from raw [0, 255] RGB pixels, and how well each explains data.
+
+Each Keras preprocessing mode is read off :mod:`pipecheck.pipeline.backbones` (so no constant here
+can drift from Keras); common mistakes are compositions of those maps with x/255 or with themselves.
+A regime is scored by inverting its map on the observed per-channel min/max/mean: photos use most
+of [0, 255], never leave it, and have a mean near ImageNet's. Used by
+:mod:`pipecheck.validators.input_range`.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipecheck.validators.input_stats import InputStats
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision knobs of the ``input_range`` family (pixel units are raw [0, 255] values).
+
+    Attributes:
+        tolerance: Pixel units a regime may overshoot [0, 255] (resampling ringing) for free.
+        overshoot_weight: Cost of overshooting by the whole range; a regime with 1/2**8 of the range
+            used costs the same.
+        mean_weight: Cost of an implied mean 128 units away from ImageNet's.
+        margin: Cost lead another regime needs over the backbone's own before it is reported.
+        accept: Highest cost at which a regime still "explains" the data.
+        out_of_range: Overshoot of the backbone's own regime (fraction of 255) reported when nothing
+            else explains the data.
+        order_margin: How much closer (R−B pixel units) the swapped order must bring the means to
+            ImageNet's before ``channel_order_swapped`` fires.
+        order_min_cast: The blue cast (R−B below minus this) the expected order must imply; smaller
+            colour signals are not evidence and stay silent.
+        near_constant: A batch is near-constant when its across-image std is below this fraction
+            of the whole sample's std.
+        constant_error_fraction: Fraction of constant images from which the finding is an error.
+    """
+
+    tolerance: float = 8.0
+    overshoot_weight: float = 8.0
+    mean_weight: float = 0.5
+    margin: float = 0.75
+    accept: float = 1.5
+    out_of_range: float = 0.05
+    order_margin: float = 30.0
+    order_min_cast: float = 35.0
+    near_constant: float = 0.02
+    constant_error_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class Affine:
+    """``out[k] = scale[k] * in[source[k]] + offset[k]`` on RGB pixels in [0, 255]."""
+
+    scale: tuple[float, float, float]
+    offset: tuple[float, float, float]
+    source: tuple[int, int, int] = (0, 1, 2)
+
+    def then(self, nxt: "Affine") -> "Affine":
+        """The map applying ``self`` first, then ``nxt``."""
+        src = tuple(self.source[nxt.source[k]] for k in range(3))
+        scale = tuple(nxt.scale[k] * self.scale[nxt.source[k]] for k in range(3))
+        offset = tuple(nxt.scale[k] * self.offset[nxt.source[k]] + nxt.offset[k] for k in range(3))
+        return Affine(scale, offset, src)
+
+    def apply(self, rgb: np.ndarray) -> np.ndarray:
+        return np.array([self.scale[k] * rgb[self.source[k]] + self.offset[k] for k in range(3)])
+
+    def implied(self, values: np.ndarray) -> np.ndarray:
+        """Per output channel values -> the RGB pixel values they came from (indexed by RGB)."""
+        out = np.empty(3)
+        for k in range(3):
+            out[self.source[k]] = (values[k] - self.offset[k]) / self.scale[k]
+        return out
+
+
+@dataclass(frozen=True)
+class Regime:
+    name: str  # e.g. "tf", "tf twice", "x/255"
+    kind: str  # key of REGIME_CHECKS, or "expected"
+    mode: str | None
+    affine: Affine
+
+
+def affine_of(bb) -> Affine:
+    """The backbone's own preprocessing map."""
+    return Affine(tuple(bb.scale), tuple(bb.offset), tuple(bb.source_channel))
+
+
+@functools.lru_cache(maxsize=1)
+def _mode_maps() -> dict[str, Affine]:
+    """One representative map per Keras preprocessing mode, read from the backbone table."""
+    from pipecheck.pipeline.backbones import all_backbones
+
+    maps: dict[str, Affine] = {}
+    for bb in all_backbones():
+        maps.setdefault(bb.mode, affine_of(bb))
+    return maps
+
+
+def imagenet_mean_rgb() -> np.ndarray:
+    """ImageNet mean pixel (R, G, B), read off the caffe mode's offsets."""
+    caffe = _mode_maps()["caffe"]
+    return caffe.implied(np.zeros(3))
+
+
+_IDENTITY = Affine((1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
+_RESCALE = Affine((1 / 255,) * 3, (0.0,) * 3)
+_CENTER = Affine((1 / 255,) * 3, (-0.5,) * 3)
+
+
+def candidate_regimes(bb) -> list[Regime]:
+    """Regimes to weigh for a backbone: its own first, then the common mistakes."""
+    own = Regime("raw" if bb.mode == "none" else bb.mode, "expected", bb.mode, affine_of(bb))
+    out = [own]
+    if bb.mode != "none":
+        out.append(Regime("raw", "raw", None, _IDENTITY))
+    out += [Regime("x/255", "rescaled_0_1", None, _RESCALE), Regime("x/255 - 0.5", "centered_0_5", None, _CENTER)]
+    for mode, m in _mode_maps().items():
+        if mode == "none":
+            continue
+        if mode != bb.mode:
+            out.append(Regime(mode, "for_in_model" if bb.mode == "none" else "wrong_mode", mode, m))
+        out.append(Regime(f"{mode} twice", "twice", mode, m.then(m)))
+        out.append(Regime(f"x/255 then {mode}", "rescaled_then", mode, _RESCALE.then(m)))
+    return out
+
+
+def regime_cost(regime: Regime, stats: InputStats, t: Thresholds) -> float:
+    """How badly ``regime`` explains the observed per-channel min/max/mean (0 = like photos)."""
+    a = regime.affine
+    lo, hi = a.implied(stats.min), a.implied(stats.max)
+    lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+    over = np.maximum(0.0, -lo) + np.maximum(0.0, hi - 255.0)
+    over_cost = t.overshoot_weight * float(np.mean(np.maximum(0.0, over - t.tolerance))) / 255.0
+    span = np.maximum(hi - lo, 1e-9)
+    span_cost = float(np.mean(np.maximum(0.0, -np.log2(span / 255.0))))
+    mean_cost = t.mean_weight * abs(float(np.mean(a.implied(stats.mean))) - float(imagenet_mean_rgb().mean())) / 128.0
+    return over_cost + span_cost + mean_cost
