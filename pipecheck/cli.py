@@ -99,6 +99,8 @@ def cli() -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("--shard-size-mb", type=click.FloatRange(min=0.001), default=128.0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
+@click.option("--resume", is_flag=True, help="Finish an interrupted build, reusing its completed shards.")
+@click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that point outside the dump.")
 @click.option("--stats/--no-stats", default=True, show_default=True, help="Write TFDV statistics of labels and metadata to OUT/stats/.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @report_options
@@ -110,7 +112,11 @@ def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_
     if bool(options["label_field"]) == bool(options["multi_label_field"]):
         raise click.UsageError("give exactly one of --label-field or --multi-label-field")
     opts = BuildOptions(dump=dump, out=out_dir, **options)
-    result = build(opts, progress=sys.stderr.isatty() if progress is None else progress)
+    try:
+        result = build(opts, progress=sys.stderr.isatty() if progress is None else progress)
+    except KeyboardInterrupt:
+        click.echo(f"pipecheck: interrupted; complete shards are kept, run the same command with --resume to finish", err=True)
+        sys.exit(130)
     emit(build_report(result), fmt, output, fail_on, ignore)
 
 

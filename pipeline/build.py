@@ -3,33 +3,34 @@
 Orchestration only: pairing lives in ``dump.py``, per-image work in ``images.py``, labels in
 ``labels.py``, splitting in ``split.py``, the record layout in ``spec.py``. Shards are planned up
 front (their count depends on the data and ``--shard-size-mb``, never on ``--workers``, so the
-output is the same for any number of workers), then each worker process writes whole shards under
-a temporary name and renames them. The build happens in a staging folder beside ``--out`` that
-replaces it only when complete, so a failed or killed build never leaves a half dataset behind.
+output is the same for any number of workers), then worker processes write whole shards
+(``shards.py``). The build happens in a staging folder beside ``--out`` (``.NAME.partial``) that
+replaces it only when complete, so a failed or killed build never leaves a half dataset behind;
+``--resume`` reopens that folder, checks the plan is unchanged, and writes only missing shards.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import os
 import shutil
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pipecheck import __version__
-from pipecheck.pipeline import spec
 from pipecheck.pipeline.dump import Scan, scan_manifest, scan_sidecars
 from pipecheck.pipeline.errors import InputError
-from pipecheck.pipeline.images import Checked, ImageOptions, check_image
+from pipecheck.pipeline.images import ImageOptions
 from pipecheck.pipeline.labels import LabelSpec, coerce_meta, extract_labels, flatten_meta, lookup, meta_types, vocabulary
-from pipecheck.pipeline.manifest import FORMAT_VERSION, REJECTS_NAME, write_atomic, write_manifest
+from pipecheck.pipeline.manifest import CHECKSUMS_NAME, FORMAT_VERSION, REJECTS_NAME, write_atomic, write_manifest
 from pipecheck.pipeline.rejects import Reject
+from pipecheck.pipeline.shards import DONE_SUFFIX, ShardResult, ShardTask, load_done, run_tasks
 from pipecheck.pipeline.split import iterative_split, normalize_split
 
 # Small shards keep every core busy on small builds; this caps how many a split gets for that.
@@ -62,6 +63,7 @@ class BuildOptions:
     workers: int | None = None
     shard_size_mb: float = 128.0
     overwrite: bool = False
+    resume: bool = False
     follow_symlinks: bool = False
     stats: bool = True
 
@@ -92,87 +94,6 @@ class BuildResult:
     @property
     def accounting(self) -> dict[str, Any]:
         return self.manifest["accounting"]
-
-
-@dataclass
-class _Task:
-    split: str
-    index: int
-    count: int
-    root: str
-    staging: str
-    options: ImageOptions
-    items: list[tuple[str, str, list[int], list[str], dict[str, Any]]]
-
-
-@dataclass
-class _ShardResult:
-    split: str
-    file: str
-    records: int
-    bytes: int
-    sha256: str
-    class_counts: Counter
-    rejects: list[Reject]
-    repairs: Counter
-    written: list[str] = field(default_factory=list)
-
-
-def _write_shard(task: _Task) -> _ShardResult:
-    """Worker: check each image, write the shard under a temp name, rename when complete."""
-    name = spec.shard_name(task.split, task.index, task.count)
-    final = os.path.join(task.staging, name)
-    tmp = os.path.join(task.staging, f".{name}.tmp-{os.getpid()}")
-    digest = hashlib.sha256()
-    counts: Counter = Counter()
-    repairs: Counter = Counter()
-    rejects: list[Reject] = []
-    records = size = 0
-    written: list[str] = []
-    with open(tmp, "wb") as fh:
-        for rel, stem, label_idx, label_names, meta in task.items:
-            try:
-                with open(os.path.join(task.root, rel), "rb") as img_fh:
-                    data = img_fh.read()
-            except OSError as exc:
-                rejects.append(Reject(rel, stem, "unreadable", exc.strerror or str(exc)))
-                continue
-            try:
-                checked = check_image(data, rel, task.options)
-            except Exception as exc:  # noqa: BLE001 - a decoder bug must reject one file, not kill the build
-                rejects.append(Reject(rel, stem, "undecodable", f"{exc.__class__.__name__}: {exc}"[:200]))
-                continue
-            if not isinstance(checked, Checked):
-                rejects.append(Reject(rel, stem, checked.reason, checked.detail))
-                continue
-            features: dict[str, Any] = {
-                spec.IMAGE_ENCODED: checked.encoded,
-                spec.IMAGE_FORMAT: checked.format,
-                spec.IMAGE_HEIGHT: checked.height,
-                spec.IMAGE_WIDTH: checked.width,
-                spec.IMAGE_CHANNELS: 3,
-                spec.IMAGE_ID: stem.encode("utf-8", "surrogateescape"),
-                spec.IMAGE_SHA256: checked.sha256,
-                spec.IMAGE_PHASH: checked.phash,
-                spec.IMAGE_SOURCE: rel.encode("utf-8", "surrogateescape"),
-                spec.IMAGE_REPAIRS: checked.repairs,
-                spec.LABEL_INDEX: label_idx,
-                spec.LABEL_NAME: label_names,
-            }
-            for key, value in meta.items():
-                features[spec.META_PREFIX + key] = value
-            framed = spec.frame_record(spec.encode_example(features))
-            fh.write(framed)
-            digest.update(framed)
-            size += len(framed)
-            records += 1
-            written.append(stem)
-            counts.update(label_names)
-            repairs.update(checked.repairs)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    return _ShardResult(task.split, name, records, size, digest.hexdigest(), counts, rejects, repairs, written)
 
 
 def _prepare(opts: BuildOptions) -> tuple[Scan, list[dict[str, Any]], list[str], dict[str, str]]:
@@ -225,11 +146,11 @@ def _assign_splits(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[s
         k["split"] = s
 
 
-def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int], types: dict[str, str], staging: str) -> list[_Task]:
+def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int], types: dict[str, str], staging: str) -> list[ShardTask]:
     import numpy as np
 
     target = opts.shard_size_mb * 1024 * 1024
-    tasks: list[_Task] = []
+    tasks: list[ShardTask] = []
     by_split: dict[str, list[dict[str, Any]]] = {}
     for k in sorted(kept, key=lambda k: k["item"].stem):
         by_split.setdefault(k["split"], []).append(k)
@@ -249,7 +170,7 @@ def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int],
                 k = rows[j]
                 labels = sorted(k["labels"], key=index.__getitem__)
                 items.append((k["item"].image, k["item"].stem, [index[n] for n in labels], labels, coerce_meta(k["meta"], types)))
-            tasks.append(_Task(split, i, count, opts.dump, staging, opts.image_options, items))
+            tasks.append(ShardTask(split, i, count, opts.dump, staging, opts.image_options, items))
     return tasks
 
 
@@ -260,45 +181,10 @@ def _size(path: str) -> int:
         return 0
 
 
-def _run(tasks: list[_Task], workers: int, progress: bool) -> Iterator[_ShardResult]:
-    total = sum(len(t.items) for t in tasks)
-    bar = None
-    if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
-        bar.start()
-        job = bar.add_task("checking + writing images", total=total)
-    try:
-        if workers <= 1 or len(tasks) <= 1:
-            for task in tasks:
-                result = _write_shard(task)
-                if bar:
-                    bar.advance(job, len(task.items))
-                yield result
-            return
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
-            futures = {pool.submit(_write_shard, t): t for t in tasks}
-            for fut in as_completed(futures):
-                if bar:
-                    bar.advance(job, len(futures[fut].items))
-                yield fut.result()
-    finally:
-        if bar:
-            bar.stop()
-
-
-def _mp_context():
-    """fork when TensorFlow is not loaded (fast start, no ``__main__`` guard needed); spawn when it
-    is, since forking a process with TensorFlow's threads running can deadlock the child. Scripts
-    that import TensorFlow before building need the usual ``if __name__ == "__main__":`` guard."""
-    import multiprocessing
-    import sys
-
-    method = os.environ.get("PIPECHECK_MP_START")
-    if not method:
-        method = "spawn" if "tensorflow" in sys.modules or "fork" not in multiprocessing.get_all_start_methods() else "fork"
-    return multiprocessing.get_context(method)
+def staging_dir(out: str | os.PathLike) -> Path:
+    """Where a build of ``out`` is assembled (and where an interrupted one waits for --resume)."""
+    out = Path(out)
+    return out.parent / f".{out.name}.partial"
 
 
 def _check_out(opts: BuildOptions) -> Path:
@@ -308,78 +194,127 @@ def _check_out(opts: BuildOptions) -> Path:
         raise InputError(f"--out {opts.out} is inside the dump {opts.dump}; choose a folder outside it")
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {opts.out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not opts.overwrite:
+    if opts.resume and opts.overwrite:
+        raise InputError("--resume and --overwrite contradict each other; pass one")
+    partial = staging_dir(out)
+    if partial.exists() and not (opts.resume or opts.overwrite):
+        raise InputError(f"an interrupted build of {opts.out} is in {partial}; pass --resume to finish it or --overwrite to start over")
+    if opts.resume and not partial.exists():
+        raise InputError(f"nothing to resume: no interrupted build of {opts.out} ({partial} not found); run without --resume")
+    if out.is_dir() and any(out.iterdir()) and not (opts.overwrite or opts.resume):
         raise InputError(f"output folder {opts.out} is not empty; pass --overwrite to replace it")
     return out
 
 
+def _fingerprint(opts: BuildOptions, tasks: list[ShardTask]) -> str:
+    """Identity of a planned build: options, every item and its file's size and mtime."""
+    h = hashlib.sha256()
+    relevant = {k: v for k, v in dataclasses.asdict(opts).items() if k not in ("out", "overwrite", "resume", "workers")}
+    h.update(json.dumps(relevant, sort_keys=True, default=str).encode())
+    for t in tasks:
+        h.update(t.name.encode())
+        for rel, stem, idx, names, meta in t.items:
+            try:
+                st = os.stat(os.path.join(opts.dump, rel))
+                stamp = (st.st_size, st.st_mtime_ns)
+            except OSError:
+                stamp = (-1, -1)
+            h.update(json.dumps([rel, stem, idx, meta, stamp], sort_keys=True, default=str).encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def _prepare_staging(opts: BuildOptions, staging: Path, tasks: list[ShardTask]) -> list[ShardResult]:
+    """Create (or, with --resume, reopen) the staging folder; returns the shards already done."""
+    state = staging / "state.json"
+    fingerprint = _fingerprint(opts, tasks)
+    if opts.resume:
+        try:
+            previous = json.loads(state.read_text())["fingerprint"]
+        except (OSError, ValueError, KeyError):
+            previous = None
+        if previous != fingerprint:
+            raise InputError(f"cannot resume {opts.out}: the dump or the options changed since the interrupted build; rerun with --overwrite")
+        for stray in staging.glob(".*.tmp-*"):
+            stray.unlink(missing_ok=True)
+        return [r for r in (load_done(str(staging), t.name) for t in tasks) if r is not None]
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    write_atomic(state, json.dumps({"fingerprint": fingerprint, "shards": [t.name for t in tasks]}).encode())
+    return []
+
+
 def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
-    """Run a build end to end and return what happened (see :class:`BuildResult`)."""
+    """Run a build end to end and return what happened (see :class:`BuildResult`).
+
+    On any failure or interrupt the staging folder keeps the complete shards, and
+    ``BuildOptions(resume=True)`` finishes the same build reusing them.
+    """
     started = time.time()
     out = _check_out(opts)
     scan, kept, classes, types = _prepare(opts)
     index = {name: i for i, name in enumerate(classes)}
     _assign_splits(opts, kept, index)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        tasks = _plan(opts, kept, index, types, str(staging))
-        workers = opts.workers or os.cpu_count() or 1
-        results = sorted(_run(tasks, workers, progress), key=lambda r: r.file)
-        rejects = list(scan.rejects)
-        repairs: Counter = Counter()
-        splits: dict[str, Any] = {}
-        for r in results:
-            rejects.extend(r.rejects)
-            repairs.update(r.repairs)
-            s = splits.setdefault(r.split, {"examples": 0, "class_counts": Counter(), "shards": []})
-            s["examples"] += r.records
-            s["class_counts"].update(r.class_counts)
-            s["shards"].append({"file": r.file, "records": r.records, "bytes": r.bytes, "sha256": r.sha256})
-        for s in splits.values():
-            s["class_counts"] = {c: s["class_counts"].get(c, 0) for c in classes}
-        rejects.sort(key=lambda r: (r.path, r.reason))
-        written = sum(s["examples"] for s in splits.values())
-        by_reason = Counter(r.reason for r in rejects)
-        manifest = {
-            "pipecheck_version": __version__,
-            "format_version": FORMAT_VERSION,
-            "created_unix": round(started, 3),
-            "build_seconds": round(time.time() - started, 3),
-            "dump": os.path.abspath(opts.dump),
-            "options": {k: v for k, v in dataclasses.asdict(opts).items() if k not in ("dump", "out", "overwrite", "workers", "stats")},
-            "label_mode": "multi_label" if opts.multi_label_field else "single_label",
-            "label_field": opts.label_spec.field,
-            "classes": classes,
-            "meta_features": types,
-            "splits": {k: splits[k] for k in sorted(splits, key=lambda s: (s != "train", s != "val", s))},
-            "accounting": {
-                "inputs_found": scan.inputs_found,
-                "written": written,
-                "rejected": len(rejects),
-                "balanced": written + len(rejects) == scan.inputs_found,
-                "rejects_by_reason": dict(sorted(by_reason.items())),
-                "repairs": dict(sorted(repairs.items())),
-                "litter_ignored": len(scan.litter),
-                "other_files_ignored": dict(sorted(scan.ignored.items())),
-            },
-        }
-        if opts.stats:
-            manifest["statistics"] = _statistics(staging, kept, results, types)
-        import json
-
-        write_atomic(staging / REJECTS_NAME, "".join(json.dumps(r.to_dict(), ensure_ascii=True) + "\n" for r in rejects).encode())
-        write_manifest(staging, manifest)
-        _swap_in(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    staging = staging_dir(out)
+    tasks = _plan(opts, kept, index, types, str(staging))
+    done = _prepare_staging(opts, staging, tasks)
+    finished = {r.file for r in done}
+    todo = [t for t in tasks if t.name not in finished]
+    workers = opts.workers or os.cpu_count() or 1
+    results = sorted(done + list(run_tasks(todo, workers, progress)), key=lambda r: r.file)
+    rejects = list(scan.rejects)
+    repairs: Counter = Counter()
+    splits: dict[str, Any] = {}
+    for r in results:
+        rejects.extend(r.rejects)
+        repairs.update(r.repairs)
+        s = splits.setdefault(r.split, {"examples": 0, "class_counts": Counter(), "shards": []})
+        s["examples"] += r.records
+        s["class_counts"].update(r.class_counts)
+        s["shards"].append({"file": r.file, "records": r.records, "bytes": r.bytes, "sha256": r.sha256})
+    for s in splits.values():
+        s["class_counts"] = {c: s["class_counts"].get(c, 0) for c in classes}
+    rejects.sort(key=lambda r: (r.path, r.reason))
+    written = sum(s["examples"] for s in splits.values())
+    by_reason = Counter(r.reason for r in rejects)
+    manifest = {
+        "pipecheck_version": __version__,
+        "format_version": FORMAT_VERSION,
+        "created_unix": round(started, 3),
+        "build_seconds": round(time.time() - started, 3),
+        "dump": os.path.abspath(opts.dump),
+        "options": {k: v for k, v in dataclasses.asdict(opts).items()
+                    if k not in ("dump", "out", "overwrite", "resume", "workers", "stats")},
+        "label_mode": "multi_label" if opts.multi_label_field else "single_label",
+        "label_field": opts.label_spec.field,
+        "classes": classes,
+        "meta_features": types,
+        "splits": {k: splits[k] for k in sorted(splits, key=lambda s: (s != "train", s != "val", s))},
+        "accounting": {
+            "inputs_found": scan.inputs_found,
+            "written": written,
+            "rejected": len(rejects),
+            "balanced": written + len(rejects) == scan.inputs_found,
+            "rejects_by_reason": dict(sorted(by_reason.items())),
+            "repairs": dict(sorted(repairs.items())),
+            "litter_ignored": len(scan.litter),
+            "other_files_ignored": dict(sorted(scan.ignored.items())),
+        },
+    }
+    if opts.stats:
+        manifest["statistics"] = _statistics(staging, kept, results, types)
+    write_atomic(staging / REJECTS_NAME, "".join(json.dumps(r.to_dict(), ensure_ascii=True) + "\n" for r in rejects).encode())
+    write_atomic(staging / CHECKSUMS_NAME, "".join(
+        json.dumps({"file": r.file, "record_sha256": r.record_sha256}) + "\n" for r in results).encode())
+    write_manifest(staging, manifest)
+    for r in results:
+        (staging / f".{r.file}{DONE_SUFFIX}").unlink(missing_ok=True)
+    (staging / "state.json").unlink(missing_ok=True)
+    _swap_in(staging, out)
     return BuildResult(str(out), manifest, rejects, repairs, len(scan.litter), scan.ignored)
 
 
-def _statistics(staging: Path, kept: list[dict[str, Any]], results: list[_ShardResult], types: dict[str, str]) -> dict[str, str]:
+def _statistics(staging: Path, kept: list[dict[str, Any]], results: list[ShardResult], types: dict[str, str]) -> dict[str, str]:
     """TFDV statistics per split over exactly the written records' labels and metadata."""
     from pipecheck.pipeline import stats
 
@@ -401,3 +336,5 @@ def _swap_in(staging: Path, out: Path) -> None:
     os.replace(staging, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+    for leftover in out.parent.glob(f".{out.name}.old-*"):  # from a build killed mid-swap
+        shutil.rmtree(leftover, ignore_errors=True)

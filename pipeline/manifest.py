@@ -14,6 +14,7 @@ from pipecheck.pipeline.errors import InputError
 
 MANIFEST_NAME = "dataset.json"
 REJECTS_NAME = "rejects.jsonl"
+CHECKSUMS_NAME = "checksums.jsonl"
 FORMAT_VERSION = 1
 
 

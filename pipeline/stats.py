@@ -16,6 +16,19 @@ LABEL_COLUMN = "label"
 LABEL_COUNT_COLUMN = "label_count"
 
 
+def import_tfdv():
+    """``tensorflow_data_validation``, imported without the notices it writes to stderr
+    (IPython missing, Google client deprecation warnings) that would bury pipecheck's report."""
+    import contextlib
+    import io
+    import warnings
+
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        import tensorflow_data_validation as tfdv
+    return tfdv
+
+
 def stats_path(out_dir: str | Path, split: str) -> Path:
     return Path(out_dir) / STATS_DIR / f"{split}.stats.pb"
 
@@ -44,9 +57,7 @@ def frame(rows: Iterable[tuple[list[str], dict[str, Any]]], meta_types: dict[str
 
 def generate(df) -> Any:
     """TFDV statistics of one split's frame (in-process, no Beam needed for a DataFrame)."""
-    import tensorflow_data_validation as tfdv
-
-    return tfdv.generate_statistics_from_dataframe(df, n_jobs=1)
+    return import_tfdv().generate_statistics_from_dataframe(df, n_jobs=1)
 
 
 def write_statistics(out_dir: str | Path, frames: dict[str, Any]) -> dict[str, str]:

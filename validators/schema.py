@@ -48,9 +48,9 @@ def _name(feature) -> str:
 
 def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> list[Finding]:
     """Infer a schema from train statistics and validate the other splits against it."""
-    import tensorflow_data_validation as tfdv
-
     from pipecheck.pipeline import stats as stats_mod
+
+    tfdv = stats_mod.import_tfdv()
 
     t = thresholds or SchemaThresholds()
     manifest = read_manifest(data_dir)

@@ -1,0 +1,224 @@
+"""Shard writing: the worker that checks images and writes one whole shard, and the runner that
+spreads shards over processes.
+
+A shard is written under a temporary name, fsynced and renamed; then a small ``.done`` record
+(counts, rejects, per-record digests) is written beside it, also by rename. A shard with a done
+record is complete, which is what ``--resume`` reuses after a crash or SIGKILL. A worker that fails
+removes its temporary file, so nothing half-written survives under any name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator
+
+from pipecheck.pipeline import spec
+from pipecheck.pipeline.images import Checked, ImageOptions, check_image
+from pipecheck.pipeline.manifest import write_atomic
+from pipecheck.pipeline.rejects import Reject
+
+DONE_SUFFIX = ".done.json"
+
+
+@dataclass
+class ShardTask:
+    """One shard to write: which split, which position, and its items in record order."""
+
+    split: str
+    index: int
+    count: int
+    root: str
+    staging: str
+    options: ImageOptions
+    items: list[tuple[str, str, list[int], list[str], dict[str, Any]]]
+
+    @property
+    def name(self) -> str:
+        return spec.shard_name(self.split, self.index, self.count)
+
+
+@dataclass
+class ShardResult:
+    """What a finished shard holds (also its ``.done.json`` content)."""
+
+    split: str
+    file: str
+    records: int
+    bytes: int
+    sha256: str
+    class_counts: dict[str, int]
+    rejects: list[Reject]
+    repairs: dict[str, int]
+    written: list[str] = field(default_factory=list)
+    record_sha256: list[str] = field(default_factory=list)
+
+    def to_json(self) -> bytes:
+        d = asdict(self)
+        d["rejects"] = [r.to_dict() for r in self.rejects]
+        return json.dumps(d).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "ShardResult":
+        d = json.loads(data)
+        d["rejects"] = [Reject(**r) for r in d["rejects"]]
+        return cls(**d)
+
+
+def done_path(staging: str, name: str) -> str:
+    return os.path.join(staging, f".{name}{DONE_SUFFIX}")
+
+
+def load_done(staging: str, name: str) -> ShardResult | None:
+    """The done record of a completed shard, if it and its shard file are intact."""
+    try:
+        with open(done_path(staging, name), "rb") as fh:
+            result = ShardResult.from_json(fh.read())
+        path = os.path.join(staging, name)
+        if os.path.getsize(path) != result.bytes:
+            return None
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        return result if digest.hexdigest() == result.sha256 else None
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _features(checked: Checked, rel: str, stem: str, label_idx: list[int], label_names: list[str], meta: dict[str, Any]) -> dict[str, Any]:
+    features: dict[str, Any] = {
+        spec.IMAGE_ENCODED: checked.encoded,
+        spec.IMAGE_FORMAT: checked.format,
+        spec.IMAGE_HEIGHT: checked.height,
+        spec.IMAGE_WIDTH: checked.width,
+        spec.IMAGE_CHANNELS: 3,
+        spec.IMAGE_ID: stem.encode("utf-8", "surrogateescape"),
+        spec.IMAGE_SHA256: checked.sha256,
+        spec.IMAGE_PHASH: checked.phash,
+        spec.IMAGE_SOURCE: rel.encode("utf-8", "surrogateescape"),
+        spec.IMAGE_REPAIRS: checked.repairs,
+        spec.LABEL_INDEX: label_idx,
+        spec.LABEL_NAME: label_names,
+    }
+    for key, value in meta.items():
+        features[spec.META_PREFIX + key] = value
+    return features
+
+
+def write_shard(task: ShardTask) -> ShardResult:
+    """Worker: check each image, write the shard under a temp name, rename, then record it done."""
+    name = task.name
+    tmp = os.path.join(task.staging, f".{name}.tmp-{os.getpid()}")
+    digest = hashlib.sha256()
+    counts: Counter = Counter()
+    repairs: Counter = Counter()
+    rejects: list[Reject] = []
+    written: list[str] = []
+    record_sha: list[str] = []
+    size = 0
+    try:
+        with open(tmp, "wb") as fh:
+            for rel, stem, label_idx, label_names, meta in task.items:
+                try:
+                    with open(os.path.join(task.root, rel), "rb") as img_fh:
+                        data = img_fh.read()
+                except OSError as exc:
+                    rejects.append(Reject(rel, stem, "unreadable", exc.strerror or str(exc)))
+                    continue
+                try:
+                    checked = check_image(data, rel, task.options)
+                except Exception as exc:  # noqa: BLE001 - a decoder bug must reject one file, not kill the build
+                    rejects.append(Reject(rel, stem, "undecodable", f"{exc.__class__.__name__}: {exc}"[:200]))
+                    continue
+                if not isinstance(checked, Checked):
+                    rejects.append(Reject(rel, stem, checked.reason, checked.detail))
+                    continue
+                record = spec.encode_example(_features(checked, rel, stem, label_idx, label_names, meta))
+                framed = spec.frame_record(record)
+                fh.write(framed)
+                digest.update(framed)
+                size += len(framed)
+                written.append(stem)
+                record_sha.append(hashlib.sha256(record).hexdigest()[:32])
+                counts.update(label_names)
+                repairs.update(checked.repairs)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, os.path.join(task.staging, name))
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    result = ShardResult(task.split, name, len(written), size, digest.hexdigest(), dict(counts), rejects,
+                         dict(repairs), written, record_sha)
+    write_atomic(done_path(task.staging, name), result.to_json())
+    return result
+
+
+def _worker_init() -> None:
+    # The parent handles Ctrl-C and stops the pool; workers ignoring SIGINT avoids a storm of
+    # KeyboardInterrupt tracebacks from every process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def mp_context():
+    """fork when TensorFlow is not loaded (fast start, no ``__main__`` guard needed); spawn when it
+    is, since forking a process with TensorFlow's threads running can deadlock the child. Scripts
+    that import TensorFlow before building need the usual ``if __name__ == "__main__":`` guard."""
+    import multiprocessing
+
+    method = os.environ.get("PIPECHECK_MP_START")
+    if not method:
+        method = "spawn" if "tensorflow" in sys.modules or "fork" not in multiprocessing.get_all_start_methods() else "fork"
+    return multiprocessing.get_context(method)
+
+
+def run_tasks(tasks: list[ShardTask], workers: int, progress: bool) -> Iterator[ShardResult]:
+    """Write shards, yielding results as they finish; Ctrl-C stops the workers at once."""
+    total = sum(len(t.items) for t in tasks)
+    bar = job = None
+    if progress and tasks:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                       TimeRemainingColumn(), transient=True)
+        bar.start()
+        job = bar.add_task("checking + writing images", total=total)
+    try:
+        if workers <= 1 or len(tasks) <= 1:
+            for task in tasks:
+                result = write_shard(task)
+                if bar:
+                    bar.advance(job, len(task.items))
+                yield result
+            return
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=mp_context(), initializer=_worker_init)
+        try:
+            pending = {pool.submit(write_shard, t): t for t in tasks}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = pending.pop(fut)
+                    if bar:
+                        bar.advance(job, len(task.items))
+                    yield fut.result()
+        except BaseException:
+            # Stop now: cancel queued shards and kill running workers; their temp files are
+            # removed on resume, completed shards stay for --resume.
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+    finally:
+        if bar:
+            bar.stop()
