@@ -140,6 +140,20 @@ def validate(fmt: str, output: str | None, fail_on: str, ignore: tuple, **option
 
 
 # ---------------------------------------------------------------------------------------------
+@cli.command("verify")
+@click.argument("data_dir", type=click.Path(file_okay=False))
+@report_options
+def verify(data_dir: str, fmt: str, output: str | None, fail_on: str, ignore: tuple) -> None:
+    """Re-read every shard of DATA_DIR: record CRCs and sha256 against the build, counts, shard sha256."""
+    from pipecheck.validators.dataset import VERIFY_CHECKS, verify_dataset
+
+    findings, totals = verify_dataset(data_dir)
+    report = Report("verify", findings)
+    report.summary.update({"data": data_dir, **totals, "checks_run": list(VERIFY_CHECKS)})
+    emit(report, fmt, output, fail_on, ignore)
+
+
+# ---------------------------------------------------------------------------------------------
 @cli.command("backbones")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def backbones_cmd(fmt: str) -> None:
