@@ -1,0 +1,313 @@
+"""``VerifyTraining``: a Keras 3 callback that watches a user's own ``model.fit`` and reports findings.
+
+Imports Keras at the top because it subclasses ``keras.callbacks.Callback``; it is reached only
+through ``pipecheck.validators.training.VerifyTraining`` (lazy), so the CLI stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from pipecheck.pipeline.errors import InputError
+from pipecheck.validators import registry
+from pipecheck.validators.findings import Finding, Report
+from pipecheck.validators.training import FATAL_CHECKS, TrainingThresholds
+from pipecheck.validators import training_judge as judge
+from pipecheck.validators import training_probes as probes
+
+
+def first_batch(data: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(x, y)`` numpy arrays from a numpy tuple, a ``tf.data.Dataset`` or any iterable of batches."""
+    if data is None:
+        return None
+    if isinstance(data, (tuple, list)) and len(data) >= 2 and not isinstance(data[0], (tuple, list)):
+        return np.asarray(data[0]), np.asarray(data[1])
+    try:
+        batch = next(iter(data))
+    except (TypeError, StopIteration) as exc:
+        raise InputError("probe/validation data must be (x, y) arrays or a dataset of (x, y) batches") from exc
+    return probes.to_numpy(batch[0]), probes.to_numpy(batch[1])
+
+
+class VerifyTraining(keras.callbacks.Callback):
+    """Collects evidence during ``model.fit`` and turns it into ``training.*`` findings.
+
+    Keras callbacks never see the batches, so the probes (dead ReLU, constant output, BatchNorm batch
+    statistics, output/loss inspection, initial loss) run on ``probe_data``: one small fixed batch, e.g.
+    16 training images with their labels. Without it only the loss/weight/BatchNorm-statistics checks
+    run and a ``training.probe_skipped`` info says so.
+
+    Cost: every step reads the loss (one scalar) to catch NaN; the heavier probes (a host copy of the
+    trainable weights before/after one step, one inference pass on the probe batch) run only after the
+    global steps in ``thresholds.check_steps`` and then every ``thresholds.check_every`` steps. The
+    initial weights are kept on the host for the end-of-run comparison.
+
+    Args:
+        probe_data: ``(x, y)`` numpy arrays, or a ``tf.data.Dataset``/iterable whose first batch is used.
+        val_data: Optional ``(x, y)`` (or dataset, first batch) whose loss is computed at each epoch end
+            when ``fit`` has no ``val_loss`` of its own.
+        thresholds: :class:`TrainingThresholds`; defaults documented there.
+        on_failure: ``"report"`` (collect only) or ``"stop"``: set ``model.stop_training`` as soon as a
+            fatal symptom (NaN, constant output, nothing training, BN statistics frozen) is certain, and
+            write the report.
+        report_path: Where to write the report JSON (at a stop and at the end of training).
+        frozen: Names of layers (or nested models, e.g. the backbone) meant to stay frozen; their
+            weights and BatchNorm statistics are not expected to change.
+        num_classes: Classes in the data, if known (otherwise read from the probe labels).
+    """
+
+    def __init__(self, probe_data=None, *, val_data=None, thresholds: TrainingThresholds | None = None,
+                 on_failure: str = "report", report_path: str | os.PathLike | None = None,
+                 frozen=(), num_classes: int | None = None) -> None:
+        super().__init__()
+        if on_failure not in ("report", "stop"):
+            raise InputError(f"on_failure must be 'report' or 'stop', not {on_failure!r}")
+        self.probe = first_batch(probe_data)
+        self.val = first_batch(val_data)
+        self.th = thresholds or TrainingThresholds()
+        self.on_failure = on_failure
+        self.report_path = Path(report_path) if report_path else None
+        self.frozen = tuple(frozen)
+        self.num_classes = num_classes
+        self.step = 0
+        self.stopped_at: int | None = None
+        self._found: dict[str, Finding] = {}
+        self._history: list[tuple[float, float | None]] = []
+        self._ratios: dict[str, list[float]] = {}
+
+    # -- results --------------------------------------------------------------------------------
+    @property
+    def findings(self) -> list[Finding]:
+        return list(self._found.values())
+
+    def report(self) -> Report:
+        rep = Report("train-check", self.findings)
+        rep.summary.update({"steps_seen": self.step, "stopped_at_step": self.stopped_at,
+                            "epochs_seen": len(self._history), "probe_batch": self.probe is not None})
+        return rep
+
+    def write_report(self) -> None:
+        if self.report_path is None:
+            return
+        self.report_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.report_path.with_name(f".{self.report_path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(self.report().to_dict(), indent=2), encoding="utf-8")
+        os.replace(tmp, self.report_path)
+
+    def _add(self, finding: Finding | None) -> None:
+        if finding is None:
+            return
+        self._found[finding.check] = finding
+        if finding.check in FATAL_CHECKS and self.on_failure == "stop" and self.stopped_at is None:
+            self.stopped_at = self.step
+            self.model.stop_training = True
+            self._found["training.stopped"] = registry.finding(
+                "training.stopped", f"Training stopped at step {self.step}: {finding.check} is certain.",
+                subject=finding.check, evidence={"step": self.step, "cause": finding.check})
+            self.write_report()
+
+    # -- Keras hooks ----------------------------------------------------------------------------
+    def on_train_begin(self, logs=None) -> None:
+        model = self.model
+        self._info = probes.loss_info(model)
+        self._frozen = probes.frozen_names(model, self.frozen)
+        self._groups = {k: v for k, v in probes.trainable_by_layer(model).items() if k not in self._frozen}
+        self._w0 = probes.snapshot(self._groups)
+        self._bn_watch = [l for l in probes.bn_layers(model) if l.trainable and l.name not in self._frozen]
+        self._bn0 = {l.name: (probes.to_numpy(l.moving_mean), probes.to_numpy(l.moving_variance))
+                     for l in self._bn_watch}
+        self._before: dict | None = None
+        self._act = None
+        if not model.trainable_weights:
+            self._add(registry.finding(
+                "training.nothing_training", "The model has no trainable weights: every layer is frozen.",
+                subject="model", evidence={"trainable_weights": 0,
+                                           "layers": len(probes.leaf_layers(model))}))
+        if self.probe is None:
+            self._add(registry.finding("training.probe_skipped",
+                                       "No probe_data given: dead-ReLU, constant-output, BatchNorm-gap, "
+                                       "initial-loss and output/loss checks were skipped.", subject="probe_data"))
+            return
+        x, y = self.probe
+        self._input_spread = float(np.std(x.reshape(len(x), -1), axis=0).mean())
+        y_pred = probes.predict(model, x)
+        mismatch = judge.judge_output_loss(model, self._info, y, y_pred, self.num_classes)
+        for f in mismatch:
+            self._add(f)
+        # A mismatched output/loss makes the loss value meaningless, so its initial value is not judged.
+        if self._info is not None and not mismatch:
+            self._loss0 = probes.loss_value(self._info, y, y_pred)
+            for f in judge.judge_init_loss(self._info, y, int(y_pred.reshape(len(y_pred), -1).shape[1]),
+                                           self._loss0, self.th):
+                self._add(f)
+        self._act = probes.ActivationProbe(model)
+        if not self._act.ok:
+            self._add(registry.finding("training.probe_skipped",
+                                       f"Dead-ReLU and BatchNorm-gap probes skipped: {self._act.why}.",
+                                       subject="model"))
+
+    def _scheduled(self, step: int) -> bool:
+        every = self.th.check_every
+        return step in self.th.check_steps or (every > 0 and step > max(self.th.check_steps) and step % every == 0)
+
+    def on_train_batch_begin(self, batch, logs=None) -> None:
+        if self._scheduled(self.step + 1):
+            self._before = probes.snapshot(self._groups)
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self.step += 1
+        loss = (logs or {}).get("loss")
+        if loss is not None:
+            value = float(probes.to_numpy(loss))
+            if not math.isfinite(value):
+                self._add(registry.finding(
+                    "training.nan", f"The training loss is {value} at step {self.step}.",
+                    subject="loss", evidence={"where": "loss", "step": self.step, "loss": value}))
+        if self._before is not None:
+            self._check_now(self._before)
+            self._before = None
+
+    def _check_now(self, before: dict) -> None:
+        """The scheduled probes: one-step update ratios, NaN weights, frozen training, dead outputs."""
+        after = probes.snapshot(self._groups)
+        if not probes.all_finite(a for arrays in after.values() for a in arrays):
+            bad = [k for k, arrays in after.items() if not probes.all_finite(arrays)]
+            self._add(registry.finding("training.nan", f"Weights of {len(bad)} layer(s) hold NaN/Inf after "
+                                       f"step {self.step}: {', '.join(bad[:4])}.", subject=", ".join(bad[:4]),
+                                       evidence={"where": "weights", "step": self.step, "layers": bad}))
+            return
+        for name, ratio in probes.change_ratios(before, after).items():
+            self._ratios.setdefault(name, []).append(ratio)
+        if self.step >= 5:
+            self._judge_weights(after, final=False)
+            self._judge_bn_frozen()
+        if self.probe is not None and self.step >= 5:
+            x, _ = self.probe
+            # Training mode: early BatchNorm moving statistics can make inference outputs look constant.
+            y_pred = probes.predict(self.model, x, training=True)
+            self._add(judge.judge_spread(probes.output_spread(y_pred), self.th, self.step, y_pred,
+                                         self._input_spread))
+
+    def _judge_weights(self, now: dict, final: bool) -> None:
+        if not self._groups:
+            return
+        ratios = probes.change_ratios(self._w0, now)
+        still = sorted(k for k, r in ratios.items() if r <= self.th.unchanged_rtol)
+        ev = {"unchanged_layers": still, "layers_checked": len(ratios), "step": self.step,
+              "declared_frozen": sorted(self._frozen)}
+        if len(still) == len(ratios):
+            self._add(registry.finding(
+                "training.nothing_training",
+                f"None of the {len(ratios)} trainable layers changed after {self.step} steps.",
+                subject="model", evidence=ev))
+        elif still and final:
+            self._add(registry.finding(
+                "training.weights_unchanged",
+                f"{len(still)} of {len(ratios)} trainable layers never changed in {self.step} steps: "
+                f"{judge._fmt_layers(still)}.", subject=judge._fmt_layers(still), evidence=ev))
+
+    def _judge_bn_frozen(self) -> bool:
+        same = [l.name for l in self._bn_watch
+                if np.array_equal(self._bn0[l.name][0], probes.to_numpy(l.moving_mean))
+                and np.array_equal(self._bn0[l.name][1], probes.to_numpy(l.moving_variance))]
+        if same:
+            self._add(registry.finding(
+                "training.bn_stats_frozen",
+                f"Moving mean/variance of {len(same)} of {len(self._bn_watch)} BatchNormalization layers did "
+                f"not change in {self.step} training steps: {judge._fmt_layers(same)}.",
+                subject=judge._fmt_layers(same),
+                evidence={"layers": same, "step": self.step, "bn_layers": len(self._bn_watch)}))
+        return bool(same)
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        logs = logs or {}
+        train = logs.get("loss")
+        val = logs.get("val_loss")
+        if val is None and self.val is not None and self._info is not None:
+            x, y = self.val
+            val = probes.loss_value(self._info, y, self.model(x, training=False))
+        if train is not None:
+            self._history.append((float(train), None if val is None else float(val)))
+
+    def on_train_end(self, logs=None) -> None:
+        # After NaN weights every probe output is NaN too: the NaN finding is the whole story.
+        if self.step > 0 and "training.nan" not in self._found:
+            self._judge_final()
+        self.write_report()
+
+    def _judge_final(self) -> None:
+        th = self.th
+        if "training.nothing_training" not in self._found:
+            self._judge_weights(probes.snapshot(self._groups), final=True)
+        peaks = {k: float(np.max(v)) for k, v in self._ratios.items()}
+        lr = _learning_rate(self.model)
+        for f in judge.judge_update_ratios(peaks, th, lr):
+            self._add(f)
+        stats_frozen = self._judge_bn_frozen()
+        dead: dict[str, float] = {}
+        bn_batch: dict = {}
+        if self.probe is not None and self._act is not None and self._act.ok:
+            x, _ = self.probe
+            dead, bn_batch = self._act.run(x)
+            self._add(judge.judge_dead(dead, th, self.step))
+            y_pred = probes.predict(self.model, x, training=True)
+            self._add(judge.judge_spread(probes.output_spread(y_pred), th, self.step, y_pred, self._input_spread))
+        self._judge_bn_momentum_gap(bn_batch, stats_frozen)
+        causes = sorted(c for c in self._found if c not in ("training.probe_skipped", "training.val_loss_stuck"))
+        self._add(judge.judge_val_stuck(self._history, th, causes))
+
+    def _judge_bn_momentum_gap(self, bn_batch: dict, stats_frozen: bool) -> None:
+        th = self.th
+        layers = {l.name: l for l in self._bn_watch}
+        gaps = {n: probes.bn_stat_gap(layers[n], m, v) for n, (m, v) in bn_batch.items() if n in layers}
+        planned = (self.params or {}).get("steps")
+        run_steps = planned * (self.params or {}).get("epochs", 1) if planned else self.step
+        slow = {n: l.momentum for n, l in layers.items() if float(l.momentum) ** run_steps > th.bn_momentum_remaining}
+        out_gap = None
+        if self.probe is not None and gaps:
+            x, _ = self.probe
+            p_train = probes.as_probabilities(probes.predict(self.model, x, training=True), self._info)
+            p_inf = probes.as_probabilities(probes.predict(self.model, x), self._info)
+            out_gap = probes.tv_distance(p_train, p_inf)
+        bad = {n: g for n, g in gaps.items() if g > th.bn_stat_gap}
+        ev_gap = {"output_gap_tv": out_gap, "stat_gap_by_layer": gaps, "threshold_output_gap": th.output_gap,
+                  "threshold_stat_gap": th.bn_stat_gap}
+        if stats_frozen and out_gap is not None:
+            f = self._found["training.bn_stats_frozen"]
+            self._found[f.check] = registry.finding(f.check, f.message, subject=f.subject,
+                                                    evidence={**f.evidence, **ev_gap})
+        if slow and not stats_frozen:
+            remaining = {n: float(m) ** run_steps for n, m in slow.items()}
+            self._add(registry.finding(
+                "training.bn_momentum_high",
+                f"BatchNormalization momentum {max(slow.values()):g} keeps {max(remaining.values()):.0%} of the "
+                f"initial moving statistics after this run's {run_steps} steps in {len(slow)} layer(s): "
+                f"{judge._fmt_layers(slow)}.",
+                subject=judge._fmt_layers(slow),
+                evidence={"momentum_by_layer": slow, "run_steps": run_steps, "initial_weight_left": remaining,
+                          "threshold": th.bn_momentum_remaining, **ev_gap}))
+        elif not stats_frozen and bad and out_gap is not None and out_gap > th.output_gap:
+            self._add(registry.finding(
+                "training.bn_train_infer_gap",
+                f"Training-mode and inference-mode predictions differ by {out_gap:.2f} (total variation) on the "
+                f"probe batch; BatchNormalization layers whose moving statistics do not match the batch: "
+                f"{judge._fmt_layers(sorted(bad, key=bad.get, reverse=True))}.",
+                subject=judge._fmt_layers(bad), evidence={**ev_gap, "layers": sorted(bad)}))
+
+
+def _learning_rate(model) -> float | None:
+    opt = getattr(model, "optimizer", None)
+    lr = getattr(opt, "learning_rate", None)
+    if lr is None:
+        return None
+    try:
+        return float(probes.to_numpy(lr))
+    except Exception:  # a schedule object: its value depends on the step, report it as unknown
+        return None

@@ -1,0 +1,222 @@
+"""Judgement of the ``training`` family: measurements from ``training_probes`` → :class:`Finding`.
+
+Pure functions of numbers and thresholds (plus the model for static facts such as the output
+activation), shared by :class:`VerifyTraining` and :func:`run_train_check`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pipecheck.validators import registry
+from pipecheck.validators.findings import Finding
+from pipecheck.validators.training import TrainingThresholds
+from pipecheck.validators.training_probes import LossInfo, activation_name, expected_init_loss, output_layer
+
+
+def _fmt_layers(names, limit: int = 4) -> str:
+    names = list(names)
+    more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def label_shape(y: np.ndarray, info: LossInfo | None) -> dict:
+    """What the labels look like: sparse ints, one-hot or multi-hot rows, and the class count seen."""
+    y = np.asarray(y)
+    if y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1 and (info is None or info.kind == "sparse")):
+        return {"form": "sparse", "classes_seen": int(np.max(y)) + 1 if y.size else 0}
+    rows = y.reshape(len(y), -1)
+    binary = bool(np.all((rows == 0) | (rows == 1)))
+    sums = rows.sum(axis=1)
+    if binary and np.all(sums == 1):
+        form = "one_hot"
+    elif binary:
+        form = "multi_hot"
+    else:
+        form = "soft"
+    return {"form": form, "width": int(rows.shape[1]), "max_labels_per_row": float(sums.max())}
+
+
+def judge_output_loss(model, info: LossInfo | None, y: np.ndarray, y_pred: np.ndarray,
+                      num_classes: int | None = None) -> list[Finding]:
+    """Detector 7: output activation vs loss, label form vs output, output count vs class count."""
+    out: list[Finding] = []
+    if info is None or info.kind == "other":
+        return out
+    last = output_layer(model)
+    act = activation_name(last)
+    flat = y_pred.reshape(len(y_pred), -1)
+    in_unit = bool(np.all((flat >= 0) & (flat <= 1)))
+    sums_one = bool(np.allclose(flat.sum(axis=1), 1.0, atol=1e-3))
+    probs = act in ("softmax", "sigmoid") or (act in ("", "linear") and in_unit and sums_one and flat.shape[1] > 1)
+    kind = act if act in ("softmax", "sigmoid") else ("softmax" if probs else "linear")
+    ev = {"output_layer": last.name, "activation": act or "unknown", "loss": info.name,
+          "from_logits": info.from_logits, "outputs_in_0_1": in_unit, "rows_sum_to_1": sums_one}
+    if probs and info.from_logits:
+        out.append(registry.finding(
+            "training.probabilities_as_logits",
+            f"Output layer '{last.name}' applies {kind} but the loss {info.name} is built with "
+            "from_logits=True: probabilities are squashed a second time and gradients nearly vanish.",
+            subject=last.name, evidence=ev))
+    elif not probs and not info.from_logits and not in_unit:
+        out.append(registry.finding(
+            "training.logits_as_probabilities",
+            f"Output layer '{last.name}' is linear (outputs outside [0, 1]) but the loss {info.name} "
+            "expects probabilities (from_logits=False): Keras clips them and the loss is meaningless.",
+            subject=last.name, evidence=ev))
+    labels = label_shape(y, info)
+    n_out = int(flat.shape[1])
+    if labels["form"] == "multi_hot" and (kind == "softmax" or info.kind == "categorical"):
+        out.append(registry.finding(
+            "training.softmax_multilabel",
+            f"Targets have up to {labels['max_labels_per_row']:.0f} positive labels per row but the model "
+            f"uses {kind} / {info.name}, which forces the classes to compete.",
+            subject=last.name, evidence={**ev, **labels}))
+    if labels["form"] == "one_hot" and kind == "sigmoid" and info.kind == "binary" and n_out > 2:
+        out.append(registry.finding(
+            "training.sigmoid_single_label",
+            f"Every target row has exactly one positive label among {n_out} but the model uses sigmoid "
+            "with binary cross-entropy (independent classes).",
+            subject=last.name, evidence={**ev, **labels}))
+    seen = labels.get("classes_seen") if labels["form"] == "sparse" else labels.get("width")
+    if num_classes:
+        expected, wrong = num_classes, num_classes != n_out and not (n_out == 1 and num_classes == 2)
+    elif labels["form"] == "sparse":  # a batch need not hold every class: only too-high ids are certain
+        expected, wrong = seen, seen is not None and seen > max(n_out, 2)
+    else:
+        expected, wrong = seen, seen != n_out
+    if wrong:
+        out.append(registry.finding(
+            "training.num_outputs_mismatch",
+            f"The model has {n_out} outputs but the data has {expected} classes.",
+            subject=last.name,
+            evidence={"outputs": n_out, "classes": expected, "declared_num_classes": num_classes, **labels}))
+    return out
+
+
+def judge_init_loss(info: LossInfo | None, y: np.ndarray, n_outputs: int, loss0: float,
+                    th: TrainingThresholds) -> list[Finding]:
+    """Detector 1: loss before the first step against ln C / the label-prior band."""
+    if info is None or not math.isfinite(loss0):
+        return []
+    band = expected_init_loss(info, y, n_outputs)
+    if band is None:
+        return []
+    low, high = band
+    if low / th.init_loss_ratio <= loss0 <= high * th.init_loss_ratio:
+        return []
+    what = f"ln {n_outputs} = {high:.3f}" if low == high else f"{low:.3f}..{high:.3f} (prior entropy..ln 2)"
+    return [registry.finding(
+        "training.init_loss_off",
+        f"Loss at initialisation is {loss0:.3f}, expected about {what} for {info.name}.",
+        subject=info.name,
+        evidence={"initial_loss": loss0, "expected_low": low, "expected_high": high,
+                  "ratio": loss0 / high if loss0 > high else loss0 / max(low, 1e-12),
+                  "allowed_ratio": th.init_loss_ratio})]
+
+
+def judge_dead(dead: dict[str, float], th: TrainingThresholds, step: int) -> Finding | None:
+    """Detector 5a: dying ReLU across layers."""
+    if not dead:
+        return None
+    dying = {k: v for k, v in dead.items() if v > th.dead_unit_fraction}
+    if len(dying) / len(dead) <= th.dead_layer_fraction:
+        return None
+    return registry.finding(
+        "training.dying_relu",
+        f"{len(dying)} of {len(dead)} ReLU layers have more than {th.dead_unit_fraction:.0%} of their "
+        f"units dead (<= 0 for every probe sample) after step {step}: {_fmt_layers(dying)}.",
+        subject=_fmt_layers(dying),
+        evidence={"dead_fraction_by_layer": dead, "step": step, "threshold_units": th.dead_unit_fraction,
+                  "threshold_layers": th.dead_layer_fraction})
+
+
+def judge_spread(spread: float, th: TrainingThresholds, step: int, y_pred: np.ndarray,
+                 input_spread: float) -> Finding | None:
+    """Detector 6: the same prediction for every probe input (when the inputs do differ)."""
+    if not math.isfinite(spread) or spread >= th.constant_output_spread or input_spread <= 0:
+        return None
+    mean = y_pred.reshape(len(y_pred), -1).mean(axis=0)
+    return registry.finding(
+        "training.constant_output",
+        f"After step {step} the model gives the same output for all {len(y_pred)} different probe inputs "
+        f"(spread {spread:.2e} < {th.constant_output_spread:g}).",
+        subject="model output",
+        evidence={"spread": spread, "step": step, "threshold": th.constant_output_spread,
+                  "mean_output": [round(float(v), 6) for v in mean[:16]], "input_spread": input_spread})
+
+
+def judge_update_ratios(peaks: dict[str, float], th: TrainingThresholds, lr: float | None) -> list[Finding]:
+    """Detector 3b: the largest per-step ||dW||/||W|| seen per layer, outside the sane band."""
+    out = []
+    moving = {k: v for k, v in peaks.items() if v > th.unchanged_rtol and math.isfinite(v)}
+    high = {k: v for k, v in moving.items() if v > th.update_ratio_high}
+    if high:
+        out.append(registry.finding(
+            "training.update_ratio_high",
+            f"{len(high)} layer(s) change by more than {th.update_ratio_high:g} of their norm per step "
+            f"(max {max(high.values()):.3g}, learning rate {lr if lr is not None else 'unknown'}): "
+            f"{_fmt_layers(sorted(high, key=high.get, reverse=True))}.",
+            subject=_fmt_layers(high), evidence={"ratio_by_layer": peaks, "learning_rate": lr,
+                                                 "threshold": th.update_ratio_high}))
+    if moving and all(v < th.update_ratio_low for v in moving.values()):
+        out.append(registry.finding(
+            "training.update_ratio_low",
+            f"Every layer changes by less than {th.update_ratio_low:g} of its norm per step (max "
+            f"{max(moving.values()):.3g}, learning rate {lr if lr is not None else 'unknown'}).",
+            subject="all layers", evidence={"ratio_by_layer": peaks, "learning_rate": lr,
+                                            "threshold": th.update_ratio_low}))
+    return out
+
+
+def judge_gradients(rel: dict[str, float], th: TrainingThresholds) -> list[Finding]:
+    """Detector 5b: per-layer ||g||/||W|| compared with the last layer's (the order is the model's)."""
+    finite = {k: v for k, v in rel.items() if math.isfinite(v)}
+    if len(finite) < 2:
+        return []
+    last_name = list(finite)[-1]
+    ref = finite[last_name]
+    ratio = {k: v / ref for k, v in finite.items()} if ref > 0 else {}
+    ev = {"relative_grad_norm_by_layer": finite, "ratio_to_last_layer": ratio, "last_layer": last_name}
+    out = []
+    low = [k for k, r in ratio.items() if 0 < r < th.grad_vanish_ratio]
+    high = [k for k, v in finite.items() if v > th.grad_explode_abs or ratio.get(k, 0.0) > th.grad_explode_ratio]
+    if low:
+        out.append(registry.finding(
+            "training.vanishing_gradients",
+            f"Gradients of {_fmt_layers(low)} are below {th.grad_vanish_ratio:g} x those of '{last_name}' "
+            f"(relative to their weights; min {min(ratio[k] for k in low):.2e}).",
+            subject=_fmt_layers(low), evidence={**ev, "threshold": th.grad_vanish_ratio}))
+    if high:
+        out.append(registry.finding(
+            "training.exploding_gradients",
+            f"Gradients of {_fmt_layers(high)} are huge relative to their weights (max ||g||/||W|| "
+            f"{max(finite[k] for k in high):.3g}; limits {th.grad_explode_abs:g} absolute, "
+            f"{th.grad_explode_ratio:g} x the last layer '{last_name}').",
+            subject=_fmt_layers(high),
+            evidence={**ev, "threshold_abs": th.grad_explode_abs, "threshold_ratio": th.grad_explode_ratio}))
+    return out
+
+
+def judge_val_stuck(history: list[tuple[float, float | None]], th: TrainingThresholds,
+                    causes: list[str]) -> Finding | None:
+    """Detector 8: validation loss flat while the training loss falls; names the causes found."""
+    pts = [(t, v) for t, v in history if v is not None and math.isfinite(v) and math.isfinite(t)]
+    if len(pts) < th.val_min_epochs:
+        return None
+    train = [t for t, _ in pts]
+    val = [v for _, v in pts]
+    val_range = (max(val) - min(val)) / max(abs(val[0]), 1e-12)
+    train_drop = (train[0] - train[-1]) / max(abs(train[0]), 1e-12)
+    if val_range >= th.val_stuck_rtol or train_drop <= th.val_train_drop:
+        return None
+    why = f" Causes found: {', '.join(causes)}." if causes else " No cause found by the other training checks."
+    return registry.finding(
+        "training.val_loss_stuck",
+        f"Validation loss stayed at {val[-1]:.4f} (range {val_range:.2%}) over {len(val)} epochs while the "
+        f"training loss fell {train_drop:.0%} ({train[0]:.4f} -> {train[-1]:.4f}).{why}",
+        subject="validation",
+        evidence={"val_loss": val, "train_loss": train, "val_range": val_range, "train_drop": train_drop,
+                  "causes": causes})

@@ -1,0 +1,199 @@
+"""``run_train_check``: the active training probes behind ``pipecheck train-check``.
+
+Unlike :class:`VerifyTraining`, which only watches, this controls training: it overfits one fixed
+batch on a clone of the model (detector 2), compares the clone's loss with zeroed inputs (detector
+6's baseline), measures per-layer gradient norms (detector 5, TensorFlow backend only), then runs a
+short real ``fit`` of another clone with the callback attached. The caller's model is never changed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import numpy as np
+
+from pipecheck.pipeline.errors import InputError
+from pipecheck.validators import registry
+from pipecheck.validators.findings import Finding, Report
+from pipecheck.validators.training import TrainingThresholds
+from pipecheck.validators import training_judge as judge
+from pipecheck.validators import training_probes as probes
+from pipecheck.validators.training_callback import VerifyTraining, first_batch
+
+LABEL_MODES = (None, "int", "categorical", "binary", "multi_label")
+
+
+def clone_compiled(model):
+    """A fresh copy with the same weights, a new optimizer of the same config and the same loss."""
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    opt = model.optimizer
+    new_opt = type(opt).from_config(opt.get_config()) if opt is not None else "adam"
+    clone.compile(optimizer=new_opt, loss=model.loss)
+    return clone
+
+
+def _batch(data: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], (tuple, list)):
+        x, y = np.asarray(data[0]), np.asarray(data[1])
+        if len(x) != len(y) or len(x) == 0:
+            raise InputError(f"train data: x has {len(x)} samples and y has {len(y)}; both must be equal and > 0")
+        return x[:batch_size], y[:batch_size]
+    got = first_batch(data)
+    if got is None:
+        raise InputError("train data is required: (x, y) numpy arrays or a tf.data.Dataset of (x, y) batches")
+    return got[0][:batch_size], got[1][:batch_size]
+
+
+def gradient_norms(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray) -> dict[str, float] | None:
+    """Per layer ||g|| / ||W|| on one batch in training mode (TensorFlow backend; None elsewhere)."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    groups = probes.trainable_by_layer(model)
+    variables = [v for vs in groups.values() for v in vs]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(info.fn(tf.convert_to_tensor(y), model(x, training=True)))
+    grads = tape.gradient(loss, [v.value for v in variables])
+    out: dict[str, float] = {}
+    i = 0
+    for name, vs in groups.items():
+        g = [np.zeros(v.shape) if gi is None else probes.to_numpy(gi) for gi in grads[i:i + len(vs)]]
+        w = [probes.to_numpy(v) for v in vs]
+        i += len(vs)
+        gn = math.sqrt(sum(float(np.sum(a.astype(np.float64) ** 2)) for a in g))
+        wn = math.sqrt(sum(float(np.sum(a.astype(np.float64) ** 2)) for a in w))
+        out[name] = gn / wn if wn > 0 else (math.inf if gn > 0 else 0.0)
+        if not math.isfinite(gn):
+            out[name] = math.nan
+    return out
+
+
+def overfit_one_batch(clone, info: probes.LossInfo, x: np.ndarray, y: np.ndarray,
+                      th: TrainingThresholds) -> list[Finding]:
+    """Detector 2 and the zeroed-input baseline, on a clone that may be trained freely."""
+    before = clone.get_weights()
+    loss0 = probes.loss_value(info, y, probes.predict(clone, x, training=True))
+    for _ in range(th.overfit_steps):
+        clone.train_on_batch(x, y)
+    loss1 = probes.loss_value(info, y, probes.predict(clone, x, training=True))
+    zero = np.zeros_like(x)
+    loss_zero = probes.loss_value(info, y, probes.predict(clone, zero, training=True))
+    moved = math.sqrt(sum(float(np.sum((a - b) ** 2)) for a, b in zip(clone.get_weights(), before)))
+    norm = math.sqrt(sum(float(np.sum(b.astype(np.float64) ** 2)) for b in before)) or 1.0
+    ev = {"steps": th.overfit_steps, "batch_size": len(x), "initial_loss": loss0, "final_loss": loss1,
+          "ratio": loss1 / loss0 if loss0 > 0 else None, "threshold": th.overfit_max_ratio,
+          "zero_input_loss": loss_zero, "weight_change": moved / norm}
+    out = []
+    if not math.isfinite(loss1):
+        out.append(registry.finding("training.nan", f"Overfitting one batch gave loss {loss1} after "
+                                    f"{th.overfit_steps} steps.", subject="loss",
+                                    evidence={"where": "overfit probe", **ev}))
+        return out
+    if loss0 > 0 and loss1 / loss0 > th.overfit_max_ratio:
+        out.append(registry.finding(
+            "training.cannot_overfit",
+            f"Training {th.overfit_steps} steps on one fixed batch of {len(x)} only took the loss from "
+            f"{loss0:.4f} to {loss1:.4f} (x{loss1 / loss0:.2f}; needs <= x{th.overfit_max_ratio:g}).",
+            subject="one batch", evidence=ev))
+    if moved / norm > 1e-3 and loss1 >= (1 - th.input_independent_margin) * loss_zero:
+        out.append(registry.finding(
+            "training.input_independent",
+            f"After {th.overfit_steps} steps on one batch, the loss on the real images ({loss1:.4f}) is no "
+            f"better than on all-zero images ({loss_zero:.4f}): the model ignores its input.",
+            subject="model input", evidence=ev))
+    return out
+
+
+def _fit_arrays(data, batch_size: int, steps_per_epoch: int):
+    """Fit arguments that give exactly ``steps_per_epoch`` batches per epoch."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], (tuple, list)):
+        x, y = np.asarray(data[0]), np.asarray(data[1])
+        rng = np.random.default_rng(0)
+        idx = np.resize(rng.permutation(len(x)), steps_per_epoch * batch_size)
+        return {"x": x[idx], "y": y[idx], "batch_size": batch_size, "shuffle": False}
+    if hasattr(data, "repeat"):  # tf.data.Dataset of (x, y) batches
+        return {"x": data.repeat(), "steps_per_epoch": steps_per_epoch}
+    raise InputError("train data must be (x, y) numpy arrays or a tf.data.Dataset of (x, y) batches")
+
+
+def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_size: int = 16,
+                    thresholds: TrainingThresholds | None = None, frozen=(), num_classes: int | None = None,
+                    label_mode: str | None = None) -> Report:
+    """Run every training probe on a compiled Keras 3 model and return one ``train-check`` report.
+
+    Args:
+        model: A compiled Keras model (``model.loss`` and ``model.optimizer`` set); it is not modified.
+        train_data: ``(x, y)`` numpy arrays or a ``tf.data.Dataset`` of ``(x, y)`` batches.
+        val_data: Same forms, optional; enables the validation-loss check (3 epochs are run).
+        steps: Training steps of the short real fit (split over 3 epochs when ``val_data`` is given).
+        batch_size: Batch size for numpy data and size of the fixed probe batch.
+        thresholds: :class:`TrainingThresholds`; defaults documented there.
+        frozen: Names of layers or nested models meant to stay frozen.
+        num_classes: Classes in the data, if known.
+        label_mode: ``"int"``, ``"categorical"``, ``"binary"`` or ``"multi_label"``, if known; only
+            ``"multi_label"`` changes a check (softmax with multi-label targets is reported even if the
+            probe batch holds one label per row).
+
+    Raises:
+        InputError: An uncompiled model, unusable data or an unknown ``label_mode``.
+    """
+    th = thresholds or TrainingThresholds()
+    if label_mode not in LABEL_MODES:
+        raise InputError(f"label_mode must be one of {LABEL_MODES[1:]}, not {label_mode!r}")
+    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
+        raise InputError("the model must be compiled (model.compile(optimizer, loss)) before train-check")
+    x, y = _batch(train_data, batch_size)
+    info = probes.loss_info(model)
+    report = Report("train-check")
+    found: dict[str, Finding] = {}
+    if label_mode == "multi_label" and probes.activation_name(probes.output_layer(model)) == "softmax":
+        found["training.softmax_multilabel"] = registry.finding(
+            "training.softmax_multilabel", "The data is multi-label but the output layer uses softmax.",
+            subject=probes.output_layer(model).name, evidence={"label_mode": label_mode})
+    try:
+        probe_clone = clone_compiled(model)
+        fit_model = clone_compiled(model)
+        on = "clone"
+    except Exception as exc:  # subclassed models without get_config cannot be cloned
+        probe_clone, fit_model, on = None, model, "model"
+        found["training.probe_skipped"] = registry.finding(
+            "training.probe_skipped", f"Cannot clone the model ({type(exc).__name__}); the overfit, "
+            "zero-input and gradient probes were skipped and the short fit trains the model itself.",
+            subject="model")
+    if probe_clone is not None and info is not None:
+        grads = gradient_norms(probe_clone, info, x, y)
+        if grads is None:
+            found["training.probe_skipped"] = registry.finding(
+                "training.probe_skipped", f"Gradient-norm probe needs the TensorFlow backend (running on "
+                f"{keras.backend.backend()}); vanishing/exploding gradients were not checked.",
+                subject="gradients", evidence={"backend": keras.backend.backend()})
+        elif not all(math.isfinite(v) for v in grads.values()):
+            bad = [k for k, v in grads.items() if not math.isfinite(v)]
+            found["training.nan"] = registry.finding(
+                "training.nan", f"Gradients of {len(bad)} layer(s) are NaN/Inf on the first batch.",
+                subject=", ".join(bad[:4]), evidence={"where": "gradients", "layers": bad})
+        else:
+            for f in judge.judge_gradients(grads, th):
+                found[f.check] = f
+        report.summary["gradient_norm_by_layer"] = grads
+        for f in overfit_one_batch(probe_clone, info, x, y, th):
+            found.setdefault(f.check, f)
+    epochs = 3 if val_data is not None else 1
+    per_epoch = max(1, math.ceil(steps / epochs))
+    cb = VerifyTraining((x, y), thresholds=th, frozen=frozen, num_classes=num_classes)
+    kwargs = _fit_arrays(train_data, batch_size, per_epoch)
+    val = None
+    if val_data is not None:
+        val = val_data if hasattr(val_data, "repeat") else tuple(np.asarray(a) for a in val_data)
+    hist = fit_model.fit(**kwargs, epochs=epochs, validation_data=val, callbacks=[cb], verbose=0)
+    for f in cb.findings:
+        found.setdefault(f.check, f)
+    report.add(found.values())
+    report.summary.update({"steps": cb.step, "epochs": epochs, "batch_size": batch_size, "fit_on": on,
+                           "backend": keras.backend.backend(), "loss": hist.history.get("loss"),
+                           "val_loss": hist.history.get("val_loss")})
+    return report
