@@ -57,3 +57,8 @@ def healthy_resnet(size: int = 32):
 def rescaled_resnet(size: int = 32):
     """Seed 001: the same photos scaled by 1/255 for ResNet50."""
     return _batches(photos(size) / 255.0)
+
+
+def healthy_resnet_list(size: int = 32):
+    """The healthy batches as a re-iterable list (a sized source, so no generator findings either)."""
+    return list(healthy_resnet(size))
