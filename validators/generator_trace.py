@@ -135,18 +135,19 @@ class LabelTrace:
                         self.examples[name].append({"dataset_index": where[0], "label_yielded": plain(got),
                                                     "label_in_dataset": plain(label_key(arr[where[0]]))})
 
-    def _reliable(self) -> bool:
+    def reliable(self) -> bool:
+        """Nearly every yielded sample was found in the traced data set."""
         return bool(self._index) and self.matched >= 0.9 * (self.matched + self.unmatched)
 
     def distinct_in_dataset(self) -> int | None:
-        return len(self._index) if self._reliable() else None
+        return len(self._index) if self.reliable() else None
 
     def dataset_duplicates(self) -> int:
         """Images stored more than once in the traced data set (a pass may rightly repeat them)."""
-        return (self.size or 0) - len(self._index) if self._reliable() else 0
+        return (self.size or 0) - len(self._index) if self.reliable() else 0
 
     def reached(self, seen: set[bytes]) -> int:
-        if self._reliable():
+        if self.reliable():
             return sum(1 for fp in seen if fp in self._index)
         return len(seen)
 

@@ -257,6 +257,11 @@ class Source:
                 f"fix the pipeline ({_HINT_DEBUG})"
             ) from exc
 
+    def end_epoch(self) -> None:
+        """What Keras does between epochs of a PyDataset: ``on_epoch_end()`` (where reshuffling lives)."""
+        if self.kind == "pydataset" and hasattr(self.obj, "on_epoch_end"):
+            self.obj.on_epoch_end()
+
     def _raw_pass(self, limit: int | None) -> Iterator[Any]:
         if limit is not None and limit <= 0:
             return
@@ -276,8 +281,8 @@ class Source:
                 count += 1
                 if limit is not None and count >= limit:
                     break
-            if n is not None and i >= n and hasattr(self.obj, "on_epoch_end"):
-                self.obj.on_epoch_end()  # Keras calls it between epochs; reshuffling lives there
+            if n is not None and i >= n:
+                self.end_epoch()
             return
         if self.kind == "generator":
             it = self.obj

@@ -248,9 +248,23 @@ GENERATORS = {f.__name__: f for f in (cycling, stepping, reused_buffer, copied_b
                                         one_epoch, ignores_shuffle, honours_shuffle)}
 
 
-def make(name, **kwargs):
-    """--source entry point: generator `name` over the in-memory data set."""
-    return GENERATORS[name](IMAGES, CLASSES, **kwargs)
+def make(name, stored_twice=False, **kwargs):
+    """--source entry point: generator `name` over the in-memory data set.
+
+    ``stored_twice`` makes image 1 a copy of image 0 (a data set with an exact duplicate), which a
+    healthy pass must yield twice without alarm.
+    """
+    x = IMAGES
+    if stored_twice:
+        x = IMAGES.copy()
+        x[1] = x[0]
+    return GENERATORS[name](x, CLASSES, **kwargs)
+
+
+def fixed_batches_over_paths_with_a_copy():
+    """The fixed generator over "files" where one image is stored twice under another name."""
+    _BY_PATH["copy_of_000.jpg"] = IMAGES[0]
+    return generate_fixed(PATHS + ["copy_of_000.jpg"], np.vstack([ONE_HOT, ONE_HOT[:1]]))
 
 
 # ---- Keras PyDataset: bug and twin --------------------------------------------------------------
