@@ -140,6 +140,71 @@ def validate(fmt: str, output: str | None, fail_on: str, ignore: tuple, **option
 
 
 # ---------------------------------------------------------------------------------------------
+@cli.command("split")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), help="A built dataset to re-split into --out.")
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False), help="A label table (.csv/.jsonl/.parquet) to re-split.")
+@click.option("--out", "out_path", required=True, help="New dataset folder (with --data) or new table file (with --labels).")
+@click.option("--label-field", help="Single-label column of --labels.")
+@click.option("--multi-label-field", help="Multi-label column of --labels (list, or string with --label-sep).")
+@click.option("--label-sep", default=None, help="Separator of string-valued multi-labels.")
+@click.option("--split-field", default="split", show_default=True, help="Split column of --labels (read if present, written in --out).")
+@click.option("--group-field", help="Keep each value of this field in one split.")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
+@click.option("--test-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+@report_options
+def split_cmd(data_dir, labels_path, out_path, label_field, multi_label_field, label_sep, split_field, group_field,
+              val_fraction, test_fraction, seed, overwrite, fmt, output, fail_on, ignore) -> None:
+    """Re-split with iterative stratification; prints per-class prevalence and LD/FLZ before and after."""
+    from pipecheck.pipeline.resplit import fractions_for
+    from pipecheck.validators.labels import LabelSet, check_class_counts, check_label_skew, prevalence_table, split_metrics
+
+    if bool(data_dir) == bool(labels_path):
+        raise click.UsageError("give exactly one of --data DIR or --labels TABLE")
+    fractions = fractions_for(val_fraction, test_fraction)
+    if data_dir:
+        from pipecheck.pipeline.resplit import resplit_dataset
+
+        before = LabelSet.from_build(data_dir)
+        resplit_dataset(data_dir, out_path, fractions=fractions, seed=seed, group_field=group_field, overwrite=overwrite)
+        after = LabelSet.from_build(out_path)
+    else:
+        from pipecheck.pipeline.dump import read_table, write_table
+        from pipecheck.pipeline.resplit import resplit_table
+
+        if bool(label_field) == bool(multi_label_field):
+            raise click.UsageError("with --labels give exactly one of --label-field or --multi-label-field")
+        if os.path.exists(out_path) and not overwrite:
+            raise InputError(f"{out_path} exists; pass --overwrite to replace it")
+        column = label_field or multi_label_field
+        df = read_table(labels_path)
+        sep = label_sep if multi_label_field else None
+        multi = bool(multi_label_field)
+        before = (LabelSet.from_table(df, column, split_field, sep, multi_label=multi)
+                  if split_field in df.columns else None)
+        df = df.copy()
+        df[split_field] = resplit_table(df, column, sep=sep, fractions=fractions, group_column=group_field, seed=seed)
+        write_table(df, out_path)
+        after = LabelSet.from_table(df, column, split_field, sep, multi_label=multi, target_fractions=fractions)
+    report = Report("split", check_label_skew(after) + check_class_counts(after))
+    after_table = prevalence_table(after)
+    before_table = prevalence_table(before) if before is not None else {}
+    report.summary["out"] = out_path
+    report.summary["prevalence (before -> after)"] = {
+        c: (" ".join(f"{s} {p:.2%}" for s, p in before_table.get(c, {}).items()) + " -> " if before_table else "")
+        + " ".join(f"{s} {p:.2%}" for s, p in after_table[c].items())
+        for c in after.classes
+    }
+    if before is not None:
+        report.summary["before"] = split_metrics(before)
+    report.summary["after"] = split_metrics(after)
+    report.summary["checks_run"] = ["label_skew.absent_in_split", "label_skew.prevalence_gap",
+                                    "label_skew.labels_per_image", "class_counts.missing_in_train"]
+    emit(report, fmt, output, fail_on, ignore)
+
+
+# ---------------------------------------------------------------------------------------------
 @cli.command("verify")
 @click.argument("data_dir", type=click.Path(file_okay=False))
 @report_options

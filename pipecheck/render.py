@@ -43,6 +43,14 @@ def _evidence_text(evidence: dict[str, Any], limit: int = 6) -> str:
     return ", ".join(parts)
 
 
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
 def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
     from rich.console import Console
     from rich.text import Text
@@ -66,8 +74,13 @@ def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
                 console.print(Text(f"      hint: {f.hint}", style="green"))
     summary = {k: v for k, v in data["summary"].items() if k not in ("counts", "checks_run")}
     for key, value in summary.items():
+        if isinstance(value, dict) and len(value) > 4:
+            console.print(f"{key}:")
+            for k, v in value.items():
+                console.print(f"  {k}: {_short(v)}")
+            continue
         if isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
+            value = ", ".join(f"{k}={_short(v)}" for k, v in value.items())
         console.print(f"{key}: {value}")
     c = data["summary"]["counts"]
     verdict = Text(

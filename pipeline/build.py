@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import shutil
 import time
@@ -28,15 +27,10 @@ from pipecheck.pipeline.dump import Scan, scan_manifest, scan_sidecars
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.images import ImageOptions
 from pipecheck.pipeline.labels import LabelSpec, coerce_meta, extract_labels, flatten_meta, lookup, meta_types, vocabulary
-from pipecheck.pipeline.manifest import CHECKSUMS_NAME, FORMAT_VERSION, REJECTS_NAME, write_atomic, write_manifest
+from pipecheck.pipeline.manifest import CHECKSUMS_NAME, FORMAT_VERSION, REJECTS_NAME, swap_in, write_atomic, write_manifest
 from pipecheck.pipeline.rejects import Reject
-from pipecheck.pipeline.shards import DONE_SUFFIX, ShardResult, ShardTask, load_done, run_tasks
+from pipecheck.pipeline.shards import DONE_SUFFIX, ShardResult, ShardTask, load_done, run_tasks, shard_count
 from pipecheck.pipeline.split import iterative_split, normalize_split
-
-# Small shards keep every core busy on small builds; this caps how many a split gets for that.
-_MIN_RECORDS_PER_SHARD = 256
-_MAX_SHARDS_FOR_PARALLELISM = 16
-
 
 @dataclass
 class BuildOptions:
@@ -162,8 +156,7 @@ def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int],
         est = sum(_size(os.path.join(opts.dump, k["item"].image)) for k in rows)
         if opts.max_side:
             est = min(est, len(rows) * opts.max_side * opts.max_side * 0.5)
-        count = max(1, math.ceil(est / target), min(_MAX_SHARDS_FOR_PARALLELISM, math.ceil(len(rows) / _MIN_RECORDS_PER_SHARD)))
-        count = min(count, len(rows))
+        count = shard_count(len(rows), est, target)
         for i, chunk in enumerate(np.array_split(np.arange(len(rows)), count)):
             items = []
             for j in chunk:
@@ -310,7 +303,7 @@ def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
     for r in results:
         (staging / f".{r.file}{DONE_SUFFIX}").unlink(missing_ok=True)
     (staging / "state.json").unlink(missing_ok=True)
-    _swap_in(staging, out)
+    swap_in(staging, out)
     return BuildResult(str(out), manifest, rejects, repairs, len(scan.litter), scan.ignored)
 
 
@@ -325,16 +318,3 @@ def _statistics(staging: Path, kept: list[dict[str, Any]], results: list[ShardRe
             (by_stem[s]["labels"], coerce_meta(by_stem[s]["meta"], types)) for s in r.written
         )
     return stats.write_statistics(staging, {split: stats.frame(v, types) for split, v in rows.items()})
-
-
-def _swap_in(staging: Path, out: Path) -> None:
-    """Replace ``out`` by the finished staging folder; the old output is removed only afterwards."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(staging, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    for leftover in out.parent.glob(f".{out.name}.old-*"):  # from a build killed mid-swap
-        shutil.rmtree(leftover, ignore_errors=True)

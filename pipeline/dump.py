@@ -159,33 +159,53 @@ def read_sidecar(path: str) -> tuple[dict[str, Any], str]:
     return obj, ""
 
 
+def read_table(path: str):
+    """A label/metadata table (``.csv``, ``.jsonl``/``.ndjson``, ``.parquet``) as a DataFrame;
+    one-line :class:`InputError` when it cannot be read."""
+    import pandas as pd
+
+    suffix = Path(path).suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        if suffix in (".jsonl", ".ndjson"):
+            return pd.read_json(path, lines=True, dtype=False)
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise InputError(f"table not found: {path}") from None
+    except Exception as exc:  # noqa: BLE001 - pandas raises many types for unreadable tables
+        raise InputError(f"{path}: cannot read table ({' '.join(str(exc).split())[:160]})") from None
+    raise InputError(f"{path}: unsupported table type {suffix!r}; use .csv, .jsonl or .parquet")
+
+
+def write_table(df, path: str) -> None:
+    """Write a table in the format its suffix names, atomically (temp name, then rename)."""
+    import os as _os
+
+    suffix = Path(path).suffix.lower()
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp-{_os.getpid()}")
+    if suffix == ".csv":
+        df.to_csv(tmp, index=False)
+    elif suffix in (".jsonl", ".ndjson"):
+        df.to_json(tmp, orient="records", lines=True, force_ascii=False)
+    elif suffix == ".parquet":
+        df.to_parquet(tmp, index=False)
+    else:
+        raise InputError(f"{path}: unsupported table type {suffix!r}; use .csv, .jsonl or .parquet")
+    _os.replace(tmp, path)
+
+
 def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recursive: bool = True) -> Scan:
     """Items from one table (``.csv``, ``.jsonl``/``.ndjson``, ``.parquet``) with a path column.
 
     Images under ``root`` that the table does not list are rejected as ``no_sidecar`` so nothing in
     the dump is silently left out.
     """
-    import pandas as pd
-
     base = Path(root)
     if not base.is_dir():
         raise InputError(f"dump folder not found: {root} (pass the folder that holds the images)")
-    suffix = Path(manifest).suffix.lower()
-    try:
-        if suffix == ".csv":
-            df = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-        elif suffix in (".jsonl", ".ndjson"):
-            df = pd.read_json(manifest, lines=True, dtype=False)
-        elif suffix == ".parquet":
-            df = pd.read_parquet(manifest)
-        else:
-            raise InputError(f"{manifest}: unsupported manifest type {suffix!r}; use .csv, .jsonl or .parquet")
-    except InputError:
-        raise
-    except FileNotFoundError:
-        raise InputError(f"manifest not found: {manifest}") from None
-    except Exception as exc:  # noqa: BLE001 - pandas raises many types for unreadable tables
-        raise InputError(f"{manifest}: cannot read table ({' '.join(str(exc).split())[:160]})") from None
+    df = read_table(manifest)
     if path_column not in df.columns:
         raise InputError(f"{manifest}: no column {path_column!r} (columns: {', '.join(map(str, df.columns))}); pass --path-column")
     scan = Scan(root=str(base))

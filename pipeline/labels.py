@@ -50,6 +50,32 @@ class LabelSpec:
     allow_empty: bool = False
 
 
+def label_values(value: Any, sep: str | None = None) -> list[str] | None:
+    """The label names in one field value; None when the value is not a label at all.
+
+    Lists/tuples/arrays give one label each; a string gives one label, or several split on
+    ``sep``; numbers and booleans become their text; null, NaN and blanks give no label.
+    Duplicates are dropped, order kept.
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return []
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
+    if isinstance(value, str) and sep:
+        value = value.split(sep)
+    values = value if isinstance(value, (list, tuple, set)) else [value]
+    labels: list[str] = []
+    for v in values:
+        if v is None or (isinstance(v, float) and v != v):
+            continue
+        label = _scalar_label(v)
+        if label is None:
+            return None
+        if label and label not in labels:
+            labels.append(label)
+    return labels
+
+
 def extract_labels(meta: dict[str, Any], spec: LabelSpec) -> tuple[list[str], str, str]:
     """Labels of one item: ``(labels, reject_reason, detail)``; reason is "" when usable."""
     value = lookup(meta, spec.field)
@@ -57,16 +83,10 @@ def extract_labels(meta: dict[str, Any], spec: LabelSpec) -> tuple[list[str], st
         return [], "label_missing", f"no field {spec.field!r}"
     if value is None:
         return [], "label_empty", f"{spec.field!r} is null"
-    if isinstance(value, str) and spec.multi_label and spec.sep:
-        value = [v for v in value.split(spec.sep)]
-    values = value if isinstance(value, list) else [value]
-    labels: list[str] = []
-    for v in values:
-        label = _scalar_label(v)
-        if label is None:
-            return [], "label_invalid", f"{spec.field!r} holds {type(v).__name__}, not a string or number"
-        if label and label not in labels:
-            labels.append(label)
+    labels = label_values(value, spec.sep if spec.multi_label else None)
+    if labels is None:
+        bad = next((v for v in (value if isinstance(value, list) else [value]) if _scalar_label(v) is None), value)
+        return [], "label_invalid", f"{spec.field!r} holds {type(bad).__name__}, not a string or number"
     if not labels:
         if spec.multi_label and spec.allow_empty:
             return [], "", ""

@@ -52,3 +52,18 @@ def shard_paths(out_dir: str | os.PathLike, manifest: dict[str, Any], split: str
     if split not in splits:
         raise InputError(f"split {split!r} not in {out_dir} (has: {', '.join(splits)})")
     return [str(Path(out_dir) / s["file"]) for s in splits[split]["shards"]]
+
+
+def swap_in(staging: Path, out: Path) -> None:
+    """Replace ``out`` by a finished staging folder; the old output is removed only afterwards."""
+    import shutil
+
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    for leftover in out.parent.glob(f".{out.name}.old-*"):  # from a process killed mid-swap
+        shutil.rmtree(leftover, ignore_errors=True)

@@ -25,6 +25,19 @@ from pipecheck.pipeline.manifest import write_atomic
 from pipecheck.pipeline.rejects import Reject
 
 DONE_SUFFIX = ".done.json"
+# Small shards keep every core busy on small builds; this caps how many a split gets for that.
+_MIN_RECORDS_PER_SHARD = 256
+_MAX_SHARDS_FOR_PARALLELISM = 16
+
+
+def shard_count(records: int, est_bytes: float, target_bytes: float) -> int:
+    """Shards for one split: enough to stay under the target size, and enough to keep cores busy
+    on small builds; never more than records, and never dependent on the worker count."""
+    import math
+
+    count = max(1, math.ceil(est_bytes / target_bytes),
+                min(_MAX_SHARDS_FOR_PARALLELISM, math.ceil(records / _MIN_RECORDS_PER_SHARD)))
+    return max(1, min(count, records))
 
 
 @dataclass

@@ -228,6 +228,31 @@ class LabelSet:
         return cls(vocab, mats, multi_label, allow_empty, target_fractions, oov)
 
     @classmethod
+    def from_build(cls, data_dir: str, *, allow_empty: bool | None = None) -> "LabelSet":
+        """The labels of a folder built by ``build-tfrecords``, read without decoding any image."""
+        import scipy.sparse as sp
+
+        from pipecheck.pipeline.manifest import read_manifest
+        from pipecheck.pipeline.reader import read_columns
+
+        manifest = read_manifest(data_dir)
+        classes = list(manifest["classes"])
+        mats = {}
+        for split in manifest["splits"]:
+            rows = read_columns(data_dir, split, ["label/index"])["label/index"]
+            indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+            indptr[1:] = np.cumsum([len(r) for r in rows])
+            indices = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(indptr[-1]))
+            mats[split] = sp.csr_matrix((np.ones(indices.size, dtype=bool), indices, indptr),
+                                        shape=(len(rows), len(classes)))
+        options = manifest.get("options", {})
+        val, test = options.get("val_fraction") or 0.0, options.get("test_fraction") or 0.0
+        targets = None if options.get("split_field") else {k: v for k, v in
+                                                           {"train": 1 - val - test, "val": val, "test": test}.items() if v > 0}
+        return cls(classes, mats, manifest.get("label_mode") == "multi_label",
+                   bool(options.get("allow_empty")) if allow_empty is None else allow_empty, targets)
+
+    @classmethod
     def from_table(
         cls,
         df: Any,
@@ -270,18 +295,10 @@ class LabelSet:
 
 
 def _parse_labels(value: Any, sep: str | None) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple, set, np.ndarray)):
-        return [str(v).strip() for v in value if v is not None and str(v).strip()]
-    if isinstance(value, float) and value != value:  # NaN from pandas
-        return []
-    text = str(value).strip()
-    if not text:
-        return []
-    if sep is None:
-        return [text]
-    return [t.strip() for t in text.split(sep) if t.strip()]
+    """Table cell -> label names, with the same rules as the builder (one parser for both)."""
+    from pipecheck.pipeline.labels import label_values
+
+    return label_values(value, sep) or []
 
 
 @dataclass

@@ -223,3 +223,19 @@ def _summary(labels: LabelSet, counts: dict[str, SplitCounts], pairs: list[tuple
         "pairs": per_pair, "n_images": sizes,
     }
     return registry.finding("label_skew.summary", message, subject="all splits", evidence=evidence)
+
+
+def prevalence_table(labels: LabelSet) -> dict[str, dict[str, float]]:
+    """``{class: {split: per-image prevalence}}`` in split order."""
+    counts = labels.counts()
+    return {c: {s: float(sc.prevalence[i]) if sc.n_images else 0.0 for s, sc in counts.items()}
+            for i, c in enumerate(labels.classes)}
+
+
+def split_metrics(labels: LabelSet) -> dict[str, Any]:
+    """Literature figures of a split (Sechidis LD, FZ, FLZ) to compare before/after a re-split."""
+    counts = labels.counts()
+    ld, undefined = label_distribution(counts)
+    fz, flz = zero_positive_counts(counts)
+    return {"LD": ld, "LD_undefined_terms": undefined, "FZ": fz, "FLZ": flz,
+            "images": {s: c.n_images for s, c in counts.items()}}
