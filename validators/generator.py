@@ -45,7 +45,7 @@ registry.define(f"{F}.shape_changed", "error", "Batch shapes change between batc
                 "Resize every image to one size before batching (tf.image.resize / PIL .resize) and keep one batch size")
 registry.define(f"{F}.dtype_changed", "error", "Batch dtypes change between batches",
                 "Cast once in the pipeline, e.g. x.astype('float32'), so every batch has the same dtype")
-registry.define(f"{F}.infinite_unsized", "warning", "An endless source without len(): Keras cannot tell where an epoch ends",
+registry.define(f"{F}.infinite_unsized", "warning", "A source without len() that did not end within the walk: Keras cannot tell where an epoch ends",
                 "Pass steps_per_epoch=math.ceil(n / batch_size) to model.fit, or wrap the data in a keras.utils.PyDataset with __len__")
 registry.define(f"{F}.exhausted", "error", "A one-shot generator runs dry: the next epoch gets no data",
                 "Loop forever inside the generator (`while True:`) and pass steps_per_epoch, or use a keras.utils.PyDataset / tf.data.Dataset")
@@ -100,7 +100,7 @@ def check_generator(source: Source, *, batches: int = 50, shuffle_expected: bool
         thresholds: Overrides of :class:`GeneratorThresholds`.
 
     Returns:
-        Findings of the ``generator`` family, worst problems first as found.
+        Findings of the ``generator`` family in the order found (the Report sorts them).
     """
     th = thresholds or GeneratorThresholds()
     src = source.fresh() if source.consumed else source
@@ -121,7 +121,8 @@ def check_generator(source: Source, *, batches: int = 50, shuffle_expected: bool
         out.append(registry.finding(
             f"{F}.exhausted", f"{subject} is a one-shot generator that ended after {steps} batches; the next epoch of "
             "model.fit gets no data", subject=subject, evidence={"kind": src.kind, "batches": steps}))
-    if length is None and not ended:
+    # tf.data of unknown cardinality (after filter()) is re-iterated to its end every epoch: fine.
+    if length is None and not ended and (src.kind != "tf.data" or src.infinite):
         why = "has infinite cardinality (.repeat())" if src.infinite else f"yielded {steps} batches without ending"
         out.append(registry.finding(
             f"{F}.infinite_unsized", f"{subject} {why} and has no len(): model.fit cannot tell where an epoch ends",
@@ -266,12 +267,16 @@ class _Run:
         n = self.dataset_size()
         if steps < 2 or self.length == 1 or (n and n <= max(self.sizes)):
             return None  # the whole data set is one batch: repeating it is the only option
-        repeats = sum(1 for a, b in zip(self.batch_fps, self.batch_fps[1:]) if a == b)
+        repeats, longest, run_len = 0, 1, 1
+        for a, b in zip(self.batch_fps, self.batch_fps[1:]):
+            run_len = run_len + 1 if a == b else 1
+            repeats += a == b
+            longest = max(longest, run_len)
         distinct = len(set(self.batch_fps))
-        ev = {"steps": steps, "distinct_batches": distinct, "consecutive_repeats": repeats}
+        ev = {"steps": steps, "distinct_batches": distinct, "consecutive_repeats": repeats, "longest_run": longest}
         if repeats >= max(1, math.ceil(self.th.repeat_fraction * (steps - 1))):
             return registry.finding(
-                f"{F}.same_batch_repeated", f"{subject} yielded the same batch {repeats + 1} times in a row "
+                f"{F}.same_batch_repeated", f"{subject} yielded the same batch {longest} times in a row "
                 f"({distinct} distinct of {steps} batches)", subject=subject, evidence=ev)
         # Judged over the pass the data set calls for, not the stream's own period: a stream that
         # cycles through 2 batches has period 2 but should need ceil(N / batch) steps.

@@ -302,9 +302,11 @@ def pydataset(n=N - 4, **kwargs):
     return Batches(IMAGES[:n], CLASSES[:n], **kwargs)
 
 
-def tf_dataset(reshuffle=True, repeat=False):
+def tf_dataset(reshuffle=True, repeat=False, filtered=False):
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((IMAGES, CLASSES)).shuffle(N, seed=0, reshuffle_each_iteration=reshuffle)
+    if filtered:  # cardinality becomes unknown; Keras still walks it to its end every epoch
+        ds = ds.filter(lambda x, y: True)
     ds = ds.batch(BATCH_SIZE)
     return ds.repeat() if repeat else ds

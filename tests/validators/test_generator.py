@@ -115,6 +115,12 @@ def test_shape_change_allows_only_a_final_partial_batch():
     assert f.evidence["batch"] == 2 and f.evidence["shapes"]["[0]"] == [8, 6, 6, 3]
 
 
+def test_unknown_cardinality_tf_data_walked_partly_is_not_called_endless():
+    # filter() makes cardinality unknown; Keras re-iterates it to its end each epoch.
+    assert "generator.infinite_unsized" not in ids(run("tf_dataset", "filtered=true", batches=3))
+    only(run("tf_dataset", "repeat=true", batches=3), "generator.infinite_unsized")
+
+
 def test_exhausted_counts_the_batches_of_the_only_epoch():
     f = only(run("make", "name=one_epoch"), "generator.exhausted")
     assert f.evidence["batches"] == 8
