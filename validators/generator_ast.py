@@ -8,7 +8,8 @@ findings. Three patterns, each keyed on structure rather than on class names:
 * ``tail_dropping_bound``: ``while n < total - k`` (or ``n + k < total``) where the loop advances
   ``n += k`` or ``k`` is named like a batch size, and ``range(start, total - k, k)``.
 * ``augmenter_per_batch``: ``.flow(...)``/``.flow_from_*`` or ``ImageDataGenerator(...)`` called
-  inside a loop of a generator function.
+  inside a loop of a generator function, or anywhere in a ``PyDataset.__getitem__`` (which Keras
+  calls once per batch).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class _Unit:
     file: str
     offset: int
     lines: list[str]
+    per_batch: bool = False  # the code runs once per batch (PyDataset.__getitem__)
 
 
 def scan(obj: Any) -> list[Hit]:
@@ -53,7 +55,10 @@ def scan(obj: Any) -> list[Hit]:
     hits: list[Hit] = []
     seen: set[tuple[str, int, str, int]] = set()
     for unit in _units(obj):
-        for fn in _generator_defs(unit.tree):
+        fns = _generator_defs(unit.tree)
+        if unit.per_batch:
+            fns += [n for n in unit.tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        for fn in fns:
             for hit in _check_function(fn, unit):
                 key = (hit.file, hit.line, hit.code, 0)
                 if key not in seen:
@@ -65,6 +70,11 @@ def scan(obj: Any) -> list[Hit]:
 # -- finding the code -----------------------------------------------------------------------------
 def _units(obj: Any, follow: bool = True) -> Iterator[_Unit]:
     if hasattr(obj, "factory") and hasattr(obj, "obj") and hasattr(obj, "origin"):  # a Source
+        getitem = getattr(type(obj.obj), "__getitem__", None)
+        if getattr(obj, "kind", "") == "pydataset" and inspect.isfunction(getitem):
+            for unit in _units(getitem, follow=False):
+                unit.per_batch = True
+                yield unit
         if inspect.isgenerator(obj.obj):
             yield from _units(obj.obj.gi_code, follow=False)
         if obj.origin is not None and (inspect.isfunction(obj.origin) or inspect.ismethod(obj.origin)):
@@ -219,13 +229,15 @@ def _check_function(fn: ast.AST, unit: _Unit) -> list[Hit]:
         elif isinstance(node, (ast.For, ast.AsyncFor)) and _tail_bound_range(node.iter):
             hit("tail_dropping_bound", node, f"`{ast.unparse(node.iter)}` stops one batch early: the last batch "
                 "of samples is never yielded", bound=ast.unparse(node.iter))
-    for loop in (n for n in _walk(fn) if isinstance(n, _LOOPS)):
-        for call in (n for n in _walk(loop) if isinstance(n, ast.Call)):
+    scopes = [fn] if unit.per_batch else [n for n in _walk(fn) if isinstance(n, _LOOPS)]
+    for scope in scopes:
+        where = "runs in __getitem__, once per batch" if unit.per_batch else \
+            f"runs inside the loop at line {scope.lineno + unit.offset}"
+        for call in (n for n in _walk(scope) if isinstance(n, ast.Call)):
             name = _dotted(call.func).rsplit(".", 1)[-1] if _dotted(call.func) else getattr(call.func, "attr", "")
             if name in _FLOW or name == "ImageDataGenerator":
-                hit("augmenter_per_batch", call, f"`{ast.unparse(call.func)}(...)` runs inside the loop at line "
-                    f"{loop.lineno + unit.offset}: a new augmentation iterator (and shuffle) per batch",
-                    loop_line=loop.lineno + unit.offset)
+                hit("augmenter_per_batch", call, f"`{ast.unparse(call.func)}(...)` {where}: a new augmentation "
+                    "iterator (and shuffle) per batch", loop_line=scope.lineno + unit.offset)
     return _unique(hits)
 
 

@@ -310,3 +310,17 @@ def tf_dataset(reshuffle=True, repeat=False, filtered=False):
         ds = ds.filter(lambda x, y: True)
     ds = ds.batch(BATCH_SIZE)
     return ds.repeat() if repeat else ds
+
+
+class FlowPerItem(Batches):
+    """Bug: a new ImageDataGenerator flow for every batch Keras asks for."""
+
+    datagen = ImageDataGenerator(rescale=1./255)
+
+    def __getitem__(self, i):
+        x, y = super().__getitem__(i)
+        return next(self.datagen.flow(x, y, batch_size=len(x)))
+
+
+def pydataset_flow_per_item():
+    return FlowPerItem(IMAGES, CLASSES)

@@ -198,6 +198,15 @@ def test_static_twins_are_silent():
         assert check_generator_static(fn) == [], name
 
 
+def test_static_reads_pydataset_getitem_as_per_batch_code():
+    found = check_generator_static(load_source("generator_cases:pydataset_flow_per_item", ()))
+    assert [f.check for f in found] == ["generator.augmenter_per_batch"]
+    assert found[0].evidence["line"] == line_of("return next(self.datagen.flow(x, y, batch_size=len(x)))")[0]
+    assert "__getitem__" in found[0].message
+    assert check_generator_static(load_source("generator_cases:pydataset", ())) == []
+    assert ids(run("pydataset_flow_per_item")) == set()  # dynamically it is a healthy source
+
+
 @pytest.mark.parametrize("bug,fixed,check", [
     ("for i in range(0, len(x) - bs, bs):\n        yield x[i:i + bs]",
      "for i in range(0, len(x), bs):\n        yield x[i:i + bs]", "generator.tail_dropping_bound"),
