@@ -29,7 +29,7 @@ FATAL_CHECKS = frozenset(
 )
 
 define("training.init_loss_off", "warning",
-       "Loss at initialisation is far from its expected value (ln C for softmax cross-entropy, "
+       "Loss at initialisation is far above its expected value (ln C for softmax cross-entropy, "
        "between the label-prior entropy and ln 2 per class for sigmoid cross-entropy).",
        "Standardise the inputs (the backbone's preprocess_input, or x/127.5-1) and keep the output "
        "layer's default initialisation; a loss far above ln C at step 0 means saturated logits.")
@@ -126,9 +126,10 @@ class TrainingThresholds:
     """Thresholds of the ``training`` family; the CLI and :class:`VerifyTraining` both fill one.
 
     Attributes:
-        init_loss_ratio: ``training.init_loss_off`` fires when the initial loss is above
-            ``ratio * expected`` or below ``expected / ratio`` (expected: ln C for softmax; for sigmoid
-            the band from the mean label-prior entropy per class up to ln 2).
+        init_loss_ratio: ``training.init_loss_off`` fires when the loss on the probe batch before the
+            first step is above ``ratio * expected`` (expected: ln C for softmax; for sigmoid the band
+            from the mean label-prior entropy per class up to ln 2, whose top is used). A loss below
+            the band is not reported: a resumed or fine-tuned model legitimately starts lower.
         overfit_steps: Steps of the overfit-one-batch probe (``run_train_check``).
         overfit_max_ratio: ``training.cannot_overfit`` fires when final/initial loss on the fixed batch
             stays above this (0.2: the loss must fall at least 5x).

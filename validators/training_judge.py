@@ -105,7 +105,8 @@ def judge_init_loss(info: LossInfo | None, y: np.ndarray, n_outputs: int, loss0:
     if band is None:
         return []
     low, high = band
-    if low / th.init_loss_ratio <= loss0 <= high * th.init_loss_ratio:
+    # Only the high side is certain: a resumed or fine-tuned model legitimately starts below ln C.
+    if loss0 <= high * th.init_loss_ratio:
         return []
     what = f"ln {n_outputs} = {high:.3f}" if low == high else f"{low:.3f}..{high:.3f} (prior entropy..ln 2)"
     return [registry.finding(
@@ -113,7 +114,7 @@ def judge_init_loss(info: LossInfo | None, y: np.ndarray, n_outputs: int, loss0:
         f"Loss at initialisation is {loss0:.3f}, expected about {what} for {info.name}.",
         subject=info.name,
         evidence={"initial_loss": loss0, "expected_low": low, "expected_high": high,
-                  "ratio": loss0 / high if loss0 > high else loss0 / max(low, 1e-12),
+                  "ratio": loss0 / high,
                   "allowed_ratio": th.init_loss_ratio})]
 
 
