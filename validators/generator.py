@@ -24,8 +24,8 @@ from typing import Any
 
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.generator_trace import (LabelTrace, batch_fp, batch_signature, fingerprint, sample_fps,
-                                                  stream_period)
+from pipecheck.validators.generator_trace import (LabelTrace, batch_fp, batch_signature, dtype_summary, fingerprint,
+                                                  sample_fps, shape_summary, shuffle_asked, stream_period)
 from pipecheck.validators.sources import Source
 
 F = "generator"
@@ -134,7 +134,7 @@ def check_generator(source: Source, *, batches: int = 50, shuffle_expected: bool
     else:
         out += run.pass_findings(subject, window)
     out += run.label_findings(subject)
-    expected = shuffle_expected if shuffle_expected is not None else _shuffle_asked(src)
+    expected = shuffle_expected if shuffle_expected is not None else shuffle_asked(src)
     if expected and not repeated:
         f = _shuffle_finding(src, run, subject, window, th)
         if f:
@@ -233,14 +233,14 @@ class _Run:
             if shapes_now != shapes_then or (bs != bs0 and not partial_ok):
                 self._flagged.add(f"{F}.shape_changed")
                 self.findings.append(registry.finding(
-                    f"{F}.shape_changed", f"{self.src.spec}: batch {step} has shapes {_shapes(sig)}, batch 0 had {_shapes(first)}",
-                    subject=self.src.spec, evidence={"batch": step, "shapes": _shapes(sig), "first_shapes": _shapes(first)}))
+                    f"{F}.shape_changed", f"{self.src.spec}: batch {step} has shapes {shape_summary(sig)}, batch 0 had {shape_summary(first)}",
+                    subject=self.src.spec, evidence={"batch": step, "shapes": shape_summary(sig), "first_shapes": shape_summary(first)}))
         if f"{F}.dtype_changed" not in self._flagged:
             if [(n, t) for n, _, _, t, _ in sig] != [(n, t) for n, _, _, t, _ in first]:
                 self._flagged.add(f"{F}.dtype_changed")
                 self.findings.append(registry.finding(
-                    f"{F}.dtype_changed", f"{self.src.spec}: batch {step} has dtypes {_dtypes(sig)}, batch 0 had {_dtypes(first)}",
-                    subject=self.src.spec, evidence={"batch": step, "dtypes": _dtypes(sig), "first_dtypes": _dtypes(first)}))
+                    f"{F}.dtype_changed", f"{self.src.spec}: batch {step} has dtypes {dtype_summary(sig)}, batch 0 had {dtype_summary(first)}",
+                    subject=self.src.spec, evidence={"batch": step, "dtypes": dtype_summary(sig), "first_dtypes": dtype_summary(first)}))
 
     # -- pass-level judgements ------------------------------------------------------------------
     def dataset_size(self) -> int | None:
@@ -360,27 +360,6 @@ class _Run:
             f"their image's in {name!r} ({lt.images_name!r} holds the images)", subject=subject,
             evidence={"matched_samples": lt.matched, "mismatched": bad, "images": lt.images_name, "labels": name,
                       "examples": lt.examples.get(name, [])})]
-
-
-def _shapes(sig: list) -> dict[str, list]:
-    return {(n or "x"): [b, *s] for n, _, s, _, b in sig}
-
-
-def _dtypes(sig: list) -> dict[str, str]:
-    return {(n or "x"): t for n, _, _, t, _ in sig}
-
-
-def _shuffle_asked(src: Source) -> bool:
-    for key in ("shuffle", "shuffled", "do_shuffle"):
-        if key in src.params:
-            return bool(src.params[key])
-    if src.kind == "tf.data":
-        ds, depth = src.obj, 0
-        while ds is not None and depth < 64:
-            if "Shuffle" in type(ds).__name__:
-                return True
-            ds, depth = getattr(ds, "_input_dataset", None), depth + 1
-    return False
 
 
 def _shuffle_finding(src: Source, run: _Run, subject: str, window: int | None, th: GeneratorThresholds) -> Finding | None:

@@ -75,6 +75,30 @@ def stream_period(fps: list[bytes]) -> int | None:
     return None
 
 
+def shape_summary(sig: list) -> dict[str, list]:
+    """``{leaf: [batch, *sample shape]}`` of a :func:`batch_signature`, for messages."""
+    return {(n or "x"): [b, *s] for n, _, s, _, b in sig}
+
+
+def dtype_summary(sig: list) -> dict[str, str]:
+    return {(n or "x"): t for n, _, _, t, _ in sig}
+
+
+def shuffle_asked(src: Source) -> bool:
+    """Whether the source asked for shuffling: a ``shuffle`` argument/attribute/--source-arg, or a
+    shuffle step anywhere in a ``tf.data`` chain (read through the private ``_input_dataset`` links)."""
+    for key in ("shuffle", "shuffled", "do_shuffle"):
+        if key in src.params:
+            return bool(src.params[key])
+    if src.kind == "tf.data":
+        ds, depth = src.obj, 0
+        while ds is not None and depth < 64:
+            if "Shuffle" in type(ds).__name__:
+                return True
+            ds, depth = getattr(ds, "_input_dataset", None), depth + 1
+    return False
+
+
 class LabelTrace:
     """Matches yielded samples back to the traced data set to size it and to check their labels."""
 
