@@ -93,7 +93,8 @@ def check_generator(source: Source, *, batches: int = 50, shuffle_expected: bool
 
     Args:
         source: From :func:`~pipecheck.validators.sources.load_source`; a fresh one is made from its
-            factory if batches were already drawn.
+            factory if batches were already drawn (a generator *object* named directly by --source
+            cannot be re-created, so the walk continues where the last one stopped).
         batches: Batches to walk when the source has no length (a sized source gets one full pass,
             at most ``thresholds.max_pass``).
         shuffle_expected: Whether passes should differ in order; None reads it from the source.
