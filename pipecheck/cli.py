@@ -74,6 +74,13 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="pipecheck")
 def cli() -> None:
     """Stop image-classifier training runs from failing silently."""
+    import warnings
+
+    # Google client libraries pulled in by TensorFlow/TFDV warn about Python versions on import;
+    # that says nothing about the user's data and would bury the report.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google(\..*)?$")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF 2.16 logs cuFFT/cuDNN "errors" on CPU-only machines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,14 +136,26 @@ def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_
 @click.option("--image-size", type=click.IntRange(min=1), help="Input side the model uses (default: the backbone's).")
 @click.option("--batches", type=click.IntRange(min=1), default=50, show_default=True, help="Batches to sample.")
 @click.option("--split", default="train", show_default=True, help="Split of --data to sample images from.")
+@click.option("--labels", "labels_path", type=click.Path(dir_okay=False), help="A label table (.csv/.jsonl/.parquet) to check without images.")
+@click.option("--label-field", help="Single-label column of --labels.")
+@click.option("--multi-label-field", help="Multi-label column of --labels (list, or string with --label-sep).")
+@click.option("--label-sep", default=None, help="Separator of string-valued multi-labels in --labels.")
+@click.option("--split-field", default="split", show_default=True, help="Split column of --labels.")
+@click.option("--allow-empty", is_flag=True, help="Images with no label are valid negatives (multi-label).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report here.")
 @report_options
-def validate(fmt: str, output: str | None, fail_on: str, ignore: tuple, **options: Any) -> None:
-    """Check a built dataset or a user's input pipeline against the backbone and for generator bugs."""
+def validate(fmt: str, output: str | None, fail_on: str, ignore: tuple, html_path: str | None, **options: Any) -> None:
+    """Check a built dataset, a label table, or your own input pipeline (backbone input, generator, labels)."""
     from pipecheck.validators.suite import ValidateOptions, run_validate
 
-    if not options["data_dir"] and not options["source"]:
-        raise click.UsageError("give --data OUT_DIR or --source module:callable")
-    emit(run_validate(ValidateOptions(**options)), fmt, output, fail_on, ignore)
+    if not (options["data_dir"] or options["source"] or options["labels_path"]):
+        raise click.UsageError("give --data OUT_DIR, --labels TABLE or --source module:callable")
+    report = run_validate(ValidateOptions(**options))
+    if html_path:
+        from pipecheck.html import write_html
+
+        write_html(report, html_path)
+    emit(report, fmt, output, fail_on, ignore)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -72,7 +72,8 @@ def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
                 console.print(Text(f"      evidence: {_evidence_text(f.evidence)}", style="dim"))
             if f.hint:
                 console.print(Text(f"      hint: {f.hint}", style="green"))
-    summary = {k: v for k, v in data["summary"].items() if k not in ("counts", "checks_run")}
+    # "labels" holds raw per-class counts for the HTML/JSON reports; too bulky for a terminal.
+    summary = {k: v for k, v in data["summary"].items() if k not in ("counts", "checks_run", "labels")}
     for key, value in summary.items():
         if isinstance(value, dict) and len(value) > 4:
             console.print(f"{key}:")
@@ -108,7 +109,7 @@ def to_markdown(report: Report) -> str:
             cells = [f.severity.value, f"`{f.check}`", f.subject, f.message, f.hint]
             out.append("| " + " | ".join(_md_cell(x) for x in cells) + " |")
         out.append("")
-    summary = {k: v for k, v in data["summary"].items() if k not in ("counts", "checks_run")}
+    summary = {k: v for k, v in data["summary"].items() if k not in ("counts", "checks_run", "labels")}
     if summary:
         out += ["<details><summary>summary</summary>", "", "```json", json.dumps(summary, indent=2), "```", "", "</details>", ""]
     return "\n".join(out)

@@ -24,6 +24,12 @@ class ValidateOptions:
     image_size: int | None = None
     batches: int = 50
     split: str = "train"
+    labels_path: str | None = None
+    label_field: str | None = None
+    multi_label_field: str | None = None
+    label_sep: str | None = None
+    split_field: str = "split"
+    allow_empty: bool = False
 
 
 def run_validate(opts: ValidateOptions) -> Report:
@@ -33,13 +39,25 @@ def run_validate(opts: ValidateOptions) -> Report:
     if opts.data_dir:
         from pipecheck.validators.dataset import check_dataset
 
+        from pipecheck.validators.dataset import CHECKS as DATASET_CHECKS
+        from pipecheck.validators.labels import LabelSet
+        from pipecheck.validators.leakage import check_leakage
+        from pipecheck.validators.schema import check_schema
+
         report.add(check_dataset(opts.data_dir))
-        checks_run += ["dataset.manifest", "dataset.shards"]
+        checks_run += list(DATASET_CHECKS)
+        # Labels, leakage and schema read only non-image features: no pixel is decoded for them.
+        checks_run += _labels(report, LabelSet.from_build(opts.data_dir, allow_empty=opts.allow_empty or None))
+        report.add(check_leakage(opts.data_dir))
+        report.add(check_schema(opts.data_dir))
+        checks_run += _family_ids("leakage", "schema")
         if opts.backbone:
             # The project's own reader must hand the backbone exactly what it expects.
             batches, label_mode, num_classes = _reader_batches(opts)
             checks_run += _input_range(report, batches, opts, subject=f"{opts.data_dir} [{opts.split}]",
                                        label_mode=label_mode, num_classes=num_classes)
+    if opts.labels_path:
+        checks_run += _labels(report, _table_labels(opts))
     if opts.source:
         from pipecheck.validators.sources import load_source
 
@@ -91,3 +109,41 @@ def _reader_batches(opts: ValidateOptions) -> tuple[Iterator[tuple], str, int]:
     ds = load_dataset(opts.data_dir, opts.split, backbone=opts.backbone, image_size=opts.image_size,
                       batch_size=_READER_BATCH, label_mode=label_mode)
     return iter(ds.take(opts.batches).as_numpy_iterator()), label_mode, len(manifest["classes"])
+
+
+def _family_ids(*families: str) -> list[str]:
+    from pipecheck.validators import registry
+
+    return [c.id for c in registry.all_checks() if c.family in families]
+
+
+def _labels(report: Report, labels: Any) -> list[str]:
+    """label_skew + class_counts, and the per-split counts the HTML report draws."""
+    from pipecheck.validators.labels import check_class_counts, check_label_skew
+
+    report.add(check_label_skew(labels))
+    report.add(check_class_counts(labels))
+    report.summary["labels"] = {
+        "classes": list(labels.classes),
+        "multi_label": labels.multi_label,
+        "splits": {s: {"images": c.n_images, "positives": c.positives.tolist(), "labels_per_image": c.cardinality.tolist()}
+                   for s, c in labels.counts().items()},
+    }
+    return _family_ids("label_skew", "class_counts")
+
+
+def _table_labels(opts: ValidateOptions) -> Any:
+    """A :class:`LabelSet` from ``--labels TABLE`` (one row per image, a split column)."""
+    from pipecheck.pipeline.dump import read_table
+    from pipecheck.pipeline.errors import InputError
+    from pipecheck.validators.labels import LabelSet
+
+    if bool(opts.label_field) == bool(opts.multi_label_field):
+        raise InputError("with --labels give exactly one of --label-field or --multi-label-field")
+    column = opts.label_field or opts.multi_label_field
+    df = read_table(opts.labels_path)
+    for needed in (column, opts.split_field):
+        if needed not in df.columns:
+            raise InputError(f"{opts.labels_path}: no column {needed!r} (columns: {', '.join(map(str, df.columns))})")
+    return LabelSet.from_table(df, column, opts.split_field, opts.label_sep if opts.multi_label_field else None,
+                               multi_label=bool(opts.multi_label_field), allow_empty=opts.allow_empty)
