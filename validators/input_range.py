@@ -31,6 +31,7 @@ from pipecheck.validators.input_regimes import (
     affine_of,
     candidate_regimes,
     imagenet_mean_rgb,
+    outside_fraction,
     regime_cost,
 )
 from pipecheck.validators.input_stats import InputStats
@@ -283,13 +284,13 @@ def _regime_finding(stats: InputStats, bb, t: Thresholds) -> Finding | None:
         return registry.finding(
             REGIME_CHECKS[kind].id, f"{observed_text(stats)} ({looks}); {expected_text(bb)}",
             subject=bb.name, evidence=evidence, hint=_regime_hint(kind, found, bb))
-    a = regimes[0].affine
-    lo, hi = a.implied(stats.min), a.implied(stats.max)
-    over = float(np.max(np.maximum(0.0, -np.minimum(lo, hi)) + np.maximum(0.0, np.maximum(lo, hi) - 255.0)))
-    if own_cost > t.accept and over - t.tolerance > t.out_of_range * 255.0:
-        evidence.update(regime=None, expected_cost=round(own_cost, 3))
+    outside = outside_fraction(regimes[0].affine, stats, t.tolerance)
+    if own_cost > t.accept and float(outside.max()) > t.out_of_range:
+        evidence.update(regime=None, expected_cost=round(own_cost, 3), outside_share=_list(outside))
         return registry.finding(
-            "input_range.out_of_range", f"{observed_text(stats)} fits no known preprocessing; {expected_text(bb)}",
+            "input_range.out_of_range",
+            f"{observed_text(stats)} fits no known preprocessing ({float(outside.max()):.0%} of a channel's values outside "
+            f"the expected range); {expected_text(bb)}",
             subject=bb.name, evidence=evidence, hint=f"check the preprocessing: {_right_input(bb)}")
     if bb.mode == "caffe" and best == 0:
         return _channel_order(stats, bb, t)

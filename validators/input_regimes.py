@@ -23,13 +23,15 @@ class Thresholds:
 
     Attributes:
         tolerance: Pixel units a regime may overshoot [0, 255] (resampling ringing) for free.
-        overshoot_weight: Cost of overshooting by the whole range; a regime with 1/2**8 of the range
-            used costs the same.
+        outside_weight: Cost of all values falling outside [0, 255] under a regime (10% cost 1).
+        extreme_tolerance: Pixel units the extremes may overshoot [0, 255] for free (brightness or
+            contrast jitter without clipping reaches about this far).
+        overshoot_weight: Cost of extremes overshooting by the whole range beyond that.
         mean_weight: Cost of an implied mean 128 units away from ImageNet's.
         margin: Cost lead another regime needs over the backbone's own before it is reported.
         accept: Highest cost at which a regime still "explains" the data.
-        out_of_range: Overshoot of the backbone's own regime (fraction of 255) reported when nothing
-            else explains the data.
+        out_of_range: Share of values outside the backbone's own range that is reported when no
+            other regime explains the data.
         order_margin: How much closer (R−B pixel units) the swapped order must bring the means to
             ImageNet's before ``channel_order_swapped`` fires.
         order_min_cast: The blue cast (R−B below minus this) the expected order must imply; smaller
@@ -40,6 +42,8 @@ class Thresholds:
     """
 
     tolerance: float = 8.0
+    outside_weight: float = 10.0
+    extreme_tolerance: float = 48.0
     overshoot_weight: float = 8.0
     mean_weight: float = 0.5
     margin: float = 0.75
@@ -129,14 +133,31 @@ def candidate_regimes(bb) -> list[Regime]:
     return out
 
 
+def outside_fraction(a: Affine, stats: InputStats, tolerance: float) -> np.ndarray:
+    """Per output channel, the share of values whose implied pixel lies outside [0, 255] ± tolerance."""
+    out = []
+    for k in range(3):
+        lo, hi = sorted(a.scale[k] * v + a.offset[k] for v in (-tolerance, 255.0 + tolerance))
+        out.append(stats.cdf(k, lo) + 1.0 - stats.cdf(k, hi))
+    return np.asarray(out)
+
+
 def regime_cost(regime: Regime, stats: InputStats, t: Thresholds) -> float:
-    """How badly ``regime`` explains the observed per-channel min/max/mean (0 = like photos)."""
+    """How badly ``regime`` explains the observed statistics (0: like a sample of photos).
+
+    Four terms: the share of values that would lie outside [0, 255] beyond ``t.tolerance`` (a share,
+    so a few odd pixels weigh little), how far the extremes overshoot beyond what unclipped
+    augmentation does (``t.extreme_tolerance``; a wrong regime overshoots by 100+), how little of
+    [0, 255] the implied pixels span (log2: half the range costs 1; a sample of photos nearly always
+    reaches both dark and bright pixels) and how far the implied mean pixel is from ImageNet's.
+    """
     a = regime.affine
+    outside = float(np.mean(outside_fraction(a, stats, t.tolerance)))
     lo, hi = a.implied(stats.min), a.implied(stats.max)
     lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
-    over = np.maximum(0.0, -lo) + np.maximum(0.0, hi - 255.0)
-    over_cost = t.overshoot_weight * float(np.mean(np.maximum(0.0, over - t.tolerance))) / 255.0
+    over = np.maximum(0.0, -lo - t.extreme_tolerance) + np.maximum(0.0, hi - 255.0 - t.extreme_tolerance)
+    over_cost = t.overshoot_weight * float(np.mean(over)) / 255.0
     span = np.maximum(hi - lo, 1e-9)
     span_cost = float(np.mean(np.maximum(0.0, -np.log2(span / 255.0))))
-    mean_cost = t.mean_weight * abs(float(np.mean(a.implied(stats.mean))) - float(imagenet_mean_rgb().mean())) / 128.0
-    return over_cost + span_cost + mean_cost
+    mean_cost = abs(float(np.mean(a.implied(stats.mean))) - float(imagenet_mean_rgb().mean())) / 128.0
+    return t.outside_weight * outside + over_cost + span_cost + t.mean_weight * mean_cost

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-# Symmetric log edges: 8 bins per decade from 1e-3 to 1e3 on each side, plus a bin around zero and
-# two overflow bins. Data-independent, so histograms of any stream merge and compare.
-_DECADES = np.logspace(-3, 3, 6 * 8 + 1)
+# Symmetric log edges: 24 bins per decade from 1e-4 to 1e4 on each side (about 10% wide), plus a bin
+# around zero and two overflow bins. Data-independent, so histograms of any stream merge and compare.
+_DECADES = np.logspace(-4, 4, 8 * 24 + 1)
 HIST_EDGES = np.concatenate([[-np.inf], -_DECADES[::-1], _DECADES, [np.inf]])
 
 _MAX_DISTINCT_LABELS = 100_000  # sparse label values remembered exactly; beyond that, min/max only
@@ -246,6 +246,22 @@ class InputStats:
             frac = (target - before) / counts[b] if counts[b] else 0.0
             out.append(float(lo + frac * (hi - lo)))
         return np.asarray(out)
+
+    def cdf(self, ch: int, value: float) -> float:
+        """Approximate fraction of channel ``ch`` values below ``value`` (uniform within a bin,
+        the bin narrowed to the observed min/max)."""
+        counts = self.hist[ch]
+        total = counts.sum()
+        if total == 0:
+            return float("nan")
+        if value <= self.min[ch]:
+            return 0.0
+        if value >= self.max[ch]:
+            return 1.0
+        b = int(np.searchsorted(HIST_EDGES, value, side="right")) - 1
+        lo, hi = max(HIST_EDGES[b], self.min[ch]), min(HIST_EDGES[b + 1], self.max[ch])
+        inside = (value - lo) / (hi - lo) if hi > lo else 1.0
+        return float((counts[:b].sum() + counts[b] * min(max(inside, 0.0), 1.0)) / total)
 
     def pooled_std(self) -> float:
         """Mean within-channel std: the scale against which a batch's spread is judged.

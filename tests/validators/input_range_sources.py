@@ -14,12 +14,12 @@ NAMES = ("chelsea", "coffee", "astronaut")
 
 
 @functools.lru_cache(maxsize=None)
-def _photo_stack(size: int) -> np.ndarray:
+def _photo_stack(size: int, names: tuple[str, ...] = NAMES) -> np.ndarray:
     import skimage.data
     from skimage.transform import resize
 
     out = []
-    for name in NAMES:
+    for name in names:
         image = getattr(skimage.data, name)()
         h, w = image.shape[:2]
         for i in range(4):
@@ -35,6 +35,11 @@ def _photo_stack(size: int) -> np.ndarray:
 def photos(size: int = 48) -> np.ndarray:
     """12 raw RGB photos, float32 in [0, 255], shape (12, size, size, 3); a fresh writable copy."""
     return _photo_stack(size).copy()
+
+
+def dark_photos(size: int = 48) -> np.ndarray:
+    """4 crops of the Hubble deep field: mean pixel about 18, a few bright stars."""
+    return _photo_stack(size, ("hubble_deep_field",)).copy()
 
 
 def labels(n: int = 12, classes: int = 3) -> np.ndarray:

@@ -8,7 +8,7 @@ import weakref
 
 import numpy as np
 import pytest
-from input_range_sources import labels, photos
+from input_range_sources import dark_photos, labels, photos
 
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators.findings import Report, Severity
@@ -112,6 +112,31 @@ def test_each_mistake_fires_exactly_its_check(raw, backbone, make, check):
     findings = run(make(raw.copy()), backbone)
     assert ids(findings) == [check]
     assert f"keras.applications.{FAMILIES[backbone]}.preprocess_input" in findings[0].hint
+
+
+@pytest.mark.parametrize("backbone", ["resnet50", "mobilenet_v2", "densenet121", "efficientnetb0"])
+def test_unclipped_jitter_and_dark_photos_are_not_false_alarms(raw, backbone):
+    rng = np.random.default_rng(0)
+    mean = raw.mean(axis=(1, 2, 3), keepdims=True)
+    # Brightness +-10% and contrast 0.9-1.1 without clipping: a few values leave [0, 255].
+    jittered = (raw - mean) * rng.uniform(0.9, 1.1, (12, 1, 1, 1)) + mean + rng.uniform(-25, 25, (12, 1, 1, 1))
+    assert jittered.min() < 0 or jittered.max() > 255
+    pre = _pre(FAMILIES[backbone])
+    assert run(np.asarray(pre(jittered.astype("float32"))), backbone) == []
+    dark = np.concatenate([dark_photos(SIZE)] * 3)
+    assert run(np.asarray(pre(dark.copy())), backbone) == []
+
+
+def test_values_no_regime_explains_are_out_of_range(raw):
+    (f,) = run(raw * 4.0, "resnet50")  # e.g. a stray scale factor: [0, 1020]
+    assert f.check == "input_range.out_of_range"
+    assert "keras.applications.resnet50.preprocess_input" in f.hint
+    assert max(f.evidence["outside_share"]) > 0.5
+
+
+def test_dark_photos_rescaled_are_still_caught():
+    dark = np.concatenate([dark_photos(SIZE)] * 3)
+    assert ids(run(dark / 255.0, "resnet50")) == ["input_range.rescaled_0_1"]
 
 
 def test_seed_001_message_carries_the_numbers(raw):
