@@ -107,8 +107,11 @@ class Report:
         return out
 
     def sorted_findings(self) -> list[Finding]:
-        """Worst first, then grouped by family and check id, stable otherwise."""
-        return sorted(self.findings, key=lambda f: (-f.severity.rank, f.family, f.check))
+        """Grouped by family (families with the worst findings first), worst first within a family."""
+        worst: dict[str, int] = {}
+        for f in self.findings:
+            worst[f.family] = max(worst.get(f.family, 0), f.severity.rank)
+        return sorted(self.findings, key=lambda f: (-worst[f.family], f.family, -f.severity.rank, f.check))
 
     def to_dict(self) -> dict[str, Any]:
         from pipecheck import __version__
