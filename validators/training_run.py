@@ -116,7 +116,7 @@ def _fit_arrays(data, batch_size: int, steps_per_epoch: int):
         idx = np.resize(rng.permutation(len(x)), steps_per_epoch * batch_size)
         return {"x": x[idx], "y": y[idx], "batch_size": batch_size, "shuffle": False}
     if hasattr(data, "repeat"):  # tf.data.Dataset of (x, y) batches
-        return {"x": data.repeat(), "steps_per_epoch": steps_per_epoch}
+        return {"x": data.repeat(), "steps_per_epoch": steps_per_epoch, "shuffle": False}
     raise InputError("train data must be (x, y) numpy arrays or a tf.data.Dataset of (x, y) batches")
 
 

@@ -1,0 +1,115 @@
+"""run_train_check: overfit-one-batch, zeroed-input baseline and gradient probes on a clone, then a
+short fit with VerifyTraining; each bug next to a healthy twin."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from pipecheck.pipeline.errors import InputError
+from pipecheck.validators.training import run_train_check
+from test_training_cases import C, L, problems, quadrant_data, the, vgg_like
+
+
+@pytest.fixture(scope="module")
+def data():
+    return quadrant_data(256), quadrant_data(64, seed=5)
+
+
+def _compiled(model, opt):
+    model.compile(optimizer=opt, loss="categorical_crossentropy")
+    return model
+
+
+def _deep(act, init, n=8):
+    keras.utils.set_random_seed(2)
+    inp = keras.Input((16, 16, 3))
+    x = L.Flatten()(inp)
+    for i in range(n):
+        x = L.Dense(16, activation=act, kernel_initializer=init, name=f"d{i}")(x)
+    return keras.Model(inp, L.Dense(C, activation="softmax", name="head")(x))
+
+
+@pytest.fixture(scope="module")
+def healthy(data):
+    model = _compiled(vgg_like(), keras.optimizers.Adam(3e-3))
+    before = [w.copy() for w in model.get_weights()]
+    report = run_train_check(model, data[0], data[1], steps=30)
+    return model, before, report
+
+
+def test_healthy_model_passes_and_is_not_touched(healthy):
+    model, before, report = healthy
+    assert problems(report.findings) == set() and report.status == "pass"
+    assert report.summary["fit_on"] == "clone" and report.summary["steps"] == 30
+    assert len(report.summary["val_loss"]) == 3
+    assert set(report.summary["gradient_norm_by_layer"]) == {"conv_0", "conv_1", "conv_2", "conv_3", "fc_1", "output"}
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
+
+
+def test_cannot_overfit_one_batch_with_a_learning_rate_far_off(data):
+    report = run_train_check(_compiled(vgg_like(), keras.optimizers.Adam(1e-7)), data[0], steps=10)
+    assert "training.cannot_overfit" in problems(report.findings)
+    assert problems(report.findings) <= {"training.cannot_overfit", "training.update_ratio_low"}
+    f = the(report.findings, "training.cannot_overfit")
+    assert f.evidence["ratio"] > 0.9 and f.evidence["steps"] == 50
+    assert "learning rate" in f.hint
+
+
+def test_vanishing_gradients_in_a_deep_sigmoid_stack(data, healthy):
+    report = run_train_check(_compiled(_deep("sigmoid", "glorot_uniform", 10), keras.optimizers.Adam(1e-3)),
+                             data[0], steps=10)
+    f = the(report.findings, "training.vanishing_gradients")
+    assert "d0" in f.evidence["ratio_to_last_layer"] and f.evidence["ratio_to_last_layer"]["d0"] < 1e-4
+    assert "BatchNormalization" in f.hint
+    # The same stack with ReLU and he_normal initialisation: gradients reach the first layer.
+    twin = run_train_check(_compiled(_deep("relu", "he_normal", 10), keras.optimizers.Adam(1e-3)), data[0], steps=10)
+    assert not {"training.vanishing_gradients", "training.exploding_gradients"} & problems(twin.findings)
+    assert not {"training.vanishing_gradients", "training.exploding_gradients"} & problems(healthy[2].findings)
+
+
+def test_exploding_gradients_with_a_huge_initialisation(data):
+    big = keras.initializers.RandomNormal(stddev=1.0, seed=0)
+    report = run_train_check(_compiled(_deep("relu", big, 6), keras.optimizers.SGD(1e-3)), data[0], steps=10)
+    f = the(report.findings, "training.exploding_gradients")
+    assert max(f.evidence["relative_grad_norm_by_layer"].values()) > 100 and "clipnorm" in f.hint
+
+
+def test_input_independent_model_with_dead_relu_units(data, healthy):
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((16, 16, 3))
+    h = L.Flatten()(L.Conv2D(8, 3, activation="relu", name="conv")(inp))
+    h = L.Dense(16, activation="relu", bias_initializer=keras.initializers.Constant(-50.0), name="dead")(h)
+    model = _compiled(keras.Model(inp, L.Dense(C, activation="softmax", name="head")(h)), keras.optimizers.Adam(1e-2))
+    report = run_train_check(model, data[0], steps=10)
+    f = the(report.findings, "training.input_independent")
+    assert f.evidence["final_loss"] == pytest.approx(f.evidence["zero_input_loss"], rel=1e-3)
+    assert "dead ReLU" in f.hint
+    assert "training.input_independent" not in problems(healthy[2].findings)
+
+
+def test_unusable_input_is_an_input_error(data):
+    with pytest.raises(InputError, match="compiled"):
+        run_train_check(vgg_like(), data[0])
+    with pytest.raises(InputError, match="label_mode"):
+        run_train_check(_compiled(vgg_like(), "adam"), data[0], label_mode="onehot")
+    with pytest.raises(InputError, match="equal"):
+        run_train_check(_compiled(vgg_like(), "adam"), (data[0][0], data[0][1][:3]))
+
+
+def test_multi_label_mode_with_softmax_output(data):
+    report = run_train_check(_compiled(vgg_like(), keras.optimizers.Adam(3e-3)), data[0], steps=10,
+                             label_mode="multi_label")
+    assert "training.softmax_multilabel" in problems(report.findings)
+
+
+def test_tf_data_datasets_are_accepted(data):
+    import tensorflow as tf
+
+    (x, y), (xv, yv) = data
+    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    val = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(16)
+    report = run_train_check(_compiled(vgg_like(), keras.optimizers.Adam(3e-3)), train, val, steps=9)
+    assert report.summary["steps"] == 9 and len(report.summary["val_loss"]) == 3
+    assert problems(report.findings) == set()
