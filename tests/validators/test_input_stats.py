@@ -79,3 +79,10 @@ def test_labels_summary():
 def test_rejects_non_image_batches():
     with pytest.raises(ValueError, match="expected \\(batch, height, width, channels\\)"):
         InputStats().update(np.zeros((4, 4)))
+
+
+def test_labels_that_are_not_numeric_arrays_are_left_alone():
+    stats = InputStats()
+    stats.update(np.zeros((2, 2, 2, 3)), {"a": np.zeros(2), "b": np.ones(2)})
+    stats.update(np.zeros((2, 2, 2, 3)), np.array(["cat", "dog"]))
+    assert stats.labels is None and stats.images == 4
