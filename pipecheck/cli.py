@@ -117,7 +117,7 @@ def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_
     from pipecheck.validators.build import build_report
 
     if bool(options["label_field"]) == bool(options["multi_label_field"]):
-        raise click.UsageError("give exactly one of --label-field or --multi-label-field")
+        raise InputFailure("give exactly one of --label-field or --multi-label-field")
     opts = BuildOptions(dump=dump, out=out_dir, **options)
     try:
         result = build(opts, progress=sys.stderr.isatty() if progress is None else progress)
@@ -149,7 +149,7 @@ def validate(fmt: str, output: str | None, fail_on: str, ignore: tuple, html_pat
     from pipecheck.validators.suite import ValidateOptions, run_validate
 
     if not (options["data_dir"] or options["source"] or options["labels_path"]):
-        raise click.UsageError("give --data OUT_DIR, --labels TABLE or --source module:callable")
+        raise InputFailure("give --data OUT_DIR, --labels TABLE or --source module:callable")
     report = run_validate(ValidateOptions(**options))
     if html_path:
         from pipecheck.html import write_html
@@ -180,7 +180,7 @@ def split_cmd(data_dir, labels_path, out_path, label_field, multi_label_field, l
     from pipecheck.validators.labels import LabelSet, check_class_counts, check_label_skew, prevalence_table, split_metrics
 
     if bool(data_dir) == bool(labels_path):
-        raise click.UsageError("give exactly one of --data DIR or --labels TABLE")
+        raise InputFailure("give exactly one of --data DIR or --labels TABLE")
     fractions = fractions_for(val_fraction, test_fraction)
     if data_dir:
         from pipecheck.pipeline.resplit import resplit_dataset
@@ -193,7 +193,7 @@ def split_cmd(data_dir, labels_path, out_path, label_field, multi_label_field, l
         from pipecheck.pipeline.resplit import resplit_table
 
         if bool(label_field) == bool(multi_label_field):
-            raise click.UsageError("with --labels give exactly one of --label-field or --multi-label-field")
+            raise InputFailure("with --labels give exactly one of --label-field or --multi-label-field")
         if os.path.exists(out_path) and not overwrite:
             raise InputError(f"{out_path} exists; pass --overwrite to replace it")
         column = label_field or multi_label_field

@@ -156,7 +156,23 @@ def read_sidecar(path: str) -> tuple[dict[str, Any], str]:
         return {}, f"invalid JSON: {' '.join(str(exc).split())[:200]}"
     if not isinstance(obj, dict):
         return {}, f"expected a JSON object, got {type(obj).__name__}"
-    return obj, ""
+    return clean_text(obj), ""
+
+
+def clean_text(obj: Any) -> Any:
+    """Replace lone surrogates (valid in JSON ``\\ud800`` escapes, invalid in UTF-8) with U+FFFD in
+    every key and string, so labels and metadata can be encoded, written and compared."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+            return obj
+        except UnicodeEncodeError:
+            return obj.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(obj, dict):
+        return {clean_text(k): clean_text(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [clean_text(v) for v in obj]
+    return obj
 
 
 def read_table(path: str):
@@ -224,7 +240,7 @@ def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recurs
         if not (base / rel).is_file():
             scan.rejects.append(Reject(rel, stem, "missing_image", f"not found under {root}"))
             continue
-        meta = {k: _plain(v) for k, v in row.items()}
+        meta = clean_text({str(k): _plain(v) for k, v in row.items()})
         scan.items.append(Item(stem=stem, image=rel, meta=meta))
     for rel, outside in _walk(base, recursive, False):
         name = os.path.basename(rel)

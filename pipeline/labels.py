@@ -120,7 +120,11 @@ def meta_types(metas: Iterable[dict[str, Any]]) -> dict[str, str]:
     kinds: dict[str, set[str]] = {}
     for meta in metas:
         for key, value in meta.items():
-            kind = "int" if isinstance(value, (bool, int)) else "float" if isinstance(value, float) else "bytes"
+            if isinstance(value, (bool, int)):
+                # A serial number beyond int64 would wrap silently in a TFRecord: keep it as text.
+                kind = "int" if -(1 << 63) <= int(value) < (1 << 63) else "bytes"
+            else:
+                kind = "float" if isinstance(value, float) else "bytes"
             kinds.setdefault(key, set()).add(kind)
     out = {}
     for key, seen in sorted(kinds.items()):

@@ -115,7 +115,8 @@ def load_dataset(
         elif label_mode == "categorical":
             label = tf.one_hot(index[0], n_classes, dtype=tf.float32)
         else:
-            label = tf.reduce_max(tf.one_hot(index, n_classes, dtype=tf.float32), axis=0)
+            # sum+clip, not max: max over an image with no labels (a negative) would be -inf
+            label = tf.minimum(tf.reduce_sum(tf.one_hot(index, n_classes, dtype=tf.float32), axis=0), 1.0)
             label = tf.reshape(label, [n_classes])
         return image, label
 

@@ -116,9 +116,9 @@ def _features(checked: Checked, rel: str, stem: str, label_idx: list[int], label
         spec.IMAGE_SHA256: checked.sha256,
         spec.IMAGE_PHASH: checked.phash,
         spec.IMAGE_SOURCE: rel.encode("utf-8", "surrogateescape"),
-        spec.IMAGE_REPAIRS: checked.repairs,
-        spec.LABEL_INDEX: label_idx,
-        spec.LABEL_NAME: label_names,
+        spec.IMAGE_REPAIRS: spec.Strings(checked.repairs),
+        spec.LABEL_INDEX: spec.Int64s(label_idx),
+        spec.LABEL_NAME: spec.Strings(label_names),
     }
     for key, value in meta.items():
         features[spec.META_PREFIX + key] = value

@@ -60,6 +60,8 @@ def shard_name(split: str, index: int, count: int) -> str:
 
 
 def _varint(value: int) -> bytes:
+    if not -(1 << 63) <= value < (1 << 63):
+        raise OverflowError(f"{value} does not fit in int64")
     if value < 0:
         value += 1 << 64  # protobuf int64: two's complement, 10 bytes
     out = bytearray()
@@ -78,11 +80,35 @@ def _field(number: int, payload: bytes) -> bytes:
     return _varint((number << 3) | 2) + _varint(len(payload)) + payload
 
 
+class Int64s(list):
+    """A list that encodes as ``int64_list`` even when empty (``label/index`` of a negative)."""
+
+
+class Floats(list):
+    """A list that encodes as ``float_list`` even when empty."""
+
+
+class Strings(list):
+    """A list that encodes as ``bytes_list`` even when empty."""
+
+
+def _text(value: str) -> bytes:
+    # Non-UTF-8 file names arrive as surrogate escapes; keep their original bytes.
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape")
+
+
 def _feature(value: Any) -> bytes:
     """Encode one ``tf.train.Feature`` from bytes/str, int/bool, float, or a list of one kind."""
     values = list(value) if isinstance(value, (list, tuple)) else [value]
-    if all(isinstance(v, (bytes, str)) for v in values):
-        items = b"".join(_field(1, v.encode("utf-8") if isinstance(v, str) else v) for v in values)
+    if isinstance(value, Int64s):
+        return _field(3, _field(1, b"".join(_varint(int(v)) for v in values)) if values else b"")
+    if isinstance(value, Floats):
+        return _field(2, _field(1, struct.pack(f"<{len(values)}f", *values)) if values else b"")
+    if isinstance(value, Strings) or all(isinstance(v, (bytes, str)) for v in values):
+        items = b"".join(_field(1, _text(v) if isinstance(v, str) else v) for v in values)
         return _field(1, items)  # bytes_list
     if all(isinstance(v, (bool, int)) and not isinstance(v, float) for v in values):
         packed = b"".join(_varint(int(v)) for v in values)
@@ -96,7 +122,7 @@ def _feature(value: Any) -> bytes:
 def encode_example(features: Mapping[str, Any]) -> bytes:
     """Serialize a ``tf.train.Example`` (keys sorted so equal inputs give equal bytes)."""
     entries = b"".join(
-        _field(1, _field(1, key.encode("utf-8")) + _field(2, _feature(features[key])))
+        _field(1, _field(1, _text(key)) + _field(2, _feature(features[key])))
         for key in sorted(features)
     )
     return _field(1, entries)

@@ -164,8 +164,6 @@ def test_both_or_neither_label_flags_exit_2(clean_dump, tmp_path, case):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: both/neither label flags raise click.UsageError in cli.build_tfrecords, "
-                   "which prints 4 lines (Usage:, Try..., blank, Error:) instead of one 'pipecheck: error:' line")
 @pytest.mark.parametrize("case", sorted(LABEL_FLAG_CASES))
 def test_both_or_neither_label_flags_error_is_one_line(clean_dump, tmp_path, case):
     result = run(str(clean_dump), "--out", str(tmp_path / "out"), *LABEL_FLAG_CASES[case], *FAST)

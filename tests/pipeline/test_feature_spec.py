@@ -108,8 +108,6 @@ def test_frame_record_read_by_tfrecorddataset_and_iter_records(tf, tmp_path):
         list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a sidecar integer outside int64 is stored as a different number "
-                   "(spec._varint wraps it modulo 2**64; labels.meta_types types it 'int')")
 def test_meta_integer_outside_int64_is_not_silently_changed(h, tmp_path):
     h.pair(tmp_path / "d", "a", {"label": "x", "serial": 18446744073709551621, "small": 7}, h.image())
     rec = h.by_id(h.build(tmp_path / "d", tmp_path / "out", label_field="label").out_dir)["a"]

@@ -137,8 +137,6 @@ def test_multi_label_build_reads_as_multi_hot_and_fits(h, mini_dump, tmp_path):
     assert np.isfinite(model.fit(fit_ds, epochs=1, steps_per_epoch=1, verbose=0).history["loss"][0])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: --allow-empty negatives are written with label/index as an empty "
-                   "bytes_list (spec._feature([]) picks bytes), so the reader's int64 parse fails")
 def test_allow_empty_negatives_read_as_all_zero_multi_hot(h, tmp_path):
     d = tmp_path / "d"
     h.pair(d, "pos", {"tags": ["a", "b"]}, h.image(seed=1))
