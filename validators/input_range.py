@@ -280,7 +280,7 @@ def _regime_finding(stats: InputStats, bb, t: Thresholds) -> Finding | None:
     if best != 0 and own_cost - costs[best] >= t.margin and costs[best] <= t.accept:
         kind = found.kind
         evidence.update(regime=found.name, cost=round(costs[best], 3), expected_cost=round(own_cost, 3))
-        looks = {"twice": f"looks like {found.name}", "rescaled_then": f"looks like {found.name}"}.get(kind, f"looks like {found.name} input")
+        looks = f"looks like {found.name}" + ("" if kind in ("twice", "rescaled_then") else " input")
         return registry.finding(
             REGIME_CHECKS[kind].id, f"{observed_text(stats)} ({looks}); {expected_text(bb)}",
             subject=bb.name, evidence=evidence, hint=_regime_hint(kind, found, bb))
@@ -317,7 +317,7 @@ def _channel_order(stats: InputStats, bb, t: Thresholds) -> Finding | None:
     return registry.finding(
         "input_range.channel_order_swapped",
         f"{observed_text(stats)}: read as {_order(bb)} the images average R−B {rb_own:+.1f} (strong blue cast); "
-        f"read in the opposite order R−B {rb_swapped:+.1f}, near ImageNet's {rb_prior:+.1f}; {expected_text(bb)}",
+        f"read in the opposite order R−B {rb_swapped:+.1f}, closer to ImageNet's {rb_prior:+.1f}; {expected_text(bb)}",
         subject=bb.name,
         evidence={"channel_mean": _list(stats.mean), "r_minus_b_as_expected": round(rb_own, 2),
                   "r_minus_b_swapped": round(rb_swapped, 2), "imagenet_r_minus_b": round(rb_prior, 2),
