@@ -118,7 +118,7 @@ define("training.stopped", "info",
 define("training.probe_skipped", "info",
        "A training probe could not run on this model or backend; its detector was skipped.",
        "Use a functional or Sequential Keras model with a known input shape, and the TensorFlow backend "
-       "for gradient probes.")
+       "for gradient probes (PyTorch has no gradient probe yet).")
 
 
 @dataclass

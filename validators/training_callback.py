@@ -157,8 +157,15 @@ class VerifyTraining(keras.callbacks.Callback):
         every = self.th.check_every
         return step in self.th.check_steps or (every > 0 and step > max(self.th.check_steps) and step % every == 0)
 
+    def _sync(self) -> None:
+        # JAX keeps the training state outside the variables between steps; attach it before reading.
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync is not None:
+            sync()
+
     def on_train_batch_begin(self, batch, logs=None) -> None:
         if self._scheduled(self.step + 1):
+            self._sync()
             self._before = probes.snapshot(self._groups)
 
     def on_train_batch_end(self, batch, logs=None) -> None:
@@ -171,6 +178,7 @@ class VerifyTraining(keras.callbacks.Callback):
                     "training.nan", f"The training loss is {value} at step {self.step}.",
                     subject="loss", evidence={"where": "loss", "step": self.step, "loss": value}))
         if self._before is not None:
+            self._sync()
             self._check_now(self._before)
             self._before = None
 

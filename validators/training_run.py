@@ -2,7 +2,7 @@
 
 Unlike :class:`VerifyTraining`, which only watches, this controls training: it overfits one fixed
 batch on a clone of the model (detector 2), compares the clone's loss with zeroed inputs (detector
-6's baseline), measures per-layer gradient norms (detector 5, TensorFlow backend only), then runs a
+6's baseline), measures per-layer gradient norms (detector 5, TensorFlow and JAX backends), then runs a
 short real ``fit`` of another clone with the callback attached. The caller's model is never changed.
 """
 
@@ -47,17 +47,40 @@ def _batch(data: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     return got[0][:batch_size], got[1][:batch_size]
 
 
-def gradient_norms(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray) -> dict[str, float] | None:
-    """Per layer ||g|| / ||W|| on one batch in training mode (TensorFlow backend; None elsewhere)."""
-    if keras.backend.backend() != "tensorflow":
-        return None
-    import tensorflow as tf
+def _gradients(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray, variables: list) -> list | None:
+    """Gradients of the mean loss w.r.t. ``variables`` in training mode; None on backends without a
+    path here (PyTorch)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
 
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(info.fn(tf.convert_to_tensor(y), model(x, training=True)))
+        return tape.gradient(loss, [v.value for v in variables])
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        ntv = [v.value for v in model.non_trainable_variables]
+        order = [id(v) for v in model.trainable_variables]
+        wanted = [order.index(id(v)) for v in variables]
+
+        def loss_of(tv):
+            pred, _ = model.stateless_call(tv, ntv, x, training=True)
+            return jnp.mean(info.fn(jnp.asarray(y), pred))
+
+        grads = jax.grad(loss_of)([v.value for v in model.trainable_variables])
+        return [grads[i] for i in wanted]
+    return None
+
+
+def gradient_norms(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray) -> dict[str, float] | None:
+    """Per layer ||g|| / ||W|| on one batch in training mode (TensorFlow and JAX; None elsewhere)."""
     groups = probes.trainable_by_layer(model)
     variables = [v for vs in groups.values() for v in vs]
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(info.fn(tf.convert_to_tensor(y), model(x, training=True)))
-    grads = tape.gradient(loss, [v.value for v in variables])
+    grads = _gradients(model, info, x, y, variables)
+    if grads is None:
+        return None
     out: dict[str, float] = {}
     i = 0
     for name, vs in groups.items():
@@ -168,8 +191,8 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
         grads = gradient_norms(probe_clone, info, x, y)
         if grads is None:
             found["training.probe_skipped"] = registry.finding(
-                "training.probe_skipped", f"Gradient-norm probe needs the TensorFlow backend (running on "
-                f"{keras.backend.backend()}); vanishing/exploding gradients were not checked.",
+                "training.probe_skipped", f"Gradient-norm probe needs the TensorFlow or JAX backend "
+                f"(running on {keras.backend.backend()}); vanishing/exploding gradients were not checked.",
                 subject="gradients", evidence={"backend": keras.backend.backend()})
         elif not all(math.isfinite(v) for v in grads.values()):
             bad = [k for k, v in grads.items() if not math.isfinite(v)]
