@@ -1,9 +1,15 @@
 """Check, repair or reject one image: the per-item transform shared by every build runner.
 
-One full decode per image does everything: verification (a truncated stream fails here, not in
-training), the pixel sha256 used for leakage checks, the perceptual hash, and any repair. Original
+One decode per image does everything: verification (a truncated or corrupt stream fails here, not
+in training), the pixel hash used for leakage checks, the perceptual hash, and any repair. Original
 JPEG/PNG bytes are stored untouched when the image is already RGB, upright and within
 ``max_side``, so no quality is lost to a decode/re-encode round trip.
+
+Cost matters (a build should run near the machine's decode limit): the pixel digest is XXH3-128
+(~0.01 ms per megapixel against ~0.5 ms for sha256, which would add two thirds to a JPEG decode);
+sha256 is kept for the stored bytes, which are small. With ``max_side`` a JPEG is decoded straight
+at a reduced DCT scale (``draft``): every entropy-coded block is still decoded, so corruption and
+truncation are caught, at a fraction of the cost of a full-size decode plus resize.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import io
 import warnings
 from dataclasses import dataclass, field
 
+import xxhash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipecheck.pipeline.dump import sniff_format
@@ -41,7 +48,8 @@ class Checked:
     format: str  # jpeg | png
     height: int
     width: int
-    sha256: str
+    sha256: str  # of ``encoded``
+    pixel_hash: str  # XXH3-128 of the decoded RGB pixels (and their size)
     phash: int
     repairs: list[str] = field(default_factory=list)
 
@@ -61,7 +69,8 @@ def _decode_error(exc: Exception) -> Rejected:
 
 def dhash(img: Image.Image) -> int:
     """64-bit difference hash of an image (signed, to fit a TFRecord int64)."""
-    small = img.convert("L").resize((9, 8), Image.BILINEAR)
+    # reducing_gap: box-reduce first, so a 1000 px image costs little more than a thumbnail
+    small = img.resize((9, 8), Image.BILINEAR, reducing_gap=2.0).convert("L")
     px = small.tobytes()
     bits = 0
     for row in range(8):
@@ -138,6 +147,8 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
         try:
             if getattr(img, "n_frames", 1) > 1:
                 repairs.append("first_frame_only")
+            if fmt == "jpeg" and opts.max_side is not None and max(width, height) > opts.max_side:
+                img.draft(img.mode, (opts.max_side, opts.max_side))  # DCT-scaled decode, same mode
             img.load()
         finally:
             Image.MAX_IMAGE_PIXELS = saved
@@ -149,13 +160,14 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
         return _decode_error(exc)
     width, height = img.size
-    pixels = img.tobytes()
-    sha = hashlib.sha256(f"{width}x{height}:".encode() + pixels).hexdigest()
+    digest = xxhash.xxh3_128(f"{width}x{height}:".encode())
+    digest.update(img.tobytes())
+    pixel_hash = digest.hexdigest()
     phash = dhash(img)
     pixel_repairs = [r for r in repairs if r != "extension_mismatch"]
     resize = opts.max_side is not None and max(width, height) > opts.max_side
     if not pixel_repairs and not resize and fmt in ("jpeg", "png"):
-        return Checked(data, fmt, height, width, sha, phash, repairs)
+        return Checked(data, fmt, height, width, hashlib.sha256(data).hexdigest(), pixel_hash, phash, repairs)
     if resize:
         scale = opts.max_side / max(width, height)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -171,4 +183,5 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
         img.save(buf, "JPEG", quality=opts.jpeg_quality, subsampling=0 if opts.jpeg_quality >= 90 else 2)
     else:
         img.save(buf, "PNG", compress_level=3)
-    return Checked(buf.getvalue(), out_fmt, img.size[1], img.size[0], sha, phash, repairs)
+    encoded = buf.getvalue()
+    return Checked(encoded, out_fmt, img.size[1], img.size[0], hashlib.sha256(encoded).hexdigest(), pixel_hash, phash, repairs)

@@ -114,6 +114,7 @@ def _features(checked: Checked, rel: str, stem: str, label_idx: list[int], label
         spec.IMAGE_CHANNELS: 3,
         spec.IMAGE_ID: stem.encode("utf-8", "surrogateescape"),
         spec.IMAGE_SHA256: checked.sha256,
+        spec.IMAGE_PIXEL_HASH: checked.pixel_hash,
         spec.IMAGE_PHASH: checked.phash,
         spec.IMAGE_SOURCE: rel.encode("utf-8", "surrogateescape"),
         spec.IMAGE_REPAIRS: spec.Strings(checked.repairs),

@@ -11,7 +11,8 @@ image/height        int64      height in pixels of the stored image
 image/width         int64      width in pixels of the stored image
 image/channels      int64      always 3 (RGB); repairs convert everything else
 image/id            bytes      the stem that paired the image with its metadata
-image/sha256        bytes      hex sha256 of the decoded RGB pixels before any downscale
+image/sha256        bytes      hex sha256 of ``image/encoded`` (per-record content checksum)
+image/pixel_hash    bytes      hex XXH3-128 of the decoded RGB pixels (exact duplicates, re-encodes too)
 image/phash         int64      64-bit difference hash (near-duplicate detection)
 image/source        bytes      path relative to the dump root
 image/repairs       bytes[]    what was repaired (e.g. ``cmyk_to_rgb``, ``exif_orientation``)
@@ -39,6 +40,7 @@ IMAGE_WIDTH = "image/width"
 IMAGE_CHANNELS = "image/channels"
 IMAGE_ID = "image/id"
 IMAGE_SHA256 = "image/sha256"
+IMAGE_PIXEL_HASH = "image/pixel_hash"
 IMAGE_PHASH = "image/phash"
 IMAGE_SOURCE = "image/source"
 IMAGE_REPAIRS = "image/repairs"
@@ -182,6 +184,7 @@ def feature_description(meta_types: Mapping[str, str] | None = None) -> dict[str
         IMAGE_CHANNELS: tf.io.FixedLenFeature([], tf.int64),
         IMAGE_ID: tf.io.FixedLenFeature([], tf.string),
         IMAGE_SHA256: tf.io.FixedLenFeature([], tf.string),
+        IMAGE_PIXEL_HASH: tf.io.FixedLenFeature([], tf.string),
         IMAGE_PHASH: tf.io.FixedLenFeature([], tf.int64),
         IMAGE_SOURCE: tf.io.FixedLenFeature([], tf.string),
         IMAGE_REPAIRS: tf.io.VarLenFeature(tf.string),

@@ -1,7 +1,7 @@
 """Leakage between splits: one image (or one group) on both sides of a train/val boundary.
 
-* exact: equal ``image/sha256`` — a hash of decoded pixels, so a PNG re-encode of a training image
-  still matches;
+* exact: equal ``image/pixel_hash`` — a hash of decoded pixels, so a PNG re-encode of a training
+  image still matches;
 * group: equal ``meta/<group field>`` values in two splits (e.g. one specimen photographed twice);
 * near: 64-bit difference hashes within a small Hamming distance (re-compressed, resized or
   slightly edited copies), found with LSH banding: split the hash into ``max_distance + 1``
@@ -80,13 +80,13 @@ def check_leakage(data_dir: str, thresholds: LeakageThresholds | None = None) ->
     t = thresholds or LeakageThresholds()
     manifest = read_manifest(data_dir)
     group = manifest.get("options", {}).get("group_field")
-    keys = ["image/id", "image/sha256", "image/phash"] + ([f"meta/{group}"] if group else [])
+    keys = ["image/id", "image/pixel_hash", "image/phash"] + ([f"meta/{group}"] if group else [])
     cols = {split: read_columns(data_dir, split, keys) for split in manifest["splits"]}
     findings: list[Finding] = []
 
     by_sha: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for split, c in cols.items():
-        for ident, sha in zip(c["image/id"], c["image/sha256"]):
+        for ident, sha in zip(c["image/id"], c["image/pixel_hash"]):
             by_sha[sha].append((split, ident))
     cross = {sha: v for sha, v in by_sha.items() if len({s for s, _ in v}) > 1}
     within = {sha: v for sha, v in by_sha.items() if len(v) > len({s for s, _ in v})}
@@ -123,7 +123,7 @@ def check_leakage(data_dir: str, thresholds: LeakageThresholds | None = None) ->
                 subject=group,
                 evidence={"groups": len(shared), "examples": {g: sorted(s) for g, s in list(sorted(shared.items()))[: t.max_examples]}},
             ))
-    hashes = {split: [(i, h) for i, h, sha in zip(c["image/id"], c["image/phash"], c["image/sha256"]) if sha not in cross]
+    hashes = {split: [(i, h) for i, h, sha in zip(c["image/id"], c["image/phash"], c["image/pixel_hash"]) if sha not in cross]
               for split, c in cols.items()}
     near = near_pairs(hashes, t.near_max_distance)
     if near:

@@ -6,6 +6,8 @@ Each test generates its own few tiny images under ``tmp_path`` (builds take well
 
 from __future__ import annotations
 
+import hashlib
+
 import io
 import json
 import os
@@ -79,8 +81,11 @@ def test_max_side_downscales_and_reencodes_as_jpeg(h, tmp_path):
         assert img.size == (w, hgt) == (rec["image/width"][0], rec["image/height"][0])
         assert max(img.size) == 45
         assert "downscaled" in rec["image/repairs"]
-        # sha256 is of the pixels before any downscale: the same as in the full-size build.
-        assert rec["image/sha256"] == full[stem]["image/sha256"]
+        # sha256 is a checksum of the stored bytes.
+        assert rec["image/sha256"] == [hashlib.sha256(data).hexdigest()]
+    # The pixel hash is taken before the downscale: a PNG (decoded at full size) keeps the hash
+    # it has in the full-size build. (A JPEG is decoded at a reduced DCT scale when that suffices.)
+    assert recs["tall"]["image/pixel_hash"] == full["tall"]["image/pixel_hash"]
     assert recs["small"]["image/encoded"][0] == small.read_bytes()
     assert result.accounting["repairs"].get("downscaled") == 2
 

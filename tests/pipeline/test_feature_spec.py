@@ -3,6 +3,8 @@ TensorFlow program that knows only the README's feature table reading every shar
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 import math
 import struct
@@ -136,6 +138,7 @@ def test_plain_tensorflow_reads_every_shard(tf, sample_build, sample_dump):
         "image/channels": fixed([], tf.int64),
         "image/id": fixed([], tf.string),
         "image/sha256": fixed([], tf.string),
+        "image/pixel_hash": fixed([], tf.string),
         "image/phash": fixed([], tf.int64),
         "image/source": fixed([], tf.string),
         "image/repairs": tf.io.VarLenFeature(tf.string),
@@ -173,8 +176,10 @@ def test_plain_tensorflow_reads_every_shard(tf, sample_build, sample_dump):
                 assert ex["meta/capture.camera"].numpy().decode() == sidecar["capture"]["camera"]
                 assert int(ex["meta/capture.lens_mm"]) == sidecar["capture"]["lens_mm"]
                 sha = ex["image/sha256"].numpy().decode()
-                assert len(sha) == 64 and int(sha, 16) >= 0
-                sha_of[stem] = sha
+                assert sha == hashlib.sha256(ex["image/encoded"].numpy()).hexdigest()
+                pixel_hash = ex["image/pixel_hash"].numpy().decode()
+                assert len(pixel_hash) == 32 and int(pixel_hash, 16) >= 0
+                sha_of[stem] = pixel_hash
                 n += 1
             assert n == shard["records"], shard["file"]
             seen += n
