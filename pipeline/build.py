@@ -15,19 +15,20 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pipecheck import __version__
+from pipecheck.pipeline import fsio
 from pipecheck.pipeline.dump import Scan, scan_manifest, scan_sidecars
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.images import ImageOptions
 from pipecheck.pipeline.labels import LabelSpec, coerce_meta, extract_labels, flatten_meta, lookup, meta_types, vocabulary
-from pipecheck.pipeline.manifest import CHECKSUMS_NAME, FORMAT_VERSION, REJECTS_NAME, swap_in, write_atomic, write_manifest
+from pipecheck.pipeline.manifest import (CHECKSUMS_NAME, FORMAT_VERSION, MANIFEST_NAME, REJECTS_NAME, manifest_bytes, swap_in,
+                                         swap_in_remote)
 from pipecheck.pipeline.rejects import Reject
 from pipecheck.pipeline.shards import DONE_SUFFIX, ShardResult, ShardTask, load_done, run_tasks, shard_count
 from pipecheck.pipeline.split import iterative_split, normalize_split
@@ -153,7 +154,7 @@ def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int],
         # Shuffle once so every shard is class-mixed and interleaved reads see all classes.
         order = np.random.default_rng([opts.seed, len(rows)]).permutation(len(rows))
         rows = [rows[i] for i in order]
-        est = sum(_size(os.path.join(opts.dump, k["item"].image)) for k in rows)
+        est = sum(_size(fsio.join(opts.dump, k["item"].image)) for k in rows)
         if opts.max_side:
             est = min(est, len(rows) * opts.max_side * opts.max_side * 0.5)
         count = shard_count(len(rows), est, target)
@@ -169,8 +170,8 @@ def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int],
 
 def _size(path: str) -> int:
     try:
-        return os.stat(path).st_size
-    except OSError:
+        return fsio.size(path)
+    except Exception:  # noqa: BLE001 - OSError locally, tf.errors.* remotely
         return 0
 
 
@@ -180,7 +181,36 @@ def staging_dir(out: str | os.PathLike) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
-def _check_out(opts: BuildOptions) -> Path:
+def _staging(out: str | Path) -> str:
+    """:func:`staging_dir` as a string, for local and ``scheme://`` outputs alike."""
+    if fsio.is_remote(out):
+        parent, name = fsio.split(str(out))
+        return fsio.join(parent, f".{name}.partial")
+    return str(staging_dir(out))
+
+
+def _check_remote_out(opts: BuildOptions) -> str:
+    """:func:`_check_out` for a ``scheme://`` output folder."""
+    out, dump = opts.out.rstrip("/"), opts.dump.rstrip("/")
+    if out == dump or out.startswith(dump + "/"):
+        raise InputError(f"--out {opts.out} is inside the dump {opts.dump}; choose a folder outside it")
+    if opts.resume and opts.overwrite:
+        raise InputError("--resume and --overwrite contradict each other; pass one")
+    if fsio.exists(out) and not fsio.isdir(out):
+        raise InputError(f"--out {opts.out} exists and is not a folder")
+    partial = _staging(out)
+    if fsio.exists(partial) and not (opts.resume or opts.overwrite):
+        raise InputError(f"an interrupted build of {opts.out} is in {partial}; pass --resume to finish it or --overwrite to start over")
+    if opts.resume and not fsio.exists(partial):
+        raise InputError(f"nothing to resume: no interrupted build of {opts.out} ({partial} not found); run without --resume")
+    if fsio.isdir(out) and fsio.listdir(out) and not (opts.overwrite or opts.resume):
+        raise InputError(f"output folder {opts.out} is not empty; pass --overwrite to replace it")
+    return out
+
+
+def _check_out(opts: BuildOptions) -> Path | str:
+    if fsio.is_remote(opts.out):
+        return _check_remote_out(opts)
     out = Path(opts.out)
     dump = Path(opts.dump)
     if out.resolve() == dump.resolve() or dump.resolve() in out.resolve().parents:
@@ -207,33 +237,69 @@ def _fingerprint(opts: BuildOptions, tasks: list[ShardTask]) -> str:
     for t in tasks:
         h.update(t.name.encode())
         for rel, stem, idx, names, meta in t.items:
-            try:
-                st = os.stat(os.path.join(opts.dump, rel))
-                stamp = (st.st_size, st.st_mtime_ns)
-            except OSError:
-                stamp = (-1, -1)
+            stamp = fsio.stamp(fsio.join(opts.dump, rel))
             h.update(json.dumps([rel, stem, idx, meta, stamp], sort_keys=True, default=str).encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
-def _prepare_staging(opts: BuildOptions, staging: Path, tasks: list[ShardTask]) -> list[ShardResult]:
+def _prepare_staging(opts: BuildOptions, staging: str, tasks: list[ShardTask]) -> list[ShardResult]:
     """Create (or, with --resume, reopen) the staging folder; returns the shards already done."""
-    state = staging / "state.json"
+    import fnmatch
+
+    state = fsio.join(staging, "state.json")
     fingerprint = _fingerprint(opts, tasks)
     if opts.resume:
         try:
-            previous = json.loads(state.read_text())["fingerprint"]
-        except (OSError, ValueError, KeyError):
+            previous = json.loads(fsio.read_bytes(state))["fingerprint"]
+        except Exception:  # noqa: BLE001 - missing/garbled state (OSError, ValueError, KeyError, tf.errors.*)
             previous = None
         if previous != fingerprint:
             raise InputError(f"cannot resume {opts.out}: the dump or the options changed since the interrupted build; rerun with --overwrite")
-        for stray in staging.glob(".*.tmp-*"):
-            stray.unlink(missing_ok=True)
-        return [r for r in (load_done(str(staging), t.name) for t in tasks) if r is not None]
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    write_atomic(state, json.dumps({"fingerprint": fingerprint, "shards": [t.name for t in tasks]}).encode())
+        for stray in fnmatch.filter(fsio.listdir(staging), ".*.tmp-*"):
+            fsio.remove(fsio.join(staging, stray))
+        return [r for r in (load_done(staging, t.name) for t in tasks) if r is not None]
+    fsio.rmtree(staging)
+    fsio.makedirs(staging)
+    fsio.write_atomic(state, json.dumps({"fingerprint": fingerprint, "shards": [t.name for t in tasks]}).encode())
     return []
+
+
+@dataclass
+class Planned:
+    """A build planned and staged, ready for any runner to write its missing shards."""
+
+    started: float
+    out: Path | str
+    staging: str
+    scan: Scan
+    kept: list[dict[str, Any]]
+    classes: list[str]
+    types: dict[str, str]
+    tasks: list[ShardTask]
+    done: list[ShardResult]
+
+    @property
+    def todo(self) -> list[ShardTask]:
+        finished = {r.file for r in self.done}
+        return [t for t in self.tasks if t.name not in finished]
+
+
+def plan_build(opts: BuildOptions) -> Planned:
+    """Everything before the shards are written, shared by every runner: check ``--out``, scan,
+    read labels, split, plan the shards, and create (or reopen for ``--resume``) the staging folder."""
+    started = time.time()
+    out = _check_out(opts)
+    scan, kept, classes, types = _prepare(opts)
+    index = {name: i for i, name in enumerate(classes)}
+    _assign_splits(opts, kept, index)
+    if isinstance(out, Path):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        fsio.makedirs(fsio.split(out)[0])
+    staging = _staging(out)
+    tasks = _plan(opts, kept, index, types, staging)
+    done = _prepare_staging(opts, staging, tasks)
+    return Planned(started, out, staging, scan, kept, classes, types, tasks, done)
 
 
 def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
@@ -242,19 +308,19 @@ def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
     On any failure or interrupt the staging folder keeps the complete shards, and
     ``BuildOptions(resume=True)`` finishes the same build reusing them.
     """
-    started = time.time()
-    out = _check_out(opts)
-    scan, kept, classes, types = _prepare(opts)
-    index = {name: i for i, name in enumerate(classes)}
-    _assign_splits(opts, kept, index)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_dir(out)
-    tasks = _plan(opts, kept, index, types, str(staging))
-    done = _prepare_staging(opts, staging, tasks)
-    finished = {r.file for r in done}
-    todo = [t for t in tasks if t.name not in finished]
+    planned = plan_build(opts)
     workers = opts.workers or os.cpu_count() or 1
-    results = sorted(done + list(run_tasks(todo, workers, progress)), key=lambda r: r.file)
+    return finish_build(opts, planned, list(run_tasks(planned.todo, workers, progress)))
+
+
+def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
+                 statistics: Callable[[], dict[str, str]] | None = None) -> BuildResult:
+    """Everything after the shards are written, shared by every runner: account, write
+    ``rejects.jsonl``, ``checksums.jsonl``, statistics and ``dataset.json``, then swap the staging
+    folder in. ``statistics`` writes ``stats/`` itself when a runner computes them (Beam); by default
+    they are computed here, in process."""
+    started, staging, scan, classes, types = planned.started, planned.staging, planned.scan, planned.classes, planned.types
+    results = sorted(planned.done + list(new), key=lambda r: r.file)
     rejects = list(scan.rejects)
     repairs: Counter = Counter()
     splits: dict[str, Any] = {}
@@ -275,7 +341,7 @@ def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
         "format_version": FORMAT_VERSION,
         "created_unix": round(started, 3),
         "build_seconds": round(time.time() - started, 3),
-        "dump": os.path.abspath(opts.dump),
+        "dump": opts.dump if fsio.is_remote(opts.dump) else os.path.abspath(opts.dump),
         "options": {k: v for k, v in dataclasses.asdict(opts).items()
                     if k not in ("dump", "out", "overwrite", "resume", "workers", "stats")},
         "label_mode": "multi_label" if opts.multi_label_field else "single_label",
@@ -295,19 +361,23 @@ def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
         },
     }
     if opts.stats:
-        manifest["statistics"] = _statistics(staging, kept, results, types)
-    write_atomic(staging / REJECTS_NAME, "".join(json.dumps(r.to_dict(), ensure_ascii=True) + "\n" for r in rejects).encode())
-    write_atomic(staging / CHECKSUMS_NAME, "".join(
+        manifest["statistics"] = statistics() if statistics else _statistics(staging, planned.kept, results, types)
+    fsio.write_atomic(fsio.join(staging, REJECTS_NAME),
+                      "".join(json.dumps(r.to_dict(), ensure_ascii=True) + "\n" for r in rejects).encode())
+    fsio.write_atomic(fsio.join(staging, CHECKSUMS_NAME), "".join(
         json.dumps({"file": r.file, "record_sha256": r.record_sha256}) + "\n" for r in results).encode())
-    write_manifest(staging, manifest)
+    fsio.write_atomic(fsio.join(staging, MANIFEST_NAME), manifest_bytes(manifest))
     for r in results:
-        (staging / f".{r.file}{DONE_SUFFIX}").unlink(missing_ok=True)
-    (staging / "state.json").unlink(missing_ok=True)
-    swap_in(staging, out)
-    return BuildResult(str(out), manifest, rejects, repairs, len(scan.litter), scan.ignored)
+        fsio.remove(fsio.join(staging, f".{r.file}{DONE_SUFFIX}"))
+    fsio.remove(fsio.join(staging, "state.json"))
+    if isinstance(planned.out, Path):
+        swap_in(Path(staging), planned.out)
+    else:
+        swap_in_remote(staging, planned.out)
+    return BuildResult(str(planned.out), manifest, rejects, repairs, len(scan.litter), scan.ignored)
 
 
-def _statistics(staging: Path, kept: list[dict[str, Any]], results: list[ShardResult], types: dict[str, str]) -> dict[str, str]:
+def _statistics(staging: str, kept: list[dict[str, Any]], results: list[ShardResult], types: dict[str, str]) -> dict[str, str]:
     """TFDV statistics per split over exactly the written records' labels and metadata."""
     from pipecheck.pipeline import stats
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipecheck.pipeline import fsio
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.rejects import Reject
 
@@ -82,20 +83,34 @@ def _walk(root: Path, recursive: bool, follow_symlinks: bool):
             yield rel, False
 
 
+def _walk_remote(root: str, recursive: bool):
+    """``_walk`` for a ``scheme://`` dump (``tf.io.gfile.walk``; object stores have no symlinks)."""
+    prefix = root.rstrip("/") + "/"
+    for dirpath, dirnames, filenames in fsio.walk(root):
+        dirnames[:] = sorted(d.rstrip("/") for d in dirnames if not d.startswith(".")) if recursive else []
+        rel_dir = dirpath.rstrip("/")[len(prefix):] if dirpath.rstrip("/") != root.rstrip("/") else ""
+        for name in sorted(filenames):
+            yield (f"{rel_dir}/{name}" if rel_dir else name), False
+
+
 def _read_head(path: str, n: int = 16) -> bytes:
-    with open(path, "rb") as fh:
+    with fsio.open_read(path) as fh:
         return fh.read(n)
 
 
 def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = False) -> Scan:
-    """Pair every image with the ``.json`` of the same stem in the same folder."""
-    base = Path(root)
-    if not base.is_dir():
+    """Pair every image with the ``.json`` of the same stem in the same folder.
+
+    ``root`` may be a ``scheme://`` folder (``gs://``, ``s3://`` ...), walked with ``tf.io.gfile``.
+    """
+    remote = fsio.is_remote(root)
+    base = root if remote else Path(root)
+    if not (fsio.isdir(root) if remote else base.is_dir()):
         raise InputError(f"dump folder not found: {root} (pass the folder that holds the images)")
     scan = Scan(root=str(base))
     images: dict[str, list[str]] = {}
     sidecars: dict[str, str] = {}
-    for rel, outside in _walk(base, recursive, follow_symlinks):
+    for rel, outside in (_walk_remote(root, recursive) if remote else _walk(base, recursive, follow_symlinks)):
         name = os.path.basename(rel)
         stem, ext = os.path.splitext(rel)
         if outside:
@@ -112,8 +127,8 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
             images.setdefault(stem, []).append(rel)
             continue
         try:
-            head = _read_head(str(base / rel))
-        except OSError:
+            head = _read_head(fsio.join(base, rel))
+        except Exception:  # noqa: BLE001 - OSError locally, tf.errors.* remotely
             head = b""
         if sniff_format(head):
             images.setdefault(stem, []).append(rel)
@@ -131,7 +146,7 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
         if sidecar is None:
             scan.rejects.append(Reject(image, stem, "no_sidecar", f"expected {os.path.basename(stem)}.json next to it"))
             continue
-        meta, problem = read_sidecar(str(base / sidecar))
+        meta, problem = read_sidecar(fsio.join(base, sidecar))
         if problem:
             scan.rejects.append(Reject(image, stem, "bad_sidecar", f"{sidecar}: {problem}"))
             continue
@@ -146,10 +161,11 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
 def read_sidecar(path: str) -> tuple[dict[str, Any], str]:
     """Parse a sidecar; returns (object, "") or ({}, problem). Never raises on bad content."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = fsio.read_bytes(path)
     except OSError as exc:
         return {}, f"unreadable: {exc.strerror or exc}"
+    except Exception as exc:  # noqa: BLE001 - tf.errors.* from a remote filesystem
+        return {}, f"unreadable: {exc.__class__.__name__}"
     try:
         obj = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:

@@ -29,8 +29,13 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """``dataset.json`` as written (one place for its formatting)."""
+    return (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode()
+
+
 def write_manifest(out_dir: str | os.PathLike, manifest: dict[str, Any]) -> None:
-    write_atomic(Path(out_dir) / MANIFEST_NAME, (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode())
+    write_atomic(Path(out_dir) / MANIFEST_NAME, manifest_bytes(manifest))
 
 
 def read_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
@@ -67,3 +72,30 @@ def swap_in(staging: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     for leftover in out.parent.glob(f".{out.name}.old-*"):  # from a process killed mid-swap
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def swap_in_remote(staging: str, out: str) -> None:
+    """:func:`swap_in` for ``scheme://`` folders, which object stores cannot rename in one step.
+
+    The old ``dataset.json`` goes first and the new one comes last, so a reader never sees a
+    manifest next to shards of another build: until the last rename ``out`` is not a build.
+    """
+    from pipecheck.pipeline import fsio
+
+    if fsio.exists(out):
+        fsio.remove(fsio.join(out, MANIFEST_NAME))
+        fsio.rmtree(out)
+    fsio.makedirs(out)
+    last = None
+    for dirpath, _dirs, files in fsio.walk(staging):
+        rel_dir = dirpath.rstrip("/")[len(staging.rstrip("/")):].lstrip("/")
+        target_dir = fsio.join(out, rel_dir) if rel_dir else out
+        fsio.makedirs(target_dir)
+        for name in files:
+            if not rel_dir and name == MANIFEST_NAME:
+                last = fsio.join(dirpath, name)
+                continue
+            fsio.replace(fsio.join(dirpath, name), fsio.join(target_dir, name))
+    if last is not None:
+        fsio.replace(last, fsio.join(out, MANIFEST_NAME))
+    fsio.rmtree(staging)

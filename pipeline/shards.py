@@ -19,9 +19,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
-from pipecheck.pipeline import spec
+from pipecheck.pipeline import fsio, spec
 from pipecheck.pipeline.images import Checked, ImageOptions, check_image
-from pipecheck.pipeline.manifest import write_atomic
 from pipecheck.pipeline.rejects import Reject
 
 DONE_SUFFIX = ".done.json"
@@ -85,24 +84,33 @@ class ShardResult:
 
 
 def done_path(staging: str, name: str) -> str:
-    return os.path.join(staging, f".{name}{DONE_SUFFIX}")
+    return fsio.join(staging, f".{name}{DONE_SUFFIX}")
 
 
-def load_done(staging: str, name: str) -> ShardResult | None:
-    """The done record of a completed shard, if it and its shard file are intact."""
+def load_done(staging: str, name: str, *, verify: bool = True) -> ShardResult | None:
+    """The done record of a completed shard, if it and its shard file are intact.
+
+    ``verify=False`` trusts the record without re-reading the shard (for a runner that has just
+    written it and already waited for the writer to finish).
+    """
     try:
-        with open(done_path(staging, name), "rb") as fh:
-            result = ShardResult.from_json(fh.read())
-        path = os.path.join(staging, name)
-        if os.path.getsize(path) != result.bytes:
+        result = ShardResult.from_json(fsio.read_bytes(done_path(staging, name)))
+        if not verify:
+            return result
+        path = fsio.join(staging, name)
+        if fsio.size(path) != result.bytes:
             return None
         digest = hashlib.sha256()
-        with open(path, "rb") as fh:
+        with fsio.open_read(path) as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
         return result if digest.hexdigest() == result.sha256 else None
     except (OSError, ValueError, TypeError, KeyError):
         return None
+    except Exception as exc:  # noqa: BLE001 - tf.errors.NotFoundError from a remote filesystem
+        if exc.__class__.__name__ == "NotFoundError":
+            return None
+        raise
 
 
 def _features(checked: Checked, rel: str, stem: str, label_idx: list[int], label_names: list[str], meta: dict[str, Any]) -> dict[str, Any]:
@@ -127,9 +135,15 @@ def _features(checked: Checked, rel: str, stem: str, label_idx: list[int], label
 
 
 def write_shard(task: ShardTask) -> ShardResult:
-    """Worker: check each image, write the shard under a temp name, rename, then record it done."""
+    """Worker: check each image, write the shard under a temp name, rename, then record it done.
+
+    The one per-shard transform of every runner (local processes, Apache Beam). ``task.root`` and
+    ``task.staging`` may be local folders or ``scheme://`` paths (read and written through
+    ``tf.io.gfile``, see ``fsio.py``); the shard bytes are the same either way.
+    """
     name = task.name
-    tmp = os.path.join(task.staging, f".{name}.tmp-{os.getpid()}")
+    remote_out = fsio.is_remote(task.staging)
+    tmp = fsio.join(task.staging, f".{name}.tmp-{os.getpid()}")
     digest = hashlib.sha256()
     counts: Counter = Counter()
     repairs: Counter = Counter()
@@ -138,13 +152,15 @@ def write_shard(task: ShardTask) -> ShardResult:
     record_sha: list[str] = []
     size = 0
     try:
-        with open(tmp, "wb") as fh:
+        with fsio.open_write(tmp) as fh:
             for rel, stem, label_idx, label_names, meta in task.items:
                 try:
-                    with open(os.path.join(task.root, rel), "rb") as img_fh:
-                        data = img_fh.read()
+                    data = fsio.read_bytes(fsio.join(task.root, rel))
                 except OSError as exc:
                     rejects.append(Reject(rel, stem, "unreadable", exc.strerror or str(exc)))
+                    continue
+                except Exception as exc:  # noqa: BLE001 - tf.errors.* from a remote filesystem
+                    rejects.append(Reject(rel, stem, "unreadable", f"{exc.__class__.__name__}: {exc}"[:200]))
                     continue
                 try:
                     checked = check_image(data, rel, task.options)
@@ -164,17 +180,15 @@ def write_shard(task: ShardTask) -> ShardResult:
                 counts.update(label_names)
                 repairs.update(checked.repairs)
             fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, os.path.join(task.staging, name))
+            if not remote_out:  # a GFile is durable once closed; it has no descriptor to fsync
+                os.fsync(fh.fileno())
+        fsio.replace(tmp, fsio.join(task.staging, name))
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        fsio.remove(tmp)
         raise
     result = ShardResult(task.split, name, len(written), size, digest.hexdigest(), dict(counts), rejects,
                          dict(repairs), written, record_sha)
-    write_atomic(done_path(task.staging, name), result.to_json())
+    fsio.write_atomic(done_path(task.staging, name), result.to_json())
     return result
 
 

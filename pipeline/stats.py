@@ -61,17 +61,36 @@ def generate(df) -> Any:
 
 
 def write_statistics(out_dir: str | Path, frames: dict[str, Any]) -> dict[str, str]:
-    """Generate and write statistics for each split; returns ``{split: relative path}``."""
-    from pipecheck.pipeline.manifest import write_atomic
+    """Generate and write statistics for each split; returns ``{split: relative path}``.
 
-    (Path(out_dir) / STATS_DIR).mkdir(exist_ok=True)
+    ``out_dir`` may be a ``scheme://`` folder (written through ``tf.io.gfile``).
+    """
+    from pipecheck.pipeline import fsio
+
+    fsio.makedirs(fsio.join(out_dir, STATS_DIR))
     written = {}
     for split, df in frames.items():
         stats = generate(df)
-        path = stats_path(out_dir, split)
-        write_atomic(path, stats.SerializeToString())
-        written[split] = str(path.relative_to(out_dir))
+        rel = stats_relpath(split)
+        fsio.write_atomic(fsio.join(out_dir, rel), stats.SerializeToString())
+        written[split] = rel
     return written
+
+
+def stats_relpath(split: str) -> str:
+    """Where a split's statistics live inside a build (the manifest's ``statistics`` values)."""
+    return f"{STATS_DIR}/{split}.stats.pb"
+
+
+def record_batch(df):
+    """The Arrow RecordBatch TFDV computes statistics from for a :func:`frame`, built exactly as
+    ``generate_statistics_from_dataframe`` builds it, so a Beam pipeline (``tfdv.GenerateStatistics``)
+    and the in-process path see the same columns and types."""
+    import pyarrow as pa
+    from tfx_bsl.arrow import table_util
+
+    drop = [c for c, t in zip(df.columns, df.dtypes) if not table_util.NumpyKindToArrowType(t.kind)]
+    return table_util.CanonicalizeRecordBatch(pa.RecordBatch.from_pandas(df.drop(columns=drop)))
 
 
 def load_statistics(out_dir: str | Path, split: str):

@@ -1,0 +1,152 @@
+"""File operations on local paths and on any filesystem ``tf.io.gfile`` supports (``gs://``, ``s3://``,
+``hdfs://``, ``ram://`` ...), chosen by the path: a path with ``://`` goes through ``tf.io.gfile``,
+anything else through ``os`` exactly as before.
+
+Local builds never import TensorFlow through here (build workers stay light); a remote path does,
+once, in the process that touches it. Remote paths are kept as plain strings: ``pathlib`` folds
+``gs://bucket`` into ``gs:/bucket``.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from typing import Iterator
+
+
+def is_remote(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a file on a ``scheme://`` filesystem."""
+    return "://" in os.fspath(path)
+
+
+def _gfile():
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+def join(base: str | os.PathLike, *parts: str) -> str:
+    base = os.fspath(base)
+    return posixpath.join(base, *parts) if is_remote(base) else os.path.join(base, *parts)
+
+
+def split(path: str) -> tuple[str, str]:
+    """``(parent, name)`` of a path; a remote path keeps its scheme."""
+    if is_remote(path):
+        head, tail = posixpath.split(path.rstrip("/"))
+        return head, tail
+    head, tail = os.path.split(os.path.normpath(path))
+    return head or ".", tail
+
+
+def open_read(path: str):
+    """A binary file open for reading (``tf.io.gfile.GFile`` for remote paths)."""
+    return _gfile().GFile(path, "rb") if is_remote(path) else open(path, "rb")
+
+
+def read_bytes(path: str) -> bytes:
+    if is_remote(path):
+        with _gfile().GFile(path, "rb") as fh:
+            return fh.read()
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def exists(path: str) -> bool:
+    return _gfile().exists(path) if is_remote(path) else os.path.exists(path)
+
+
+def isdir(path: str) -> bool:
+    return _gfile().isdir(path) if is_remote(path) else os.path.isdir(path)
+
+
+def isfile(path: str) -> bool:
+    if is_remote(path):
+        return _gfile().exists(path) and not _gfile().isdir(path)
+    return os.path.isfile(path)
+
+
+def listdir(path: str) -> list[str]:
+    names = _gfile().listdir(path) if is_remote(path) else os.listdir(path)
+    return sorted(n.rstrip("/") for n in names)
+
+
+def makedirs(path: str) -> None:
+    if is_remote(path):
+        _gfile().makedirs(path)
+    else:
+        os.makedirs(path, exist_ok=True)
+
+
+def remove(path: str) -> None:
+    """Delete a file; a missing one is not an error."""
+    try:
+        if is_remote(path):
+            _gfile().remove(path)
+        else:
+            os.unlink(path)
+    except (OSError, FileNotFoundError):
+        pass
+    except Exception as exc:  # noqa: BLE001 - tf.errors.NotFoundError is not an OSError
+        if exc.__class__.__name__ != "NotFoundError":
+            raise
+
+
+def rmtree(path: str) -> None:
+    import shutil
+
+    if is_remote(path):
+        if _gfile().exists(path):
+            _gfile().rmtree(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def replace(src: str, dst: str) -> None:
+    """Rename ``src`` over ``dst`` (atomic locally; copy-then-delete on object stores)."""
+    if is_remote(src):
+        _gfile().rename(src, dst, overwrite=True)
+    else:
+        os.replace(src, dst)
+
+
+def size(path: str) -> int:
+    return _gfile().stat(path).length if is_remote(path) else os.stat(path).st_size
+
+
+def stamp(path: str) -> tuple[int, int]:
+    """``(size, mtime in ns)`` of a file, ``(-1, -1)`` when it cannot be read."""
+    try:
+        if is_remote(path):
+            st = _gfile().stat(path)
+            return st.length, st.mtime_nsec
+        st = os.stat(path)
+        return st.st_size, st.st_mtime_ns
+    except Exception:  # noqa: BLE001 - OSError locally, tf.errors.* remotely
+        return -1, -1
+
+
+def walk(root: str) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk``-like walk of a remote folder (top-down; prune ``dirnames`` in place)."""
+    for dirpath, dirnames, filenames in _gfile().walk(root):
+        yield dirpath, dirnames, filenames
+
+
+def open_write(path: str):
+    """A binary file open for writing (``tf.io.gfile.GFile`` for remote paths)."""
+    return _gfile().GFile(path, "wb") if is_remote(path) else open(path, "wb")
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` under a temp name beside ``path`` and rename it over ``path``."""
+    path = os.fspath(path)
+    if not is_remote(path):
+        from pipecheck.pipeline.manifest import write_atomic as local_write_atomic
+
+        local_write_atomic(path, data)
+        return
+    parent, name = split(path)
+    tmp = join(parent, f".{name}.tmp-{os.getpid()}")
+    with _gfile().GFile(tmp, "wb") as fh:
+        fh.write(data)
+    _gfile().rename(tmp, path, overwrite=True)
