@@ -159,6 +159,81 @@ def validate(fmt: str, output: str | None, fail_on: str, ignore: tuple, html_pat
 
 
 # ---------------------------------------------------------------------------------------------
+def train_options(fn):
+    """Options of the short verified training run (train-check and gate)."""
+    for opt in reversed([
+        click.option("--model", "model", help="module.path:factory returning a keras.Model (compiled, or pass --loss)."),
+        click.option("--model-arg", multiple=True, metavar="K=V", help="Keyword argument for the model factory."),
+        click.option("--steps", type=click.IntRange(min=4), default=60, show_default=True, help="Training steps of the short run."),
+        click.option("--batch-size", type=click.IntRange(min=2), default=16, show_default=True),
+        click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True),
+        click.option("--optimizer", help="Optimizer name for an uncompiled model (or to override), e.g. adam, rmsprop."),
+        click.option("--lr", type=float, help="Learning rate to compile with."),
+        click.option("--loss", help="Loss for an uncompiled model, e.g. categorical_crossentropy."),
+        click.option("--frozen", multiple=True, metavar="LAYER", help="Layer or sub-model meant to stay frozen (repeatable)."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def _train_opts(data_dir: str, backbone: str | None, image_size: int | None, o: dict) -> Any:
+    from pipecheck.validators.train_suite import TrainCheckOptions
+
+    return TrainCheckOptions(model=o["model"], data_dir=data_dir, backbone=backbone, image_size=image_size,
+                             steps=o["steps"], batch_size=o["batch_size"], device=o["device"], optimizer=o["optimizer"],
+                             lr=o["lr"], loss=o["loss"], model_arg=o["model_arg"], frozen=o["frozen"])
+
+
+@cli.command("train-check")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False), help="A folder built by build-tfrecords.")
+@click.option("--backbone", help="Backbone whose preprocessing the reader applies (see `pipecheck backbones`).")
+@click.option("--image-size", type=click.IntRange(min=8), help="Input side (default: the backbone's).")
+@train_options
+@report_options
+def train_check(data_dir, backbone, image_size, fmt, output, fail_on, ignore, **o) -> None:
+    """Train the model briefly on the real data and catch silent training failures."""
+    from pipecheck.validators.train_suite import run_train_check_on_data
+
+    if not o["model"]:
+        raise InputFailure("--model module.path:factory is required")
+    report = run_train_check_on_data(_train_opts(data_dir, backbone, image_size, o))
+    click.echo(f"pipecheck train-check: ran on {report.summary.get('device')}", err=True)
+    emit(report, fmt, output, fail_on, ignore)
+
+
+@cli.command("gate", context_settings={"ignore_unknown_options": False})
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False), help="A folder built by build-tfrecords.")
+@click.option("--backbone", help="keras.applications backbone the data feeds.")
+@click.option("--image-size", type=click.IntRange(min=8), help="Input side (default: the backbone's).")
+@click.option("--batches", type=click.IntRange(min=1), default=20, show_default=True, help="Batches validate samples.")
+@click.option("--allow-empty", is_flag=True, help="Images with no label are valid negatives (multi-label).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report here.")
+@train_options
+@report_options
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def gate(data_dir, backbone, image_size, batches, allow_empty, html_path, fmt, output, fail_on, ignore, command, **o) -> None:
+    """validate, then train-check, as one report; `-- CMD ...` runs your training only if it passes."""
+    from pipecheck.gate import run_command, run_gate
+    from pipecheck.validators.suite import ValidateOptions
+
+    vopts = ValidateOptions(data_dir=data_dir, backbone=backbone, image_size=image_size, batches=batches,
+                            allow_empty=allow_empty)
+    topts = _train_opts(data_dir, backbone, image_size, o) if o["model"] else None
+    report = run_gate(vopts, topts, Severity.parse(fail_on)).without(ignore)
+    if html_path:
+        from pipecheck.html import write_html
+
+        write_html(report, html_path)
+    if not command or report.exit_code:
+        emit(report, fmt, output, fail_on, ignore)
+    try:
+        emit(report, fmt, output, fail_on, ignore)
+    except SystemExit:
+        pass
+    sys.exit(run_command(command))
+
+
+# ---------------------------------------------------------------------------------------------
 @cli.command("split")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="A built dataset to re-split into --out.")
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False), help="A label table (.csv/.jsonl/.parquet) to re-split.")

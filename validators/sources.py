@@ -52,6 +52,44 @@ def parse_source_args(args: Mapping[str, str] | tuple[str, ...] | list[str] | No
     return out
 
 
+def import_object(spec: str, option: str = "--source", *, example: str = "mypkg.data:train_batches") -> Any:
+    """Import ``module.path:attr`` (the current directory first on ``sys.path``) and return the attribute.
+
+    Shared by ``--source`` and ``--model`` so both fail the same way: a one-line
+    :class:`InputError` naming the module and the fix.
+    """
+    module_name, sep, attr_path = (spec or "").partition(":")
+    module_name, attr_path = module_name.strip(), attr_path.strip()
+    if not sep or not module_name or not attr_path:
+        raise InputError(f"{option} {spec!r} is not module.path:callable; write e.g. {option} {example}")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+    importlib.invalidate_caches()
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise InputError(
+                f"{option}: cannot import module {module_name!r} (no {module_name.replace('.', '/')}.py under "
+                f"{cwd} or on sys.path); run pipecheck from the folder that holds it or pip install it"
+            ) from exc
+        raise InputError(f"{option}: importing {module_name!r} failed: {exc}; install the missing package") from exc
+    except Exception as exc:  # noqa: BLE001 - any failure in user code is an input error
+        raise InputError(f"{option}: importing {module_name!r} raised {type(exc).__name__}: {exc}; fix the module ({_HINT_DEBUG})") from exc
+    target: Any = module
+    for part in attr_path.split("."):
+        if not hasattr(target, part):
+            names = sorted(n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n, None)))
+            where = getattr(module, "__file__", module_name)
+            raise InputError(
+                f"{option}: module {module_name!r} ({where}) has no attribute {attr_path!r}; "
+                f"use one of: {', '.join(names[:12]) or '(no callables)'}"
+            )
+        target = getattr(target, part)
+    return target
+
+
 def load_source(spec: str, args: Mapping[str, str] | tuple[str, ...] | list[str] | None = ()) -> "Source":
     """Import ``module.path:callable`` (the current directory first on ``sys.path``) and call it.
 
@@ -66,38 +104,9 @@ def load_source(spec: str, args: Mapping[str, str] | tuple[str, ...] | list[str]
         InputError: A malformed spec, a module that does not import, a missing attribute, a callable
             that raises, or a result that is not a batch source. The message names the module.
     """
-    module_name, sep, attr_path = (spec or "").partition(":")
-    module_name, attr_path = module_name.strip(), attr_path.strip()
-    if not sep or not module_name or not attr_path:
-        raise InputError(f"--source {spec!r} is not module.path:callable; write e.g. --source mypkg.data:train_batches")
     kwargs = parse_source_args(args)
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)
-    importlib.invalidate_caches()
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise InputError(
-                f"--source: cannot import module {module_name!r} (no {module_name.replace('.', '/')}.py under "
-                f"{cwd} or on sys.path); run pipecheck from the folder that holds it or pip install it"
-            ) from exc
-        raise InputError(f"--source: importing {module_name!r} failed: {exc}; install the missing package") from exc
-    except Exception as exc:  # noqa: BLE001 - any failure in user code is an input error
-        raise InputError(f"--source: importing {module_name!r} raised {type(exc).__name__}: {exc}; fix the module ({_HINT_DEBUG})") from exc
-
-    target: Any = module
-    for part in attr_path.split("."):
-        if not hasattr(target, part):
-            names = sorted(n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n, None)))
-            where = getattr(module, "__file__", module_name)
-            raise InputError(
-                f"--source: module {module_name!r} ({where}) has no attribute {attr_path!r}; "
-                f"use one of: {', '.join(names[:12]) or '(no callables)'}"
-            )
-        target = getattr(target, part)
-
+    target = import_object(spec, "--source", example="mypkg.data:train_batches")
+    attr_path = spec.partition(":")[2].strip()
     if _is_batch_object(target):
         if kwargs:
             raise InputError(f"--source {spec}: {attr_path!r} is a {type(target).__name__}, not a callable; drop --source-arg")

@@ -1,0 +1,47 @@
+"""``pipecheck gate``: the pre-training gate for CI. ``validate``, then (only if nothing failed)
+``train-check``, as one report; when it passes, optionally the user's real training command, whose
+exit code becomes the gate's. When it fails, that command never starts.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from typing import Sequence
+
+from pipecheck.validators.findings import Report, Severity
+from pipecheck.validators.suite import ValidateOptions, run_validate
+from pipecheck.validators.train_suite import TrainCheckOptions, run_train_check_on_data
+
+
+def run_gate(validate: ValidateOptions, train: TrainCheckOptions | None, fail_on: Severity) -> Report:
+    """One ``gate`` report: validate's findings, then train-check's unless validate already failed."""
+    first = run_validate(validate)
+    first.fail_on = fail_on
+    report = Report("gate", list(first.findings), fail_on=fail_on)
+    checks = list(first.summary.get("checks_run", []))
+    report.summary["validate"] = {k: v for k, v in first.summary.items() if k not in ("checks_run", "labels")}
+    if "labels" in first.summary:
+        report.summary["labels"] = first.summary["labels"]
+    if train is None:
+        report.summary["train-check"] = "not run (no --model)"
+    elif first.failing():
+        report.summary["train-check"] = f"skipped: validate found {len(first.failing())} problem(s) at or above {fail_on.value}"
+    else:
+        second = run_train_check_on_data(train)
+        report.add(second.findings)
+        report.summary["train-check"] = {k: v for k, v in second.summary.items() if k not in ("checks_run", "gradient_norm_by_layer")}
+        checks += list(second.summary.get("checks_run", []))
+    report.summary["checks_run"] = list(dict.fromkeys(checks))
+    return report
+
+
+def run_command(command: Sequence[str]) -> int:
+    """Run the user's training command in the foreground; its exit code is the gate's."""
+    print(f"pipecheck gate: passed; running {shlex.join(command)}", file=sys.stderr, flush=True)
+    try:
+        return subprocess.call(list(command))
+    except FileNotFoundError:
+        print(f"pipecheck: error: command not found: {command[0]}", file=sys.stderr)
+        return 127

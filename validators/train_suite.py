@@ -1,0 +1,133 @@
+"""``pipecheck train-check``: build the user's model with their factory, train it briefly on the
+real data through the project's reader, and run every ``training`` probe.
+
+Plain options in, one :class:`Report` out (like ``suite.py`` for ``validate``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipecheck.pipeline.errors import InputError
+from pipecheck.validators.findings import Report
+
+DEVICES = ("auto", "cpu", "gpu")
+
+
+@dataclass
+class TrainCheckOptions:
+    """What ``pipecheck train-check`` was asked to do (mirrors the CLI flags)."""
+
+    model: str
+    data_dir: str
+    backbone: str | None = None
+    image_size: int | None = None
+    steps: int = 60
+    batch_size: int = 16
+    device: str = "auto"
+    optimizer: str | None = None
+    lr: float | None = None
+    loss: str | None = None
+    model_arg: tuple[str, ...] = field(default_factory=tuple)
+    frozen: tuple[str, ...] = field(default_factory=tuple)
+
+
+def select_device(device: str) -> str:
+    """Make TensorFlow use the asked device before anything is built; returns its description.
+
+    Raises:
+        InputError: ``gpu`` asked for but no GPU is visible.
+    """
+    import tensorflow as tf
+
+    if device not in DEVICES:
+        raise InputError(f"--device {device!r}: use auto, cpu or gpu")
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "gpu" and not gpus:
+        raise InputError("--device gpu: no GPU is visible to TensorFlow here (check CUDA drivers and "
+                         "CUDA_VISIBLE_DEVICES), or pass --device cpu / auto")
+    if device == "cpu" and gpus:
+        tf.config.set_visible_devices([], "GPU")
+        gpus = []
+    if gpus:
+        name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+        return f"GPU ({name})"
+    return "CPU"
+
+
+def _call_factory(opts: TrainCheckOptions, num_classes: int, input_shape: tuple[int, int, int], multi_label: bool) -> Any:
+    from pipecheck.validators.sources import import_object, parse_source_args
+
+    factory = import_object(opts.model, "--model", example="mypkg.models:build")
+    if not callable(factory):
+        raise InputError(f"--model {opts.model}: not a callable; point at a function that returns a keras.Model")
+    kwargs = parse_source_args(opts.model_arg)
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        params = {}
+    # Offer what the data knows to factories that ask for it by name.
+    offered = {"num_classes": num_classes, "input_shape": input_shape, "image_size": input_shape[0],
+               "multi_label": multi_label}
+    for name, value in offered.items():
+        if name in params and name not in kwargs:
+            kwargs[name] = value
+    try:
+        model = factory(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - user code
+        raise InputError(f"--model {opts.model}: calling it raised {type(exc).__name__}: {exc}") from exc
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise InputError(f"--model {opts.model}: returned {type(model).__name__}, not a keras.Model")
+    return model
+
+
+def _compile(model: Any, opts: TrainCheckOptions) -> None:
+    import keras
+
+    compiled = getattr(model, "optimizer", None) is not None and getattr(model, "loss", None) is not None
+    if compiled and not (opts.optimizer or opts.loss or opts.lr):
+        return
+    if not compiled and not opts.loss:
+        raise InputError(f"--model {opts.model} returned an uncompiled model: compile it in the factory or pass --loss "
+                         "(and --optimizer/--lr)")
+    optimizer = keras.optimizers.get(opts.optimizer or (model.optimizer.__class__.__name__.lower() if compiled else "adam"))
+    if opts.lr is not None:
+        optimizer.learning_rate = opts.lr
+    model.compile(optimizer=optimizer, loss=opts.loss or model.loss)
+
+
+def run_train_check_on_data(opts: TrainCheckOptions) -> Report:
+    """Build, compile and probe the user's model on a built dataset; one ``train-check`` report."""
+    from pipecheck.pipeline.manifest import read_manifest
+    from pipecheck.pipeline.reader import load_dataset
+
+    device = select_device(opts.device)
+    manifest = read_manifest(opts.data_dir)
+    multi = manifest.get("label_mode") == "multi_label"
+    classes = manifest["classes"]
+    size = opts.image_size
+    if size is None and opts.backbone:
+        from pipecheck.pipeline.backbones import UnknownBackbone, get
+
+        try:
+            size = get(opts.backbone).default_size
+        except UnknownBackbone as exc:
+            raise InputError(str(exc)) from None
+    size = size or 224
+    model = _call_factory(opts, len(classes), (size, size, 3), multi)
+    _compile(model, opts)
+    common = dict(backbone=opts.backbone, image_size=size, batch_size=opts.batch_size,
+                  label_mode="multi_hot" if multi else "categorical", seed=0)
+    train = load_dataset(opts.data_dir, "train", shuffle=True, repeat=True, **common)
+    val = load_dataset(opts.data_dir, "val", shuffle=False, **common) if "val" in manifest["splits"] else None
+    from pipecheck.validators.training import run_train_check
+
+    report = run_train_check(model, train, val, steps=opts.steps, batch_size=opts.batch_size, frozen=opts.frozen,
+                             num_classes=len(classes), label_mode="multi_label" if multi else "categorical")
+    report.summary = {"device": device, "model": opts.model, "data": opts.data_dir, "image_size": size,
+                      "steps": opts.steps, **report.summary}
+    return report
