@@ -104,6 +104,10 @@ def cli() -> None:
 @click.option("--max-pixels", type=click.IntRange(min=1), default=89_478_485, show_default=True, help="Reject larger images (decompression bombs).")
 @click.option("--jpeg-quality", type=click.IntRange(50, 100), default=95, show_default=True, help="Quality of re-encoded JPEGs.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
+@click.option("--runner", type=click.Choice(["local", "beam"]), default="local", show_default=True,
+              help="local: worker processes here; beam: an Apache Beam pipeline (DirectRunner unless --beam-option names another).")
+@click.option("--beam-option", "beam_options", multiple=True, metavar="--NAME=VALUE",
+              help="Apache Beam pipeline option (repeatable), e.g. --beam-option=--runner=DataflowRunner.")
 @click.option("--shard-size-mb", type=click.FloatRange(min=0.001), default=128.0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted build, reusing its completed shards.")
@@ -111,7 +115,8 @@ def cli() -> None:
 @click.option("--stats/--no-stats", default=True, show_default=True, help="Write TFDV statistics of labels and metadata to OUT/stats/.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @report_options
-def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_on: str, ignore: tuple, progress, **options: Any) -> None:
+def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_on: str, ignore: tuple, progress,
+                    runner: str, beam_options: tuple, **options: Any) -> None:
     """Pair images with metadata in DUMP, check/repair/reject each, split, write sharded TFRecords."""
     from pipecheck.pipeline.build import BuildOptions, build
     from pipecheck.validators.build import build_report
@@ -119,8 +124,18 @@ def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_
     if bool(options["label_field"]) == bool(options["multi_label_field"]):
         raise InputFailure("give exactly one of --label-field or --multi-label-field")
     opts = BuildOptions(dump=dump, out=out_dir, **options)
+    if beam_options and runner != "beam":
+        raise InputFailure("--beam-option needs --runner beam")
     try:
-        result = build(opts, progress=sys.stderr.isatty() if progress is None else progress)
+        if runner == "beam":
+            from pipecheck.pipeline.beam import BeamBuildError, build_beam
+
+            try:
+                result = build_beam(opts, list(beam_options))
+            except BeamBuildError as exc:
+                raise InputFailure(f"{exc} (finished shards are kept: rerun with --resume)") from exc
+        else:
+            result = build(opts, progress=sys.stderr.isatty() if progress is None else progress)
     except KeyboardInterrupt:
         click.echo(f"pipecheck: interrupted; complete shards are kept, run the same command with --resume to finish", err=True)
         sys.exit(130)
