@@ -116,28 +116,29 @@ class VerifyTraining(keras.callbacks.Callback):
     # -- Keras hooks ----------------------------------------------------------------------------
     def on_train_begin(self, logs=None) -> None:
         model = self.model
-        self._info = probes.loss_info(model)
-        self._frozen = probes.frozen_names(model, self.frozen)
-        self._groups = {k: v for k, v in probes.trainable_by_layer(model).items() if k not in self._frozen}
-        self._w0 = probes.snapshot(self._groups)
-        self._bn_watch = [l for l in probes.bn_layers(model) if l.trainable and l.name not in self._frozen]
-        self._bn0 = {l.name: (probes.to_numpy(l.moving_mean), probes.to_numpy(l.moving_variance))
-                     for l in self._bn_watch}
+        # One report per fit: a second fit with the same callback starts from the model as it is now.
+        self.step, self.stopped_at = 0, None
+        self._found, self._history, self._ratios = {}, [], {}
         self._before: dict | None = None
         self._act = None
-        if not model.trainable_weights:
-            self._add(registry.finding(
-                "training.nothing_training", "The model has no trainable weights: every layer is frozen.",
-                subject="model", evidence={"trainable_weights": 0,
-                                           "layers": len(probes.leaf_layers(model))}))
+        self._groups: dict = {}
+        self._bn_watch: list = []
+        # With gradient accumulation the weights legitimately stay put for several steps.
+        self._settle = 5 * max(1, int(getattr(model.optimizer, "gradient_accumulation_steps", None) or 1))
+        self._info = probes.loss_info(model)
+        y_pred = None
+        if self.probe is not None:
+            x, y = self.probe
+            self._input_spread = float(np.std(x.reshape(len(x), -1), axis=0).mean())
+            y_pred = probes.predict(model, x)  # also builds a subclassed model that was never called
+        self._ready = bool(model.built)
+        if self._ready:
+            self._watch_weights()
         if self.probe is None:
             self._add(registry.finding("training.probe_skipped",
                                        "No probe_data given: dead-ReLU, constant-output, BatchNorm-gap, "
                                        "initial-loss and output/loss checks were skipped.", subject="probe_data"))
             return
-        x, y = self.probe
-        self._input_spread = float(np.std(x.reshape(len(x), -1), axis=0).mean())
-        y_pred = probes.predict(model, x)
         mismatch = judge.judge_output_loss(model, self._info, y, y_pred, self.num_classes)
         for f in mismatch:
             self._add(f)
@@ -153,6 +154,21 @@ class VerifyTraining(keras.callbacks.Callback):
                                        f"Dead-ReLU and BatchNorm-gap probes skipped: {self._act.why}.",
                                        subject="model"))
 
+    def _watch_weights(self) -> None:
+        """Snapshot the starting weights and BN statistics (after the first step for a model that the
+        first step builds)."""
+        model = self.model
+        self._frozen = probes.frozen_names(model, self.frozen)
+        self._groups = {k: v for k, v in probes.trainable_by_layer(model).items() if k not in self._frozen}
+        self._w0 = probes.snapshot(self._groups)
+        self._bn_watch = [l for l in probes.bn_layers(model) if l.trainable and l.name not in self._frozen]
+        self._bn0 = {l.name: (probes.to_numpy(l.moving_mean), probes.to_numpy(l.moving_variance))
+                     for l in self._bn_watch}
+        if not model.trainable_weights:
+            self._add(registry.finding(
+                "training.nothing_training", "The model has no trainable weights: every layer is frozen.",
+                subject="model", evidence={"trainable_weights": 0, "layers": len(probes.leaf_layers(model))}))
+
     def _scheduled(self, step: int) -> bool:
         every = self.th.check_every
         return step in self.th.check_steps or (every > 0 and step > max(self.th.check_steps) and step % every == 0)
@@ -164,12 +180,16 @@ class VerifyTraining(keras.callbacks.Callback):
             sync()
 
     def on_train_batch_begin(self, batch, logs=None) -> None:
-        if self._scheduled(self.step + 1):
+        if self._ready and self._scheduled(self.step + 1):
             self._sync()
             self._before = probes.snapshot(self._groups)
 
     def on_train_batch_end(self, batch, logs=None) -> None:
         self.step += 1
+        if not self._ready:
+            self._sync()
+            self._watch_weights()
+            self._ready = True
         loss = (logs or {}).get("loss")
         if loss is not None:
             value = float(probes.to_numpy(loss))
@@ -193,7 +213,7 @@ class VerifyTraining(keras.callbacks.Callback):
             return
         for name, ratio in probes.change_ratios(before, after).items():
             self._ratios.setdefault(name, []).append(ratio)
-        if self.step >= 5:
+        if self.step >= self._settle:
             self._judge_weights(after, final=False)
             self._judge_bn_frozen()
         if self.probe is not None and self.step >= 5:
@@ -240,7 +260,7 @@ class VerifyTraining(keras.callbacks.Callback):
         val = logs.get("val_loss")
         if val is None and self.val is not None and self._info is not None:
             x, y = self.val
-            val = probes.loss_value(self._info, y, self.model(x, training=False))
+            val = probes.loss_value(self._info, y, probes.predict(self.model, x))
         if train is not None:
             self._history.append((float(train), None if val is None else float(val)))
 

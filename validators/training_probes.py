@@ -183,11 +183,13 @@ def as_probabilities(y_pred: np.ndarray, info: LossInfo | None) -> np.ndarray:
 def predict(model, x: np.ndarray, *, training: bool = False) -> np.ndarray:
     """Outputs without side effects: training mode goes through ``stateless_call`` so BatchNorm
     moving statistics and dropout seeds of the real model are left untouched."""
+    # A subclassed model whose call() has no `training` argument must not be given one.
+    kwargs = {"training": training} if getattr(model, "_call_has_training_arg", True) else {}
     if not training:
-        return to_numpy(model(x, training=False))
+        return to_numpy(model(x, **kwargs))
     trainable = [v.value for v in model.trainable_variables]
     non_trainable = [v.value for v in model.non_trainable_variables]
-    out, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+    out, _ = model.stateless_call(trainable, non_trainable, x, **kwargs)
     return to_numpy(out)
 
 
@@ -211,45 +213,65 @@ def tv_distance(p: np.ndarray, q: np.ndarray) -> float:
 class ActivationProbe:
     """One inference-mode pass that returns the outputs of ReLU layers and the inputs of BN layers.
 
-    Built once as a functional sub-model; ``ok`` is False (with ``why``) for models whose graph cannot
-    be tapped (subclassed models without symbolic inputs), and the probes that need it are skipped.
+    Built once as functional sub-models: one for the model's own layers, and one per nested model (a
+    backbone called inside the model) fed with what that nested model receives. ``ok`` is False (with
+    ``why``) for graphs that cannot be tapped (subclassed models, nested models without an input
+    shape, shared nested models); the probes that need it are then skipped.
     """
 
     def __init__(self, model) -> None:
-        self.relu = [l for l in leaf_layers(model) if activation_name(l) == "relu"]
-        self.bn = bn_layers(model)
-        self.ok = False
-        self.why = ""
+        self.relu: list = []
+        self.bn: list = []
+        self.nested: list[tuple["ActivationProbe", Any]] = []
+        self.ok, self.why = True, ""
         self._sub = None
-        if not self.relu and not self.bn:
-            self.ok, self.why = True, "no ReLU or BatchNormalization layers"
-            return
         try:
-            outs = [l.output for l in self.relu] + [l.input for l in self.bn]
-            inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-            self._sub = keras.Model(inputs, outs)
-            self.ok = True
-        except Exception as exc:  # nested/subclassed graphs: report, do not crash the user's run
-            self.why = f"cannot tap layer outputs ({type(exc).__name__}: {str(exc)[:120]})"
-            self.relu, self.bn = [], []
+            for layer in model.layers:
+                if getattr(layer, "layers", None):
+                    inner = ActivationProbe(layer)
+                    if not inner.ok:
+                        self.ok, self.why = False, inner.why
+                        return
+                    if inner.relu or inner.bn or inner.nested:
+                        nodes = layer._inbound_nodes
+                        if len(nodes) != 1 or len(nodes[0].input_tensors) != 1:
+                            raise ValueError(f"nested model '{layer.name}' is shared or has several inputs")
+                        self.nested.append((inner, nodes[0].input_tensors[0]))
+                elif activation_name(layer) == "relu":
+                    self.relu.append(layer)
+                elif type(layer).__name__ == "BatchNormalization":
+                    self.bn.append(layer)
+            outs = [l.output for l in self.relu] + [l.input for l in self.bn] + [t for _, t in self.nested]
+            if outs:
+                inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+                self._sub = keras.Model(inputs, outs)
+        except Exception as exc:  # report, never crash the user's run
+            self.ok = False
+            self.why = f"cannot tap the layers of '{model.name}' ({type(exc).__name__}: {str(exc)[:120]})"
+            self.relu, self.bn, self.nested = [], [], []
 
-    def run(self, x: np.ndarray) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    def run(self, x) -> tuple[dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]]]:
         """(dead fraction per ReLU layer, (batch mean, batch var) per BN layer's input)."""
         if self._sub is None:
             return {}, {}
         outs = self._sub(x, training=False)
         if not isinstance(outs, (list, tuple)):
             outs = [outs]
-        outs = [to_numpy(o) for o in outs]
-        dead = {}
-        for layer, a in zip(self.relu, outs[: len(self.relu)]):
+        n_relu, n_bn = len(self.relu), len(self.bn)
+        dead, stats = {}, {}
+        for layer, a in zip(self.relu, outs[:n_relu]):
+            a = to_numpy(a)
             units = a.reshape(-1, a.shape[-1])  # channels last: a unit = a channel / neuron
             dead[layer.name] = float(np.mean(np.all(units <= 0, axis=0)))
-        stats = {}
-        for layer, a in zip(self.bn, outs[len(self.relu):]):
+        for layer, a in zip(self.bn, outs[n_relu:n_relu + n_bn]):
+            a = to_numpy(a)
             axis = layer.axis if isinstance(layer.axis, int) else layer.axis[0]
             a = np.moveaxis(a, axis, -1).reshape(-1, a.shape[axis]).astype(np.float64)
             stats[layer.name] = (a.mean(axis=0), a.var(axis=0))
+        for (inner, _), a in zip(self.nested, outs[n_relu + n_bn:]):
+            d, s = inner.run(a)
+            dead.update(d)
+            stats.update(s)
         return dead, stats
 
 

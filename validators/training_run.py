@@ -54,8 +54,9 @@ def _gradients(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray, varia
     if backend == "tensorflow":
         import tensorflow as tf
 
+        kwargs = {"training": True} if getattr(model, "_call_has_training_arg", True) else {}
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(info.fn(tf.convert_to_tensor(y), model(x, training=True)))
+            loss = tf.reduce_mean(info.fn(tf.convert_to_tensor(y), model(x, **kwargs)))
         return tape.gradient(loss, [v.value for v in variables])
     if backend == "jax":
         import jax
@@ -65,8 +66,10 @@ def _gradients(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray, varia
         order = [id(v) for v in model.trainable_variables]
         wanted = [order.index(id(v)) for v in variables]
 
+        kwargs = {"training": True} if getattr(model, "_call_has_training_arg", True) else {}
+
         def loss_of(tv):
-            pred, _ = model.stateless_call(tv, ntv, x, training=True)
+            pred, _ = model.stateless_call(tv, ntv, x, **kwargs)
             return jnp.mean(info.fn(jnp.asarray(y), pred))
 
         grads = jax.grad(loss_of)([v.value for v in model.trainable_variables])

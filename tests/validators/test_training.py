@@ -162,6 +162,28 @@ def test_unchanged_layers_unless_declared_frozen(data):
 
     declared = fit_verified(_with_backbone(), keras.optimizers.Adam(1e-3), x[:128], y[:128], frozen=["backbone"])
     assert problems(declared.findings) == set()
+    assert "training.probe_skipped" not in {f.check for f in declared.findings}  # the nested backbone is tapped
+
+
+class SubclassedNet(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.conv = L.Conv2D(8, 3, activation="relu")
+        self.pool = L.GlobalAveragePooling2D()
+        self.head = L.Dense(C, activation="softmax")
+
+    def call(self, x):
+        return self.head(self.pool(self.conv(x)))
+
+
+def test_subclassed_model_runs_what_it_can(data):
+    (x, y), _ = data
+    keras.utils.set_random_seed(6)
+    cb = fit_verified(SubclassedNet(), keras.optimizers.Adam(1e-3), x[:128], y[:128])
+    assert problems(cb.findings) == set()
+    skipped = the(cb.findings, "training.probe_skipped")
+    assert "cannot tap" in skipped.message
+    assert cb._ratios  # weights, loss and output checks still ran
 
 
 def test_nan_in_data_stops_the_run_and_writes_the_report(data, tmp_path):
