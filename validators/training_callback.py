@@ -293,7 +293,9 @@ class VerifyTraining(keras.callbacks.Callback):
 
     def _judge_bn_momentum_gap(self, bn_batch: dict, stats_frozen: bool) -> None:
         th = self.th
-        layers = {l.name: l for l in self._bn_watch}
+        # Layers whose statistics never moved are reported by bn_stats_frozen, not twice here.
+        stuck = set(self._found["training.bn_stats_frozen"].evidence["layers"]) if stats_frozen else set()
+        layers = {l.name: l for l in self._bn_watch if l.name not in stuck}
         gaps = {n: probes.bn_stat_gap(layers[n], m, v) for n, (m, v) in bn_batch.items() if n in layers}
         planned = (self.params or {}).get("steps")
         run_steps = planned * (self.params or {}).get("epochs", 1) if planned else self.step
@@ -307,11 +309,18 @@ class VerifyTraining(keras.callbacks.Callback):
         bad = {n: g for n, g in gaps.items() if g > th.bn_stat_gap}
         ev_gap = {"output_gap_tv": out_gap, "stat_gap_by_layer": gaps, "threshold_output_gap": th.output_gap,
                   "threshold_stat_gap": th.bn_stat_gap}
-        if stats_frozen and out_gap is not None:
+        if stats_frozen and self.probe is not None:
+            x, _ = self.probe
+            p_train = probes.as_probabilities(probes.predict(self.model, x, training=True), self._info)
+            p_inf = probes.as_probabilities(probes.predict(self.model, x), self._info)
             f = self._found["training.bn_stats_frozen"]
-            self._found[f.check] = registry.finding(f.check, f.message, subject=f.subject,
-                                                    evidence={**f.evidence, **ev_gap})
-        if slow and not stats_frozen:
+            self._found[f.check] = registry.finding(
+                f.check, f.message, subject=f.subject, evidence={
+                    **f.evidence, "output_gap_tv": probes.tv_distance(p_train, p_inf),
+                    "stat_gap_by_layer": {n: probes.bn_stat_gap(l, *bn_batch[n])
+                                          for n, l in ((l.name, l) for l in self._bn_watch)
+                                          if n in stuck and n in bn_batch}})
+        if slow:
             remaining = {n: float(m) ** run_steps for n, m in slow.items()}
             self._add(registry.finding(
                 "training.bn_momentum_high",
@@ -321,7 +330,7 @@ class VerifyTraining(keras.callbacks.Callback):
                 subject=judge._fmt_layers(slow),
                 evidence={"momentum_by_layer": slow, "run_steps": run_steps, "initial_weight_left": remaining,
                           "threshold": th.bn_momentum_remaining, **ev_gap}))
-        elif not stats_frozen and bad and out_gap is not None and out_gap > th.output_gap:
+        elif bad and out_gap is not None and out_gap > th.output_gap:
             self._add(registry.finding(
                 "training.bn_train_infer_gap",
                 f"Training-mode and inference-mode predictions differ by {out_gap:.2f} (total variation) on the "

@@ -83,6 +83,8 @@ def test_seed000_val_loss_stuck_when_bn_updates_are_dropped(data):
     f = the(cb.findings, "training.val_loss_stuck")
     assert f.evidence["causes"] == ["training.bn_stats_frozen"]
     assert f.evidence["train_drop"] > 0.1 and f.evidence["val_range"] < 0.02
+    frozen = the(cb.findings, "training.bn_stats_frozen").evidence  # with the measured consequence
+    assert set(frozen["stat_gap_by_layer"]) == {"bn1", "bn2"} and max(frozen["stat_gap_by_layer"].values()) > 1.0
 
     twin = fit_verified(bn_net(0.9), keras.optimizers.Adam(3e-3), x, y, epochs=4, validation_data=val, shuffle=True)
     assert problems(twin.findings) == set()
