@@ -175,39 +175,43 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
     x, y = _batch(train_data, batch_size)
     info = probes.loss_info(model)
     report = Report("train-check")
-    found: dict[str, Finding] = {}
+    found: dict[tuple[str, str], Finding] = {}  # one finding per check and subject
+
+    def keep(f: Finding) -> None:
+        found.setdefault((f.check, f.subject), f)
+
     if label_mode == "multi_label" and probes.activation_name(probes.output_layer(model)) == "softmax":
-        found["training.softmax_multilabel"] = registry.finding(
+        keep(registry.finding(
             "training.softmax_multilabel", "The data is multi-label but the output layer uses softmax.",
-            subject=probes.output_layer(model).name, evidence={"label_mode": label_mode})
+            subject=probes.output_layer(model).name, evidence={"label_mode": label_mode}))
     try:
         probe_clone = clone_compiled(model)
         fit_model = clone_compiled(model)
         on = "clone"
     except Exception as exc:  # subclassed models without get_config cannot be cloned
         probe_clone, fit_model, on = None, model, "model"
-        found["training.probe_skipped"] = registry.finding(
+        keep(registry.finding(
             "training.probe_skipped", f"Cannot clone the model ({type(exc).__name__}); the overfit, "
             "zero-input and gradient probes were skipped and the short fit trains the model itself.",
-            subject="model")
+            subject="model"))
     if probe_clone is not None and info is not None:
         grads = gradient_norms(probe_clone, info, x, y)
         if grads is None:
-            found["training.probe_skipped"] = registry.finding(
+            keep(registry.finding(
                 "training.probe_skipped", f"Gradient-norm probe needs the TensorFlow or JAX backend "
                 f"(running on {keras.backend.backend()}); vanishing/exploding gradients were not checked.",
-                subject="gradients", evidence={"backend": keras.backend.backend()})
+                subject="gradients", evidence={"backend": keras.backend.backend()}))
         elif not all(math.isfinite(v) for v in grads.values()):
             bad = [k for k, v in grads.items() if not math.isfinite(v)]
-            found["training.nan"] = registry.finding(
+            keep(registry.finding(
                 "training.nan", f"Gradients of {len(bad)} layer(s) are NaN/Inf on the first batch.",
-                subject=", ".join(bad[:4]), evidence={"where": "gradients", "layers": bad})
+                subject=", ".join(bad[:4]), evidence={"where": "gradients", "layers": bad}))
         else:
             for f in judge.judge_gradients(grads, th):
-                found[f.check] = f
+                keep(f)
         report.summary["gradient_norm_by_layer"] = grads
         for f in overfit_one_batch(probe_clone, info, x, y, th):
-            found.setdefault(f.check, f)
+            keep(f)
     epochs = 3 if val_data is not None else 1
     per_epoch = max(1, math.ceil(steps / epochs))
     cb = VerifyTraining((x, y), thresholds=th, frozen=frozen, num_classes=num_classes)
@@ -217,7 +221,7 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
         val = val_data if hasattr(val_data, "repeat") else tuple(np.asarray(a) for a in val_data)
     hist = fit_model.fit(**kwargs, epochs=epochs, validation_data=val, callbacks=[cb], verbose=0)
     for f in cb.findings:
-        found.setdefault(f.check, f)
+        keep(f)
     report.add(found.values())
     report.summary.update({"steps": cb.step, "epochs": epochs, "batch_size": batch_size, "fit_on": on,
                            "backend": keras.backend.backend(), "loss": hist.history.get("loss"),
