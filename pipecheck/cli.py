@@ -347,12 +347,31 @@ def backbones_cmd(fmt: str) -> None:
 
 
 @cli.command("checks")
-def checks_cmd() -> None:
-    """List every check id with its default severity and meaning."""
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True)
+def checks_cmd(fmt: str) -> None:
+    """List every check id with its default severity and meaning (the README's table is this output)."""
     from pipecheck.validators.registry import all_checks
 
-    for c in all_checks():
+    checks = all_checks()
+    if fmt == "markdown":
+        click.echo(checks_markdown(checks), nl=False)
+        return
+    for c in checks:
         click.echo(f"{c.id:<40} {c.severity.value:<8} {c.summary}")
+
+
+def checks_markdown(checks) -> str:
+    """The README's check table: one section per family, id, default severity, meaning, fix."""
+    from itertools import groupby
+
+    out = []
+    for family, items in groupby(checks, key=lambda c: c.family):
+        out += [f"#### `{family}`", "", "| check | severity | what it means | default hint |", "|---|---|---|---|"]
+        for c in items:
+            cells = [f"`{c.id}`", c.severity.value, c.summary, c.hint]
+            out.append("| " + " | ".join(str(x).replace("|", "\\|").replace("\n", " ") for x in cells) + " |")
+        out.append("")
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------------------------------------
