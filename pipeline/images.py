@@ -171,7 +171,9 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
     if resize:
         scale = opts.max_side / max(width, height)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        img = img.resize(size, Image.LANCZOS, reducing_gap=3.0)
+        # Pillow's bilinear filter widens with the reduction (antialiased), at a third of LANCZOS' cost;
+        # the reader resizes bilinearly again anyway.
+        img = img.resize(size, Image.BILINEAR, reducing_gap=2.0)
         repairs.append("downscaled")
         out_fmt = "jpeg"
     else:
