@@ -141,6 +141,10 @@ class TrainingThresholds:
             ratio is below this.
         bn_momentum_remaining: ``training.bn_momentum_high`` fires when ``momentum ** run_steps`` (the
             weight the initial moving statistics still carry at the end of the run) exceeds this.
+            ``run_steps`` is the real run's length: what ``fit`` plans (or ``VerifyTraining(run_steps=)``).
+        assumed_run_steps: The run length assumed for that check when the real one is unknown, as in
+            ``run_train_check``, whose short fit is only a probe (0.9997 ** 3000 = 0.41: reported;
+            0.99 ** 3000 ~ 0: silent).
         bn_stat_gap: A BatchNormalization layer counts as mismatched when the standardised gap between
             its moving statistics and the probe batch's statistics exceeds this.
         output_gap: ``training.bn_train_infer_gap`` fires when the mean total-variation distance between
@@ -174,6 +178,7 @@ class TrainingThresholds:
     update_ratio_high: float = 0.1
     update_ratio_low: float = 1e-6
     bn_momentum_remaining: float = 0.2
+    assumed_run_steps: int = 3000
     bn_stat_gap: float = 1.0
     output_gap: float = 0.1
     dead_unit_fraction: float = 0.5

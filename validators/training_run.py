@@ -148,7 +148,7 @@ def _fit_arrays(data, batch_size: int, steps_per_epoch: int):
 
 def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_size: int = 16,
                     thresholds: TrainingThresholds | None = None, frozen=(), num_classes: int | None = None,
-                    label_mode: str | None = None) -> Report:
+                    label_mode: str | None = None, run_steps: int | None = None) -> Report:
     """Run every training probe on a compiled Keras 3 model and return one ``train-check`` report.
 
     Args:
@@ -163,6 +163,8 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
         label_mode: ``"int"``, ``"categorical"``, ``"binary"`` or ``"multi_label"``, if known; only
             ``"multi_label"`` changes a check (softmax with multi-label targets is reported even if the
             probe batch holds one label per row).
+        run_steps: Length of the real training run, for the BatchNorm momentum check (the short fit
+            here is only a probe); default ``thresholds.assumed_run_steps``.
 
     Raises:
         InputError: An uncompiled model, unusable data or an unknown ``label_mode``.
@@ -214,7 +216,8 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
             keep(f)
     epochs = 3 if val_data is not None else 1
     per_epoch = max(1, math.ceil(steps / epochs))
-    cb = VerifyTraining((x, y), thresholds=th, frozen=frozen, num_classes=num_classes)
+    cb = VerifyTraining((x, y), thresholds=th, frozen=frozen, num_classes=num_classes,
+                        run_steps=run_steps or th.assumed_run_steps)
     kwargs = _fit_arrays(train_data, batch_size, per_epoch)
     val = None
     if val_data is not None:

@@ -113,3 +113,17 @@ def test_tf_data_datasets_are_accepted(data):
     report = run_train_check(_compiled(vgg_like(), keras.optimizers.Adam(3e-3)), train, val, steps=9)
     assert report.summary["steps"] == 9 and len(report.summary["val_loss"]) == 3
     assert problems(report.findings) == set()
+
+
+def test_bn_momentum_is_judged_against_the_real_run_not_the_probe_run(data):
+    from test_training_cases import bn_net
+
+    report = run_train_check(_compiled(bn_net(0.9997), keras.optimizers.Adam(1e-3)), data[0], steps=10)
+    f = the(report.findings, "training.bn_momentum_high")
+    assert f.evidence["run_steps"] == 3000  # the assumed real run, not the 10 probe steps
+    # 0.99 is fine for a real run, although 10 probe steps leave 90% of the initial statistics.
+    twin = run_train_check(_compiled(bn_net(0.99), keras.optimizers.Adam(1e-2)), data[0], steps=10)
+    # ...and the short probe run's unconverged moving statistics are not reported as a train/infer gap.
+    assert problems(twin.findings) == set()
+    short = run_train_check(_compiled(bn_net(0.99), keras.optimizers.Adam(1e-3)), data[0], steps=10, run_steps=50)
+    assert "training.bn_momentum_high" in problems(short.findings)
