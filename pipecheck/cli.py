@@ -180,6 +180,7 @@ def train_options(fn):
         click.option("--model", "model", help="module.path:factory returning a keras.Model (compiled, or pass --loss)."),
         click.option("--model-arg", multiple=True, metavar="K=V", help="Keyword argument for the model factory."),
         click.option("--steps", type=click.IntRange(min=4), default=60, show_default=True, help="Training steps of the short run."),
+        click.option("--run-steps", type=click.IntRange(min=1), help="Steps of your real training run (BatchNorm momentum is judged against it; default 3000)."),
         click.option("--batch-size", type=click.IntRange(min=2), default=16, show_default=True),
         click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True),
         click.option("--optimizer", help="Optimizer name for an uncompiled model (or to override), e.g. adam, rmsprop."),
@@ -196,7 +197,8 @@ def _train_opts(data_dir: str, backbone: str | None, image_size: int | None, o: 
 
     return TrainCheckOptions(model=o["model"], data_dir=data_dir, backbone=backbone, image_size=image_size,
                              steps=o["steps"], batch_size=o["batch_size"], device=o["device"], optimizer=o["optimizer"],
-                             lr=o["lr"], loss=o["loss"], model_arg=o["model_arg"], frozen=o["frozen"])
+                             lr=o["lr"], loss=o["loss"], model_arg=o["model_arg"], frozen=o["frozen"],
+                             run_steps=o["run_steps"])
 
 
 @cli.command("train-check")

@@ -32,6 +32,7 @@ class TrainCheckOptions:
     loss: str | None = None
     model_arg: tuple[str, ...] = field(default_factory=tuple)
     frozen: tuple[str, ...] = field(default_factory=tuple)
+    run_steps: int | None = None
 
 
 def select_device(device: str) -> str:
@@ -127,7 +128,8 @@ def run_train_check_on_data(opts: TrainCheckOptions) -> Report:
     from pipecheck.validators.training import run_train_check
 
     report = run_train_check(model, train, val, steps=opts.steps, batch_size=opts.batch_size, frozen=opts.frozen,
-                             num_classes=len(classes), label_mode="multi_label" if multi else "categorical")
+                             num_classes=len(classes), label_mode="multi_label" if multi else "categorical",
+                             run_steps=opts.run_steps)
     report.summary = {"device": device, "model": opts.model, "data": opts.data_dir, "image_size": size,
                       "steps": opts.steps, **report.summary}
     return report
