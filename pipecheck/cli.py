@@ -31,12 +31,17 @@ def report_options(fn):
     return fn
 
 
+def finalize(report: Report, fail_on: str, ignore: tuple[str, ...] = ()) -> Report:
+    """The report as the user asked for it: ``--ignore`` applied, judged at ``--fail-on``."""
+    report.fail_on = Severity.parse(fail_on)
+    return report.without(ignore)
+
+
 def emit(report: Report, fmt: str, output: str | None, fail_on: str, ignore: tuple[str, ...] = ()) -> None:
     """Render the report to stdout or a file (atomically) and exit with its code."""
     from pipecheck.render import render
 
-    report.fail_on = Severity.parse(fail_on)
-    report = report.without(ignore)
+    report = finalize(report, fail_on, ignore)
     if output:
         text = render(report, fmt)
         tmp = Path(output).with_name(f".{Path(output).name}.tmp-{os.getpid()}")
@@ -85,7 +90,7 @@ def cli() -> None:
 
 # ---------------------------------------------------------------------------------------------
 @cli.command("build-tfrecords")
-@click.argument("dump", type=click.Path(file_okay=False))
+@click.argument("dump", type=click.Path(file_okay=False, readable=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--manifest", type=click.Path(dir_okay=False), help="labels.csv|.jsonl|.parquet instead of sidecars.")
 @click.option("--path-column", default="path", show_default=True, help="Manifest column with image paths (relative to DUMP).")
@@ -165,7 +170,7 @@ def validate(fmt: str, output: str | None, fail_on: str, ignore: tuple, html_pat
 
     if not (options["data_dir"] or options["source"] or options["labels_path"]):
         raise InputFailure("give --data OUT_DIR, --labels TABLE or --source module:callable")
-    report = run_validate(ValidateOptions(**options))
+    report = finalize(run_validate(ValidateOptions(**options)), fail_on, ignore)
     if html_path:
         from pipecheck.html import write_html
 
@@ -236,7 +241,7 @@ def gate(data_dir, backbone, image_size, batches, allow_empty, html_path, fmt, o
     vopts = ValidateOptions(data_dir=data_dir, backbone=backbone, image_size=image_size, batches=batches,
                             allow_empty=allow_empty)
     topts = _train_opts(data_dir, backbone, image_size, o) if o["model"] else None
-    report = run_gate(vopts, topts, Severity.parse(fail_on)).without(ignore)
+    report = finalize(run_gate(vopts, topts, Severity.parse(fail_on)), fail_on, ignore)
     if html_path:
         from pipecheck.html import write_html
 

@@ -222,7 +222,7 @@ def _check_out(opts: BuildOptions) -> Path | str:
     partial = staging_dir(out)
     if partial.exists() and not (opts.resume or opts.overwrite):
         raise InputError(f"an interrupted build of {opts.out} is in {partial}; pass --resume to finish it or --overwrite to start over")
-    if opts.resume and not partial.exists():
+    if opts.resume and not partial.exists() and not (out / STATE_NAME).is_file():
         raise InputError(f"nothing to resume: no interrupted build of {opts.out} ({partial} not found); run without --resume")
     if out.is_dir() and any(out.iterdir()) and not (opts.overwrite or opts.resume):
         raise InputError(f"output folder {opts.out} is not empty; pass --overwrite to replace it")
@@ -242,18 +242,30 @@ def _fingerprint(opts: BuildOptions, tasks: list[ShardTask]) -> str:
     return h.hexdigest()
 
 
+STATE_NAME = "state.json"
+
+
+def _state_fingerprint(path: str) -> str | None:
+    try:
+        return json.loads(fsio.read_bytes(path))["fingerprint"]
+    except Exception:  # noqa: BLE001 - missing/garbled state (OSError, ValueError, KeyError, tf.errors.*)
+        return None
+
+
 def _prepare_staging(opts: BuildOptions, staging: str, tasks: list[ShardTask]) -> list[ShardResult]:
     """Create (or, with --resume, reopen) the staging folder; returns the shards already done."""
     import fnmatch
 
-    state = fsio.join(staging, "state.json")
+    state = fsio.join(staging, STATE_NAME)
     fingerprint = _fingerprint(opts, tasks)
+    out = Path(opts.out)
+    if opts.resume and not fsio.is_remote(opts.out) and not Path(staging).exists() and (out / STATE_NAME).is_file():
+        # Killed after the swap, before the cleanup: --out is that build; finish it from there.
+        if _state_fingerprint(str(out / STATE_NAME)) != fingerprint:
+            raise InputError(f"cannot resume {opts.out}: the dump or the options changed since that build; rerun with --overwrite")
+        os.replace(out, staging)
     if opts.resume:
-        try:
-            previous = json.loads(fsio.read_bytes(state))["fingerprint"]
-        except Exception:  # noqa: BLE001 - missing/garbled state (OSError, ValueError, KeyError, tf.errors.*)
-            previous = None
-        if previous != fingerprint:
+        if _state_fingerprint(state) != fingerprint:
             raise InputError(f"cannot resume {opts.out}: the dump or the options changed since the interrupted build; rerun with --overwrite")
         for stray in fnmatch.filter(fsio.listdir(staging), ".*.tmp-*"):
             fsio.remove(fsio.join(staging, stray))
@@ -367,12 +379,16 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
     fsio.write_atomic(fsio.join(staging, CHECKSUMS_NAME), "".join(
         json.dumps({"file": r.file, "record_sha256": r.record_sha256}) + "\n" for r in results).encode())
     fsio.write_atomic(fsio.join(staging, MANIFEST_NAME), manifest_bytes(manifest))
-    for r in results:
-        fsio.remove(fsio.join(staging, f".{r.file}{DONE_SUFFIX}"))
-    fsio.remove(fsio.join(staging, "state.json"))
+    bookkeeping = [f".{r.file}{DONE_SUFFIX}" for r in results] + [STATE_NAME]
     if isinstance(planned.out, Path):
+        # The resume records go only after the swap: a kill before it leaves a staging folder that
+        # --resume can finish; a kill after it leaves them in --out, which --resume also accepts.
         swap_in(Path(staging), planned.out)
+        for name in bookkeeping:
+            (planned.out / name).unlink(missing_ok=True)
     else:
+        for name in bookkeeping:
+            fsio.remove(fsio.join(staging, name))
         swap_in_remote(staging, planned.out)
     return BuildResult(str(planned.out), manifest, rejects, repairs, len(scan.litter), scan.ignored)
 

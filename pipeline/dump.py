@@ -68,19 +68,40 @@ class Scan:
 
 
 def _walk(root: Path, recursive: bool, follow_symlinks: bool):
-    """Yield (relative path, is_symlink_outside) for files under root, skipping hidden folders."""
+    """Yield (relative path, skip_reason) for files under root, skipping hidden folders.
+
+    ``skip_reason`` is "" for an input, else why it is not one (a symlink leading out of the dump).
+    A folder that cannot be listed is an :class:`InputError`: its files could be neither written nor
+    rejected, and nothing may vanish from the accounting.
+    """
     root_real = os.path.realpath(root)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+
+    def outside(path: str) -> bool:
+        target = os.path.realpath(path)
+        return os.path.commonpath([root_real, target]) != root_real
+
+    def fail(exc: OSError) -> None:
+        raise InputError(f"cannot list folder {exc.filename}: {exc.strerror}; fix its permissions or move it out of the dump")
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks, onerror=fail):
+        kept = []
+        for d in sorted(dirnames):
+            if d.startswith(".") or not recursive:
+                continue
+            full = os.path.join(dirpath, d)
+            if os.path.islink(full) and not follow_symlinks:
+                # os.walk does not descend into it; count it so its files do not vanish unnoticed.
+                yield os.path.relpath(full, root), ("symlink_outside_dump" if outside(full) else "symlinked_folder")
+                continue
+            kept.append(d)
+        dirnames[:] = kept
         for name in sorted(filenames):
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, root)
-            if os.path.islink(full) and not follow_symlinks:
-                target = os.path.realpath(full)
-                if os.path.commonpath([root_real, target]) != root_real:
-                    yield rel, True
-                    continue
-            yield rel, False
+            if os.path.islink(full) and not follow_symlinks and outside(full):
+                yield rel, "symlink_outside_dump"
+                continue
+            yield rel, ""
 
 
 def _walk_remote(root: str, recursive: bool):
@@ -90,7 +111,7 @@ def _walk_remote(root: str, recursive: bool):
         dirnames[:] = sorted(d.rstrip("/") for d in dirnames if not d.startswith(".")) if recursive else []
         rel_dir = dirpath.rstrip("/")[len(prefix):] if dirpath.rstrip("/") != root.rstrip("/") else ""
         for name in sorted(filenames):
-            yield (f"{rel_dir}/{name}" if rel_dir else name), False
+            yield (f"{rel_dir}/{name}" if rel_dir else name), ""
 
 
 def _read_head(path: str, n: int = 16) -> bytes:
@@ -110,11 +131,13 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
     scan = Scan(root=str(base))
     images: dict[str, list[str]] = {}
     sidecars: dict[str, str] = {}
-    for rel, outside in (_walk_remote(root, recursive) if remote else _walk(base, recursive, follow_symlinks)):
+    if not remote and not os.access(base, os.R_OK | os.X_OK):
+        raise InputError(f"cannot read dump folder {root}: permission denied; fix its permissions")
+    for rel, skipped in (_walk_remote(root, recursive) if remote else _walk(base, recursive, follow_symlinks)):
         name = os.path.basename(rel)
         stem, ext = os.path.splitext(rel)
-        if outside:
-            scan.ignored["symlink_outside_dump"] += 1
+        if skipped:
+            scan.ignored[skipped] += 1
             continue
         if is_litter(name):
             scan.litter.append(rel)
@@ -172,7 +195,24 @@ def read_sidecar(path: str) -> tuple[dict[str, Any], str]:
         return {}, f"invalid JSON: {' '.join(str(exc).split())[:200]}"
     if not isinstance(obj, dict):
         return {}, f"expected a JSON object, got {type(obj).__name__}"
+    if _depth_exceeds(obj, MAX_SIDECAR_DEPTH):
+        return {}, f"nested deeper than {MAX_SIDECAR_DEPTH} levels"
     return clean_text(obj), ""
+
+
+MAX_SIDECAR_DEPTH = 64
+
+
+def _depth_exceeds(obj: Any, limit: int) -> bool:
+    """Iteratively (no recursion limit to hit) whether containers nest deeper than ``limit``."""
+    stack = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
 
 
 def clean_text(obj: Any) -> Any:
@@ -258,9 +298,9 @@ def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recurs
             continue
         meta = clean_text({str(k): _plain(v) for k, v in row.items()})
         scan.items.append(Item(stem=stem, image=rel, meta=meta))
-    for rel, outside in _walk(base, recursive, False):
+    for rel, skipped in _walk(base, recursive, False):
         name = os.path.basename(rel)
-        if outside or is_litter(name) or rel in listed or os.path.abspath(base / rel) == os.path.abspath(manifest):
+        if skipped or is_litter(name) or rel in listed or os.path.abspath(base / rel) == os.path.abspath(manifest):
             continue
         if os.path.splitext(rel)[1].lower() in IMAGE_EXTS:
             scan.inputs_found += 1

@@ -134,6 +134,13 @@ def _features(checked: Checked, rel: str, stem: str, label_idx: list[int], label
     return features
 
 
+def _remove_quietly(path: str) -> None:
+    try:
+        fsio.remove(path)
+    except Exception:  # noqa: BLE001 - best effort; a leftover temp file is removed on --resume
+        pass
+
+
 def write_shard(task: ShardTask) -> ShardResult:
     """Worker: check each image, write the shard under a temp name, rename, then record it done.
 
@@ -183,6 +190,11 @@ def write_shard(task: ShardTask) -> ShardResult:
             if not remote_out:  # a GFile is durable once closed; it has no descriptor to fsync
                 os.fsync(fh.fileno())
         fsio.replace(tmp, fsio.join(task.staging, name))
+    except OSError as exc:
+        _remove_quietly(tmp)
+        if exc.filename is None:  # a failed write() names no file; say which one (disk full, quota)
+            raise OSError(exc.errno, f"{exc.strerror} while writing", tmp) from exc
+        raise
     except BaseException:
         fsio.remove(tmp)
         raise

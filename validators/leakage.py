@@ -106,6 +106,7 @@ def check_leakage(data_dir: str, thresholds: LeakageThresholds | None = None) ->
         findings.append(registry.finding(
             "leakage.duplicate_within_split",
             f"{len(within)} image(s) occur more than once within a split",
+            subject=", ".join(sorted({s for v in within.values() for s, _ in v})),
             evidence={"examples": [[f"{s}:{i}" for s, i in v] for v in list(within.values())[: t.max_examples]]},
         ))
     if group:
@@ -130,6 +131,7 @@ def check_leakage(data_dir: str, thresholds: LeakageThresholds | None = None) ->
         findings.append(registry.finding(
             "leakage.near_duplicate",
             f"{len(near)} near-duplicate pair(s) across splits (perceptual-hash distance <= {t.near_max_distance} of 64 bits)",
+            subject=", ".join(sorted({a for a, *_ in near} | {b for _, _, b, _, _ in near})),
             evidence={"pairs": len(near), "examples": [f"{a}:{ia} ~ {b}:{ib} (d={d})" for a, ia, b, ib, d in near[: t.max_examples]]},
         ))
     return findings

@@ -130,6 +130,9 @@ def run_train_check_on_data(opts: TrainCheckOptions) -> Report:
     report = run_train_check(model, train, val, steps=opts.steps, batch_size=opts.batch_size, frozen=opts.frozen,
                              num_classes=len(classes), label_mode="multi_label" if multi else "categorical",
                              run_steps=opts.run_steps)
+    from pipecheck.validators import registry
+
     report.summary = {"device": device, "model": opts.model, "data": opts.data_dir, "image_size": size,
-                      "steps": opts.steps, **report.summary}
+                      "steps": opts.steps, **report.summary,
+                      "checks_run": [c.id for c in registry.all_checks() if c.family == "training"]}
     return report

@@ -62,13 +62,7 @@ def test_train_check_passes_the_healthy_sample_model(healthy_train_check):
     assert "ran on CPU" in result.stderr or "ran on GPU" in result.stderr
 
 
-_NO_TRAIN_CHECKS_RUN = ("BUG: train-check never sets summary['checks_run'] (validators/train_suite.py / "
-                        "training_run.run_train_check), although gate.run_gate reads it and render.to_junit lists "
-                        "'one testcase per check that ran': train-check's and gate's JUnit omit every training "
-                        "check that passed, and gate's checks_run has no training ids")
 
-
-@pytest.mark.xfail(strict=True, reason=_NO_TRAIN_CHECKS_RUN)
 def test_train_check_lists_the_training_checks_it_ran(healthy_train_check, passing_gate):
     from pipecheck.validators import registry
 

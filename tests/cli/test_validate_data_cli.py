@@ -217,12 +217,6 @@ def test_html_of_the_healthy_build_flags_only_classes_with_findings(sample_run):
     assert flagged == expected & set(report["summary"]["labels"]["classes"])
 
 
-_HTML_ORDER_BUG = ("BUG: `validate --html` renders the page before --fail-on and --ignore are applied (pipecheck/cli.py "
-                   "validate() calls write_html(report) before emit() sets report.fail_on and drops ignored findings; "
-                   "`gate` applies both first)")
-
-
-@pytest.mark.xfail(strict=True, reason=_HTML_ORDER_BUG + ": a run that exits 1 under --fail-on warning gets a page saying PASS")
 def test_html_verdict_follows_fail_on(pipecheck_cli, cli_sample_build, tmp_path):
     html = tmp_path / "r.html"
     result = pipecheck_cli("validate", "--data", cli_sample_build, "--fail-on", "warning", "--html", html)
@@ -231,8 +225,6 @@ def test_html_verdict_follows_fail_on(pipecheck_cli, cli_sample_build, tmp_path)
     assert '<span class="fail">FAIL</span>' in text and "fail-on <code>warning</code>" in text
 
 
-@pytest.mark.xfail(strict=True, reason=_HTML_ORDER_BUG + ": with --ignore label_skew the run exits 0 but the page "
-                   "still lists label_skew.absent_in_split and says FAIL")
 def test_html_leaves_out_ignored_checks(pipecheck_cli, skewed_build, tmp_path):
     html = tmp_path / "r.html"
     result = pipecheck_cli("validate", "--data", skewed_build, "--ignore", "label_skew", "--html", html)

@@ -353,9 +353,6 @@ def test_sigkill_then_resume_gives_the_clean_build(point, dump, clean, shard_nam
     assert temp_files(out) == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: pipeline/build.py finish_build deletes state.json (and the done records) "
-                   "before swap_in; a SIGKILL in that window leaves a complete staging folder that --resume refuses "
-                   "with 'the dump or the options changed' (exit 2), so the finished build must be redone with --overwrite")
 def test_sigkill_after_manifest_before_swap_can_resume(dump, clean, tmp_path):
     out, staging = tmp_path / "out", tmp_path / ".out.partial"
     args = ["build-tfrecords", str(dump), "--out", str(out), *BUILD]
@@ -364,9 +361,14 @@ def test_sigkill_after_manifest_before_swap_can_resume(dump, clean, tmp_path):
         proc = start(*args, out_dir=tmp_path / "log")
         wait_until(lambda: len(done_names(staging)) >= 1, proc, what="one shard done")
         with Feeder(dump):
-            while proc.poll() is None and not ((staging / "dataset.json").exists() and not (staging / "state.json").exists()):
+            # dataset.json is the last file written before the swap; the resume records are still there
+            while proc.poll() is None and not (staging / "dataset.json").exists():
                 pass
-            kill_group(proc)
+            try:
+                kill_group(proc)
+            except ProcessLookupError:  # finished before the kill landed: try again
+                pass
+            proc.wait()
         if staging.exists():
             break
     else:
@@ -502,10 +504,6 @@ def test_disk_full_fails_cleanly_keeps_the_old_build_and_resumes(full_disk, old_
     assert not staging.exists() and temp_files(out.parent) == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a write error inside a shard worker is reported as "
-                   "'pipecheck: error: [Errno 28] No space left on device' (or '[Errno 27] File too large') without any "
-                   "path: the OSError raised by fh.write in pipeline/shards.py write_shard has no filename and "
-                   "pipecheck/cli.py _one_line prints str(exc)")
 def test_disk_full_error_names_the_path(full_disk, old_build, tmp_path):
     d, out, args, result, free = _fill_disk_build(full_disk, old_build, tmp_path)
     assert result.returncode == 2
@@ -579,8 +577,6 @@ def test_unreadable_image_and_sidecar_are_rejected_and_accounted(world):
     assert (acc["inputs_found"], acc["written"], acc["rejected"], acc["balanced"]) == (8, 6, 2, True)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: pipeline/dump.py _walk uses os.walk without onerror, so a subfolder the "
-                   "user cannot list is skipped silently: its images are neither counted nor rejected and the build exits 0")
 def test_unreadable_subfolder_is_not_silently_skipped(world):
     d = _small_dump(world / "dump", 6)
     sub = d / "locked"
@@ -600,9 +596,6 @@ def test_unreadable_subfolder_is_not_silently_skipped(world):
         one_line_error(result.stderr, str(sub))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an unreadable DUMP folder is refused by click's Path(readable) check with "
-                   "a 3-line usage message ('Usage: ... Error: Invalid value for DUMP ...'), not the one-line "
-                   "'pipecheck: error:' every other unreadable input gets")
 def test_unreadable_dump_folder_is_one_line_error(world):
     d = _small_dump(world / "dump", 3)
     d.chmod(0o311)
@@ -736,9 +729,6 @@ def test_follow_symlinks_reads_the_outside_target(h, symlink_dump, tmp_path):
     assert result.rejects == [] and result.accounting["other_files_ignored"] == {}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: pipeline/dump.py _walk: a symlinked FOLDER pointing outside the dump is "
-                   "not followed (right) but also not counted in other_files_ignored['symlink_outside_dump'], so "
-                   "its images vanish without a trace; only symlinked files are counted")
 def test_symlink_folder_outside_the_dump_is_counted_or_followed(h, symlink_dump, tmp_path):
     d, outside = symlink_dump
     os.symlink(outside / "far", d / "extdir")
@@ -856,9 +846,6 @@ def test_extract_labels_on_arbitrary_objects_never_raises(meta):
     _check_labels(clean_text(meta))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: pipeline/dump.py read_sidecar: a deeply nested sidecar that json.loads "
-                   "accepts (e.g. 600 nested objects) makes clean_text recurse past the limit; the RecursionError "
-                   "escapes ('Never raises on bad content') instead of becoming bad_sidecar")
 def test_deeply_nested_sidecar_is_a_reject_not_a_crash(tmp_path):
     for depth in (100, 300, 450, 600, 800, 1000, 3000, 20000):
         path = tmp_path / f"deep{depth}.json"
@@ -866,8 +853,6 @@ def test_deeply_nested_sidecar_is_a_reject_not_a_crash(tmp_path):
         read_sidecar(str(path))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: one sidecar nested 700 deep crashes the whole build with a RecursionError "
-                   "traceback (pipeline/dump.py clean_text via read_sidecar) instead of rejecting that image as bad_sidecar")
 def test_deeply_nested_sidecar_does_not_crash_the_build(tmp_path):
     d = _small_dump(tmp_path / "dump", 3)
     (d / "deep.jpg").write_bytes(_jpeg(77))
