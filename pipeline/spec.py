@@ -122,12 +122,35 @@ def _feature(value: Any) -> bytes:
 
 
 def encode_example(features: Mapping[str, Any]) -> bytes:
-    """Serialize a ``tf.train.Example`` (keys sorted so equal inputs give equal bytes)."""
-    entries = b"".join(
-        _field(1, _field(1, _text(key)) + _field(2, _feature(features[key])))
-        for key in sorted(features)
-    )
-    return _field(1, entries)
+    """Serialize a ``tf.train.Example`` (keys sorted so equal inputs give equal bytes).
+
+    Built as a list of chunks joined once: nesting ``_field`` calls would copy the image bytes at
+    every protobuf level (five copies of every image per record).
+    """
+    chunks: list[bytes] = []
+    entries = []
+    for key in sorted(features):
+        inner = _field(1, _text(key))
+        value = features[key]
+        if isinstance(value, (bytes, bytearray)):
+            # bytes_list{value: data}: headers only, the payload is appended as is.
+            item_head = _varint(10) + _varint(len(value))
+            list_len = len(item_head) + len(value)
+            list_head = _varint(10) + _varint(list_len)
+            feat_len = len(list_head) + list_len
+            val_head = _varint(18) + _varint(feat_len)
+            entry_len = len(inner) + len(val_head) + feat_len
+            entries.append((_varint(10) + _varint(entry_len), [inner, val_head, list_head, item_head, value], entry_len))
+        else:
+            feature = _feature(value)
+            body = inner + _field(2, feature)
+            entries.append((_varint(10) + _varint(len(body)), [body], len(body)))
+    total = sum(len(head) + n for head, _, n in entries)
+    chunks.append(_varint(10) + _varint(total))
+    for head, parts, _ in entries:
+        chunks.append(head)
+        chunks.extend(parts)
+    return b"".join(chunks)
 
 
 def _masked_crc(data: bytes) -> int:
