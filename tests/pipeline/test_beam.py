@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("apache_beam")
+import apache_beam  # noqa: F401 - a hard dependency: fail, never skip, if it is missing
 
 OPTS = dict(label_field="species", group_field="specimen", shard_size_mb=0.5, workers=2)
 VOLATILE = ("created_unix", "build_seconds")  # wall-clock fields, the only ones allowed to differ

@@ -251,7 +251,7 @@ def test_two_proportion_pvalue_matches_scipy_references():
 
 
 def test_linf_and_js_match_tfdv(tmp_path):
-    tfdv = pytest.importorskip("tensorflow_data_validation")
+    import tensorflow_data_validation as tfdv
     rng = np.random.default_rng(11)
     names = ["a", "b", "c", "d"]
     train = [list(rng.choice(names, rng.integers(1, 4), replace=False, p=[.4, .3, .2, .1]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf
 
 if not tf.config.list_physical_devices("GPU"):
     pytest.skip("no GPU visible to TensorFlow (tf.config.list_physical_devices('GPU') is empty); "

@@ -1,0 +1,193 @@
+"""Throughput of pipecheck's build and reader against baselines run in the same process.
+
+    python benchmarks/throughput.py [--images 3000] [--workers N] [--keep DIR]
+
+Makes a dump of real-photo JPEG crops (256-900 px) with sidecars, warms the page cache, then
+measures, on the same files:
+
+* baselines: PIL full decodes per second per core (x workers = the decode limit of a build that
+  verifies every image), seed 001's per-file loader (``keras.utils.load_img`` + ``img_to_array``
+  per image, batches stacked), a naive single-process TFRecord write with no decode check, a plain
+  ``tf.data`` read+decode+resize(224) from the files, and ``keras.utils.image_dataset_from_directory``
+  on a class-folder copy;
+* pipecheck: ``build-tfrecords`` with full verification, with ``--max-side 256``, and
+  ``load_dataset(..., backbone="resnet50")`` from both builds.
+
+Prints each figure with its baseline, the ratio and the issue's target. Timing here is noisy
+(shared machines): compare ratios, which are measured minutes apart on the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("inf")
+
+
+def timed(fn, *args, **kwargs):
+    t = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t
+
+
+def decode_rate_per_core(files: list[Path]) -> float:
+    from PIL import Image
+
+    def run():
+        for f in files:
+            Image.open(io.BytesIO(f.read_bytes())).load()
+
+    _, s = timed(run)
+    return rate(len(files), s)
+
+
+def seed001_loader(files: list[Path], size: int = 224, batch: int = 32) -> float:
+    """Seed 001's loader: one load_img + img_to_array per path, stacked per batch."""
+    import numpy as np
+    from keras.utils import img_to_array, load_img
+
+    def run():
+        for i in range(0, len(files), batch):
+            np.vstack([np.expand_dims(img_to_array(load_img(str(p), target_size=(size, size))), 0) for p in files[i:i + batch]])
+
+    _, s = timed(run)
+    return rate(len(files), s)
+
+
+def naive_tfrecord(files: list[Path], out: Path) -> float:
+    import tensorflow as tf
+
+    def run():
+        with tf.io.TFRecordWriter(str(out)) as w:
+            for f in files:
+                ex = tf.train.Example(features=tf.train.Features(feature={
+                    "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[f.read_bytes()]))}))
+                w.write(ex.SerializeToString())
+
+    _, s = timed(run)
+    return rate(len(files), s)
+
+
+def consume(ds) -> int:
+    n = 0
+    for x, _ in ds:
+        n += int(x.shape[0])
+    return n
+
+
+def plain_tfdata(files: list[Path], size: int = 224) -> float:
+    import tensorflow as tf
+
+    def load(p):
+        img = tf.io.decode_jpeg(tf.io.read_file(p), channels=3)
+        return tf.image.resize(img, [size, size]), 0
+
+    ds = tf.data.Dataset.from_tensor_slices([str(f) for f in files]).map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    n, s = timed(consume, ds.batch(32).prefetch(tf.data.AUTOTUNE))
+    return rate(n, s)
+
+
+def keras_directory(class_dir: Path, size: int = 224) -> float:
+    import keras
+
+    ds = keras.utils.image_dataset_from_directory(str(class_dir), image_size=(size, size), batch_size=32,
+                                                  shuffle=False, verbose=False)
+    n, s = timed(consume, ds)
+    return rate(n, s)
+
+
+def pipecheck_build(dump: Path, out: Path, workers: int, max_side: int | None = None) -> float:
+    from pipecheck.pipeline.build import BuildOptions, build
+
+    shutil.rmtree(out, ignore_errors=True)
+    result, s = timed(build, BuildOptions(dump=str(dump), out=str(out), label_field="species", val_fraction=0.0,
+                                          workers=workers, max_side=max_side, stats=False))
+    assert result.accounting["balanced"], result.accounting
+    return rate(result.accounting["written"], s)
+
+
+def pipecheck_read(out: Path) -> float:
+    from pipecheck.pipeline import load_dataset
+
+    ds = load_dataset(str(out), "train", backbone="resnet50", batch_size=32, shuffle=False)
+    n, s = timed(consume, ds)
+    return rate(n, s)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=3000)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--keep", help="Folder for the generated dump (reused if present).")
+    args = ap.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from photos import make_dump
+
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pipecheck-bench-"))
+    dump, classes = base / "dump", base / "by_class"
+    if not (dump / f"IMG_{args.images - 1:06d}.jpg").exists():
+        shutil.rmtree(dump, ignore_errors=True)
+        shutil.rmtree(classes, ignore_errors=True)
+        print(f"generating {args.images} real-photo JPEGs in {dump} ...", flush=True)
+        make_dump(dump, args.images, class_folders=classes)
+    files = sorted(dump.glob("*.jpg"))[: args.images]
+    mb = sum(f.stat().st_size for f in files) / 1e6
+    for f in files:  # warm the page cache so every contender reads from memory
+        f.read_bytes()
+    print(f"{len(files)} JPEGs, {mb:.0f} MB (mean {mb * 1000 / len(files):.0f} KB), workers={args.workers}, cores={os.cpu_count()}")
+
+    per_core = decode_rate_per_core(files[: min(len(files), 1500)])
+    limit = per_core * args.workers
+    seed = seed001_loader(files[: min(len(files), 1500)])
+    naive = naive_tfrecord(files, base / "naive.tfrecord")
+    tfdata = plain_tfdata(files)
+    kdir = keras_directory(classes)
+    build_full = pipecheck_build(dump, base / "full", args.workers)
+    build_small = pipecheck_build(dump, base / "small", args.workers, max_side=256)
+    read_full = pipecheck_read(base / "full")
+    read_small = pipecheck_read(base / "small")
+
+    rows = [
+        ("baseline: PIL full decode per core", per_core, None, None, None),
+        ("baseline: decode limit (per core x workers)", limit, None, None, None),
+        ("baseline: seed 001 per-file loader", seed, None, None, None),
+        ("baseline: naive TFRecord write, no decode", naive, None, None, None),
+        ("baseline: plain tf.data read+decode+resize(224)", tfdata, None, None, None),
+        ("baseline: image_dataset_from_directory", kdir, None, None, None),
+        ("build, full decode verification", build_full, limit, 0.8, "decode limit"),
+        ("build, full decode verification", build_full, seed, 1.9, "seed 001 loader"),
+        ("build --max-side 256 vs verify-only build", build_small, build_full, 0.5, "verify-only build"),
+        ("read resnet50, full-size shards", read_full, seed, None, "seed 001 loader"),
+        ("read resnet50, full-size shards", read_full, kdir, None, "image_dataset_from_directory"),
+        ("read resnet50, --max-side 256 shards", read_small, seed, 5.0, "seed 001 loader"),
+        ("read resnet50, --max-side 256 shards", read_small, kdir, 2.0, "image_dataset_from_directory"),
+    ]
+    print(f"\n{'figure':<48} {'img/s':>8}  {'vs':<30} {'ratio':>6}  {'target':>7}  verdict")
+    ok = True
+    for name, value, baseline, target, against in rows:
+        if baseline is None:
+            print(f"{name:<48} {value:8.0f}")
+            continue
+        ratio = value / baseline
+        verdict = "" if target is None else ("PASS" if ratio >= target else "FAIL")
+        ok &= verdict != "FAIL"
+        tgt = "" if target is None else f">={target:g}"
+        print(f"{name:<48} {value:8.0f}  {against:<30} {ratio:6.2f}  {tgt:>7}  {verdict}")
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
