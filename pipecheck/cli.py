@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -44,9 +43,9 @@ def emit(report: Report, fmt: str, output: str | None, fail_on: str, ignore: tup
     report = finalize(report, fail_on, ignore)
     if output:
         text = render(report, fmt)
-        tmp = Path(output).with_name(f".{Path(output).name}.tmp-{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, output)
+        from pipecheck.pipeline.manifest import write_atomic
+
+        write_atomic(output, text.encode("utf-8"))
         if fmt != "text":
             click.echo(render(report, "text", color=sys.stdout.isatty()), nl=False)
     else:
@@ -142,7 +141,7 @@ def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_
         else:
             result = build(opts, progress=sys.stderr.isatty() if progress is None else progress)
     except KeyboardInterrupt:
-        click.echo(f"pipecheck: interrupted; complete shards are kept, run the same command with --resume to finish", err=True)
+        click.echo("pipecheck: interrupted; complete shards are kept, run the same command with --resume to finish", err=True)
         sys.exit(130)
     emit(build_report(result), fmt, output, fail_on, ignore)
 
@@ -241,7 +240,7 @@ def gate(data_dir, backbone, image_size, batches, allow_empty, html_path, fmt, o
     vopts = ValidateOptions(data_dir=data_dir, backbone=backbone, image_size=image_size, batches=batches,
                             allow_empty=allow_empty)
     topts = _train_opts(data_dir, backbone, image_size, o) if o["model"] else None
-    report = finalize(run_gate(vopts, topts, Severity.parse(fail_on)), fail_on, ignore)
+    report = finalize(run_gate(vopts, topts, Severity.parse(fail_on), ignore), fail_on, ignore)
     if html_path:
         from pipecheck.html import write_html
 

@@ -15,9 +15,14 @@ from pipecheck.validators.suite import ValidateOptions, run_validate
 from pipecheck.validators.train_suite import TrainCheckOptions, run_train_check_on_data
 
 
-def run_gate(validate: ValidateOptions, train: TrainCheckOptions | None, fail_on: Severity) -> Report:
-    """One ``gate`` report: validate's findings, then train-check's unless validate already failed."""
-    first = run_validate(validate)
+def run_gate(validate: ValidateOptions, train: TrainCheckOptions | None, fail_on: Severity,
+             ignore: Sequence[str] = ()) -> Report:
+    """One ``gate`` report: validate's findings, then train-check's unless validate already failed.
+
+    ``ignore`` is applied before that decision: an ignored check must neither fail the gate nor
+    stop train-check from running.
+    """
+    first = run_validate(validate).without(ignore)
     first.fail_on = fail_on
     report = Report("gate", list(first.findings), fail_on=fail_on)
     checks = list(first.summary.get("checks_run", []))

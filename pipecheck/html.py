@@ -7,10 +7,7 @@ to a CI run. Label charts are drawn from ``report.summary["labels"]`` (set by ``
 
 from __future__ import annotations
 
-import math
-import os
 from html import escape
-from pathlib import Path
 from typing import Any
 
 from pipecheck.validators.findings import Report
@@ -132,7 +129,6 @@ def render_html(report: Report) -> str:
 
 def write_html(report: Report, path: str) -> None:
     """Write the page atomically (temp name, then rename)."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    tmp.write_text(render_html(report), encoding="utf-8")
-    os.replace(tmp, target)
+    from pipecheck.pipeline.manifest import write_atomic
+
+    write_atomic(path, render_html(report).encode("utf-8"))

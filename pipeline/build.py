@@ -95,7 +95,8 @@ def _prepare(opts: BuildOptions) -> tuple[Scan, list[dict[str, Any]], list[str],
     """Scan, read labels/splits/groups, and return kept item records plus early rejects (in scan)."""
     label_spec = opts.label_spec
     if opts.manifest:
-        scan = scan_manifest(opts.dump, opts.manifest, opts.path_column, recursive=opts.recursive)
+        scan = scan_manifest(opts.dump, opts.manifest, opts.path_column, recursive=opts.recursive,
+                             follow_symlinks=opts.follow_symlinks)
     else:
         scan = scan_sidecars(opts.dump, recursive=opts.recursive, follow_symlinks=opts.follow_symlinks)
     kept: list[dict[str, Any]] = []
@@ -121,15 +122,22 @@ def _prepare(opts: BuildOptions) -> tuple[Scan, list[dict[str, Any]], list[str],
     return scan, kept, classes, types
 
 
-def _assign_splits(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int]) -> None:
+def requested_splits(opts: BuildOptions) -> dict[str, float]:
+    """The splits a build was asked for and their fractions (empty with --split-field: the data says)."""
     if opts.split_field:
-        return
+        return {}
     fractions = {"train": 1.0 - opts.val_fraction - opts.test_fraction, "val": opts.val_fraction}
     if opts.test_fraction:
         fractions["test"] = opts.test_fraction
     if fractions["train"] <= 0:
         raise InputError("--val-fraction plus --test-fraction must be below 1")
-    fractions = {k: v for k, v in fractions.items() if v > 0}
+    return {k: v for k, v in fractions.items() if v > 0}
+
+
+def _assign_splits(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int]) -> None:
+    if opts.split_field:
+        return
+    fractions = requested_splits(opts)
     splits = iterative_split(
         [[index[name] for name in k["labels"]] for k in kept],
         fractions,
@@ -191,9 +199,10 @@ def _staging(out: str | Path) -> str:
 
 def _check_remote_out(opts: BuildOptions) -> str:
     """:func:`_check_out` for a ``scheme://`` output folder."""
-    out, dump = opts.out.rstrip("/"), opts.dump.rstrip("/")
-    if out == dump or out.startswith(dump + "/"):
-        raise InputError(f"--out {opts.out} is inside the dump {opts.dump}; choose a folder outside it")
+    out = opts.out.rstrip("/")
+    if fsio.overlaps(out, opts.dump):
+        raise InputError(f"--out {opts.out} and the dump {opts.dump} overlap (one is inside the other); "
+                         "choose an output folder outside the dump that does not contain it")
     if opts.resume and opts.overwrite:
         raise InputError("--resume and --overwrite contradict each other; pass one")
     if fsio.exists(out) and not fsio.isdir(out):
@@ -212,9 +221,11 @@ def _check_out(opts: BuildOptions) -> Path | str:
     if fsio.is_remote(opts.out):
         return _check_remote_out(opts)
     out = Path(opts.out)
-    dump = Path(opts.dump)
-    if out.resolve() == dump.resolve() or dump.resolve() in out.resolve().parents:
-        raise InputError(f"--out {opts.out} is inside the dump {opts.dump}; choose a folder outside it")
+    # Either way round is dangerous: --out inside the dump is scanned as input next time, and a dump
+    # inside --out would be deleted when --overwrite replaces --out.
+    if fsio.overlaps(out, opts.dump):
+        raise InputError(f"--out {opts.out} and the dump {opts.dump} overlap (one is inside the other); "
+                         "choose an output folder outside the dump that does not contain it")
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {opts.out} exists and is not a folder")
     if opts.resume and opts.overwrite:
@@ -343,6 +354,10 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
         s["examples"] += r.records
         s["class_counts"].update(r.class_counts)
         s["shards"].append({"file": r.file, "records": r.records, "bytes": r.bytes, "sha256": r.sha256})
+    for name in requested_splits(opts):
+        # A requested split that received no image stays in the manifest, empty, so the checks
+        # (build.empty_split, dataset.empty_split) can say so instead of it silently not existing.
+        splits.setdefault(name, {"examples": 0, "class_counts": Counter(), "shards": []})
     for s in splits.values():
         s["class_counts"] = {c: s["class_counts"].get(c, 0) for c in classes}
     rejects.sort(key=lambda r: (r.path, r.reason))

@@ -114,6 +114,12 @@ def _walk_remote(root: str, recursive: bool):
             yield (f"{rel_dir}/{name}" if rel_dir else name), ""
 
 
+def _outside(root: Path, path: Path) -> bool:
+    """Whether ``path`` resolves (symlinks followed) outside ``root``."""
+    root_real = os.path.realpath(root)
+    return os.path.commonpath([root_real, os.path.realpath(path)]) != root_real
+
+
 def _read_head(path: str, n: int = 16) -> bytes:
     with fsio.open_read(path) as fh:
         return fh.read(n)
@@ -130,7 +136,7 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
         raise InputError(f"dump folder not found: {root} (pass the folder that holds the images)")
     scan = Scan(root=str(base))
     images: dict[str, list[str]] = {}
-    sidecars: dict[str, str] = {}
+    sidecars: dict[str, list[str]] = {}
     if not remote and not os.access(base, os.R_OK | os.X_OK):
         raise InputError(f"cannot read dump folder {root}: permission denied; fix its permissions")
     for rel, skipped in (_walk_remote(root, recursive) if remote else _walk(base, recursive, follow_symlinks)):
@@ -144,7 +150,7 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
             continue
         ext = ext.lower()
         if ext == SIDECAR_EXT:
-            sidecars[stem] = rel
+            sidecars.setdefault(stem, []).append(rel)
             continue
         if ext in IMAGE_EXTS:
             images.setdefault(stem, []).append(rel)
@@ -165,7 +171,11 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
                 scan.rejects.append(Reject(p, stem, "duplicate_stem", f"same stem as {', '.join(q for q in paths if q != p)}"))
             continue
         image = paths[0]
-        sidecar = sidecars.get(stem)
+        candidates = sidecars.get(stem, [])
+        if len(candidates) > 1:  # a.json and a.JSON: which one describes the image is ambiguous
+            scan.rejects.append(Reject(image, stem, "duplicate_stem", f"several sidecars: {', '.join(candidates)}"))
+            continue
+        sidecar = candidates[0] if candidates else None
         if sidecar is None:
             scan.rejects.append(Reject(image, stem, "no_sidecar", f"expected {os.path.basename(stem)}.json next to it"))
             continue
@@ -174,10 +184,11 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
             scan.rejects.append(Reject(image, stem, "bad_sidecar", f"{sidecar}: {problem}"))
             continue
         scan.items.append(Item(stem=stem, image=image, meta=meta))
-    for stem, sidecar in sorted(sidecars.items()):
+    for stem, found in sorted(sidecars.items()):
         if stem not in images:
-            scan.inputs_found += 1
-            scan.rejects.append(Reject(sidecar, stem, "orphan_sidecar", "no image with this stem"))
+            for sidecar in found:
+                scan.inputs_found += 1
+                scan.rejects.append(Reject(sidecar, stem, "orphan_sidecar", "no image with this stem"))
     return scan
 
 
@@ -253,22 +264,25 @@ def read_table(path: str):
 
 def write_table(df, path: str) -> None:
     """Write a table in the format its suffix names, atomically (temp name, then rename)."""
-    import os as _os
+    import io
+
+    from pipecheck.pipeline.manifest import write_atomic
 
     suffix = Path(path).suffix.lower()
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp-{_os.getpid()}")
+    buf = io.BytesIO()
     if suffix == ".csv":
-        df.to_csv(tmp, index=False)
+        buf.write(df.to_csv(index=False).encode("utf-8"))
     elif suffix in (".jsonl", ".ndjson"):
-        df.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        buf.write(df.to_json(orient="records", lines=True, force_ascii=False).encode("utf-8"))
     elif suffix == ".parquet":
-        df.to_parquet(tmp, index=False)
+        df.to_parquet(buf, index=False)
     else:
         raise InputError(f"{path}: unsupported table type {suffix!r}; use .csv, .jsonl or .parquet")
-    _os.replace(tmp, path)
+    write_atomic(path, buf.getvalue())
 
 
-def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recursive: bool = True) -> Scan:
+def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recursive: bool = True,
+                  follow_symlinks: bool = False) -> Scan:
     """Items from one table (``.csv``, ``.jsonl``/``.ndjson``, ``.parquet``) with a path column.
 
     Images under ``root`` that the table does not list are rejected as ``no_sidecar`` so nothing in
@@ -287,7 +301,10 @@ def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recurs
         stem = os.path.splitext(rel)[0]
         scan.inputs_found += 1
         if rel.startswith("..") or os.path.isabs(rel):
-            scan.rejects.append(Reject(rel, stem, "missing_image", "path escapes the dump folder"))
+            scan.rejects.append(Reject(rel, stem, "outside_dump", "the path leaves the dump folder"))
+            continue
+        if not follow_symlinks and _outside(base, base / rel):
+            scan.rejects.append(Reject(rel, stem, "outside_dump", "a symlink leads outside the dump; pass --follow-symlinks to read it"))
             continue
         if rel in listed:
             scan.rejects.append(Reject(rel, stem, "duplicate_row", "path listed more than once"))

@@ -150,3 +150,14 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     with _gfile().GFile(tmp, "wb") as fh:
         fh.write(data)
     _gfile().rename(tmp, path, overwrite=True)
+
+
+def overlaps(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two folders are the same or one contains the other (local paths resolved, symlinks
+    included; remote ones compared as strings). Writing or replacing one would touch the other."""
+    a, b = os.fspath(a), os.fspath(b)
+    if is_remote(a) or is_remote(b):
+        x, y = a.rstrip("/") + "/", b.rstrip("/") + "/"
+    else:
+        x, y = os.path.realpath(a).rstrip(os.sep) + os.sep, os.path.realpath(b).rstrip(os.sep) + os.sep
+    return x.startswith(y) or y.startswith(x)

@@ -85,6 +85,8 @@ def load_dataset(
     shuffle = (split == "train") if shuffle is None else shuffle
 
     paths = shard_paths(data_dir, manifest, split)
+    if not paths:
+        raise InputError(f"split {split!r} of {data_dir} is empty (no image landed in it); rebuild with other split options")
     files = tf.data.Dataset.from_tensor_slices(paths)
     if shuffle and len(paths) > 1:
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
@@ -170,7 +172,13 @@ def _fused_preprocess(bb):
     for out_c, in_c in enumerate(bb.source_channel):
         kernel[in_c][out_c] = bb.scale[out_c]
     k = tf.constant(kernel, tf.float32)[None, None]
-    return lambda x: tf.nn.conv2d(x, k, 1, "VALID") + offset
+
+    def permute(x):
+        if len(x.shape) == 3:  # unbatched (batch_size=None): conv2d wants a batch axis
+            return tf.nn.conv2d(x[None], k, 1, "VALID")[0] + offset
+        return tf.nn.conv2d(x, k, 1, "VALID") + offset
+
+    return permute
 
 
 def class_names(data_dir: str) -> list[str]:
@@ -213,9 +221,17 @@ def read_columns(data_dir: str, split: str, keys: list[str], *, batch: int = 409
             desc[key] = tf.io.RaggedFeature(tf.string)
     paths = shard_paths(data_dir, manifest, split)
     out: dict[str, list] = {k: [] for k in keys}
+    if not paths:
+        return out
     ds = tf.data.TFRecordDataset(paths, num_parallel_reads=min(8, len(paths)) or None).batch(batch)
     ds = ds.map(lambda r: tf.io.parse_example(r, desc), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    for parsed in ds.prefetch(2):
+    try:
+        batches = list(ds.prefetch(2))
+    except tf.errors.OpError as exc:  # a shard vanished or is cut short since the manifest was written
+        detail = exc.message.split("}}")[-1].strip().splitlines()[0][:160]
+        raise InputError(f"{data_dir}: cannot read split {split!r} ({detail}); "
+                         "run `pipecheck verify` and copy or rebuild the dataset") from None
+    for parsed in batches:
         for key in keys:
             for row in parsed[key].to_list():
                 row = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in row]

@@ -24,6 +24,7 @@ REASONS: dict[str, str] = {
     "duplicate_stem": "two images share one stem, so the sidecar is ambiguous",
     "split_missing": "--split-field is absent or empty for this image",
     "missing_image": "a --manifest row names a file that does not exist",
+    "outside_dump": "a --manifest path leads outside the dump (.., absolute, or a symlink without --follow-symlinks)",
     "duplicate_row": "a --manifest row repeats a path already listed",
     "unreadable": "the file could not be read (permissions, removed during the build, I/O error)",
 }

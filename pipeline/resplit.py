@@ -81,8 +81,11 @@ def resplit_dataset(src: str, dst: str, *, fractions: dict[str, float], seed: in
 
     manifest = read_manifest(src)
     out = Path(dst)
-    if out.resolve() == Path(src).resolve():
-        raise InputError("--out must differ from --data: the source dataset is read while the new one is written")
+    from pipecheck.pipeline import fsio
+
+    if fsio.overlaps(out, src):
+        raise InputError(f"--out {dst} and --data {src} overlap (one is inside the other); the source is read while "
+                         "the new dataset is written and --overwrite would delete it: choose a separate folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise InputError(f"output folder {dst} is not empty; pass --overwrite to replace it")
     group_field = group_field or manifest.get("options", {}).get("group_field")
@@ -138,7 +141,7 @@ def resplit_dataset(src: str, dst: str, *, fractions: dict[str, float], seed: in
                 sizes[(split, k)] += len(framed)
                 it = by_id[(path, i)]
                 counts[(split, k)].update(it["labels"])
-                record_sha[(split, k)].append(hashlib.sha256(rec).hexdigest()[:32])
+                record_sha[(split, k)].append(spec.record_digest(rec))
                 rows_by_split.setdefault(split, []).append((it["labels"], it["meta"]))
         for fh in files.values():
             fh.flush()

@@ -183,7 +183,7 @@ def write_shard(task: ShardTask) -> ShardResult:
                 digest.update(framed)
                 size += len(framed)
                 written.append(stem)
-                record_sha.append(hashlib.sha256(record).hexdigest()[:32])
+                record_sha.append(spec.record_digest(record))
                 counts.update(label_names)
                 repairs.update(checked.repairs)
             fh.flush()

@@ -153,6 +153,14 @@ def encode_example(features: Mapping[str, Any]) -> bytes:
     return b"".join(chunks)
 
 
+def record_digest(record: bytes) -> str:
+    """The per-record checksum kept in ``checksums.jsonl``: sha256 of the serialized Example,
+    first 128 bits in hex (collision-safe, half the manifest size)."""
+    import hashlib
+
+    return hashlib.sha256(record).hexdigest()[:32]
+
+
 def _masked_crc(data: bytes) -> int:
     crc = google_crc32c.value(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF

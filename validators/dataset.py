@@ -97,7 +97,7 @@ def verify_dataset(data_dir: str) -> tuple[list[Finding], dict[str, int]]:
             changed: list[int] = []
             try:
                 for n, record in enumerate(spec.iter_records(str(path)), start=1):
-                    if digests is not None and (n > len(digests) or hashlib.sha256(record).hexdigest()[:32] != digests[n - 1]):
+                    if digests is not None and (n > len(digests) or spec.record_digest(record) != digests[n - 1]):
                         changed.append(n - 1)
             except ValueError as exc:
                 findings.append(registry.finding("dataset.record_corrupt", f"{shard['file']}: {exc} after {n} good record(s)",

@@ -87,7 +87,11 @@ class Report:
         """A copy without findings whose check id or family is in ``ignored``."""
         ignored = set(ignored)
         kept = [f for f in self.findings if f.check not in ignored and f.family not in ignored]
-        return Report(self.command, kept, dict(self.summary), self.fail_on)
+        summary = dict(self.summary)
+        if "checks_run" in summary:  # an ignored check did not run as far as the user is concerned
+            summary["checks_run"] = [c for c in summary["checks_run"]
+                                     if c not in ignored and c.split(".", 1)[0] not in ignored]
+        return Report(self.command, kept, summary, self.fail_on)
 
     def failing(self) -> list[Finding]:
         return [f for f in self.findings if f.severity.rank >= self.fail_on.rank]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 from typing import Any, Iterable
 
 import numpy as np
@@ -281,9 +280,15 @@ def _regime_finding(stats: InputStats, bb, t: Thresholds) -> Finding | None:
         kind = found.kind
         evidence.update(regime=found.name, cost=round(costs[best], 3), expected_cost=round(own_cost, 3))
         looks = f"looks like {found.name}" + ("" if kind in ("twice", "rescaled_then") else " input")
+        severity = None
+        if _own_regime_plausible(regimes[0], stats, t):
+            # Correct preprocessing of low-contrast images (microscopy, satellite) can also look like
+            # this: nothing contradicts the expected input, only its narrow span does. Say so, softly.
+            severity = "warning"
+            looks += "; the expected preprocessing of low-contrast images would also fit"
         return registry.finding(
             REGIME_CHECKS[kind].id, f"{observed_text(stats)} ({looks}); {expected_text(bb)}",
-            subject=bb.name, evidence=evidence, hint=_regime_hint(kind, found, bb))
+            subject=bb.name, evidence=evidence, hint=_regime_hint(kind, found, bb), severity=severity)
     outside = outside_fraction(regimes[0].affine, stats, t.tolerance)
     if own_cost > t.accept and float(outside.max()) > t.out_of_range:
         evidence.update(regime=None, expected_cost=round(own_cost, 3), outside_share=_list(outside))
@@ -295,6 +300,20 @@ def _regime_finding(stats: InputStats, bb, t: Thresholds) -> Finding | None:
     if bb.mode == "caffe" and best == 0:
         return _channel_order(stats, bb, t)
     return None
+
+
+def _own_regime_plausible(own, stats: InputStats, t: Thresholds, min_levels: float = 24.0) -> bool:
+    """Whether the backbone's expected preprocessing explains the data without contradiction: no
+    values outside [0, 255] once mapped back, and pixels spanning at least ``min_levels`` grey
+    levels in every channel (x/255 fed to a caffe model spans about one level)."""
+    a = own.affine
+    if float(np.max(outside_fraction(a, stats, t.tolerance))) > 0.0:
+        return False
+    lo, hi = a.implied(stats.min), a.implied(stats.max)
+    lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+    if float(np.min(lo)) < -t.extreme_tolerance or float(np.max(hi)) > 255.0 + t.extreme_tolerance:
+        return False
+    return float(np.min(hi - lo)) >= min_levels
 
 
 def _channel_order(stats: InputStats, bb, t: Thresholds) -> Finding | None:

@@ -282,7 +282,10 @@ class LabelSet:
         values = list(df[label_column])
         listy = any(isinstance(v, (list, tuple, set, np.ndarray)) for v in values)
         parsed = [_parse_labels(v, sep) for v in values]
-        splits_col = ["train"] * len(values) if split_column is None else [str(s) for s in df[split_column]]
+        from pipecheck.pipeline.split import normalize_split
+
+        # The build's split aliases (valid/validation/dev -> val, ...), so a table and a build agree.
+        splits_col = ["train"] * len(values) if split_column is None else [normalize_split(s) for s in df[split_column]]
         by_split: dict[str, list[list[str]]] = {}
         for s, labs in zip(splits_col, parsed):
             by_split.setdefault(s, []).append(labs)

@@ -44,8 +44,16 @@ def run_validate(opts: ValidateOptions) -> Report:
         from pipecheck.validators.leakage import check_leakage
         from pipecheck.validators.schema import check_schema
 
-        report.add(check_dataset(opts.data_dir))
+        integrity = check_dataset(opts.data_dir)
+        report.add(integrity)
         checks_run += list(DATASET_CHECKS)
+        broken = [f for f in integrity if f.check in ("dataset.shard_missing", "dataset.shard_size")]
+        if broken:
+            # The other families read every shard; on a damaged copy they would only crash.
+            report.summary["skipped"] = (f"labels, leakage, schema and input checks: {len(broken)} shard(s) missing or "
+                                         "damaged (run `pipecheck verify` for a per-record check)")
+            report.summary["checks_run"] = list(dict.fromkeys(checks_run))
+            return report
         # Labels, leakage and schema read only non-image features: no pixel is decoded for them.
         checks_run += _labels(report, LabelSet.from_build(opts.data_dir, allow_empty=opts.allow_empty or None))
         report.add(check_leakage(opts.data_dir))

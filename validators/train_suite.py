@@ -92,6 +92,14 @@ def _compile(model: Any, opts: TrainCheckOptions) -> None:
     compiled = getattr(model, "optimizer", None) is not None and getattr(model, "loss", None) is not None
     if compiled and not (opts.optimizer or opts.loss or opts.lr):
         return
+    if compiled and opts.lr is not None and not (opts.optimizer or opts.loss):
+        # Only the rate changes: keep the user's optimizer (momentum, clipping, weight decay, metrics).
+        try:
+            model.optimizer.learning_rate = opts.lr
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"--lr {opts.lr}: the model's optimizer uses a learning-rate schedule ({exc}); "
+                             "set the rate in the factory instead") from None
+        return
     if not compiled and not opts.loss:
         raise InputError(f"--model {opts.model} returned an uncompiled model: compile it in the factory or pass --loss "
                          "(and --optimizer/--lr)")
@@ -124,7 +132,8 @@ def run_train_check_on_data(opts: TrainCheckOptions) -> Report:
     common = dict(backbone=opts.backbone, image_size=size, batch_size=opts.batch_size,
                   label_mode="multi_hot" if multi else "categorical", seed=0)
     train = load_dataset(opts.data_dir, "train", shuffle=True, repeat=True, **common)
-    val = load_dataset(opts.data_dir, "val", shuffle=False, **common) if "val" in manifest["splits"] else None
+    has_val = manifest["splits"].get("val", {}).get("examples", 0) > 0
+    val = load_dataset(opts.data_dir, "val", shuffle=False, **common) if has_val else None
     from pipecheck.validators.training import run_train_check
 
     report = run_train_check(model, train, val, steps=opts.steps, batch_size=opts.batch_size, frozen=opts.frozen,

@@ -99,10 +99,10 @@ class VerifyTraining(keras.callbacks.Callback):
     def write_report(self) -> None:
         if self.report_path is None:
             return
+        from pipecheck.pipeline.manifest import write_atomic
+
         self.report_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.report_path.with_name(f".{self.report_path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(self.report().to_dict(), indent=2), encoding="utf-8")
-        os.replace(tmp, self.report_path)
+        write_atomic(self.report_path, json.dumps(self.report().to_dict(), indent=2).encode("utf-8"))
 
     def _add(self, finding: Finding | None) -> None:
         if finding is None:

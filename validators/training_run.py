@@ -87,7 +87,8 @@ def gradient_norms(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray) -
     out: dict[str, float] = {}
     i = 0
     for name, vs in groups.items():
-        g = [np.zeros(v.shape) if gi is None else probes.to_numpy(gi) for gi in grads[i:i + len(vs)]]
+        # A variable the loss does not reach has no gradient: count it as zero.
+        g = [np.zeros(v.shape) if gi is None else probes.to_numpy(gi) for v, gi in zip(vs, grads[i:i + len(vs)])]
         w = [probes.to_numpy(v) for v in vs]
         i += len(vs)
         gn = math.sqrt(sum(float(np.sum(a.astype(np.float64) ** 2)) for a in g))

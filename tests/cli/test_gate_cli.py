@@ -136,3 +136,17 @@ def test_device_gpu_without_a_gpu_is_a_one_line_usage_error(pipecheck_cli, cli_s
     assert len(lines) == 1 and lines[0].startswith("pipecheck: error:") and "--device gpu" in lines[0], result.stderr
     assert "Traceback" not in result.output
     assert not ran.exists()
+
+
+def test_ignored_checks_neither_fail_the_gate_nor_skip_training(pipecheck_cli, cli_sample_build, tmp_path):
+    """--ignore applies before the gate decides: the sample's class_counts warnings, ignored, must not
+    stop train-check from running (and catching the logits mix-up) under --fail-on warning."""
+    ran = tmp_path / "ran"
+    result = pipecheck_cli("gate", "--data", cli_sample_build, *TINY, "--model", "samples.models:build_logits_mixup",
+                           "--fail-on", "warning", "--ignore", "class_counts", "--format", "json", *touch_command(ran))
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert isinstance(report["summary"]["train-check"], dict), report["summary"]["train-check"]
+    assert "training.probabilities_as_logits" in checks(report)
+    assert not any(c.startswith("class_counts.") for c in checks(report) | set(report["summary"]["checks_run"]))
+    assert not ran.exists()

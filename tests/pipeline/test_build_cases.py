@@ -63,7 +63,7 @@ REJECT_CASES = {
     "rej_gone.jpg": "unreadable",
 }
 # Reasons covered by the separate builds below.
-OTHER_MODE_REASONS = {"split_missing", "missing_image", "duplicate_row"}
+OTHER_MODE_REASONS = {"split_missing", "missing_image", "duplicate_row", "outside_dump"}  # outside_dump: test_review_fixes.py
 N_GOOD = 6
 
 

@@ -393,7 +393,7 @@ def test_overwrite_replaces_an_existing_build(h, mini_build, tmp_path):
 def test_unusable_options_are_refused_before_anything_is_written(h, tmp_path):
     d = tmp_path / "d"
     h.pair(d, "a", {"label": "x"}, h.image())
-    with pytest.raises(InputError, match="inside the dump"):
+    with pytest.raises(InputError, match="overlap"):
         h.build(d, d / "out", label_field="x")
     (tmp_path / "file").write_text("")
     with pytest.raises(InputError, match="not a folder"):

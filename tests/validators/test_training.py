@@ -1,7 +1,7 @@
 """VerifyTraining on real small Keras models: each bug next to a healthy twin that stays silent.
 
 BatchNorm cases are in ``test_training_bn.py``, the active probes of ``run_train_check`` in
-``test_training_run.py``; builders in ``test_training_cases.py``.
+``test_training_run.py``; builders in ``training_cases.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators.training import TrainingThresholds, VerifyTraining
-from test_training_cases import C, L, fit_verified, problems, quadrant_data, the, vgg_like
+from training_cases import C, L, fit_verified, problems, quadrant_data, the, vgg_like
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
 
 SCRIPT = textwrap.dedent("""
     import json, keras, numpy as np
-    from test_training_cases import fit_verified, problems, quadrant_data, vgg_like
+    from training_cases import fit_verified, problems, quadrant_data, vgg_like
     from test_training_run import _compiled, _deep
     from pipecheck.validators.training import run_train_check
     x, y = quadrant_data(256)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import pytest
 
-from test_training_cases import (
+from training_cases import (
     DroppedUpdatesStep,
     InferenceModeStep,
     bn_net,

@@ -15,7 +15,7 @@ if not tf.config.list_physical_devices("GPU"):
 
 import keras  # noqa: E402
 
-from test_training_cases import InferenceModeStep, bn_net, fit_verified, problems, quadrant_data, the  # noqa: E402
+from training_cases import InferenceModeStep, bn_net, fit_verified, problems, quadrant_data, the  # noqa: E402
 
 
 def _on_gpu(model) -> bool:

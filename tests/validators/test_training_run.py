@@ -9,7 +9,7 @@ import pytest
 
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators.training import run_train_check
-from test_training_cases import C, L, problems, quadrant_data, the, vgg_like
+from training_cases import C, L, problems, quadrant_data, the, vgg_like
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_tf_data_datasets_are_accepted(data):
 
 
 def test_bn_momentum_is_judged_against_the_real_run_not_the_probe_run(data):
-    from test_training_cases import bn_net
+    from training_cases import bn_net
 
     report = run_train_check(_compiled(bn_net(0.9997), keras.optimizers.Adam(1e-3)), data[0], steps=10)
     f = the(report.findings, "training.bn_momentum_high")
