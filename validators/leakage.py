@@ -49,27 +49,31 @@ def _bands(h: int, n_bands: int) -> list[tuple[int, int]]:
 
 
 def near_pairs(hashes: dict[str, list[tuple[str, int]]], max_distance: int) -> list[tuple[str, str, str, str, int]]:
-    """Cross-split pairs ``(split_a, id_a, split_b, id_b, distance)`` within ``max_distance``."""
+    """Cross-split pairs ``(split_a, id_a, split_b, id_b, distance)`` within ``max_distance``.
+
+    Only members of one band bucket from different splits are compared, and only matches are
+    remembered (for de-duplication across bands), so memory stays proportional to the images plus
+    the pairs found, not to the pairs compared.
+    """
     n_bands = max_distance + 1
-    buckets: dict[tuple[int, int], list[tuple[str, str, int]]] = defaultdict(list)
+    order = {split: k for k, split in enumerate(hashes)}
+    buckets: dict[tuple[int, int], dict[str, list[tuple[str, int]]]] = defaultdict(lambda: defaultdict(list))
     for split, rows in hashes.items():
         for ident, h in rows:
             for band in _bands(h, n_bands):
-                buckets[band].append((split, ident, h))
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for members in buckets.values():
-        if len(members) < 2 or len({m[0] for m in members}) < 2:
+                buckets[band][split].append((ident, h))
+    mask = (1 << 64) - 1
+    found: dict[tuple[str, str, str, str], int] = {}
+    for by_split in buckets.values():
+        if len(by_split) < 2:
             continue
-        for (sa, ia, ha), (sb, ib, hb) in combinations(members, 2):
-            if sa == sb or (ia, ib) in seen:
-                continue
-            seen.add((ia, ib))
-            seen.add((ib, ia))
-            d = bin((ha ^ hb) & ((1 << 64) - 1)).count("1")
-            if d <= max_distance:
-                out.append((sa, ia, sb, ib, d))
-    return sorted(out)
+        for sa, sb in combinations(sorted(by_split, key=order.__getitem__), 2):
+            for ia, ha in by_split[sa]:
+                for ib, hb in by_split[sb]:
+                    d = ((ha ^ hb) & mask).bit_count()
+                    if d <= max_distance:
+                        found[(sa, ia, sb, ib)] = d
+    return sorted((sa, ia, sb, ib, d) for (sa, ia, sb, ib), d in found.items())
 
 
 def check_leakage(data_dir: str, thresholds: LeakageThresholds | None = None) -> list[Finding]:

@@ -1,0 +1,119 @@
+"""Scale: build and validate N real-photo images, wall time and peak memory of the whole process
+tree (workers included), at several N to show memory is flat in the number of images.
+
+    python benchmarks/scale.py --images 10000 100000 [--keep DIR] [--workers 2]
+
+Target (issue 6): 100k images built and validated in under 3 minutes on this 2-core machine, peak
+memory under 1 GiB, and about the same at 10k and 100k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def _chunk(args):
+    from photos import make_dump
+
+    root, start, n = args
+    tmp = Path(root) / f".gen{start}"
+    make_dump(tmp, n, seed=start, min_side=128, max_side=384, quality=85)
+    for f in tmp.iterdir():  # unique names across chunks
+        os.replace(f, Path(root) / f.name.replace("IMG_", f"IMG_{start:07d}_"))
+    tmp.rmdir()
+
+
+def make(root: Path, n: int, workers: int) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    step = 2000
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_chunk, [(str(root), s, min(step, n - s)) for s in range(0, n, step)]))
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            ppid, pages = int(fields[1]), int(fields[21])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = pages * os.sysconf("SC_PAGE_SIZE")
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        total += rss.get(p, 0)
+        stack.extend(children.get(p, []))
+    return total
+
+
+def measured(cmd: list[str]) -> tuple[float, int, int]:
+    """(seconds, peak tree RSS, exit code) of a command."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(proc.pid))
+        time.sleep(0.1)
+    err = proc.stderr.read().decode()
+    if proc.returncode not in (0, 1):
+        print(err[-2000:], file=sys.stderr)
+    return time.perf_counter() - t, peak, proc.returncode
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, nargs="+", default=[10000, 100000])
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--keep", help="Folder for generated dumps (reused if present).")
+    args = ap.parse_args()
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pipecheck-scale-"))
+    exe = [sys.executable, "-m", "pipecheck"]
+    env_note = f"{os.cpu_count()} cores, workers={args.workers}"
+    rows = []
+    for n in args.images:
+        dump, out = base / f"dump{n}", base / f"out{n}"
+        if not (dump / ".complete").exists():
+            shutil.rmtree(dump, ignore_errors=True)
+            t = time.perf_counter()
+            make(dump, n, args.workers)
+            (dump / ".complete").touch()
+            print(f"generated {n} images in {time.perf_counter() - t:.0f} s", flush=True)
+        shutil.rmtree(out, ignore_errors=True)
+        b_s, b_mem, b_rc = measured(exe + ["build-tfrecords", str(dump), "--out", str(out), "--label-field", "species",
+                                           "--group-field", "specimen", "--workers", str(args.workers)])
+        v_s, v_mem, v_rc = measured(exe + ["validate", "--data", str(out)])
+        rows.append((n, b_s, b_mem, b_rc, v_s, v_mem, v_rc))
+        print(f"{n:>7} images: build {b_s:6.1f} s ({n / b_s:5.0f} img/s, peak {b_mem / 2**20:5.0f} MiB, rc {b_rc}), "
+              f"validate {v_s:5.1f} s (peak {v_mem / 2**20:5.0f} MiB, rc {v_rc}), total {b_s + v_s:6.1f} s", flush=True)
+    print(f"\n{env_note}")
+    big = rows[-1]
+    print(f"largest: {big[0]} images built+validated in {big[1] + big[4]:.0f} s (target < 180 s): "
+          f"{'PASS' if big[1] + big[4] < 180 else 'FAIL'}; peak {max(big[2], big[5]) / 2**20:.0f} MiB (target < 1024): "
+          f"{'PASS' if max(big[2], big[5]) < 2**30 else 'FAIL'}")
+    if len(rows) > 1:
+        small = rows[0]
+        ratio = max(big[2], big[5]) / max(small[2], small[5])
+        print(f"peak memory {big[0]} vs {small[0]} images: x{ratio:.2f} (flat if close to 1)")
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
