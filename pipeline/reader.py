@@ -1,9 +1,9 @@
 """Read a built dataset back as a ``tf.data`` pipeline that feeds ``model.fit`` directly.
 
-Shards are read sequentially and interleaved (``interleave`` over files), records decoded in
-parallel, resized, batched, then given the backbone's own
-``keras.applications.<module>.preprocess_input`` as one fused op on the batch (see
-:func:`_fused_preprocess`), and prefetched.
+Shards are read sequentially and interleaved (``interleave`` over files); each record is decoded,
+resized and given the backbone's own ``keras.applications.<module>.preprocess_input`` (split into a
+channel permutation before the resize and an affine map after it, see :func:`_preprocess_ops`) in
+parallel, then batched and prefetched.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def load_dataset(
         raise InputError(f"label_mode {label_mode!r} is not one of {', '.join(LABEL_MODES)}")
     if label_mode != "multi_hot" and manifest.get("label_mode") == "multi_label":
         raise InputError(f"{data_dir} holds multi-label data; use label_mode='multi_hot'")
-    preprocess = None
+    bb = None
     if backbone:
         from pipecheck.pipeline.backbones import UnknownBackbone, get
 
@@ -78,7 +78,6 @@ def load_dataset(
             bb = get(backbone)
         except UnknownBackbone as exc:
             raise InputError(str(exc)) from None
-        preprocess = _fused_preprocess(bb)
         image_size = image_size or bb.default_size
     image_size = image_size or 224
     height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
@@ -108,10 +107,18 @@ def load_dataset(
         spec.LABEL_INDEX: tf.io.VarLenFeature(tf.int64),
     }
     target_side = max(height, width)
+    permute, affine = _preprocess_ops(bb, height, width)
+    # DCT scaling (decode at 1/2, 1/4 or 1/8 while the short side stays >= the target side) skips
+    # most of the IDCT work for large stored images; a build whose --max-side rules it out skips the
+    # per-record branch too.
+    max_side = (manifest.get("options") or {}).get("max_side")
+    dct_scaling = max_side is None or max_side >= 2 * target_side
 
-    def decode_jpeg(data, short_side):
-        # DCT scaling: decode at 1/2, 1/4 or 1/8 when the short side stays >= the target side, which
-        # skips most of the IDCT work for large stored images; the fast IDCT only when downscaling.
+    def decode_image(data, short_side):
+        # decode_jpeg is TF's generic image kernel: it also decodes the PNGs the writer stores (the
+        # ratio only applies to JPEG), so no per-record format branch is needed.
+        if not dct_scaling:
+            return tf.io.decode_jpeg(data, channels=3)
         ratio_index = (tf.cast(short_side >= 2 * target_side, tf.int32) + tf.cast(short_side >= 4 * target_side, tf.int32)
                        + tf.cast(short_side >= 8 * target_side, tf.int32))
         branches = [lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r, dct_method="INTEGER_FAST" if r > 1 else "")
@@ -120,13 +127,10 @@ def load_dataset(
 
     def decode(record):
         parsed = tf.io.parse_single_example(record, description)
-        data = parsed[spec.IMAGE_ENCODED]
         short_side = tf.minimum(parsed[spec.IMAGE_HEIGHT], parsed[spec.IMAGE_WIDTH])
-        # The writer stores only JPEG and PNG (spec.py), so two decoders cover every record.
-        image = tf.cond(tf.io.is_jpeg(data), lambda: decode_jpeg(data, short_side),
-                        lambda: tf.io.decode_png(data, channels=3))
-        image = tf.image.resize(tf.cast(image, tf.float32), [height, width])
-        image = tf.clip_by_value(image, 0.0, 255.0)  # bilinear overshoot must not leave [0, 255]
+        image = permute(decode_image(parsed[spec.IMAGE_ENCODED], short_side))
+        # Bilinear weights are convex, so the float result stays within [0, 255]: no clip needed.
+        image = affine(tf.image.resize(image, [height, width]))
         image.set_shape([height, width, 3])
         index = tf.sparse.to_dense(parsed[spec.LABEL_INDEX])
         if label_mode == "int":
@@ -142,43 +146,53 @@ def load_dataset(
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     if batch_size:
         ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    if preprocess is not None:
-        ds = ds.map(lambda x, y: (preprocess(x), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     options = tf.data.Options()
     options.deterministic = deterministic
     ds = ds.with_options(options)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _fused_preprocess(bb):
-    """The backbone's ``preprocess_input`` as one op on a float batch.
+def _preprocess_ops(bb, height: int, width: int):
+    """The backbone's ``preprocess_input`` as two cheap per-image ops: ``(permute, affine)``.
 
     ``backbones.py`` solves Keras' own ``keras.applications.<module>.preprocess_input`` as a
-    per-channel affine map with a channel permutation (and checks the solution against it); applying
-    that map here gives the same values (tests compare with Keras' function) at a fraction of the
-    cost: Keras' caffe mode reverses the channel axis with a strided slice, which on a CPU took
-    longer than decoding the images. A channel permutation becomes a 1x1 convolution (scale folded
-    into its kernel, offset as its bias), plain scaling an elementwise multiply-add.
+    per-channel affine map with a channel permutation (and checks the solution against it). The
+    permutation is applied to the decoded uint8 image, before the resize: resizing is per channel,
+    so the result is the same, and reversing a quarter of the bytes costs a fraction of Keras'
+    strided slice on the float batch (which on a CPU took longer than decoding the images). The
+    affine map after the resize uses scalars where the three channels agree and full-size constants
+    otherwise, because TensorFlow's CPU kernels broadcast a trailing axis of 3 several times slower
+    than they apply a same-shape operand. Tests compare the composition with Keras' function.
+
+    Args:
+        bb: A backbone from ``backbones.get``, or None for raw [0, 255] pixels.
+        height: Output height (the size of the affine constants).
+        width: Output width.
+
+    Returns:
+        ``permute(uint8 image) -> uint8 image`` and ``affine(float image) -> float image``.
     """
+    import numpy as np
     import tensorflow as tf
 
-    scale = tf.constant(bb.scale, tf.float32)
-    offset = tf.constant(bb.offset, tf.float32)
-    if bb.mode == "none":
-        return lambda x: x
-    if tuple(bb.source_channel) == (0, 1, 2):
-        return lambda x: x * scale + offset
-    kernel = [[0.0] * 3 for _ in range(3)]
-    for out_c, in_c in enumerate(bb.source_channel):
-        kernel[in_c][out_c] = bb.scale[out_c]
-    k = tf.constant(kernel, tf.float32)[None, None]
-
-    def permute(x):
-        if len(x.shape) == 3:  # unbatched (batch_size=None): conv2d wants a batch axis
-            return tf.nn.conv2d(x[None], k, 1, "VALID")[0] + offset
-        return tf.nn.conv2d(x, k, 1, "VALID") + offset
-
-    return permute
+    if bb is None or bb.mode == "none":
+        return (lambda x: x), (lambda x: x)
+    source = tuple(bb.source_channel)
+    if source == (0, 1, 2):
+        permute = lambda x: x  # noqa: E731
+    elif source == (2, 1, 0):
+        permute = lambda x: tf.reverse(x, [-1])  # noqa: E731
+    else:
+        permute = lambda x: tf.gather(x, list(source), axis=-1)  # noqa: E731
+    scale, offset = np.asarray(bb.scale, np.float32), np.asarray(bb.offset, np.float32)
+    if np.ptp(scale) == 0 and np.ptp(offset) == 0:
+        s, o = float(scale[0]), float(offset[0])
+        return permute, lambda x: x * s + o
+    full_scale = tf.constant(np.broadcast_to(scale, (height, width, 3)))
+    full_offset = tf.constant(np.broadcast_to(offset, (height, width, 3)))
+    if np.all(scale == 1.0):
+        return permute, lambda x: x + full_offset
+    return permute, lambda x: x * full_scale + full_offset
 
 
 def class_names(data_dir: str) -> list[str]:
