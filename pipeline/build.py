@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipecheck import __version__
-from pipecheck.pipeline import fsio
+from pipecheck.pipeline import fsio, spec
 from pipecheck.pipeline.dump import Scan, scan_manifest, scan_sidecars
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.images import ImageOptions
@@ -54,7 +54,7 @@ class BuildOptions:
     max_side: int | None = None
     min_side: int = 32
     max_pixels: int = 89_478_485
-    jpeg_quality: int = 95
+    jpeg_quality: int | None = None
     workers: int | None = None
     shard_size_mb: float = 128.0
     overwrite: bool = False
@@ -392,7 +392,7 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
     fsio.write_atomic(fsio.join(staging, REJECTS_NAME),
                       "".join(json.dumps(r.to_dict(), ensure_ascii=True) + "\n" for r in rejects).encode())
     fsio.write_atomic(fsio.join(staging, CHECKSUMS_NAME), "".join(
-        json.dumps({"file": r.file, "record_sha256": r.record_sha256}) + "\n" for r in results).encode())
+        json.dumps({"file": r.file, spec.RECORD_DIGEST_KEY: r.record_digests}) + "\n" for r in results).encode())
     fsio.write_atomic(fsio.join(staging, MANIFEST_NAME), manifest_bytes(manifest))
     bookkeeping = [f".{r.file}{DONE_SUFFIX}" for r in results] + [STATE_NAME]
     if isinstance(planned.out, Path):

@@ -14,6 +14,7 @@ truncation are caught, at a fraction of the cost of a full-size decode plus resi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import warnings
@@ -38,7 +39,7 @@ class ImageOptions:
     max_side: int | None = None
     min_side: int = 32
     max_pixels: int = 89_478_485
-    jpeg_quality: int = 95
+    jpeg_quality: int | None = None  # None: a re-encoded JPEG keeps its source's tables, else 95
 
 
 @dataclass
@@ -75,15 +76,21 @@ def dhash(rgb: "np.ndarray") -> int:
     re-compression noise rarely flips a bit), then one bit per horizontally adjacent pair. Computed
     on the pixel array both decode paths already hold, so it costs almost nothing.
     """
-    h, w = rgb.shape[:2]
+    # One gather of the 32x36 samples (indexing rows first would copy 32 whole rows).
+    luma = rgb[_sample_grid(*rgb.shape[:2])].astype(np.float32) @ _LUMA
+    cells = luma.reshape(8, 4, 9, 4).mean(axis=(1, 3))
+    bits = int.from_bytes(np.packbits(cells[:, :8] > cells[:, 1:]).tobytes(), "big")
+    return bits - (1 << 64) if bits >= (1 << 63) else bits
+
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@functools.lru_cache(maxsize=256)
+def _sample_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     ys = np.minimum(((np.arange(32) + 0.5) * h / 32).astype(np.intp), h - 1)
     xs = np.minimum(((np.arange(36) + 0.5) * w / 36).astype(np.intp), w - 1)
-    luma = rgb[ys][:, xs].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    cells = luma.reshape(8, 4, 9, 4).mean(axis=(1, 3))
-    bits = 0
-    for bit in (cells[:, :8] > cells[:, 1:]).ravel():
-        bits = (bits << 1) | int(bit)
-    return bits - (1 << 64) if bits >= (1 << 63) else bits
+    return ys[:, None], xs
 
 
 def _fast_jpeg(data: bytes, width: int, height: int) -> "tuple[str, int] | None":
@@ -107,6 +114,31 @@ def _fast_jpeg(data: bytes, width: int, height: int) -> "tuple[str, int] | None"
     digest = xxhash.xxh3_128(f"{width}x{height}:".encode())
     digest.update(np.ascontiguousarray(rgb))
     return digest.hexdigest(), dhash(rgb)
+
+
+def _jpeg_encoding(img: Image.Image) -> dict | None:
+    """A YCbCr JPEG's own quantization tables and chroma subsampling, to re-encode it alike."""
+    from PIL import JpegImagePlugin
+
+    tables = getattr(img, "quantization", None)
+    sampling = JpegImagePlugin.get_sampling(img) if img.mode == "RGB" else -1
+    if not tables or len(tables) != 2 or sampling not in (0, 1, 2):
+        return None
+    return {"qtables": [list(tables[k]) for k in sorted(tables)], "subsampling": sampling}
+
+
+def _encoder_settings(quality: int | None, source: dict | None) -> dict:
+    """Pillow JPEG settings for a re-encode.
+
+    With no explicit quality, a downscaled JPEG keeps its own quantization tables and chroma
+    subsampling: the stored copy has the fidelity its source had, not more (a q85 4:2:0 photo saved
+    at q95 4:4:4 is a third larger and slower to decode in every epoch, for detail it never had).
+    Other sources (PNG, TIFF, WebP ...) get quality 95 with full-resolution chroma.
+    """
+    if quality is None and source is not None:
+        return dict(source)
+    quality = 95 if quality is None else quality
+    return {"quality": quality, "subsampling": 0 if quality >= 90 else 2}
 
 
 def _to_rgb(img: Image.Image, repairs: list[str]) -> Image.Image:
@@ -171,6 +203,7 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
     ext = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if _EXT_FORMAT.get(ext, fmt) != fmt:
         repairs.append("extension_mismatch")
+    opened = img  # repairs below replace img; the JPEG's own tables are read from this one
     if (fmt == "jpeg" and img.mode == "RGB" and getattr(img, "n_frames", 1) == 1
             and img.getexif().get(_ORIENTATION, 1) in (1, None)
             and (opts.max_side is None or max(width, height) <= opts.max_side)):
@@ -220,7 +253,7 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
         out_fmt = "png" if fmt in _LOSSLESS else "jpeg"
     buf = io.BytesIO()
     if out_fmt == "jpeg":
-        img.save(buf, "JPEG", quality=opts.jpeg_quality, subsampling=0 if opts.jpeg_quality >= 90 else 2)
+        img.save(buf, "JPEG", **_encoder_settings(opts.jpeg_quality, _jpeg_encoding(opened) if fmt == "jpeg" else None))
     else:
         img.save(buf, "PNG", compress_level=3)
     encoded = buf.getvalue()

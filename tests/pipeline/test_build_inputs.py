@@ -65,6 +65,31 @@ def test_original_bytes_stored_untouched_when_rgb_upright_and_small_enough(h, tm
     assert (recs["photo"]["image/width"], recs["photo"]["image/height"]) == ([64], [48])
 
 
+def test_a_downscaled_jpeg_keeps_its_own_tables_and_chroma_unless_a_quality_is_given(h, tmp_path):
+    from PIL import JpegImagePlugin
+
+    d = tmp_path / "d"
+    h.pair(d, "q70", {"label": "a"}, h.image(120, 90, seed=3), ".jpg", "JPEG", quality=70, subsampling=2)
+    h.pair(d, "q97", {"label": "a"}, h.image(120, 90, seed=4), ".jpg", "JPEG", quality=97, subsampling=0)
+    h.pair(d, "png", {"label": "a"}, h.image(120, 90, seed=5), ".png", "PNG")
+
+    def stored(out, **kw):
+        recs = h.by_id(h.build(d, tmp_path / out, label_field="label", max_side=60, **kw).out_dir)
+        return {k: Image.open(io.BytesIO(r["image/encoded"][0])) for k, r in recs.items()}
+
+    sources = {k: Image.open(d / f"{k}.jpg") for k in ("q70", "q97")}
+    kept = stored("keep")
+    for key, src in sources.items():
+        assert kept[key].size == (60, 45)
+        assert kept[key].quantization == src.quantization
+        assert JpegImagePlugin.get_sampling(kept[key]) == JpegImagePlugin.get_sampling(src)
+    # a source without JPEG tables gets quality 95, full-resolution chroma
+    assert JpegImagePlugin.get_sampling(kept["png"]) == 0 and kept["png"].quantization[0][0] == 2
+    forced = stored("q80", jpeg_quality=80)
+    for img in forced.values():
+        assert JpegImagePlugin.get_sampling(img) == 2 and img.quantization[0][0] == 6
+
+
 def test_max_side_downscales_and_reencodes_as_jpeg(h, tmp_path):
     d = tmp_path / "d"
     h.pair(d, "wide", {"label": "a"}, h.image(90, 60, seed=7), ".jpg", "JPEG")
