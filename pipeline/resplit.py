@@ -122,14 +122,14 @@ def resplit_dataset(src: str, dst: str, *, fractions: dict[str, float], seed: in
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        files, digests, sizes, counts, record_sha, rows_by_split = {}, {}, Counter(), {}, {}, {}
+        files, digests, sizes, counts, record_digests, rows_by_split = {}, {}, Counter(), {}, {}, {}
         for split, count in plan.items():
             for k in range(count):
                 name = spec.shard_name(split, k, count)
                 files[(split, k)] = open(staging / name, "wb")
                 digests[(split, k)] = hashlib.sha256()
                 counts[(split, k)] = Counter()
-                record_sha[(split, k)] = []
+                record_digests[(split, k)] = []
         by_id = {(it["source"], it["record"]): it for it in items}
         sources = list(dict.fromkeys(it["source"] for it in items))
         for path in sources:
@@ -141,7 +141,7 @@ def resplit_dataset(src: str, dst: str, *, fractions: dict[str, float], seed: in
                 sizes[(split, k)] += len(framed)
                 it = by_id[(path, i)]
                 counts[(split, k)].update(it["labels"])
-                record_sha[(split, k)].append(spec.record_digest(rec))
+                record_digests[(split, k)].append(spec.record_digest(rec))
                 rows_by_split.setdefault(split, []).append((it["labels"], it["meta"]))
         for fh in files.values():
             fh.flush()
@@ -152,7 +152,7 @@ def resplit_dataset(src: str, dst: str, *, fractions: dict[str, float], seed: in
         for (split, k) in sorted(files):
             name = spec.shard_name(split, k, plan[split])
             s = splits.setdefault(split, {"examples": 0, "class_counts": Counter(), "shards": []})
-            n = len(record_sha[(split, k)])
+            n = len(record_digests[(split, k)])
             s["examples"] += n
             s["class_counts"].update(counts[(split, k)])
             s["shards"].append({"file": name, "records": n, "bytes": sizes[(split, k)], "sha256": digests[(split, k)].hexdigest()})
@@ -166,7 +166,7 @@ def resplit_dataset(src: str, dst: str, *, fractions: dict[str, float], seed: in
         if manifest.get("statistics"):
             new["statistics"] = stats_mod.write_statistics(staging, {s: stats_mod.frame(r, types) for s, r in rows_by_split.items()})
         write_atomic(staging / CHECKSUMS_NAME, "".join(
-            json.dumps({"file": spec.shard_name(s, k, plan[s]), "record_sha256": record_sha[(s, k)]}) + "\n"
+            json.dumps({"file": spec.shard_name(s, k, plan[s]), spec.RECORD_DIGEST_KEY: record_digests[(s, k)]}) + "\n"
             for (s, k) in sorted(files)).encode())
         src_rejects = Path(src) / "rejects.jsonl"
         if src_rejects.is_file():

@@ -48,7 +48,7 @@ def check_dataset(data_dir: str) -> list[Finding]:
 
 registry.define("dataset.record_corrupt", "error", "a shard fails its TFRecord CRC check or ends mid-record",
                 "copy the dataset again from a good source or rebuild it")
-registry.define("dataset.record_changed", "error", "a record's sha256 differs from checksums.jsonl written at build time",
+registry.define("dataset.record_changed", "error", "a record differs from its checksum in checksums.jsonl written at build time",
                 "copy the dataset again from a good source or rebuild it")
 registry.define("dataset.record_count", "error", "a shard holds a different number of records than dataset.json says",
                 "copy the dataset again from a good source or rebuild it")
@@ -81,7 +81,10 @@ def verify_dataset(data_dir: str) -> tuple[list[Finding], dict[str, int]]:
         for line in sums.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 row = json.loads(line)
-                expected[row["file"]] = row["record_sha256"]
+                if spec.RECORD_DIGEST_KEY in row:
+                    expected[row["file"]] = (spec.record_digest, row[spec.RECORD_DIGEST_KEY])
+                else:
+                    expected[row["file"]] = (spec.legacy_record_digest, row[spec.LEGACY_RECORD_DIGEST_KEY])
     else:
         findings.append(registry.finding("dataset.no_checksums", f"{sums} not found", subject=str(sums)))
     totals = {"shards": 0, "records": 0, "bytes": 0}
@@ -92,12 +95,12 @@ def verify_dataset(data_dir: str) -> tuple[list[Finding], dict[str, int]]:
                 continue  # already reported as dataset.shard_missing
             totals["shards"] += 1
             totals["bytes"] += path.stat().st_size
-            digests = expected.get(shard["file"])
+            digest_of, digests = expected.get(shard["file"], (None, None))
             n = 0
             changed: list[int] = []
             try:
                 for n, record in enumerate(spec.iter_records(str(path)), start=1):
-                    if digests is not None and (n > len(digests) or spec.record_digest(record) != digests[n - 1]):
+                    if digests is not None and (n > len(digests) or digest_of(record) != digests[n - 1]):
                         changed.append(n - 1)
             except ValueError as exc:
                 findings.append(registry.finding("dataset.record_corrupt", f"{shard['file']}: {exc} after {n} good record(s)",

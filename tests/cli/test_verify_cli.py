@@ -2,7 +2,7 @@
 
 A real build (in-process ``build()``, several shards) is copied per test and damaged the way a bad
 copy or a bad disk damages data: a flipped bit (CRC fails), a record rewritten with valid framing
-(CRC passes, sha256 does not), records reordered, a shard truncated, deleted or extended. Each must
+(CRC passes, the record checksum does not), records reordered, a shard truncated, deleted or extended. Each must
 exit 1 via the CLI with the right check id; the untouched copy exits 0.
 """
 
@@ -105,7 +105,7 @@ def test_flipped_byte_in_a_record_length_fails_its_crc(copy):
     assert code == 1 and "dataset.record_corrupt" in _ids(report)
 
 
-def test_record_changed_with_valid_framing_is_caught_by_sha256(copy):
+def test_record_changed_with_valid_framing_is_caught_by_its_checksum(copy):
     """The hard case: the CRCs are recomputed (a tool rewrote the record), only the digests catch it."""
     shard, n = _a_shard(copy)
     frames = _frames(shard)
@@ -187,3 +187,28 @@ def test_not_a_build_is_one_line_exit_2(tmp_path):
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("pipecheck: error:") and str(tmp_path) in lines[0], result.stderr
+
+
+def test_checksums_of_older_builds_record_sha256_still_verify(copy):
+    """Builds before the XXH3 record checksums wrote ``record_sha256`` (sha256, 128 bits): verify
+    reads that form too, passes the intact copy and still names a rewritten record."""
+    import hashlib
+
+    rows = []
+    for line in (copy / "checksums.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        frames = _frames(copy / row["file"])
+        rows.append({"file": row["file"], "record_sha256": [hashlib.sha256(r).hexdigest()[:32] for r in frames]})
+        assert spec.RECORD_DIGEST_KEY in row and len(row[spec.RECORD_DIGEST_KEY]) == len(frames)
+    (copy / "checksums.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, report = _verify(copy)
+    assert code == 0 and not _ids(report), report
+    shard, _ = _a_shard(copy)
+    frames = _frames(shard)
+    changed = bytearray(frames[0])
+    changed[-3] ^= 0x01
+    frames[0] = bytes(changed)
+    shard.write_bytes(b"".join(spec.frame_record(r) for r in frames))
+    code, report = _verify(copy)
+    changed_f = next(f for f in report["findings"] if f["check"] == "dataset.record_changed")
+    assert code == 1 and changed_f["evidence"]["records"] == [0]
