@@ -83,25 +83,45 @@ def _walk(root: Path, recursive: bool, follow_symlinks: bool):
     def fail(exc: OSError) -> None:
         raise InputError(f"cannot list folder {exc.filename}: {exc.strerror}; fix its permissions or move it out of the dump")
 
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks, onerror=fail):
-        kept = []
-        for d in sorted(dirnames):
-            if d.startswith(".") or not recursive:
+    def walk(full_dir: str, rel_dir: str):
+        # os.scandir rather than os.walk + relpath + islink per file: the entries already know
+        # whether they are links, and relative paths are built by joining, not recomputed.
+        try:
+            with os.scandir(full_dir) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            fail(exc)
+        subdirs = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()  # follows links, like os.walk
+            except OSError:
+                is_dir = False
+            if not is_dir:
                 continue
-            full = os.path.join(dirpath, d)
-            if os.path.islink(full) and not follow_symlinks:
-                # os.walk does not descend into it; count it so its files do not vanish unnoticed.
-                yield os.path.relpath(full, root), ("symlink_outside_dump" if outside(full) else "symlinked_folder")
+            if entry.name.startswith(".") or not recursive:
                 continue
-            kept.append(d)
-        dirnames[:] = kept
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, root)
-            if os.path.islink(full) and not follow_symlinks and outside(full):
+            rel = f"{rel_dir}{entry.name}"
+            if entry.is_symlink() and not follow_symlinks:
+                # not descended into; counted so its files do not vanish unnoticed
+                yield rel, ("symlink_outside_dump" if outside(entry.path) else "symlinked_folder")
+                continue
+            subdirs.append(entry)
+        for entry in entries:
+            try:
+                if entry.is_dir():
+                    continue
+            except OSError:
+                pass
+            rel = f"{rel_dir}{entry.name}"
+            if not follow_symlinks and entry.is_symlink() and outside(entry.path):
                 yield rel, "symlink_outside_dump"
                 continue
             yield rel, ""
+        for entry in subdirs:
+            yield from walk(entry.path, f"{rel_dir}{entry.name}{os.sep}")
+
+    yield from walk(os.fspath(root), "")
 
 
 def _walk_remote(root: str, recursive: bool):

@@ -24,9 +24,10 @@ from pipecheck.pipeline.images import Checked, ImageOptions, check_image
 from pipecheck.pipeline.rejects import Reject
 
 DONE_SUFFIX = ".done.json"
-# Small shards keep every core busy on small builds; this caps how many a split gets for that.
-_MIN_RECORDS_PER_SHARD = 256
-_MAX_SHARDS_FOR_PARALLELISM = 16
+# Small builds get several small shards so every core stays busy until the end (with a few large
+# shards, one worker idles while the other finishes the last one); this caps how many that adds.
+_MIN_RECORDS_PER_SHARD = 128
+_MAX_SHARDS_FOR_PARALLELISM = 32
 
 
 def shard_count(records: int, est_bytes: float, target_bytes: float) -> int:
