@@ -100,25 +100,28 @@ def load_dataset(
     if repeat:
         ds = ds.repeat()
 
-    description = {
-        spec.IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
-        spec.IMAGE_HEIGHT: tf.io.FixedLenFeature([], tf.int64),
-        spec.IMAGE_WIDTH: tf.io.FixedLenFeature([], tf.int64),
-        spec.LABEL_INDEX: tf.io.VarLenFeature(tf.int64),
-    }
     target_side = max(height, width)
     permute, affine = _preprocess_ops(bb, height, width)
     # DCT scaling (decode at 1/2, 1/4 or 1/8 while the short side stays >= the target side) skips
     # most of the IDCT work for large stored images; a build whose --max-side rules it out skips the
-    # per-record branch too.
+    # per-record branch and the size features too.
     max_side = (manifest.get("options") or {}).get("max_side")
     dct_scaling = max_side is None or max_side >= 2 * target_side
+    description = {
+        spec.IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
+        spec.LABEL_INDEX: tf.io.VarLenFeature(tf.int64),
+    }
+    if dct_scaling:
+        description[spec.IMAGE_HEIGHT] = tf.io.FixedLenFeature([], tf.int64)
+        description[spec.IMAGE_WIDTH] = tf.io.FixedLenFeature([], tf.int64)
 
-    def decode_image(data, short_side):
+    def decode_image(parsed):
         # decode_jpeg is TF's generic image kernel: it also decodes the PNGs the writer stores (the
         # ratio only applies to JPEG), so no per-record format branch is needed.
+        data = parsed[spec.IMAGE_ENCODED]
         if not dct_scaling:
             return tf.io.decode_jpeg(data, channels=3)
+        short_side = tf.minimum(parsed[spec.IMAGE_HEIGHT], parsed[spec.IMAGE_WIDTH])
         ratio_index = (tf.cast(short_side >= 2 * target_side, tf.int32) + tf.cast(short_side >= 4 * target_side, tf.int32)
                        + tf.cast(short_side >= 8 * target_side, tf.int32))
         branches = [lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r, dct_method="INTEGER_FAST" if r > 1 else "")
@@ -127,12 +130,11 @@ def load_dataset(
 
     def decode(record):
         parsed = tf.io.parse_single_example(record, description)
-        short_side = tf.minimum(parsed[spec.IMAGE_HEIGHT], parsed[spec.IMAGE_WIDTH])
-        image = permute(decode_image(parsed[spec.IMAGE_ENCODED], short_side))
+        image = permute(decode_image(parsed))
         # Bilinear weights are convex, so the float result stays within [0, 255]: no clip needed.
         image = affine(tf.image.resize(image, [height, width]))
         image.set_shape([height, width, 3])
-        index = tf.sparse.to_dense(parsed[spec.LABEL_INDEX])
+        index = parsed[spec.LABEL_INDEX].values  # in record order; no densify needed
         if label_mode == "int":
             label = index[0]
         elif label_mode == "categorical":
@@ -145,7 +147,8 @@ def load_dataset(
 
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     if batch_size:
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        # A plain batch: with every core already decoding, a parallel batch only added contention.
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     options = tf.data.Options()
     options.deterministic = deterministic
     ds = ds.with_options(options)
@@ -181,7 +184,7 @@ def _preprocess_ops(bb, height: int, width: int):
     if source == (0, 1, 2):
         permute = lambda x: x  # noqa: E731
     elif source == (2, 1, 0):
-        permute = lambda x: tf.reverse(x, [-1])  # noqa: E731
+        permute = _reverse_channels
     else:
         permute = lambda x: tf.gather(x, list(source), axis=-1)  # noqa: E731
     scale, offset = np.asarray(bb.scale, np.float32), np.asarray(bb.offset, np.float32)
@@ -193,6 +196,21 @@ def _preprocess_ops(bb, height: int, width: int):
     if np.all(scale == 1.0):
         return permute, lambda x: x + full_offset
     return permute, lambda x: x * full_scale + full_offset
+
+
+def _reverse_channels(image):
+    """RGB -> BGR of an ``H x W x 3`` image, in two of TensorFlow's fast reverses.
+
+    Reversing the trailing axis of 3 takes Eigen's generic per-element path; reversing the whole
+    buffer (contiguous) turns the image by 180 degrees *and* swaps R and B, and reversing the pixel
+    order back is the kernel's special case for rows of 3-channel pixels: the same result in about
+    two thirds of the time (0.055 against 0.077 ms for 256 x 192 here).
+    """
+    import tensorflow as tf
+
+    shape = tf.shape(image)
+    turned = tf.reverse(tf.reshape(image, [-1]), [0])
+    return tf.reshape(tf.reverse(tf.reshape(turned, [1, -1, 3]), [1]), shape)
 
 
 def class_names(data_dir: str) -> list[str]:
