@@ -149,8 +149,13 @@ def _assign_splits(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[s
         k["split"] = s
 
 
-def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int], types: dict[str, str], staging: str) -> list[ShardTask]:
+def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int], types: dict[str, str],
+          staging: str) -> tuple[list[ShardTask], dict[str, tuple[int, int]]]:
+    """The shard tasks, and each image's ``(size, mtime)`` (stat once: sizes size the shards, both
+    go into the resume fingerprint)."""
     import numpy as np
+
+    stamps: dict[str, tuple[int, int]] = {}
 
     target = opts.shard_size_mb * 1024 * 1024
     tasks: list[ShardTask] = []
@@ -162,7 +167,9 @@ def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int],
         # Shuffle once so every shard is class-mixed and interleaved reads see all classes.
         order = np.random.default_rng([opts.seed, len(rows)]).permutation(len(rows))
         rows = [rows[i] for i in order]
-        est = sum(_size(fsio.join(opts.dump, k["item"].image)) for k in rows)
+        for k in rows:
+            stamps[k["item"].image] = fsio.stamp(fsio.join(opts.dump, k["item"].image))
+        est = sum(max(0, stamps[k["item"].image][0]) for k in rows)
         if opts.max_side:
             est = min(est, len(rows) * opts.max_side * opts.max_side * 0.5)
         count = shard_count(len(rows), est, target)
@@ -173,14 +180,7 @@ def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int],
                 labels = sorted(k["labels"], key=index.__getitem__)
                 items.append((k["item"].image, k["item"].stem, [index[n] for n in labels], labels, coerce_meta(k["meta"], types)))
             tasks.append(ShardTask(split, i, count, opts.dump, staging, opts.image_options, items))
-    return tasks
-
-
-def _size(path: str) -> int:
-    try:
-        return fsio.size(path)
-    except Exception:  # noqa: BLE001 - OSError locally, tf.errors.* remotely
-        return 0
+    return tasks, stamps
 
 
 def staging_dir(out: str | os.PathLike) -> Path:
@@ -240,7 +240,7 @@ def _check_out(opts: BuildOptions) -> Path | str:
     return out
 
 
-def _fingerprint(opts: BuildOptions, tasks: list[ShardTask]) -> str:
+def _fingerprint(opts: BuildOptions, tasks: list[ShardTask], stamps: dict[str, tuple[int, int]]) -> str:
     """Identity of a planned build: options, every item and its file's size and mtime."""
     h = hashlib.sha256()
     relevant = {k: v for k, v in dataclasses.asdict(opts).items() if k not in ("out", "overwrite", "resume", "workers")}
@@ -248,7 +248,7 @@ def _fingerprint(opts: BuildOptions, tasks: list[ShardTask]) -> str:
     for t in tasks:
         h.update(t.name.encode())
         for rel, stem, idx, names, meta in t.items:
-            stamp = fsio.stamp(fsio.join(opts.dump, rel))
+            stamp = stamps.get(rel) or fsio.stamp(fsio.join(opts.dump, rel))
             h.update(json.dumps([rel, stem, idx, meta, stamp], sort_keys=True, default=str).encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
@@ -263,12 +263,13 @@ def _state_fingerprint(path: str) -> str | None:
         return None
 
 
-def _prepare_staging(opts: BuildOptions, staging: str, tasks: list[ShardTask]) -> list[ShardResult]:
+def _prepare_staging(opts: BuildOptions, staging: str, tasks: list[ShardTask],
+                     stamps: dict[str, tuple[int, int]]) -> list[ShardResult]:
     """Create (or, with --resume, reopen) the staging folder; returns the shards already done."""
     import fnmatch
 
     state = fsio.join(staging, STATE_NAME)
-    fingerprint = _fingerprint(opts, tasks)
+    fingerprint = _fingerprint(opts, tasks, stamps)
     out = Path(opts.out)
     if opts.resume and not fsio.is_remote(opts.out) and not Path(staging).exists() and (out / STATE_NAME).is_file():
         # Killed after the swap, before the cleanup: --out is that build; finish it from there.
@@ -320,8 +321,8 @@ def plan_build(opts: BuildOptions) -> Planned:
     else:
         fsio.makedirs(fsio.split(out)[0])
     staging = _staging(out)
-    tasks = _plan(opts, kept, index, types, staging)
-    done = _prepare_staging(opts, staging, tasks)
+    tasks, stamps = _plan(opts, kept, index, types, staging)
+    done = _prepare_staging(opts, staging, tasks, stamps)
     return Planned(started, out, staging, scan, kept, classes, types, tasks, done)
 
 

@@ -226,9 +226,11 @@ def read_sidecar(path: str) -> tuple[dict[str, Any], str]:
         return {}, f"invalid JSON: {' '.join(str(exc).split())[:200]}"
     if not isinstance(obj, dict):
         return {}, f"expected a JSON object, got {type(obj).__name__}"
-    if _depth_exceeds(obj, MAX_SIDECAR_DEPTH):
+    # Both walks below cost more than the parse for a small sidecar; skip them when the bytes show
+    # they cannot find anything: nesting needs that many brackets, a lone surrogate a \u escape.
+    if raw.count(b"{") + raw.count(b"[") > MAX_SIDECAR_DEPTH and _depth_exceeds(obj, MAX_SIDECAR_DEPTH):
         return {}, f"nested deeper than {MAX_SIDECAR_DEPTH} levels"
-    return clean_text(obj), ""
+    return (clean_text(obj) if b"\\u" in raw else obj), ""
 
 
 MAX_SIDECAR_DEPTH = 64
