@@ -117,6 +117,7 @@ def _prepare(opts: BuildOptions) -> tuple[Scan, list[dict[str, Any]], list[str],
         group = None if group is None or isinstance(group, (dict, list)) else str(group)
         kept.append({"item": item, "labels": labels, "split": split, "group": group,
                      "meta": flatten_meta(item.meta, skip=skip)})
+        item.meta = {}  # flattened above; the raw sidecar is not needed again (memory at 100k images)
     classes = vocabulary(k["labels"] for k in kept)
     types = meta_types(k["meta"] for k in kept)
     return scan, kept, classes, types
@@ -179,6 +180,7 @@ def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int],
                 k = rows[j]
                 labels = sorted(k["labels"], key=index.__getitem__)
                 items.append((k["item"].image, k["item"].stem, [index[n] for n in labels], labels, coerce_meta(k["meta"], types)))
+                k["meta"] = None  # now in the task; freeing it as we go lowers the plan's peak
             tasks.append(ShardTask(split, i, count, opts.dump, staging, opts.image_options, items))
     return tasks, stamps
 
@@ -296,7 +298,6 @@ class Planned:
     out: Path | str
     staging: str
     scan: Scan
-    kept: list[dict[str, Any]]
     classes: list[str]
     types: dict[str, str]
     tasks: list[ShardTask]
@@ -323,7 +324,10 @@ def plan_build(opts: BuildOptions) -> Planned:
     staging = _staging(out)
     tasks, stamps = _plan(opts, kept, index, types, staging)
     done = _prepare_staging(opts, staging, tasks, stamps)
-    return Planned(started, out, staging, scan, kept, classes, types, tasks, done)
+    # From here on the tasks hold what each record needs; the per-item scan records (raw and
+    # flattened sidecars) would only keep ~1 KB per image alive through the statistics step.
+    scan.items.clear()
+    return Planned(started, out, staging, scan, classes, types, tasks, done)
 
 
 def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
@@ -389,7 +393,7 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
         },
     }
     if opts.stats:
-        manifest["statistics"] = statistics() if statistics else _statistics(staging, planned.kept, results, types)
+        manifest["statistics"] = statistics() if statistics else _statistics(staging, planned.tasks, results, types)
     fsio.write_atomic(fsio.join(staging, REJECTS_NAME),
                       "".join(json.dumps(r.to_dict(), ensure_ascii=True) + "\n" for r in rejects).encode())
     fsio.write_atomic(fsio.join(staging, CHECKSUMS_NAME), "".join(
@@ -409,14 +413,13 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
     return BuildResult(str(planned.out), manifest, rejects, repairs, len(scan.litter), scan.ignored)
 
 
-def _statistics(staging: str, kept: list[dict[str, Any]], results: list[ShardResult], types: dict[str, str]) -> dict[str, str]:
-    """TFDV statistics per split over exactly the written records' labels and metadata."""
+def _statistics(staging: str, tasks: list[ShardTask], results: list[ShardResult], types: dict[str, str]) -> dict[str, str]:
+    """TFDV statistics per split over exactly the written records' labels and metadata (read from
+    the shard tasks, like the Beam runner does)."""
     from pipecheck.pipeline import stats
 
-    by_stem = {k["item"].stem: k for k in kept}
+    by_stem = {stem: (names, meta) for t in tasks for _rel, stem, _idx, names, meta in t.items}
     rows: dict[str, list] = {}
     for r in results:
-        rows.setdefault(r.split, []).extend(
-            (by_stem[s]["labels"], coerce_meta(by_stem[s]["meta"], types)) for s in r.written
-        )
+        rows.setdefault(r.split, []).extend(by_stem[s] for s in r.written)
     return stats.write_statistics(staging, {split: stats.frame(v, types) for split, v in rows.items()})
