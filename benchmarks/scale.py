@@ -40,8 +40,9 @@ def make(root: Path, n: int, workers: int) -> None:
         list(pool.map(_chunk, [(str(root), s, min(step, n - s)) for s in range(0, n, step)]))
 
 
-def _pss(pid: int) -> int:
-    """Proportional set size in bytes (shared pages divided among the processes that map them)."""
+def _pss(pid: int) -> int | None:
+    """Proportional set size in bytes (shared pages divided among the processes that map them), or
+    None where the kernel does not say (no smaps_rollup, no permission)."""
     try:
         with open(f"/proc/{pid}/smaps_rollup") as fh:
             for line in fh:
@@ -49,7 +50,7 @@ def _pss(pid: int) -> int:
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    return 0
+    return None
 
 
 def tree_memory(pid: int) -> tuple[int, int]:
@@ -76,7 +77,8 @@ def tree_memory(pid: int) -> tuple[int, int]:
     while stack:
         p = stack.pop()
         total_rss += rss.get(p, 0)
-        total_pss += _pss(p)
+        pss = _pss(p)
+        total_pss += rss.get(p, 0) if pss is None else pss  # never under-count: RSS when PSS is unknown
         stack.extend(children.get(p, []))
     return total_rss, total_pss
 

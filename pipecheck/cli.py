@@ -107,7 +107,7 @@ def cli() -> None:
 @click.option("--min-side", type=click.IntRange(min=1), default=32, show_default=True, help="Reject images whose shorter side is below N.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=89_478_485, show_default=True, help="Reject larger images (decompression bombs).")
 @click.option("--jpeg-quality", type=click.IntRange(50, 100), default=None,
-              help="Quality of re-encoded JPEGs (default: a downscaled JPEG keeps its own quantization tables and chroma subsampling; other sources 95).")
+              help="Quality of re-encoded JPEGs (default: a re-encoded JPEG keeps its own quantization tables and chroma subsampling; other sources 95).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("--runner", type=click.Choice(["local", "beam"]), default="local", show_default=True,
               help="local: worker processes here; beam: an Apache Beam pipeline (DirectRunner unless --beam-option names another).")

@@ -250,19 +250,26 @@ def _fingerprint(opts: BuildOptions, tasks: list[ShardTask], stamps: dict[str, t
     for t in tasks:
         h.update(t.name.encode())
         for rel, stem, idx, names, meta in t.items:
-            stamp = stamps.get(rel) or fsio.stamp(fsio.join(opts.dump, rel))
+            stamp = stamps[rel]
             h.update(json.dumps([rel, stem, idx, meta, stamp], sort_keys=True, default=str).encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
 STATE_NAME = "state.json"
+# Bumped whenever what a resumed build would reuse changes meaning (options' defaults, shard
+# planning, done records): an interrupted build of another version is refused with that reason.
+STATE_FORMAT = 2
 
 
-def _state_fingerprint(path: str) -> str | None:
+def _check_resumable(path: str, fingerprint: str, out: str, what: str) -> None:
     try:
-        return json.loads(fsio.read_bytes(path))["fingerprint"]
-    except Exception:  # noqa: BLE001 - missing/garbled state (OSError, ValueError, KeyError, tf.errors.*)
-        return None
+        state = json.loads(fsio.read_bytes(path))
+    except Exception:  # noqa: BLE001 - missing/garbled state (OSError, ValueError, tf.errors.*)
+        state = {}
+    if state.get("format") != STATE_FORMAT and state.get("fingerprint"):
+        raise InputError(f"cannot resume {out}: {what} was made by another pipecheck version; rerun with --overwrite")
+    if state.get("fingerprint") != fingerprint:
+        raise InputError(f"cannot resume {out}: the dump or the options changed since {what}; rerun with --overwrite")
 
 
 def _prepare_staging(opts: BuildOptions, staging: str, tasks: list[ShardTask],
@@ -275,18 +282,17 @@ def _prepare_staging(opts: BuildOptions, staging: str, tasks: list[ShardTask],
     out = Path(opts.out)
     if opts.resume and not fsio.is_remote(opts.out) and not Path(staging).exists() and (out / STATE_NAME).is_file():
         # Killed after the swap, before the cleanup: --out is that build; finish it from there.
-        if _state_fingerprint(str(out / STATE_NAME)) != fingerprint:
-            raise InputError(f"cannot resume {opts.out}: the dump or the options changed since that build; rerun with --overwrite")
+        _check_resumable(str(out / STATE_NAME), fingerprint, opts.out, "that build")
         os.replace(out, staging)
     if opts.resume:
-        if _state_fingerprint(state) != fingerprint:
-            raise InputError(f"cannot resume {opts.out}: the dump or the options changed since the interrupted build; rerun with --overwrite")
+        _check_resumable(state, fingerprint, opts.out, "the interrupted build")
         for stray in fnmatch.filter(fsio.listdir(staging), ".*.tmp-*"):
             fsio.remove(fsio.join(staging, stray))
         return [r for r in (load_done(staging, t.name) for t in tasks) if r is not None]
     fsio.rmtree(staging)
     fsio.makedirs(staging)
-    fsio.write_atomic(state, json.dumps({"fingerprint": fingerprint, "shards": [t.name for t in tasks]}).encode())
+    fsio.write_atomic(state, json.dumps({"format": STATE_FORMAT, "fingerprint": fingerprint,
+                                         "shards": [t.name for t in tasks]}).encode())
     return []
 
 

@@ -116,22 +116,29 @@ def _fast_jpeg(data: bytes, width: int, height: int) -> "tuple[str, int] | None"
     return digest.hexdigest(), dhash(rgb)
 
 
-def _jpeg_encoding(img: Image.Image) -> dict | None:
-    """A YCbCr JPEG's own quantization tables and chroma subsampling, to re-encode it alike."""
+def _jpeg_encoding(img: Image.Image, transposed: bool = False) -> dict | None:
+    """A YCbCr JPEG's own quantization tables and chroma subsampling, to re-encode it alike.
+
+    ``transposed``: the pixels were turned by 90 degrees (EXIF orientation 5-8), so 4:2:2's halved
+    horizontal chroma would fall on the other axis; full chroma then keeps what the source had.
+    """
     from PIL import JpegImagePlugin
 
     tables = getattr(img, "quantization", None)
     sampling = JpegImagePlugin.get_sampling(img) if img.mode == "RGB" else -1
     if not tables or len(tables) != 2 or sampling not in (0, 1, 2):
         return None
+    if transposed and sampling == 1:
+        sampling = 0
     return {"qtables": [list(tables[k]) for k in sorted(tables)], "subsampling": sampling}
 
 
 def _encoder_settings(quality: int | None, source: dict | None) -> dict:
     """Pillow JPEG settings for a re-encode.
 
-    With no explicit quality, a downscaled JPEG keeps its own quantization tables and chroma
-    subsampling: the stored copy has the fidelity its source had, not more (a q85 4:2:0 photo saved
+    With no explicit quality, a re-encoded JPEG (downscaled, or turned upright by its EXIF
+    orientation) keeps its own quantization tables and chroma subsampling: the stored copy has the
+    fidelity its source had, not more (a q85 4:2:0 photo saved
     at q95 4:4:4 is a third larger and slower to decode in every epoch, for detail it never had).
     Other sources (PNG, TIFF, WebP ...) get quality 95 with full-resolution chroma.
     """
@@ -223,6 +230,7 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
         finally:
             Image.MAX_IMAGE_PIXELS = saved
         orientation = img.getexif().get(_ORIENTATION, 1)
+        transposed = orientation in (5, 6, 7, 8)
         if orientation not in (1, None):
             img = ImageOps.exif_transpose(img)
             repairs.append("exif_orientation")
@@ -253,7 +261,7 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
         out_fmt = "png" if fmt in _LOSSLESS else "jpeg"
     buf = io.BytesIO()
     if out_fmt == "jpeg":
-        img.save(buf, "JPEG", **_encoder_settings(opts.jpeg_quality, _jpeg_encoding(opened) if fmt == "jpeg" else None))
+        img.save(buf, "JPEG", **_encoder_settings(opts.jpeg_quality, _jpeg_encoding(opened, transposed) if fmt == "jpeg" else None))
     else:
         img.save(buf, "PNG", compress_level=3)
     encoded = buf.getvalue()

@@ -183,7 +183,7 @@ def encode_example(features: Mapping[str, Any]) -> bytes:
 
 # checksums.jsonl: {"file": shard, RECORD_DIGEST_KEY: [digest of each record, in order]}
 RECORD_DIGEST_KEY = "record_xxh3_128"
-LEGACY_RECORD_DIGEST_KEY = "record_sha256"  # builds before format 2 of checksums.jsonl
+LEGACY_RECORD_DIGEST_KEY = "record_sha256"  # what builds before 2026-11-22 wrote (verify reads both)
 
 
 def record_digest(record: bytes) -> str:

@@ -75,7 +75,7 @@ def verify_dataset(data_dir: str) -> tuple[list[Finding], dict[str, int]]:
 
     manifest = read_manifest(data_dir)
     findings = [f for f in check_dataset(data_dir) if f.check not in ("dataset.shard_size",)]
-    expected: dict[str, list[str]] = {}
+    expected: dict[str, tuple] = {}  # shard file -> (digest function, digests in record order)
     sums = Path(data_dir) / CHECKSUMS_NAME
     if sums.is_file():
         for line in sums.read_text(encoding="utf-8").splitlines():

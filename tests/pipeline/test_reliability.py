@@ -410,6 +410,28 @@ def test_after_a_kill_plain_rerun_is_refused_and_a_changed_dump_cannot_resume(tm
     assert_verifies(out)
 
 
+def test_an_interrupted_build_of_another_version_is_refused_by_name_and_its_own_resumes(h, tmp_path):
+    """The staging folder of an older pipecheck (its state.json has no format) may plan shards or
+    options differently: --resume says so instead of claiming the dump changed."""
+    from pipecheck.pipeline.build import plan_build
+    from pipecheck.pipeline.errors import InputError
+
+    d = tmp_path / "d"
+    for i in range(6):
+        h.pair(d, f"img_{i}", {"label": "ab"[i % 2]}, h.image(40, 36, seed=i))
+    opts = h.options(d, tmp_path / "out", label_field="label", stats=False)
+    staging = tmp_path / ".out.partial"
+    plan_build(opts)  # an interrupted build: staging planned, no shard written yet
+    state = json.loads((staging / "state.json").read_text())
+    old = {k: v for k, v in state.items() if k != "format"}
+    (staging / "state.json").write_text(json.dumps(old))
+    with pytest.raises(InputError, match="made by another pipecheck version; rerun with --overwrite"):
+        h.build(d, tmp_path / "out", label_field="label", stats=False, resume=True)
+    (staging / "state.json").write_text(json.dumps(state))
+    result = h.build(d, tmp_path / "out", label_field="label", stats=False, resume=True)
+    assert result.accounting["written"] == 6 and not staging.exists()
+
+
 # --- 2. Ctrl-C --------------------------------------------------------------------------------
 
 
