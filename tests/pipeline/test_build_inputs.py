@@ -90,6 +90,25 @@ def test_a_downscaled_jpeg_keeps_its_own_tables_and_chroma_unless_a_quality_is_g
         assert JpegImagePlugin.get_sampling(img) == 2 and img.quantization[0][0] == 6
 
 
+def test_a_jpeg_turned_upright_keeps_its_tables_and_a_transposed_422_gets_full_chroma(h, tmp_path):
+    from PIL import JpegImagePlugin
+
+    d = tmp_path / "d"
+    for stem, orientation, sampling in (("flip", 3, 1), ("turn422", 6, 1), ("turn420", 6, 2)):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        h.pair(d, stem, {"label": "a"}, h.image(64, 48, seed=orientation + sampling), ".jpg", "JPEG",
+               quality=80, subsampling=sampling, exif=exif.tobytes())
+    recs = h.by_id(h.build(d, tmp_path / "out", label_field="label").out_dir)
+    stored = {k: Image.open(io.BytesIO(r["image/encoded"][0])) for k, r in recs.items()}
+    assert all("exif_orientation" in r["image/repairs"] for r in recs.values())
+    source = Image.open(d / "flip.jpg")
+    assert stored["flip"].quantization == source.quantization and stored["flip"].size == (64, 48)
+    assert JpegImagePlugin.get_sampling(stored["flip"]) == 1  # 4:2:2 kept: a 180-degree turn keeps the axes
+    assert JpegImagePlugin.get_sampling(stored["turn420"]) == 2 and stored["turn420"].size == (48, 64)
+    assert JpegImagePlugin.get_sampling(stored["turn422"]) == 0  # halved chroma would fall on the other axis
+
+
 def test_max_side_downscales_and_reencodes_as_jpeg(h, tmp_path):
     d = tmp_path / "d"
     h.pair(d, "wide", {"label": "a"}, h.image(90, 60, seed=7), ".jpg", "JPEG")
