@@ -117,8 +117,8 @@ define("training.stopped", "info",
        "Fix the fatal finding(s) of this report and restart the run.")
 define("training.probe_skipped", "info",
        "A training probe could not run on this model or backend; its detector was skipped.",
-       "Use a functional or Sequential Keras model with a known input shape, and the TensorFlow backend "
-       "for gradient probes (PyTorch has no gradient probe yet).")
+       "Use a functional or Sequential Keras model with a known input shape, on the TensorFlow, JAX or "
+       "PyTorch backend (the ones with a gradient probe).")
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Unlike :class:`VerifyTraining`, which only watches, this controls training: it overfits one fixed
 batch on a clone of the model (detector 2), compares the clone's loss with zeroed inputs (detector
-6's baseline), measures per-layer gradient norms (detector 5, TensorFlow and JAX backends), then runs a
+6's baseline), measures per-layer gradient norms (detector 5, TensorFlow, JAX and PyTorch backends), then runs a
 short real ``fit`` of another clone with the callback attached. The caller's model is never changed.
 """
 
@@ -48,8 +48,8 @@ def _batch(data: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _gradients(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray, variables: list) -> list | None:
-    """Gradients of the mean loss w.r.t. ``variables`` in training mode; None on backends without a
-    path here (PyTorch)."""
+    """Gradients of the mean loss w.r.t. ``variables`` in training mode (TensorFlow, JAX, PyTorch);
+    None on a backend without a path here."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -74,6 +74,14 @@ def _gradients(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray, varia
 
         grads = jax.grad(loss_of)([v.value for v in model.trainable_variables])
         return [grads[i] for i in wanted]
+    if backend == "torch":
+        import torch
+
+        kwargs = {"training": True} if getattr(model, "_call_has_training_arg", True) else {}
+        pred = model(x, **kwargs)
+        loss = torch.mean(info.fn(keras.ops.convert_to_tensor(y), pred))
+        # allow_unused: a variable the loss does not reach has no gradient (None, counted as zero)
+        return list(torch.autograd.grad(loss, [v.value for v in variables], allow_unused=True))
     return None
 
 

@@ -1,7 +1,8 @@
-"""VerifyTraining and run_train_check on Keras 3's JAX backend, fed numpy batches.
+"""VerifyTraining and run_train_check on Keras 3's JAX and PyTorch backends, fed numpy batches.
 
-Keras picks its backend once per process, so the check runs in a subprocess with KERAS_BACKEND=jax.
-Skipped, with the reason shown by ``pytest -ra``, where JAX is not installed.
+Keras picks its backend once per process, so each check runs in a subprocess with KERAS_BACKEND set.
+Each backend is skipped, with the reason shown by ``pytest -ra``, where its framework is not
+installed (neither is a dependency of pipecheck).
 """
 
 from __future__ import annotations
@@ -16,34 +17,40 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
-                                reason="JAX is not installed: the JAX-backend path of the training hook is not run here")
+BACKENDS = [
+    pytest.param("jax", marks=pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                 reason="JAX is not installed: the JAX-backend path of the training hook is not run here")),
+    pytest.param("torch", marks=pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                 reason="PyTorch is not installed: the torch-backend path of the training hook is not run here")),
+]
 
 SCRIPT = textwrap.dedent("""
     import json, keras, numpy as np
     from training_cases import fit_verified, problems, quadrant_data, vgg_like
     from test_training_run import _compiled, _deep
     from pipecheck.validators.training import run_train_check
-    x, y = quadrant_data(256)
+    x, y = quadrant_data(512)
     out = {"backend": keras.backend.backend()}
-    out["healthy"] = sorted(problems(fit_verified(vgg_like(), keras.optimizers.Adam(1e-3), x, y).findings))
+    out["healthy"] = sorted(problems(fit_verified(vgg_like(), keras.optimizers.Adam(1e-3), x[:256], y[:256]).findings))
+    # 32 steps, as in the TensorFlow test: the ReLUs are confirmed dead only after the collapse
     killed = fit_verified(vgg_like(), keras.optimizers.SGD(1.0), np.clip(x * 0.15, -0.5, 0.5), y)
     out["killed"] = sorted(problems(killed.findings))
-    rep = run_train_check(_compiled(_deep("sigmoid", "glorot_uniform", 10), keras.optimizers.Adam(1e-3)), (x, y), steps=10)
+    rep = run_train_check(_compiled(_deep("sigmoid", "glorot_uniform", 10), keras.optimizers.Adam(1e-3)), (x[:256], y[:256]), steps=10)
     out["sigmoid"] = sorted(problems(rep.findings))
     print("RESULT" + json.dumps(out))
 """)
 
 
-def test_jax_backend_runs_the_same_detectors():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_other_backends_run_the_same_detectors(backend):
     here = Path(__file__).parent
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2",
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONPATH": os.pathsep.join([str(here), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")]
     assert lines, proc.stderr[-3000:]
     out = json.loads(lines[-1][len("RESULT"):])
-    assert out["backend"] == "jax"
+    assert out["backend"] == backend
     assert out["healthy"] == []
     assert {"training.dying_relu", "training.constant_output"} <= set(out["killed"])
-    assert "training.vanishing_gradients" in out["sigmoid"]  # the gradient probe runs on JAX too
+    assert "training.vanishing_gradients" in out["sigmoid"]  # the gradient probe runs there too
