@@ -11,7 +11,10 @@ replaces it only when complete, so a failed or killed build never leaves a half 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+import gc
 import hashlib
 import json
 import os
@@ -32,6 +35,33 @@ from pipecheck.pipeline.manifest import (CHECKSUMS_NAME, FORMAT_VERSION, MANIFES
 from pipecheck.pipeline.rejects import Reject
 from pipecheck.pipeline.shards import DONE_SUFFIX, ShardResult, ShardTask, load_done, run_tasks, shard_count
 from pipecheck.pipeline.split import iterative_split, normalize_split
+
+@contextlib.contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector in the driver for the duration of a build step.
+
+    Planning allocates a few objects per image (items, labels, tasks) and no reference cycles, so
+    refcounting frees everything; but the allocations keep triggering collections, and every
+    full collection walks every object in the process: with TensorFlow imported (a notebook, the
+    benchmarks) that is ~375,000 objects and ~0.2 s a time, which made planning 5000 images take
+    0.16 to 0.46 s. Collections resume (if they were on) when the step ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _gc_paused(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with gc_paused():
+            return fn(*args, **kwargs)
+    return wrapper
+
 
 @dataclass
 class BuildOptions:
@@ -315,6 +345,7 @@ class Planned:
         return [t for t in self.tasks if t.name not in finished]
 
 
+@_gc_paused
 def plan_build(opts: BuildOptions) -> Planned:
     """Everything before the shards are written, shared by every runner: check ``--out``, scan,
     read labels, split, plan the shards, and create (or reopen for ``--resume``) the staging folder."""
@@ -344,9 +375,12 @@ def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
     """
     planned = plan_build(opts)
     workers = opts.workers or os.cpu_count() or 1
-    return finish_build(opts, planned, list(run_tasks(planned.todo, workers, progress)))
+    with gc_paused():  # the driver only waits and collects results meanwhile; see gc_paused
+        new = list(run_tasks(planned.todo, workers, progress))
+    return finish_build(opts, planned, new)
 
 
+@_gc_paused
 def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
                  statistics: Callable[[], dict[str, str]] | None = None) -> BuildResult:
     """Everything after the shards are written, shared by every runner: account, write

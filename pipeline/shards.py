@@ -9,6 +9,7 @@ removes its temporary file, so nothing half-written survives under any name.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -209,6 +210,9 @@ def _worker_init() -> None:
     # The parent handles Ctrl-C and stops the pool; workers ignoring SIGINT avoids a storm of
     # KeyboardInterrupt tracebacks from every process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A forked worker inherits the driver's paused collector (build.gc_paused); a worker runs for
+    # the whole build and must collect whatever cycles image libraries leave behind.
+    gc.enable()
 
 
 def mp_context():
