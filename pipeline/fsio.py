@@ -48,8 +48,26 @@ def read_bytes(path: str) -> bytes:
     if is_remote(path):
         with _gfile().GFile(path, "rb") as fh:
             return fh.read()
-    with open(path, "rb") as fh:
-        return fh.read()
+    # Plain descriptor calls: a build reads every image and sidecar once, and ``open().read()``
+    # spends a third of a small file's read time building the buffered file object.
+    fd = os.open(path, _READ_FLAGS)
+    try:
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size) if size > 0 else b""
+        more = os.read(fd, 1 << 16)  # end of file, or a file that grew or reports no size
+        while more:
+            data += more
+            more = os.read(fd, 1 << 16)
+        return data
+    except OSError as exc:
+        if exc.filename is None:  # a failed read() names no file (e.g. a folder); say which
+            exc.filename = path
+        raise
+    finally:
+        os.close(fd)
+
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 def exists(path: str) -> bool:

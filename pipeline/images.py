@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -25,11 +26,13 @@ import xxhash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipecheck.pipeline.dump import sniff_format
+from pipecheck.pipeline.jpeg import plain_jpeg_size
 
 _EXT_FORMAT = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".png": "png", ".bmp": "bmp", ".gif": "gif",
                ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
 _LOSSLESS = {"png", "bmp", "gif", "tiff"}
 _ORIENTATION = 0x0112
+_STREAM_REPR = re.compile(r" ?<_io\.BytesIO object at 0x[0-9a-f]+>")
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,9 @@ class Rejected:
 
 
 def _decode_error(exc: Exception) -> Rejected:
-    text = " ".join(str(exc).split())[:200]
+    # Pillow names the in-memory stream ("cannot identify image file <_io.BytesIO object at
+    # 0x7f...>"): an address that would make rejects.jsonl differ between identical builds.
+    text = " ".join(_STREAM_REPR.sub("", str(exc)).split())[:200]
     if "truncated" in text.lower() or isinstance(exc, EOFError):
         return Rejected("truncated", text or "stream ends early")
     return Rejected("undecodable", text or exc.__class__.__name__)
@@ -182,6 +187,18 @@ def _to_rgb(img: Image.Image, repairs: list[str]) -> Image.Image:
     return img.convert("RGB")
 
 
+def _open(data: bytes) -> "Image.Image | Rejected":
+    """Pillow's lazy open (header only), or why the file cannot be opened."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning: check_image applies its own limit
+            img = Image.open(io.BytesIO(data))
+            img.size  # noqa: B018 - parsed by now; touching it keeps the error inside this try
+            return img
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return _decode_error(exc)
+
+
 def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejected:
     """Verify, repair and encode one image. Never raises on bad content.
 
@@ -195,13 +212,17 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
     fmt = sniff_format(data[:16])
     if fmt is None:
         return Rejected("undecodable", f"unknown format (first bytes {data[:8].hex()})")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # DecompressionBombWarning: we apply our own limit below
-            img = Image.open(io.BytesIO(data))
-            width, height = img.size
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        return _decode_error(exc)
+    # A plain JPEG (RGB, one frame, upright) is sized from its header without Pillow's parser;
+    # anything else, or any doubt, is opened by Pillow, which decides and names problems.
+    plain = plain_jpeg_size(data) if fmt == "jpeg" else None
+    img = None
+    if plain is None:
+        img = _open(data)
+        if isinstance(img, Rejected):
+            return img
+        width, height = img.size
+    else:
+        width, height = plain
     if width * height > opts.max_pixels:
         return Rejected("too_many_pixels", f"{width}x{height} = {width * height:,} pixels > --max-pixels {opts.max_pixels:,}")
     if min(width, height) < opts.min_side:
@@ -210,14 +231,19 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
     ext = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if _EXT_FORMAT.get(ext, fmt) != fmt:
         repairs.append("extension_mismatch")
-    opened = img  # repairs below replace img; the JPEG's own tables are read from this one
-    if (fmt == "jpeg" and img.mode == "RGB" and getattr(img, "n_frames", 1) == 1
-            and img.getexif().get(_ORIENTATION, 1) in (1, None)
-            and (opts.max_side is None or max(width, height) <= opts.max_side)):
+    upright_rgb_jpeg = plain is not None or (
+        fmt == "jpeg" and img.mode == "RGB" and getattr(img, "n_frames", 1) == 1
+        and img.getexif().get(_ORIENTATION, 1) in (1, None))
+    if upright_rgb_jpeg and (opts.max_side is None or max(width, height) <= opts.max_side):
         # Already RGB, upright and small enough: stored as is, so only the hashes need the pixels.
         fast = _fast_jpeg(data, width, height)
         if fast is not None:
             return Checked(data, fmt, height, width, hashlib.sha256(data).hexdigest(), fast[0], fast[1], repairs)
+    if img is None:
+        img = _open(data)
+        if isinstance(img, Rejected):
+            return img
+    opened = img  # repairs below replace img; the JPEG's own tables are read from this one
     try:
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None  # the limit above already applied

@@ -60,6 +60,8 @@ def iterative_split(
         return []
     if not np.isclose(frac.sum(), 1.0) or (frac < 0).any():
         raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions}")
+    if len(names) == 1:  # one split (e.g. --val-fraction 0): nothing to balance
+        return [names[0]] * n
     rng = np.random.default_rng(seed)
     order = sorted(range(n), key=lambda i: keys[i]) if keys is not None else list(range(n))
 
