@@ -32,8 +32,10 @@ from pipecheck.pipeline.images import ImageOptions
 from pipecheck.pipeline.labels import LabelSpec, coerce_meta, extract_labels, flatten_meta, lookup, meta_types, vocabulary
 from pipecheck.pipeline.manifest import (CHECKSUMS_NAME, FORMAT_VERSION, MANIFEST_NAME, REJECTS_NAME, manifest_bytes, swap_in,
                                          swap_in_remote)
+from pipecheck.pipeline.precheck import Precheck
 from pipecheck.pipeline.rejects import Reject
-from pipecheck.pipeline.shards import DONE_SUFFIX, ShardResult, ShardTask, load_done, run_tasks, shard_count
+from pipecheck.pipeline.shards import (DONE_SUFFIX, ShardResult, ShardTask, load_done, new_pool, run_tasks,
+                                       shard_count, stop_pool)
 from pipecheck.pipeline.split import iterative_split, normalize_split
 
 @contextlib.contextmanager
@@ -121,14 +123,16 @@ class BuildResult:
         return self.manifest["accounting"]
 
 
-def _prepare(opts: BuildOptions) -> tuple[Scan, list[dict[str, Any]], list[str], dict[str, str]]:
+def _prepare(opts: BuildOptions, on_images: Callable[[list[str]], None] | None = None
+             ) -> tuple[Scan, list[dict[str, Any]], list[str], dict[str, str]]:
     """Scan, read labels/splits/groups, and return kept item records plus early rejects (in scan)."""
     label_spec = opts.label_spec
     if opts.manifest:
         scan = scan_manifest(opts.dump, opts.manifest, opts.path_column, recursive=opts.recursive,
-                             follow_symlinks=opts.follow_symlinks)
+                             follow_symlinks=opts.follow_symlinks, on_images=on_images)
     else:
-        scan = scan_sidecars(opts.dump, recursive=opts.recursive, follow_symlinks=opts.follow_symlinks)
+        scan = scan_sidecars(opts.dump, recursive=opts.recursive, follow_symlinks=opts.follow_symlinks,
+                             on_images=on_images)
     kept: list[dict[str, Any]] = []
     skip = {label_spec.field} | ({opts.split_field} if opts.split_field else set())
     for item in scan.items:
@@ -346,12 +350,15 @@ class Planned:
 
 
 @_gc_paused
-def plan_build(opts: BuildOptions) -> Planned:
+def plan_build(opts: BuildOptions, on_images: Callable[[list[str]], None] | None = None) -> Planned:
     """Everything before the shards are written, shared by every runner: check ``--out``, scan,
-    read labels, split, plan the shards, and create (or reopen for ``--resume``) the staging folder."""
+    read labels, split, plan the shards, and create (or reopen for ``--resume``) the staging folder.
+
+    ``on_images`` receives the dump's images as soon as they are found (see ``scan_sidecars``).
+    """
     started = time.time()
     out = _check_out(opts)
-    scan, kept, classes, types = _prepare(opts)
+    scan, kept, classes, types = _prepare(opts, on_images)
     index = {name: i for i, name in enumerate(classes)}
     _assign_splits(opts, kept, index)
     if isinstance(out, Path):
@@ -373,10 +380,40 @@ def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
     On any failure or interrupt the staging folder keeps the complete shards, and
     ``BuildOptions(resume=True)`` finishes the same build reusing them.
     """
-    planned = plan_build(opts)
     workers = opts.workers or os.cpu_count() or 1
-    with gc_paused():  # the driver only waits and collects results meanwhile; see gc_paused
-        new = list(run_tasks(planned.todo, workers, progress))
+    # Images are checked on the worker processes while the driver plans (see Precheck), unless
+    # there is no idle worker, on --resume (most images are in shards already), or for a remote
+    # dump (its files would be fetched twice).
+    early = workers > 1 and not opts.resume and not fsio.is_remote(opts.dump)
+    pool = new_pool(workers) if early else None
+    precheck = Precheck(pool, workers, opts.dump, opts.image_options) if pool else None
+    try:
+        planned = plan_build(opts, on_images=precheck.start if precheck else None)
+        if precheck:
+            checked = precheck.stop(timeout=5.0)
+            for task in planned.todo:
+                task.prechecked = {rel: checked[rel] for rel, *_ in task.items if rel in checked}
+        with gc_paused():  # the driver only waits and collects results meanwhile; see gc_paused
+            new = list(run_tasks(planned.todo, workers, progress, pool=pool))
+    except BaseException:  # Ctrl-C, or an input error found while planning
+        if precheck:
+            precheck.stop(timeout=0)
+            stop_pool(pool)
+        raise
+    return finish_build(opts, planned, new)
+    pool = new_pool(workers)
+    precheck = Precheck(pool, workers, opts.dump, opts.image_options)
+    try:
+        planned = plan_build(opts, on_images=precheck.start)
+        checked = precheck.stop()
+        for task in planned.todo:
+            task.prechecked = {rel: checked[rel] for rel, *_ in task.items if rel in checked}
+        with gc_paused():
+            new = list(run_tasks(planned.todo, workers, progress, pool=pool))
+    except BaseException:  # Ctrl-C, or an input error found while planning
+        precheck.stop()
+        stop_pool(pool)
+        raise
     return finish_build(opts, planned, new)
 
 

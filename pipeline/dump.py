@@ -13,7 +13,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pipecheck.pipeline import fsio
 from pipecheck.pipeline.errors import InputError
@@ -145,10 +145,13 @@ def _read_head(path: str, n: int = 16) -> bytes:
         return fh.read(n)
 
 
-def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = False) -> Scan:
+def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = False,
+                  on_images: Callable[[list[str]], None] | None = None) -> Scan:
     """Pair every image with the ``.json`` of the same stem in the same folder.
 
     ``root`` may be a ``scheme://`` folder (``gs://``, ``s3://`` ...), walked with ``tf.io.gfile``.
+    ``on_images`` receives the images found (relative paths, in stem order) once the folder is
+    walked and before the sidecars are read, so their checks can start early.
     """
     remote = fsio.is_remote(root)
     base = root if remote else Path(root)
@@ -184,7 +187,10 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
         else:
             scan.ignored[ext or "(no extension)"] += 1
 
-    for stem, paths in sorted(images.items()):
+    ordered = sorted(images.items())
+    if on_images is not None:
+        on_images([p for _stem, paths in ordered for p in paths])
+    for stem, paths in ordered:
         scan.inputs_found += len(paths)
         if len(paths) > 1:
             for p in paths:
@@ -304,11 +310,11 @@ def write_table(df, path: str) -> None:
 
 
 def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recursive: bool = True,
-                  follow_symlinks: bool = False) -> Scan:
+                  follow_symlinks: bool = False, on_images: Callable[[list[str]], None] | None = None) -> Scan:
     """Items from one table (``.csv``, ``.jsonl``/``.ndjson``, ``.parquet``) with a path column.
 
     Images under ``root`` that the table does not list are rejected as ``no_sidecar`` so nothing in
-    the dump is silently left out.
+    the dump is silently left out. ``on_images``: as for :func:`scan_sidecars`.
     """
     base = Path(root)
     if not base.is_dir():
@@ -337,6 +343,8 @@ def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recurs
             continue
         meta = clean_text({str(k): _plain(v) for k, v in row.items()})
         scan.items.append(Item(stem=stem, image=rel, meta=meta))
+    if on_images is not None:
+        on_images([item.image for item in scan.items])
     for rel, skipped in _walk(base, recursive, False):
         name = os.path.basename(rel)
         if skipped or is_litter(name) or rel in listed or os.path.abspath(base / rel) == os.path.abspath(manifest):

@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
 from pipecheck.pipeline import fsio, spec
-from pipecheck.pipeline.images import Checked, ImageOptions, check_image
+from pipecheck.pipeline.images import Checked, ImageOptions, Rejected, check_image
+from pipecheck.pipeline.precheck import reuse
 from pipecheck.pipeline.rejects import Reject
 
 DONE_SUFFIX = ".done.json"
@@ -52,6 +53,9 @@ class ShardTask:
     staging: str
     options: ImageOptions
     items: list[tuple[str, str, list[int], list[str], dict[str, Any]]]
+    # rel -> (sha256 of the file when checked, result): images checked while the build was planned
+    # (see precheck.py); used only if the file still has those bytes.
+    prechecked: dict[str, tuple[str, Checked | Rejected]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -171,8 +175,9 @@ def write_shard(task: ShardTask) -> ShardResult:
                 except Exception as exc:  # noqa: BLE001 - tf.errors.* from a remote filesystem
                     rejects.append(Reject(rel, stem, "unreadable", f"{exc.__class__.__name__}: {exc}"[:200]))
                     continue
+                checked = reuse(task.prechecked.get(rel), data)
                 try:
-                    checked = check_image(data, rel, task.options)
+                    checked = checked or check_image(data, rel, task.options)
                 except Exception as exc:  # noqa: BLE001 - a decoder bug must reject one file, not kill the build
                     rejects.append(Reject(rel, stem, "undecodable", f"{exc.__class__.__name__}: {exc}"[:200]))
                     continue
@@ -204,6 +209,19 @@ def write_shard(task: ShardTask) -> ShardResult:
                          dict(repairs), written, record_digests)
     fsio.write_atomic(done_path(task.staging, name), result.to_json())
     return result
+
+
+def new_pool(workers: int) -> ProcessPoolExecutor:
+    """The build's worker processes (they start when the pool is first given work)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp_context(), initializer=_worker_init)
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop now (Ctrl-C, an error): cancel queued work and kill running workers; their temp files
+    are removed on resume, completed shards stay for --resume."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _worker_init() -> None:
@@ -240,8 +258,12 @@ def mp_context():
     return ctx
 
 
-def run_tasks(tasks: list[ShardTask], workers: int, progress: bool) -> Iterator[ShardResult]:
-    """Write shards, yielding results as they finish; Ctrl-C stops the workers at once."""
+def run_tasks(tasks: list[ShardTask], workers: int, progress: bool,
+              pool: ProcessPoolExecutor | None = None) -> Iterator[ShardResult]:
+    """Write shards, yielding results as they finish; Ctrl-C stops the workers at once.
+
+    ``pool``: a pool of ``workers`` processes to use (it is shut down either way); else one is
+    made when there is more than one worker and more than one shard."""
     total = sum(len(t.items) for t in tasks)
     bar = job = None
     if progress and tasks:
@@ -253,13 +275,15 @@ def run_tasks(tasks: list[ShardTask], workers: int, progress: bool) -> Iterator[
         job = bar.add_task("checking + writing images", total=total)
     try:
         if workers <= 1 or len(tasks) <= 1:
+            if pool is not None:
+                pool.shutdown(wait=True)
             for task in tasks:
                 result = write_shard(task)
                 if bar:
                     bar.advance(job, len(task.items))
                 yield result
             return
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=mp_context(), initializer=_worker_init)
+        pool = pool or new_pool(min(workers, len(tasks)))
         try:
             pending = {pool.submit(write_shard, t): t for t in tasks}
             while pending:
@@ -270,11 +294,7 @@ def run_tasks(tasks: list[ShardTask], workers: int, progress: bool) -> Iterator[
                         bar.advance(job, len(task.items))
                     yield fut.result()
         except BaseException:
-            # Stop now: cancel queued shards and kill running workers; their temp files are
-            # removed on resume, completed shards stay for --resume.
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)
+            stop_pool(pool)
             raise
         pool.shutdown(wait=True)
     finally:

@@ -1,0 +1,111 @@
+"""Checking images on the worker processes while the driver is still planning the build.
+
+Planning (walking the dump, reading every sidecar, the stratified split) runs on one core before
+any image can be assigned to a shard, and the other cores would wait for it: ~0.16 s for 5000
+images, 6% of a 2-core build. An image's check (decode, hashes, repairs) does not depend on the
+plan, so :class:`Precheck` starts the checks as soon as the walk has found the images, and the
+shard writers reuse each result whose file still has the same bytes (its sha256, which a kept
+image's record needs anyway). Output is identical with or without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
+
+from pipecheck.pipeline import fsio
+from pipecheck.pipeline.images import Checked, ImageOptions, Rejected, check_image
+
+
+def precheck(root: str, rels: list[str], options: ImageOptions) -> list[tuple[str, str, Checked | Rejected]]:
+    """Worker: check images before their shard is known (see :class:`Precheck`).
+
+    Returns ``(rel, sha256 of the file, result)``; a result that stores the file's own bytes
+    comes back with ``encoded=b""`` rather than shipping them between processes. Files that cannot
+    be read or checked here are left out: the shard writer meets them again and says why.
+    """
+    out = []
+    for rel in rels:
+        try:
+            data = fsio.read_bytes(fsio.join(root, rel))
+            checked = check_image(data, rel, options)
+        except Exception:  # noqa: BLE001 - best effort; write_shard handles and reports it
+            continue
+        if isinstance(checked, Checked) and checked.encoded is data:
+            out.append((rel, checked.sha256, dataclasses.replace(checked, encoded=b"")))
+        else:
+            out.append((rel, hashlib.sha256(data).hexdigest(), checked))
+    return out
+
+
+def reuse(pre: tuple[str, Checked | Rejected] | None, data: bytes) -> Checked | Rejected | None:
+    """A precheck's result for ``data``, if it was made from these very bytes."""
+    if pre is None or hashlib.sha256(data).hexdigest() != pre[0]:
+        return None
+    result = pre[1]
+    if isinstance(result, Checked) and not result.encoded:
+        return dataclasses.replace(result, encoded=data)
+    return result
+
+
+class Precheck:
+    """Feeds the images to the pool in chunks, in order, a few at a time, from when the walk
+    has found them until ``stop()`` (the plan is ready), which cancels what has not started and
+    returns what was checked."""
+
+    CHUNK = 16
+    MIN_IMAGES = 512
+
+    def __init__(self, pool: Executor, workers: int, root: str, options: ImageOptions):
+        self._pool, self._inflight_max = pool, 2 * workers
+        self._root, self._options = root, options
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._results: dict[str, tuple[str, Checked | Rejected]] = {}
+
+    def start(self, rels: list[str]) -> None:
+        """Begin checking ``rels`` (the ``on_images`` hook of ``plan_build``); a small dump is
+        planned in milliseconds and not worth starting processes early for."""
+        if len(rels) < self.MIN_IMAGES:
+            return
+        self._thread = threading.Thread(target=self._feed, args=(rels,), name="pipecheck-precheck", daemon=True)
+        self._thread.start()
+
+    def _feed(self, rels: list[str]) -> None:
+        chunks = (rels[i:i + self.CHUNK] for i in range(0, len(rels), self.CHUNK))
+        inflight: set = set()
+        try:
+            while not self._stop.is_set():
+                while len(inflight) < self._inflight_max and (chunk := next(chunks, None)) is not None:
+                    inflight.add(self._pool.submit(precheck, self._root, chunk, self._options))
+                if not inflight:
+                    return
+                done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                self._collect(done)
+        except Exception:  # noqa: BLE001 - a broken pool is reported when the shards are submitted
+            return
+        finally:
+            for fut in inflight:
+                fut.cancel()
+            self._collect(f for f in inflight if not f.cancelled())
+
+    def _collect(self, futures) -> None:
+        for fut in futures:
+            try:
+                rows = fut.result()
+            except Exception:  # noqa: BLE001 - best effort, see _feed
+                continue
+            with self._lock:
+                self._results.update((rel, (digest, result)) for rel, digest, result in rows)
+
+    def stop(self, timeout: float | None = None) -> dict[str, tuple[str, Checked | Rejected]]:
+        """Stop checking and return the results by path. Chunks already running are waited for
+        up to ``timeout`` seconds (a file on a stalled disk must not hold up a Ctrl-C)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with self._lock:
+            return dict(self._results)

@@ -1,0 +1,136 @@
+"""Images checked while the build is planned (``precheck.py``): the same output as without, and a
+result is reused only for a file that still has the bytes it was made from."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+
+from pipecheck.pipeline import build as build_module
+from pipecheck.pipeline import shards
+from pipecheck.pipeline.build import BuildOptions, build
+from pipecheck.pipeline.errors import InputError
+from pipecheck.pipeline.images import ImageOptions
+from pipecheck.pipeline.precheck import Precheck, precheck
+from pipecheck.pipeline.shards import ShardTask, write_shard
+
+
+def _dump(h, root: Path, n: int = 40) -> Path:
+    """JPEGs kept as they are, plus the repair paths: CMYK, EXIF-rotated, PNG, and a truncated file."""
+    root.mkdir()
+    for i in range(n):
+        img = h.image(48 + i % 5, 40, color=(30 * (i % 3), 90, 160), seed=i)
+        name = f"img_{i:03d}"
+        if i == 3:
+            h.write_image(root / f"{name}.jpg", img.convert("CMYK"))
+        elif i == 5:
+            h.write_image(root / f"{name}.png", img, "PNG")
+        elif i == 7:
+            from PIL import Image
+
+            exif = Image.Exif()
+            exif[0x0112] = 6
+            h.write_image(root / f"{name}.jpg", img, exif=exif.tobytes())
+        elif i == 9:
+            (root / f"{name}.jpg").write_bytes(h.encode(img)[:300])
+        else:
+            h.write_image(root / f"{name}.jpg", img)
+        h.write_json(root / f"{name}.json", {"label": ["a", "b", "c"][i % 3]})
+    return root
+
+
+def _records(shard: Path) -> list[dict[str, list]]:
+    """One shard's records, parsed by TensorFlow's own protobuf."""
+    import tensorflow as tf
+
+    out = []
+    for raw in tf.data.TFRecordDataset(str(shard)).as_numpy_iterator():
+        ex = tf.train.Example.FromString(raw)
+        out.append({k: list(getattr(f, f.WhichOneof("kind")).value) for k, f in ex.features.feature.items()})
+    return out
+
+
+def _outputs(out: Path) -> dict[str, str]:
+    files = sorted(out.glob("*.tfrecord")) + [out / "rejects.jsonl", out / "checksums.jsonl"]
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def test_a_build_that_reuses_prechecked_images_writes_the_same_bytes(h, tmp_path, monkeypatch):
+    dump = _dump(h, tmp_path / "dump")
+    opts = dict(dump=str(dump), label_field="label", workers=2, stats=False, shard_size_mb=0.002)
+    monkeypatch.setattr(Precheck, "MIN_IMAGES", 10**9)
+    build(BuildOptions(out=str(tmp_path / "plain"), **opts))
+
+    # Every image is checked before the plan is ready (the split waits for it), so the writers
+    # take every result from the precheck.
+    monkeypatch.setattr(Precheck, "MIN_IMAGES", 0)
+    real_split, real_run = build_module._assign_splits, build_module.run_tasks
+    reused = []
+
+    def slow_split(*args):
+        time.sleep(3)
+        return real_split(*args)
+
+    def spy_run(tasks, *args, **kwargs):
+        reused.append(sum(len(t.prechecked) for t in tasks))
+        return real_run(tasks, *args, **kwargs)
+
+    monkeypatch.setattr(build_module, "_assign_splits", slow_split)
+    monkeypatch.setattr(build_module, "run_tasks", spy_run)
+    build(BuildOptions(out=str(tmp_path / "prechecked"), **opts))
+    assert reused == [40]  # the truncated image's rejection too
+    assert _outputs(tmp_path / "prechecked") == _outputs(tmp_path / "plain")
+
+
+def test_a_file_changed_after_its_precheck_is_checked_again(h, tmp_path):
+    root = tmp_path / "dump"
+    root.mkdir()
+    h.write_image(root / "a.jpg", h.image(48, 40, seed=1))
+    (root / "b.jpg").write_bytes(h.encode(h.image(48, 40, seed=2))[:200])  # truncated when prechecked
+    pre = {rel: (digest, result) for rel, digest, result in precheck(str(root), ["a.jpg", "b.jpg"], ImageOptions())}
+    assert pre["b.jpg"][1].reason == "truncated"
+
+    new_a = h.encode(h.image(56, 40, seed=3))
+    (root / "a.jpg").write_bytes(new_a)  # replaced by another photo
+    h.write_image(root / "b.jpg", h.image(48, 40, seed=2))  # repaired
+    items = [("a.jpg", "a", [0], ["x"], {}), ("b.jpg", "b", [0], ["x"], {})]
+    staging = tmp_path / "out"
+    staging.mkdir()
+    result = write_shard(ShardTask("train", 0, 1, str(root), str(staging), ImageOptions(), items, prechecked=pre))
+    assert result.written == ["a", "b"] and result.rejects == []
+    records = _records(staging / result.file)
+    assert records[0]["image/sha256"] == [hashlib.sha256(new_a).hexdigest().encode()]
+    assert records[0]["image/width"] == [56]
+
+
+def test_an_unchanged_file_takes_its_precheck_result(h, tmp_path, monkeypatch):
+    root = tmp_path / "dump"
+    root.mkdir()
+    data = h.encode(h.image(48, 40, seed=1))
+    (root / "a.jpg").write_bytes(data)
+    (root / "b.jpg").write_bytes(data[:200])
+    pre = {rel: (digest, result) for rel, digest, result in precheck(str(root), ["a.jpg", "b.jpg"], ImageOptions())}
+    assert pre["a.jpg"][1].encoded == b""  # the file's own bytes are not shipped back
+    monkeypatch.setattr(shards, "check_image", lambda *a: pytest.fail("checked twice"))
+    items = [("a.jpg", "a", [0], ["x"], {}), ("b.jpg", "b", [0], ["x"], {})]
+    staging = tmp_path / "out"
+    staging.mkdir()
+    result = write_shard(ShardTask("train", 0, 1, str(root), str(staging), ImageOptions(), items, prechecked=pre))
+    assert result.written == ["a"] and [r.reason for r in result.rejects] == ["truncated"]
+    assert _records(staging / result.file)[0]["image/encoded"] == [data]
+
+
+def test_an_input_error_found_while_planning_stops_the_workers(h, tmp_path, monkeypatch):
+    dump = _dump(h, tmp_path / "dump", n=30)
+    monkeypatch.setattr(Precheck, "MIN_IMAGES", 0)
+    with pytest.raises(InputError, match="below 1"):
+        build(BuildOptions(dump=str(dump), out=str(tmp_path / "out"), label_field="label", workers=2, stats=False,
+                           val_fraction=0.6, test_fraction=0.5))
+    deadline = time.monotonic() + 10
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert multiprocessing.active_children() == []
