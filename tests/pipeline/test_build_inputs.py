@@ -449,3 +449,21 @@ def test_unusable_options_are_refused_before_anything_is_written(h, tmp_path):
     with pytest.raises(InputError, match="below 1"):
         h.build(d, tmp_path / "out", label_field="label", val_fraction=0.6, test_fraction=0.4)
     assert sorted(os.listdir(tmp_path)) == ["d", "file"], "no output or staging folder after a refused build"
+
+
+def test_a_large_jpeg_downscaled_from_a_dct_scale_is_faithful_and_a_truncated_one_is_rejected(h, tmp_path):
+    # Decoded at 3/8 (338x225 covers 256x171), not Pillow's 1/2: the stored copy must still match
+    # a full-resolution high-quality downscale of the same photo.
+    d = tmp_path / "d"
+    photo = h.image(900, 600, seed=11).resize((900, 600), Image.BILINEAR)
+    src = h.pair(d, "big", {"label": "a"}, photo, ".jpg", "JPEG", quality=92)
+    (d / "cut.jpg").write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    h.write_json(d / "cut.json", {"label": "a"})
+    result = h.build(d, tmp_path / "out", label_field="label", max_side=256)
+    rec = h.by_id(result.out_dir)["big"]
+    stored = np.asarray(Image.open(io.BytesIO(rec["image/encoded"][0])).convert("RGB"), dtype=np.float64)
+    reference = np.asarray(Image.open(src).convert("RGB").resize((256, 171), Image.LANCZOS), dtype=np.float64)
+    assert stored.shape == (171, 256, 3) and rec["image/repairs"] == ["downscaled"]
+    psnr = 10 * np.log10(255.0**2 / np.mean((stored - reference) ** 2))
+    assert psnr > 30, psnr
+    assert h.rejects_by_path(result) == {"cut.jpg": "truncated"}
