@@ -81,9 +81,11 @@ def dhash(rgb: "np.ndarray") -> int:
     re-compression noise rarely flips a bit), then one bit per horizontally adjacent pair. Computed
     on the pixel array both decode paths already hold, so it costs almost nothing.
     """
-    # One gather of the 32x36 samples (indexing rows first would copy 32 whole rows).
-    luma = rgb[_sample_grid(*rgb.shape[:2])].astype(np.float32) @ _LUMA
-    cells = luma.reshape(8, 4, 9, 4).mean(axis=(1, 3))
+    h, w = rgb.shape[:2]
+    # One flat gather of the 32x36x3 sampled bytes (2-D fancy indexing costs twice as much).
+    samples = np.take(np.ascontiguousarray(rgb).reshape(-1), _sample_index(h, w)).reshape(32, 36, 3)
+    luma = samples.astype(np.float32) @ _LUMA
+    cells = np.add.reduce(luma.reshape(8, 4, 9, 4), axis=(1, 3))  # sums: the comparison is scale-free
     bits = int.from_bytes(np.packbits(cells[:, :8] > cells[:, 1:]).tobytes(), "big")
     return bits - (1 << 64) if bits >= (1 << 63) else bits
 
@@ -92,10 +94,10 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 @functools.lru_cache(maxsize=256)
-def _sample_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+def _sample_index(h: int, w: int) -> np.ndarray:
     ys = np.minimum(((np.arange(32) + 0.5) * h / 32).astype(np.intp), h - 1)
     xs = np.minimum(((np.arange(36) + 0.5) * w / 36).astype(np.intp), w - 1)
-    return ys[:, None], xs
+    return ((ys[:, None] * w + xs)[:, :, None] * 3 + np.arange(3)).ravel()
 
 
 def _fast_jpeg(data: bytes, width: int, height: int) -> "tuple[str, int] | None":

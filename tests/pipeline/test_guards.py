@@ -199,3 +199,28 @@ def test_fast_jpeg_path_gives_pillows_pixel_hash_and_dhash(h, tmp_path):
     # A stream libjpeg only warns about is handed to Pillow, which names the problem.
     assert _fast_jpeg(data[: len(data) // 2], 120, 90) is None
     assert check_image(data[: len(data) // 2], "a.jpg", ImageOptions()).reason == "truncated"
+
+
+def test_dhash_is_the_documented_difference_hash():
+    """36x32 nearest samples at pixel centres, luma, 4x4 means into 9x8 cells, one bit per
+    horizontally adjacent pair (left brighter than right), as a signed 64-bit int."""
+    from pipecheck.pipeline.images import _LUMA, dhash
+
+    def reference(rgb):
+        h, w = rgb.shape[:2]
+        ys = [min(int((i + 0.5) * h / 32), h - 1) for i in range(32)]
+        xs = [min(int((j + 0.5) * w / 36), w - 1) for j in range(36)]
+        samples = np.array([[rgb[y, x] for x in xs] for y in ys])
+        cells = (samples.astype(np.float32) @ _LUMA).reshape(8, 4, 9, 4).mean(axis=(1, 3))
+        value = 0
+        for r in range(8):
+            for c in range(8):
+                value = (value << 1) | int(cells[r, c] > cells[r, c + 1])
+        return value - (1 << 64) if value >= 1 << 63 else value
+
+    rng = np.random.default_rng(0)
+    for h, w in [(1, 1), (7, 300), (32, 36), (40, 48), (333, 517), (900, 600)]:
+        noisy = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        smooth = np.clip(np.add.outer(np.arange(h), np.arange(w))[..., None] * [1, 2, 3] % 256, 0, 255).astype(np.uint8)
+        for img in (noisy, smooth):
+            assert dhash(img) == reference(img), (h, w)
