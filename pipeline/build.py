@@ -46,7 +46,8 @@ def gc_paused():
     refcounting frees everything; but the allocations keep triggering collections, and every
     full collection walks every object in the process: with TensorFlow imported (a notebook, the
     benchmarks) that is ~375,000 objects and ~0.2 s a time, which made planning 5000 images take
-    0.16 to 0.46 s. Collections resume (if they were on) when the step ends.
+    0.16 to 0.46 s. Collections resume (if they were on) when the step ends. Not used around the
+    statistics step: TFDV, Beam and pandas do leave cycles behind, and memory would grow.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -417,7 +418,6 @@ def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
     return finish_build(opts, planned, new)
 
 
-@_gc_paused
 def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
                  statistics: Callable[[], dict[str, str]] | None = None) -> BuildResult:
     """Everything after the shards are written, shared by every runner: account, write
