@@ -28,6 +28,7 @@ parser, and a test reads shards with plain TensorFlow knowing only the table abo
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any, Iterable, Mapping
 
@@ -123,7 +124,7 @@ def _feature(value: Any) -> bytes:
     if isinstance(value, Int64s):
         return _field(3, _field(1, b"".join(_varint(int(v)) for v in values)) if values else b"")
     if isinstance(value, Floats):
-        return _field(2, _field(1, struct.pack(f"<{len(values)}f", *values)) if values else b"")
+        return _field(2, _field(1, _pack_floats(values)) if values else b"")
     if isinstance(value, Strings) or all(isinstance(v, (bytes, str)) for v in values):
         items = b"".join(_field(1, _text(v) if isinstance(v, str) else v) for v in values)
         return _field(1, items)  # bytes_list
@@ -131,9 +132,24 @@ def _feature(value: Any) -> bytes:
         packed = b"".join(_varint(int(v)) for v in values)
         return _field(3, _field(1, packed) if values else b"")  # int64_list
     if all(isinstance(v, (int, float)) for v in values):
-        packed = struct.pack(f"<{len(values)}f", *values)
-        return _field(2, _field(1, packed) if values else b"")  # float_list
+        return _field(2, _field(1, _pack_floats(values)) if values else b"")  # float_list
     raise TypeError(f"cannot encode feature value of mixed or unsupported type: {value!r}")
+
+
+def _pack_floats(values: list) -> bytes:
+    """Little-endian float32s. A value beyond float32's range becomes +-inf, as in TensorFlow's own
+    ``float_list`` (a C cast), where ``struct`` would raise and take the whole shard down."""
+    try:
+        return struct.pack(f"<{len(values)}f", *values)
+    except OverflowError:
+        return b"".join(_pack_float(v) for v in values)
+
+
+def _pack_float(value: float) -> bytes:
+    try:
+        return struct.pack("<f", value)
+    except OverflowError:
+        return struct.pack("<f", math.copysign(math.inf, value))
 
 
 _KEY_FIELDS: dict[str, bytes] = {}

@@ -187,3 +187,16 @@ def test_plain_tensorflow_reads_every_shard(tf, sample_build, sample_dump):
     assert seen == manifest["accounting"]["written"] == 250
     # The byte-identical duplicate has the same pixel hash; a different photo does not.
     assert sha_of["DUP_IMG_0001"] == sha_of["IMG_0001"] != sha_of["IMG_0002"]
+
+
+def test_floats_beyond_float32_range_encode_as_infinities_like_tensorflow(tf):
+    # A sidecar value such as 3.5e38 is valid JSON; struct.pack used to raise on it and fail the shard.
+    from pipecheck.pipeline import spec
+
+    record = spec.encode_example({"meta/x": 3.5e38, "meta/y": spec.Floats([-1e39, 1.5]), "meta/z": 3.4028234e38})
+    parsed = tf.train.Example.FromString(record).features.feature
+    ours = [parsed["meta/x"].float_list.value[0], *parsed["meta/y"].float_list.value, parsed["meta/z"].float_list.value[0]]
+    theirs = tf.train.Example(features=tf.train.Features(feature={
+        "v": tf.train.Feature(float_list=tf.train.FloatList(value=[3.5e38, -1e39, 1.5, 3.4028234e38]))}))
+    assert ours == list(theirs.features.feature["v"].float_list.value)
+    assert ours[:3] == [float("inf"), float("-inf"), 1.5]
