@@ -11,10 +11,8 @@ replaces it only when complete, so a failed or killed build never leaves a half 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import gc
 import hashlib
 import json
 import os
@@ -34,37 +32,9 @@ from pipecheck.pipeline.manifest import (CHECKSUMS_NAME, FORMAT_VERSION, MANIFES
                                          swap_in_remote)
 from pipecheck.pipeline.precheck import Precheck
 from pipecheck.pipeline.rejects import Reject
-from pipecheck.pipeline.shards import (DONE_SUFFIX, ShardResult, ShardTask, load_done, new_pool, run_tasks,
-                                       shard_count, stop_pool)
+from pipecheck.pipeline.shards import (DONE_SUFFIX, ShardResult, ShardTask, gc_paused, load_done, run_tasks,
+                                       shard_count)
 from pipecheck.pipeline.split import iterative_split, normalize_split
-
-@contextlib.contextmanager
-def gc_paused():
-    """Pause Python's cyclic garbage collector in the driver for the duration of a build step.
-
-    Planning allocates a few objects per image (items, labels, tasks) and no reference cycles, so
-    refcounting frees everything; but the allocations keep triggering collections, and every
-    full collection walks every object in the process: with TensorFlow imported (a notebook, the
-    benchmarks) that is ~375,000 objects and ~0.2 s a time, which made planning 5000 images take
-    0.16 to 0.46 s. Collections resume (if they were on) when the step ends. Not used around the
-    statistics step: TFDV, Beam and pandas do leave cycles behind, and memory would grow.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _gc_paused(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with gc_paused():
-            return fn(*args, **kwargs)
-    return wrapper
-
 
 @dataclass
 class BuildOptions:
@@ -293,7 +263,7 @@ def _fingerprint(opts: BuildOptions, tasks: list[ShardTask], stamps: dict[str, t
 STATE_NAME = "state.json"
 # Bumped whenever what a resumed build would reuse changes meaning (options' defaults, shard
 # planning, done records): an interrupted build of another version is refused with that reason.
-STATE_FORMAT = 2
+STATE_FORMAT = 3  # 3: --max-side sizes follow the source (a 512 px JPEG drafted to 256 was kept as is)
 
 
 def _check_resumable(path: str, fingerprint: str, out: str, what: str) -> None:
@@ -350,6 +320,14 @@ class Planned:
         return [t for t in self.tasks if t.name not in finished]
 
 
+def _gc_paused(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with gc_paused():
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 @_gc_paused
 def plan_build(opts: BuildOptions, on_images: Callable[[list[str]], None] | None = None) -> Planned:
     """Everything before the shards are written, shared by every runner: check ``--out``, scan,
@@ -385,36 +363,23 @@ def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
     # Images are checked on the worker processes while the driver plans (see Precheck), unless
     # there is no idle worker, on --resume (most images are in shards already), or for a remote
     # dump (its files would be fetched twice).
-    early = workers > 1 and not opts.resume and not fsio.is_remote(opts.dump)
-    pool = new_pool(workers) if early else None
-    precheck = Precheck(pool, workers, opts.dump, opts.image_options) if pool else None
+    precheck = None
+    if workers > 1 and not opts.resume and not fsio.is_remote(opts.dump):
+        precheck = Precheck(workers, opts.dump, opts.image_options)
     try:
         planned = plan_build(opts, on_images=precheck.start if precheck else None)
         if precheck:
             checked = precheck.stop(timeout=5.0)
             for task in planned.todo:
                 task.prechecked = {rel: checked[rel] for rel, *_ in task.items if rel in checked}
-        with gc_paused():  # the driver only waits and collects results meanwhile; see gc_paused
-            new = list(run_tasks(planned.todo, workers, progress, pool=pool))
+            del checked
+        new = list(run_tasks(planned.todo, workers, progress, pool=precheck.pool if precheck else None))
     except BaseException:  # Ctrl-C, or an input error found while planning
         if precheck:
-            precheck.stop(timeout=0)
-            stop_pool(pool)
+            precheck.abort()
         raise
-    return finish_build(opts, planned, new)
-    pool = new_pool(workers)
-    precheck = Precheck(pool, workers, opts.dump, opts.image_options)
-    try:
-        planned = plan_build(opts, on_images=precheck.start)
-        checked = precheck.stop()
-        for task in planned.todo:
-            task.prechecked = {rel: checked[rel] for rel, *_ in task.items if rel in checked}
-        with gc_paused():
-            new = list(run_tasks(planned.todo, workers, progress, pool=pool))
-    except BaseException:  # Ctrl-C, or an input error found while planning
-        precheck.stop()
-        stop_pool(pool)
-        raise
+    for task in planned.tasks:
+        task.prechecked = {}
     return finish_build(opts, planned, new)
 
 

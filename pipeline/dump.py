@@ -150,8 +150,8 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
     """Pair every image with the ``.json`` of the same stem in the same folder.
 
     ``root`` may be a ``scheme://`` folder (``gs://``, ``s3://`` ...), walked with ``tf.io.gfile``.
-    ``on_images`` receives the images found (relative paths, in stem order) once the folder is
-    walked and before the sidecars are read, so their checks can start early.
+    ``on_images`` receives the images paired with a sidecar (relative paths, in stem order) once
+    the folder is walked and before the sidecars are read, so their checks can start early.
     """
     remote = fsio.is_remote(root)
     base = root if remote else Path(root)
@@ -188,8 +188,8 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
             scan.ignored[ext or "(no extension)"] += 1
 
     ordered = sorted(images.items())
-    if on_images is not None:
-        on_images([p for _stem, paths in ordered for p in paths])
+    if on_images is not None:  # the images that will be read: one per stem, one sidecar
+        on_images([paths[0] for stem, paths in ordered if len(paths) == 1 and len(sidecars.get(stem, ())) == 1])
     for stem, paths in ordered:
         scan.inputs_found += len(paths)
         if len(paths) > 1:

@@ -53,12 +53,17 @@ def read_bytes(path: str) -> bytes:
     fd = os.open(path, _READ_FLAGS)
     try:
         size = os.fstat(fd).st_size
-        data = os.read(fd, size) if size > 0 else b""
-        more = os.read(fd, 1 << 16)  # end of file, or a file that grew or reports no size
+        first = os.read(fd, size) if size > 0 else b""
+        more = os.read(fd, max(size - len(first), 1 << 20))  # b"" at the end: the usual case
+        if not more:
+            return first
+        # A file over one read() (2 GiB on Linux), one that grew, or one that reports no size:
+        # gather the pieces and join once (appending would copy the whole buffer every time).
+        chunks = [first, more]
         while more:
-            data += more
-            more = os.read(fd, 1 << 16)
-        return data
+            more = os.read(fd, 1 << 24)
+            chunks.append(more)
+        return b"".join(chunks)
     except OSError as exc:
         if exc.filename is None:  # a failed read() names no file (e.g. a folder); say which
             exc.filename = path

@@ -18,7 +18,6 @@ import functools
 import hashlib
 import io
 import re
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,27 +123,32 @@ def _fast_jpeg(data: bytes, width: int, height: int) -> "tuple[str, int] | None"
 
 
 def _downscaled_jpeg(data: bytes, width: int, height: int, opts: ImageOptions, repairs: list[str]) -> Checked | None:
-    """A plain (RGB, upright) JPEG over ``max_side``, decoded straight at the smallest of
-    libjpeg-turbo's M/8 DCT scales that still covers the target size, then resized and re-encoded.
+    """A plain (RGB, upright) JPEG over ``max_side``, decoded by libjpeg-turbo straight into numpy
+    at the DCT scale Pillow's ``draft`` picks (1/2, 1/4 or 1/8 while both sides stay >= max_side),
+    then resized and re-encoded.
 
-    Pillow's ``draft`` only scales by 1/2, 1/4, 1/8: a 900 px photo for 256 px decodes at 450 px
-    and a 500 px one in full, where 3/8 (338 px) and 5/8 (313 px) do; every entropy-coded block is
-    decoded either way (corruption is caught), and the resize, the larger cost, has a third to a
-    half fewer pixels to filter. None when simplejpeg declines (the caller asks Pillow).
+    The same scale as the Pillow path (taken by files libjpeg warns about, e.g. stray bytes)
+    gives the same pixels, so a file and a clean copy keep one pixel hash and dHash; libjpeg-turbo
+    could also scale by 3/8, 5/8 ..., faster, but those pixels would hash differently. Every
+    entropy-coded block is decoded at any scale (corruption is caught). None when simplejpeg
+    declines (the caller asks Pillow).
     """
     try:
         import simplejpeg
     except ImportError:
         return None
+    ratio = min(width // opts.max_side, height // opts.max_side)
+    step = next(s for s in (8, 4, 2, 1) if ratio >= s or s == 1)
     scale = opts.max_side / max(width, height)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     try:
-        rgb = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True, min_width=size[0], min_height=size[1])
+        rgb = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True,
+                                     min_width=-(-width // step), min_height=-(-height // step))
     except (ValueError, RuntimeError):
         return None
-    h, w = rgb.shape[:2]
-    if w < size[0] or h < size[1]:
+    if rgb.shape[:2] != (-(-height // step), -(-width // step)):
         return None
+    h, w = rgb.shape[:2]
     digest = xxhash.xxh3_128(f"{w}x{h}:".encode())
     digest.update(np.ascontiguousarray(rgb))
     pixel_hash, phash = digest.hexdigest(), dhash(rgb)
@@ -226,14 +230,16 @@ def _to_rgb(img: Image.Image, repairs: list[str]) -> Image.Image:
 
 def _open(data: bytes) -> "Image.Image | Rejected":
     """Pillow's lazy open (header only), or why the file cannot be opened."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # check_image applies --max-pixels itself, on every path alike
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # DecompressionBombWarning: check_image applies its own limit
-            img = Image.open(io.BytesIO(data))
-            img.size  # noqa: B018 - parsed by now; touching it keeps the error inside this try
-            return img
+        img = Image.open(io.BytesIO(data))
+        img.size  # noqa: B018 - parsed by now; touching it keeps the error inside this try
+        return img
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         return _decode_error(exc)
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejected:
@@ -280,18 +286,22 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
         small = _downscaled_jpeg(data, width, height, opts, repairs)
         if small is not None:
             return small
+    # Decided on the source's size (the header's), not on what a DCT-scaled decode gives: a 512 px
+    # JPEG drafted to exactly 256 px must still be re-encoded at 256 px.
+    downscale = opts.max_side is not None and max(width, height) > opts.max_side
     if img is None:
         img = _open(data)
         if isinstance(img, Rejected):
             return img
     opened = img  # repairs below replace img; the JPEG's own tables are read from this one
+    source_size = (width, height)
     try:
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None  # the limit above already applied
         try:
             if getattr(img, "n_frames", 1) > 1:
                 repairs.append("first_frame_only")
-            if fmt == "jpeg" and opts.max_side is not None and max(width, height) > opts.max_side:
+            if fmt == "jpeg" and downscale:
                 img.draft(img.mode, (opts.max_side, opts.max_side))  # DCT-scaled decode, same mode
             img.load()
         finally:
@@ -311,12 +321,13 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
     pixel_hash = digest.hexdigest()
     phash = dhash(np.frombuffer(pixels, np.uint8).reshape(height, width, 3))
     pixel_repairs = [r for r in repairs if r != "extension_mismatch"]
-    resize = opts.max_side is not None and max(width, height) > opts.max_side
-    if not pixel_repairs and not resize and fmt in ("jpeg", "png"):
+    if not pixel_repairs and not downscale and fmt in ("jpeg", "png"):
         return Checked(data, fmt, height, width, hashlib.sha256(data).hexdigest(), pixel_hash, phash, repairs)
-    if resize:
-        scale = opts.max_side / max(width, height)
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if downscale:
+        # The target follows the source's (upright) size, whatever scale the decode ran at.
+        w0, h0 = (source_size[1], source_size[0]) if transposed else source_size
+        scale = opts.max_side / max(w0, h0)
+        size = (max(1, round(w0 * scale)), max(1, round(h0 * scale)))
         # Pillow's bilinear filter widens with the reduction (antialiased), at a third of LANCZOS' cost;
         # the reader resizes bilinearly again anyway.
         img = img.resize(size, Image.BILINEAR, reducing_gap=2.0)

@@ -12,30 +12,40 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import stat
 import threading
-from concurrent.futures import FIRST_COMPLETED, Executor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from pipecheck.pipeline import fsio
 from pipecheck.pipeline.images import Checked, ImageOptions, Rejected, check_image
+from pipecheck.pipeline.jpeg import plain_jpeg_size
 
 
 def precheck(root: str, rels: list[str], options: ImageOptions) -> list[tuple[str, str, Checked | Rejected]]:
     """Worker: check images before their shard is known (see :class:`Precheck`).
 
-    Returns ``(rel, sha256 of the file, result)``; a result that stores the file's own bytes
-    comes back with ``encoded=b""`` rather than shipping them between processes. Files that cannot
-    be read or checked here are left out: the shard writer meets them again and says why.
+    Returns ``(rel, sha256 of the file, result)`` for images stored as they are (with
+    ``encoded=b""``: the writer has the file's bytes) and for rejected ones: both are a few hundred
+    bytes. Re-encoded results (downscaled, repaired) are left out rather than held in the driver
+    until the build ends, and so are files that are not regular files (a FIFO would block) or
+    cannot be read here: the shard writer meets them again and says why.
     """
     out = []
     for rel in rels:
+        path = fsio.join(root, rel)
         try:
-            data = fsio.read_bytes(fsio.join(root, rel))
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                continue
+            data = fsio.read_bytes(path)
+            if options.max_side and (size := plain_jpeg_size(data)) and max(size) > options.max_side:
+                continue  # would be downscaled: not worth a decode here
             checked = check_image(data, rel, options)
         except Exception:  # noqa: BLE001 - best effort; write_shard handles and reports it
             continue
         if isinstance(checked, Checked) and checked.encoded is data:
             out.append((rel, checked.sha256, dataclasses.replace(checked, encoded=b"")))
-        else:
+        elif isinstance(checked, Rejected):
             out.append((rel, hashlib.sha256(data).hexdigest(), checked))
     return out
 
@@ -51,16 +61,20 @@ def reuse(pre: tuple[str, Checked | Rejected] | None, data: bytes) -> Checked | 
 
 
 class Precheck:
-    """Feeds the images to the pool in chunks, in order, a few at a time, from when the walk
-    has found them until ``stop()`` (the plan is ready), which cancels what has not started and
-    returns what was checked."""
+    """Feeds the images to a pool of worker processes in chunks, in order, a few at a time, from
+    when the walk has paired them with sidecars until ``stop()`` (the plan is ready).
+
+    The pool is made by ``start()`` (so a small dump, or a build that fails before its walk, never
+    starts processes) and handed to the shard writers afterwards (``pool``). ``stop()`` cancels the
+    chunks not yet handed to a worker and returns what was checked; ``abort()`` kills the workers.
+    """
 
     CHUNK = 16
     MIN_IMAGES = 512
 
-    def __init__(self, pool: Executor, workers: int, root: str, options: ImageOptions):
-        self._pool, self._inflight_max = pool, 2 * workers
-        self._root, self._options = root, options
+    def __init__(self, workers: int, root: str, options: ImageOptions):
+        self.workers, self._root, self._options = workers, root, options
+        self.pool: ProcessPoolExecutor | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -69,18 +83,24 @@ class Precheck:
     def start(self, rels: list[str]) -> None:
         """Begin checking ``rels`` (the ``on_images`` hook of ``plan_build``); a small dump is
         planned in milliseconds and not worth starting processes early for."""
-        if len(rels) < self.MIN_IMAGES:
+        if len(rels) < max(1, self.MIN_IMAGES):
             return
-        self._thread = threading.Thread(target=self._feed, args=(rels,), name="pipecheck-precheck", daemon=True)
+        from pipecheck.pipeline.shards import new_pool
+
+        self.pool = new_pool(self.workers)
+        chunks = (rels[i:i + self.CHUNK] for i in range(0, len(rels), self.CHUNK))
+        # The first chunk is submitted here, on the calling (main) thread: with the fork start
+        # method that is when every worker is forked, and forking from a helper thread while the
+        # main thread runs can copy a held lock into the child.
+        first = {self.pool.submit(precheck, self._root, next(chunks), self._options)}
+        self._thread = threading.Thread(target=self._feed, args=(chunks, first), name="pipecheck-precheck", daemon=True)
         self._thread.start()
 
-    def _feed(self, rels: list[str]) -> None:
-        chunks = (rels[i:i + self.CHUNK] for i in range(0, len(rels), self.CHUNK))
-        inflight: set = set()
+    def _feed(self, chunks, inflight: set) -> None:
         try:
             while not self._stop.is_set():
-                while len(inflight) < self._inflight_max and (chunk := next(chunks, None)) is not None:
-                    inflight.add(self._pool.submit(precheck, self._root, chunk, self._options))
+                while len(inflight) < 2 * self.workers and (chunk := next(chunks, None)) is not None:
+                    inflight.add(self.pool.submit(precheck, self._root, chunk, self._options))
                 if not inflight:
                     return
                 done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
@@ -102,10 +122,18 @@ class Precheck:
                 self._results.update((rel, (digest, result)) for rel, digest, result in rows)
 
     def stop(self, timeout: float | None = None) -> dict[str, tuple[str, Checked | Rejected]]:
-        """Stop checking and return the results by path. Chunks already running are waited for
-        up to ``timeout`` seconds (a file on a stalled disk must not hold up a Ctrl-C)."""
+        """Stop checking and return the results by path. Chunks already with a worker are waited
+        for up to ``timeout`` seconds (a file on a stalled disk must not hold the build up)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
         with self._lock:
             return dict(self._results)
+
+    def abort(self) -> None:
+        """Ctrl-C or an error while planning: stop feeding and kill the workers now."""
+        self._stop.set()
+        if self.pool is not None:
+            from pipecheck.pipeline.shards import stop_pool
+
+            stop_pool(self.pool)

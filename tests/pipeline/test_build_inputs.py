@@ -452,8 +452,8 @@ def test_unusable_options_are_refused_before_anything_is_written(h, tmp_path):
 
 
 def test_a_large_jpeg_downscaled_from_a_dct_scale_is_faithful_and_a_truncated_one_is_rejected(h, tmp_path):
-    # Decoded at 3/8 (338x225 covers 256x171), not Pillow's 1/2: the stored copy must still match
-    # a full-resolution high-quality downscale of the same photo.
+    # Decoded at a reduced DCT scale (1/2: 450x300) and resized: the stored copy must still match a
+    # full-resolution high-quality downscale of the same photo.
     d = tmp_path / "d"
     photo = h.image(900, 600, seed=11).resize((900, 600), Image.BILINEAR)
     src = h.pair(d, "big", {"label": "a"}, photo, ".jpg", "JPEG", quality=92)
@@ -467,3 +467,22 @@ def test_a_large_jpeg_downscaled_from_a_dct_scale_is_faithful_and_a_truncated_on
     psnr = 10 * np.log10(255.0**2 / np.mean((stored - reference) ** 2))
     assert psnr > 30, psnr
     assert h.rejects_by_path(result) == {"cut.jpg": "truncated"}
+
+
+def test_max_side_gives_a_stray_byte_copy_its_clean_twins_hashes_and_sizes_follow_the_source(h):
+    # libjpeg warns about the stray bytes, so that copy takes Pillow's path: both paths must decode
+    # at the same DCT scale (one pixel hash for identical pixels) and size the result from the
+    # source, also where the scaled decode lands exactly on --max-side (512 -> 256).
+    from pipecheck.pipeline.images import ImageOptions, check_image
+
+    opts = ImageOptions(max_side=256)
+    for w, hgt in ((900, 600), (512, 512)):
+        clean = h.encode(h.image(w, hgt, seed=w), quality=90)
+        sof = clean.index(b"\xff\xc0")
+        stray = clean[:sof] + b"\x00\x00" + clean[sof:]
+        a, b = check_image(clean, "a.jpg", opts), check_image(stray, "b.jpg", opts)
+        target = (256, round(hgt * 256 / w))
+        for r in (a, b):
+            assert (r.width, r.height) == target and r.repairs == ["downscaled"]
+            assert Image.open(io.BytesIO(r.encoded)).size == target
+        assert (a.pixel_hash, a.phash) == (b.pixel_hash, b.phash)

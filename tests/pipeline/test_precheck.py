@@ -82,7 +82,9 @@ def test_a_build_that_reuses_prechecked_images_writes_the_same_bytes(h, tmp_path
     monkeypatch.setattr(build_module, "_assign_splits", slow_split)
     monkeypatch.setattr(build_module, "run_tasks", spy_run)
     build(BuildOptions(out=str(tmp_path / "prechecked"), **opts))
-    assert reused == [40]  # the truncated image's rejection too
+    # Every image but the two re-encoded ones (CMYK, EXIF-rotated: their new bytes are not held
+    # in the driver); the truncated image's rejection included.
+    assert reused == [38]
     assert _outputs(tmp_path / "prechecked") == _outputs(tmp_path / "plain")
 
 
@@ -124,13 +126,23 @@ def test_an_unchanged_file_takes_its_precheck_result(h, tmp_path, monkeypatch):
     assert _records(staging / result.file)[0]["image/encoded"] == [data]
 
 
-def test_an_input_error_found_while_planning_stops_the_workers(h, tmp_path, monkeypatch):
+def test_an_input_error_found_while_planning_kills_the_prechecking_workers(h, tmp_path, monkeypatch):
     dump = _dump(h, tmp_path / "dump", n=30)
     monkeypatch.setattr(Precheck, "MIN_IMAGES", 0)
+    real_split = build_module._assign_splits
+    seen = []
+
+    def split_once_checking(opts, kept, index):
+        # By now the precheck has started its workers; note them, then fail as the split does.
+        deadline = time.monotonic() + 20
+        while not multiprocessing.active_children() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen.extend(multiprocessing.active_children())
+        return real_split(opts, kept, index)
+
+    monkeypatch.setattr(build_module, "_assign_splits", split_once_checking)
     with pytest.raises(InputError, match="below 1"):
         build(BuildOptions(dump=str(dump), out=str(tmp_path / "out"), label_field="label", workers=2, stats=False,
                            val_fraction=0.6, test_fraction=0.5))
-    deadline = time.monotonic() + 10
-    while multiprocessing.active_children() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert multiprocessing.active_children() == []
+    assert seen, "the precheck never started its workers"
+    assert [p for p in seen if p.is_alive()] == []  # killed before the error reached the caller
