@@ -305,16 +305,18 @@ def run_tasks(tasks: list[ShardTask], workers: int, progress: bool,
                 yield result
             return
         pool = pool or new_pool(min(workers, len(tasks)))
+        # The driver only waits and gathers results here (see gc_paused): at 100k images it holds
+        # millions of planned objects, and each full collection would take a core from a worker.
         try:
-            pending = {pool.submit(write_shard, t): t for t in tasks}
-            while pending:
-                with gc_paused():  # the driver only waits here; see gc_paused
+            with gc_paused():
+                pending = {pool.submit(write_shard, t): t for t in tasks}
+                while pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    task = pending.pop(fut)
-                    if bar:
-                        bar.advance(job, len(task.items))
-                    yield fut.result()
+                    for fut in done:
+                        task = pending.pop(fut)
+                        if bar:
+                            bar.advance(job, len(task.items))
+                        yield fut.result()
         except BaseException:
             stop_pool(pool)
             raise
