@@ -11,6 +11,7 @@ replaces it only when complete, so a failed or killed build never leaves a half 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -373,7 +374,11 @@ def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
             for task in planned.todo:
                 task.prechecked = {rel: checked[rel] for rel, *_ in task.items if rel in checked}
             del checked
-        new = list(run_tasks(planned.todo, workers, progress, pool=precheck.pool if precheck else None))
+        # Closed explicitly: a Ctrl-C landing between two results (outside the generator) must
+        # still stop the workers, not wait for the generator to be garbage-collected.
+        with contextlib.closing(run_tasks(planned.todo, workers, progress,
+                                          pool=precheck.pool if precheck else None)) as results:
+            new = list(results)
     except BaseException:  # Ctrl-C, or an input error found while planning
         if precheck:
             precheck.abort()
