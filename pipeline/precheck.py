@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import os
 import stat
 import threading
@@ -89,10 +90,13 @@ class Precheck:
 
         self.pool = new_pool(self.workers)
         chunks = (rels[i:i + self.CHUNK] for i in range(0, len(rels), self.CHUNK))
-        # The first chunk is submitted here, on the calling (main) thread: with the fork start
-        # method that is when every worker is forked, and forking from a helper thread while the
-        # main thread runs can copy a held lock into the child.
-        first = {self.pool.submit(precheck, self._root, next(chunks), self._options)}
+        # The first chunks are submitted here, on the calling (main) thread, one per worker at
+        # least: the pool starts its processes as work is submitted (with fork all at the first
+        # submit; with forkserver/spawn one per submit), and starting them from the helper thread
+        # while the main thread runs could copy a held lock into a forked child, or race the
+        # main thread's own submits to the fork server.
+        first = {self.pool.submit(precheck, self._root, chunk, self._options)
+                 for chunk in itertools.islice(chunks, 2 * self.workers)}
         self._thread = threading.Thread(target=self._feed, args=(chunks, first), name="pipecheck-precheck", daemon=True)
         self._thread.start()
 
