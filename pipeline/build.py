@@ -334,7 +334,8 @@ def plan_build(opts: BuildOptions, on_images: Callable[[list[str]], None] | None
     """Everything before the shards are written, shared by every runner: check ``--out``, scan,
     read labels, split, plan the shards, and create (or reopen for ``--resume``) the staging folder.
 
-    ``on_images`` receives the dump's images as soon as they are found (see ``scan_sidecars``).
+    ``on_images`` receives the images paired with a sidecar as soon as the walk has found them,
+    before the sidecars are read (see ``scan_sidecars``; the build's precheck starts there).
     """
     started = time.time()
     out = _check_out(opts)
