@@ -73,6 +73,13 @@ def _decode_error(exc: Exception) -> Rejected:
     return Rejected("undecodable", text or exc.__class__.__name__)
 
 
+def pixel_hash(pixels, width: int, height: int) -> str:
+    """XXH3-128 of packed RGB pixels (an ``H x W x 3`` array or its bytes) and their size."""
+    digest = xxhash.xxh3_128(f"{width}x{height}:".encode())
+    digest.update(np.ascontiguousarray(pixels) if isinstance(pixels, np.ndarray) else pixels)
+    return digest.hexdigest()
+
+
 def dhash(rgb: "np.ndarray") -> int:
     """64-bit difference hash of an ``H x W x 3`` uint8 image (signed, to fit a TFRecord int64).
 
@@ -117,9 +124,7 @@ def _fast_jpeg(data: bytes, width: int, height: int) -> "tuple[str, int] | None"
         return None
     if rgb.shape[:2] != (height, width):
         return None
-    digest = xxhash.xxh3_128(f"{width}x{height}:".encode())
-    digest.update(np.ascontiguousarray(rgb))
-    return digest.hexdigest(), dhash(rgb)
+    return pixel_hash(rgb, width, height), dhash(rgb)
 
 
 def _downscaled_jpeg(data: bytes, width: int, height: int, opts: ImageOptions, repairs: list[str]) -> Checked | None:
@@ -149,16 +154,14 @@ def _downscaled_jpeg(data: bytes, width: int, height: int, opts: ImageOptions, r
     if rgb.shape[:2] != (-(-height // step), -(-width // step)):
         return None
     h, w = rgb.shape[:2]
-    digest = xxhash.xxh3_128(f"{w}x{h}:".encode())
-    digest.update(np.ascontiguousarray(rgb))
-    pixel_hash, phash = digest.hexdigest(), dhash(rgb)
+    digest, phash = pixel_hash(rgb, w, h), dhash(rgb)
     img = Image.fromarray(rgb, "RGB").resize(size, Image.BILINEAR, reducing_gap=2.0)
     source = _open(data)
     settings = _jpeg_encoding(source) if not isinstance(source, Rejected) else None
     buf = io.BytesIO()
     img.save(buf, "JPEG", **_encoder_settings(opts.jpeg_quality, settings))
     encoded = buf.getvalue()
-    return Checked(encoded, "jpeg", size[1], size[0], hashlib.sha256(encoded).hexdigest(), pixel_hash, phash,
+    return Checked(encoded, "jpeg", size[1], size[0], hashlib.sha256(encoded).hexdigest(), digest, phash,
                    repairs + ["downscaled"])
 
 
@@ -316,13 +319,11 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
         return _decode_error(exc)
     width, height = img.size
     pixels = img.tobytes()
-    digest = xxhash.xxh3_128(f"{width}x{height}:".encode())
-    digest.update(pixels)
-    pixel_hash = digest.hexdigest()
+    digest = pixel_hash(pixels, width, height)
     phash = dhash(np.frombuffer(pixels, np.uint8).reshape(height, width, 3))
     pixel_repairs = [r for r in repairs if r != "extension_mismatch"]
     if not pixel_repairs and not downscale and fmt in ("jpeg", "png"):
-        return Checked(data, fmt, height, width, hashlib.sha256(data).hexdigest(), pixel_hash, phash, repairs)
+        return Checked(data, fmt, height, width, hashlib.sha256(data).hexdigest(), digest, phash, repairs)
     if downscale:
         # The target follows the source's (upright) size, whatever scale the decode ran at.
         w0, h0 = (source_size[1], source_size[0]) if transposed else source_size
@@ -343,4 +344,4 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
     else:
         img.save(buf, "PNG", compress_level=3)
     encoded = buf.getvalue()
-    return Checked(encoded, out_fmt, img.size[1], img.size[0], hashlib.sha256(encoded).hexdigest(), pixel_hash, phash, repairs)
+    return Checked(encoded, out_fmt, img.size[1], img.size[0], hashlib.sha256(encoded).hexdigest(), digest, phash, repairs)
