@@ -68,7 +68,7 @@ def decode_limit(files: list[Path], workers: int) -> float:
     the per-core speed measured under the same all-cores-busy load the build runs at (one core
     decoding alone runs a few percent faster than two at once: shared cache, memory bandwidth).
     """
-    from pipecheck.pipeline.shards import mp_context
+    from pipecheck.pipeline.workers import mp_context
 
     ctx = mp_context()
     barrier, results = ctx.Barrier(workers + 1), ctx.Queue()

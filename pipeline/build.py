@@ -33,9 +33,9 @@ from pipecheck.pipeline.manifest import (CHECKSUMS_NAME, FORMAT_VERSION, MANIFES
                                          swap_in_remote)
 from pipecheck.pipeline.precheck import Precheck
 from pipecheck.pipeline.rejects import Reject
-from pipecheck.pipeline.shards import (DONE_SUFFIX, ShardResult, ShardTask, gc_paused, load_done, run_tasks,
-                                       shard_count)
+from pipecheck.pipeline.shards import DONE_SUFFIX, ShardResult, ShardTask, load_done, run_tasks, shard_count
 from pipecheck.pipeline.split import iterative_split, normalize_split
+from pipecheck.pipeline.workers import gc_paused
 
 @dataclass
 class BuildOptions:

@@ -86,7 +86,7 @@ class Precheck:
         planned in milliseconds and not worth starting processes early for."""
         if len(rels) < max(1, self.MIN_IMAGES):
             return
-        from pipecheck.pipeline.shards import new_pool
+        from pipecheck.pipeline.workers import new_pool
 
         self.pool = new_pool(self.workers)
         chunks = (rels[i:i + self.CHUNK] for i in range(0, len(rels), self.CHUNK))
@@ -138,6 +138,6 @@ class Precheck:
         """Ctrl-C or an error while planning: stop feeding and kill the workers now."""
         self._stop.set()
         if self.pool is not None:
-            from pipecheck.pipeline.shards import stop_pool
+            from pipecheck.pipeline.workers import stop_pool
 
             stop_pool(self.pool)

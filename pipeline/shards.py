@@ -9,13 +9,9 @@ removes its temporary file, so nothing half-written survives under any name.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import json
 import os
-import signal
-import sys
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -25,6 +21,7 @@ from pipecheck.pipeline import fsio, spec
 from pipecheck.pipeline.images import Checked, ImageOptions, Rejected, check_image
 from pipecheck.pipeline.precheck import reuse
 from pipecheck.pipeline.rejects import Reject
+from pipecheck.pipeline.workers import gc_paused, new_pool, stop_pool
 
 DONE_SUFFIX = ".done.json"
 # Small builds get several small shards so every core stays busy until the end (with a few large
@@ -210,73 +207,6 @@ def write_shard(task: ShardTask) -> ShardResult:
                          dict(repairs), written, record_digests)
     fsio.write_atomic(done_path(task.staging, name), result.to_json())
     return result
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """Pause Python's cyclic garbage collector in the build driver while it plans or waits for workers.
-
-    Planning allocates a few objects per image (items, labels, tasks) and no reference cycles, so
-    refcounting frees everything; but the allocations keep triggering collections, and every
-    full collection walks every object in the process: with TensorFlow imported (a notebook, the
-    benchmarks) that is ~375,000 objects and ~0.2 s a time, which made planning 5000 images take
-    0.16 to 0.46 s. Collections resume (if they were on) when the step ends. Not used around the
-    statistics step: TFDV, Beam and pandas do leave cycles behind, and memory would grow.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def new_pool(workers: int) -> ProcessPoolExecutor:
-    """The build's worker processes (they start when the pool is first given work)."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=mp_context(), initializer=_worker_init)
-
-
-def stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Stop now (Ctrl-C, an error): cancel queued work and kill running workers; their temp files
-    are removed on resume, completed shards stay for --resume."""
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
-        proc.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _worker_init() -> None:
-    # The parent handles Ctrl-C and stops the pool; workers ignoring SIGINT avoids a storm of
-    # KeyboardInterrupt tracebacks from every process.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A forked worker inherits the driver's paused collector (build.gc_paused); a worker runs for
-    # the whole build and must collect whatever cycles image libraries leave behind.
-    gc.enable()
-
-
-def mp_context():
-    """fork when TensorFlow is not loaded (fast start, no ``__main__`` guard needed); forkserver when
-    it is, since forking a process with TensorFlow's threads running can deadlock the child.
-
-    The fork server is a clean process, started once per Python process with this module already
-    imported, that forks the workers: a notebook or script that imported TensorFlow pays the ~0.2 s
-    interpreter start once instead of per worker and per build (``spawn`` pays it every time).
-    Scripts that import TensorFlow before building need the usual ``if __name__ == "__main__":``
-    guard. ``PIPECHECK_MP_START`` overrides the choice.
-    """
-    import multiprocessing
-
-    method = os.environ.get("PIPECHECK_MP_START")
-    available = multiprocessing.get_all_start_methods()
-    if not method:
-        if "tensorflow" not in sys.modules and "fork" in available:
-            method = "fork"
-        else:
-            method = "forkserver" if "forkserver" in available else "spawn"
-    ctx = multiprocessing.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload([__name__])
-    return ctx
 
 
 def run_tasks(tasks: list[ShardTask], workers: int, progress: bool,

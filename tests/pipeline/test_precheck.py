@@ -154,7 +154,8 @@ def test_closing_the_shard_runner_between_results_kills_a_blocked_worker(h, tmp_
     # opening a named pipe here, as on a stalled disk), not when the generator is collected.
     import os
 
-    from pipecheck.pipeline.shards import new_pool, run_tasks
+    from pipecheck.pipeline.shards import run_tasks
+    from pipecheck.pipeline.workers import new_pool
 
     root = tmp_path / "dump"
     root.mkdir()
