@@ -14,7 +14,6 @@ truncation are caught, at a fraction of the cost of a full-size decode plus resi
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import re
@@ -88,8 +87,11 @@ def dhash(rgb: "np.ndarray") -> int:
     on the pixel array both decode paths already hold, so it costs almost nothing.
     """
     h, w = rgb.shape[:2]
-    # One flat gather of the 32x36x3 sampled bytes (2-D fancy indexing costs twice as much).
-    samples = np.take(np.ascontiguousarray(rgb).reshape(-1), _sample_index(h, w)).reshape(32, 36, 3)
+    ys = np.minimum((_ROW_POINTS * h / 32).astype(np.intp), h - 1)
+    xs = np.minimum((_COL_POINTS * w / 36).astype(np.intp), w - 1)
+    # Whole rows first (32 contiguous copies), then the columns of those: a third of the time of
+    # one gather of the 3456 scattered bytes, whose index would also have to be built per size.
+    samples = rgb.take(ys, axis=0).take(xs, axis=1)
     luma = samples.astype(np.float32) @ _LUMA
     cells = np.add.reduce(luma.reshape(8, 4, 9, 4), axis=(1, 3))  # sums: the comparison is scale-free
     bits = int.from_bytes(np.packbits(cells[:, :8] > cells[:, 1:]).tobytes(), "big")
@@ -97,13 +99,8 @@ def dhash(rgb: "np.ndarray") -> int:
 
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-@functools.lru_cache(maxsize=256)
-def _sample_index(h: int, w: int) -> np.ndarray:
-    ys = np.minimum(((np.arange(32) + 0.5) * h / 32).astype(np.intp), h - 1)
-    xs = np.minimum(((np.arange(36) + 0.5) * w / 36).astype(np.intp), w - 1)
-    return ((ys[:, None] * w + xs)[:, :, None] * 3 + np.arange(3)).ravel()
+_ROW_POINTS = np.arange(32) + 0.5  # sample centres, in 32ths of the height
+_COL_POINTS = np.arange(36) + 0.5
 
 
 def _fast_jpeg(data: bytes, width: int, height: int) -> "tuple[str, int] | None":
