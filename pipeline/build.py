@@ -33,7 +33,8 @@ from pipecheck.pipeline.manifest import (CHECKSUMS_NAME, FORMAT_VERSION, MANIFES
                                          swap_in_remote)
 from pipecheck.pipeline.precheck import Precheck
 from pipecheck.pipeline.rejects import Reject
-from pipecheck.pipeline.shards import DONE_SUFFIX, ShardResult, ShardTask, load_done, run_tasks, shard_count
+from pipecheck.pipeline.shards import (DONE_SUFFIX, ShardResult, ShardTask, done_path, load_done, run_tasks,
+                                       shard_count)
 from pipecheck.pipeline.split import iterative_split, normalize_split
 from pipecheck.pipeline.workers import gc_paused
 
@@ -442,6 +443,8 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
     }
     if opts.stats:
         manifest["statistics"] = statistics() if statistics else _statistics(staging, planned.tasks, results, types)
+    if not fsio.is_remote(staging):
+        _make_durable(staging, results)
     fsio.write_atomic(fsio.join(staging, REJECTS_NAME),
                       "".join(json.dumps(r.to_dict(), ensure_ascii=True) + "\n" for r in rejects).encode())
     fsio.write_atomic(fsio.join(staging, CHECKSUMS_NAME), "".join(
@@ -459,6 +462,17 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
             fsio.remove(fsio.join(staging, name))
         swap_in_remote(staging, planned.out)
     return BuildResult(str(planned.out), manifest, rejects, repairs, len(scan.litter), scan.ignored)
+
+
+def _make_durable(staging: str, results: list[ShardResult]) -> None:
+    """Wait until every shard is on disk (workers only started the writes) before anything is
+    published. A shard that cannot be flushed loses its done record, so ``--resume`` rewrites it."""
+    try:
+        fsio.make_durable([fsio.join(staging, r.file) for r in results], staging)
+    except OSError as exc:
+        if exc.filename:
+            fsio.remove(done_path(staging, os.path.basename(exc.filename)))
+        raise
 
 
 def _statistics(staging: str, tasks: list[ShardTask], results: list[ShardResult], types: dict[str, str]) -> dict[str, str]:

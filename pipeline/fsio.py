@@ -9,6 +9,7 @@ once, in the process that touches it. Remote paths are kept as plain strings: ``
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 from typing import Iterator
@@ -160,13 +161,14 @@ def open_write(path: str):
     return _gfile().GFile(path, "wb") if is_remote(path) else open(path, "wb")
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` under a temp name beside ``path`` and rename it over ``path``."""
+def write_atomic(path: str | os.PathLike, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` under a temp name beside ``path`` and rename it over ``path`` (fsynced first
+    unless ``durable=False``, for records that are re-checked before use anyway)."""
     path = os.fspath(path)
     if not is_remote(path):
         from pipecheck.pipeline.manifest import write_atomic as local_write_atomic
 
-        local_write_atomic(path, data)
+        local_write_atomic(path, data, durable=durable)
         return
     parent, name = split(path)
     tmp = join(parent, f".{name}.tmp-{os.getpid()}")
@@ -184,3 +186,49 @@ def overlaps(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     else:
         x, y = os.path.realpath(a).rstrip(os.sep) + os.sep, os.path.realpath(b).rstrip(os.sep) + os.sep
     return x.startswith(y) or y.startswith(x)
+
+
+_SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writing dirty pages, do not wait
+
+
+@functools.cache
+def _sync_file_range():
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # not Linux/glibc
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def start_writeback(fd: int) -> None:
+    """Start writing a local file's data to disk without waiting for it (Linux ``sync_file_range``;
+    elsewhere a plain ``fsync``). :func:`make_durable` later waits for it, usually finding it done.
+
+    A shard writer that fsynced each shard waited ~5 ms per shard with its core idle (3-4% of a
+    build); this way the disk works while the worker decodes the next shard.
+    """
+    fn = _sync_file_range()
+    if fn is None or fn(fd, 0, 0, _SYNC_FILE_RANGE_WRITE) != 0:
+        os.fsync(fd)
+
+
+def make_durable(paths: list[str], folder: str) -> None:
+    """fsync local ``paths`` (written with :func:`start_writeback`), then ``folder`` itself so their
+    names (renames) are on disk too. Raises ``OSError`` naming the first file that fails."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise OSError(exc.errno, f"{exc.strerror} while flushing to disk", path) from exc
+        finally:
+            os.close(fd)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -18,15 +18,17 @@ CHECKSUMS_NAME = "checksums.jsonl"
 FORMAT_VERSION = 1
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync, then rename over it."""
+def write_atomic(path: str | os.PathLike, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync (unless ``durable=False``), then rename
+    over it."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -1,10 +1,16 @@
 """Shard writing: the worker that checks images and writes one whole shard, and the runner that
 spreads shards over processes.
 
-A shard is written under a temporary name, fsynced and renamed; then a small ``.done`` record
-(counts, rejects, per-record digests) is written beside it, also by rename. A shard with a done
-record is complete, which is what ``--resume`` reuses after a crash or SIGKILL. A worker that fails
-removes its temporary file, so nothing half-written survives under any name.
+A shard is written under a temporary name, sent on its way to disk and renamed; then a small
+``.done`` record (counts, rejects, per-record digests, the shard's sha256) is written beside it,
+also by rename. A shard with a done record is complete, which is what ``--resume`` reuses after a
+crash or SIGKILL, once the shard's bytes match that sha256. A worker that fails removes its
+temporary file, so nothing half-written survives under any name.
+
+Workers do not wait for the disk (``fsio.start_writeback``): the build waits once, before it
+publishes anything (``fsio.make_durable`` in ``build.finish_build``). After a power loss mid-build
+a shard can be on disk under its name with missing data; the sha256 check on resume finds it and
+writes it again.
 """
 
 from __future__ import annotations
@@ -192,8 +198,8 @@ def write_shard(task: ShardTask) -> ShardResult:
                 counts.update(label_names)
                 repairs.update(checked.repairs)
             fh.flush()
-            if not remote_out:  # a GFile is durable once closed; it has no descriptor to fsync
-                os.fsync(fh.fileno())
+            if not remote_out:  # a GFile is durable once closed; it has no descriptor
+                fsio.start_writeback(fh.fileno())
         fsio.replace(tmp, fsio.join(task.staging, name))
     except OSError as exc:
         _remove_quietly(tmp)
@@ -205,7 +211,9 @@ def write_shard(task: ShardTask) -> ShardResult:
         raise
     result = ShardResult(task.split, name, len(written), size, digest.hexdigest(), dict(counts), rejects,
                          dict(repairs), written, record_digests)
-    fsio.write_atomic(done_path(task.staging, name), result.to_json())
+    # Not fsynced: a done record lost or cut short by a power loss only means the shard is written
+    # again, and one that survives its shard's data fails the sha256 check on resume.
+    fsio.write_atomic(done_path(task.staging, name), result.to_json(), durable=False)
     return result
 
 
