@@ -5,8 +5,9 @@
 Makes a dump of real-photo JPEG crops (256-900 px) with sidecars, warms the page cache, then
 measures, on the same files:
 
-* baselines: PIL full decodes per second, with every worker decoding at once (= per core x
-  workers, the decode limit of a build that verifies every image; one core alone is also shown), seed 001's per-file loader (``keras.utils.load_img`` + ``img_to_array``
+* baselines: PIL full decodes per second, every worker decoding its share of the build's images at
+  once (= per core x workers, the decode limit of a build that verifies every image; one core
+  alone is also shown), seed 001's per-file loader (``keras.utils.load_img`` + ``img_to_array``
   per image, batches stacked), a naive single-process TFRecord write with no decode check, a plain
   ``tf.data`` read+decode+resize(224) from the files, and ``keras.utils.image_dataset_from_directory``
   on a class-folder copy;
@@ -58,28 +59,30 @@ def _decode_worker(files, barrier, results) -> None:
     barrier.wait()
     t = time.perf_counter()
     _decode_files(files)
-    results.put(time.perf_counter() - t)
+    results.put((len(files), time.perf_counter() - t))
 
 
 def decode_limit(files: list[Path], workers: int) -> float:
-    """PIL full decodes per second with ``workers`` processes each decoding all of ``files`` at once.
+    """PIL full decodes per second per core x workers, measured on the build's own images.
 
-    This is the decode limit of a build that verifies every image: per-core speed x workers, with
-    the per-core speed measured under the same all-cores-busy load the build runs at (one core
-    decoding alone runs a few percent faster than two at once: shared cache, memory bandwidth).
+    ``workers`` processes decode ``files`` between them (every image once, as a build does), all
+    at once: the decode limit of a build that verifies every image, with the per-core speed taken
+    under the same all-cores-busy load and over the same images and about the same time as the
+    build (a short measurement is more likely to fall in a quiet moment of a shared host and would
+    overstate the limit).
     """
     from pipecheck.pipeline.workers import mp_context
 
     ctx = mp_context()
     barrier, results = ctx.Barrier(workers + 1), ctx.Queue()
-    procs = [ctx.Process(target=_decode_worker, args=(files, barrier, results)) for _ in range(workers)]
+    procs = [ctx.Process(target=_decode_worker, args=(files[i::workers], barrier, results)) for i in range(workers)]
     for p in procs:
         p.start()
     barrier.wait(timeout=120)
-    slowest = max(results.get(timeout=600) for _ in procs)  # a crashed worker must not hang the run
+    done = [results.get(timeout=600) for _ in procs]  # a crashed worker must not hang the run
     for p in procs:
         p.join()
-    return rate(len(files) * workers, slowest)
+    return sum(rate(n, s) for n, s in done)
 
 
 def seed001_loader(files: list[Path], size: int = 224, batch: int = 32) -> float:
@@ -178,59 +181,62 @@ def main() -> None:
         f.read_bytes()
     print(f"{len(files)} JPEGs, {mb:.0f} MB (mean {mb * 1000 / len(files):.0f} KB), workers={args.workers}, cores={os.cpu_count()}")
 
-    # The host is shared and speeds drift by tens of percent over minutes: every figure is measured
-    # in each of --rounds interleaved rounds and its best round is kept, so a ratio compares each
-    # contender at its best rather than whoever ran during a slow minute.
+    # The host is shared and its speed drifts by tens of percent over minutes. Every contender runs
+    # once per round, and each ratio is taken within a round between contenders that run back to
+    # back (the build right after the decode limit, the --max-side build right after the full
+    # one, the reader next to image_dataset_from_directory; every other round in reverse order),
+    # so both sides of a ratio see the same host. The verdict is on the median of those paired
+    # ratios; the best round of each contender and the ratio of bests are shown too.
     sub = files[: min(len(files), 1500)]
     contenders = {
-        "limit": lambda: decode_limit(sub, args.workers),  # the same images as the one-core figure
-        "per_core": lambda: decode_rate_per_core(sub),
-        "seed": lambda: seed001_loader(sub),
-        "naive": lambda: naive_tfrecord(files, base / "naive.tfrecord"),
-        "tfdata": lambda: plain_tfdata(files),
-        "kdir": lambda: keras_directory(classes),
+        "limit": lambda: decode_limit(files, args.workers),  # the images the build checks
         "build_full": lambda: pipecheck_build(dump, base / "full", args.workers),
         "build_small": lambda: pipecheck_build(dump, base / "small", args.workers, max_side=256),
         "read_full": lambda: pipecheck_read(base / "full"),
         "read_small": lambda: pipecheck_read(base / "small"),
+        "kdir": lambda: keras_directory(classes),
+        "seed": lambda: seed001_loader(sub),
+        "per_core": lambda: decode_rate_per_core(sub),
+        "naive": lambda: naive_tfrecord(files, base / "naive.tfrecord"),
+        "tfdata": lambda: plain_tfdata(files),
     }
-    best: dict[str, float] = {}
+    runs: dict[str, list[float]] = {name: [] for name in contenders}
     for r in range(args.rounds):
-        for name, fn in contenders.items():
+        for name in (list(contenders) if r % 2 == 0 else list(contenders)[::-1]):
             os.sync()  # one contender's dirty pages (a written shard) must not be flushed on the next one's time
-            best[name] = max(best.get(name, 0.0), fn())
+            runs[name].append(contenders[name]())
         print(f"round {r + 1}/{args.rounds} done", flush=True)
-    per_core, seed, naive, tfdata, kdir = (best[k] for k in ("per_core", "seed", "naive", "tfdata", "kdir"))
-    limit = best["limit"]
-    build_full, build_small, read_full, read_small = (best[k] for k in ("build_full", "build_small", "read_full", "read_small"))
+    best = {name: max(values) for name, values in runs.items()}
 
     rows = [
-        ("baseline: PIL full decode, one core alone", per_core, None, None, None),
-        ("baseline: PIL full decode per core, all busy", limit / args.workers, None, None, None),
-        ("baseline: decode limit (per core x workers)", limit, None, None, None),
-        ("baseline: seed 001 per-file loader", seed, None, None, None),
-        ("baseline: naive TFRecord write, no decode", naive, None, None, None),
-        ("baseline: plain tf.data read+decode+resize(224)", tfdata, None, None, None),
-        ("baseline: image_dataset_from_directory", kdir, None, None, None),
-        ("build, full decode verification", build_full, limit, 0.8, "decode limit"),
-        ("build, full decode verification", build_full, seed, 1.9, "seed 001 loader"),
-        ("build --max-side 256 vs verify-only build", build_small, build_full, 0.5, "verify-only build"),
-        ("read resnet50, full-size shards", read_full, seed, None, "seed 001 loader"),
-        ("read resnet50, full-size shards", read_full, kdir, None, "image_dataset_from_directory"),
-        ("read resnet50, --max-side 256 shards", read_small, seed, 5.0, "seed 001 loader"),
-        ("read resnet50, --max-side 256 shards", read_small, kdir, 2.0, "image_dataset_from_directory"),
+        ("baseline: PIL full decode, one core alone", "per_core", None, None),
+        ("baseline: decode limit (per core x workers)", "limit", None, None),
+        ("baseline: seed 001 per-file loader", "seed", None, None),
+        ("baseline: naive TFRecord write, no decode", "naive", None, None),
+        ("baseline: plain tf.data read+decode+resize(224)", "tfdata", None, None),
+        ("baseline: image_dataset_from_directory", "kdir", None, None),
+        ("build, full decode verification", "build_full", "limit", 0.8),
+        ("build, full decode verification", "build_full", "seed", 1.9),
+        ("build --max-side 256", "build_small", "build_full", 0.5),
+        ("read resnet50, full-size shards", "read_full", "seed", None),
+        ("read resnet50, full-size shards", "read_full", "kdir", None),
+        ("read resnet50, --max-side 256 shards", "read_small", "seed", 5.0),
+        ("read resnet50, --max-side 256 shards", "read_small", "kdir", 2.0),
     ]
-    print(f"\n{'figure':<48} {'img/s':>8}  {'vs':<30} {'ratio':>6}  {'target':>7}  verdict")
+    print(f"\nper core with all {args.workers} workers busy: {best['limit'] / args.workers:.0f} decodes/s")
+    print(f"{'figure':<46} {'best/s':>7}  {'vs':<12} {'bests':>6}  {'paired: median (min-max)':<25} {'target':>7}  verdict")
     ok = True
-    for name, value, baseline, target, against in rows:
-        if baseline is None:
-            print(f"{name:<48} {value:8.0f}")
+    for name, key, against, target in rows:
+        if against is None:
+            print(f"{name:<46} {best[key]:7.0f}")
             continue
-        ratio = value / baseline
-        verdict = "" if target is None else ("PASS" if ratio >= target else "FAIL")
+        paired = sorted(x / y for x, y in zip(runs[key], runs[against]))
+        median = paired[len(paired) // 2] if len(paired) % 2 else sum(paired[len(paired) // 2 - 1:][:2]) / 2
+        verdict = "" if target is None else ("PASS" if median >= target else "FAIL")
         ok &= verdict != "FAIL"
         tgt = "" if target is None else f">={target:g}"
-        print(f"{name:<48} {value:8.0f}  {against:<30} {ratio:6.2f}  {tgt:>7}  {verdict}")
+        spread = f"{median:.2f} ({paired[0]:.2f}-{paired[-1]:.2f})"
+        print(f"{name:<46} {best[key]:7.0f}  {against:<12} {best[key] / best[against]:6.2f}  {spread:<25} {tgt:>7}  {verdict}")
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
     sys.exit(0 if ok else 1)
