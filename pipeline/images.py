@@ -20,6 +20,7 @@ import io
 import re
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 import xxhash
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -135,23 +136,9 @@ def resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     quarters of a ``--max-side`` build's extra cost, and was further from a Lanczos reference
     (PSNR 40.0 against 41.7 dB on 600 photos).
     """
-    import cv2  # on first use: ~20 MiB per process that builds without --max-side never need
-
-    if _single_threaded and cv2.getNumThreads() != 1:
-        cv2.setNumThreads(1)
     h, w = rgb.shape[:2]
     area = min(w // size[0], h // size[1]) >= 2
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if area else cv2.INTER_LINEAR_EXACT)
-
-
-_single_threaded = False
-
-
-def single_threaded() -> None:
-    """Keep image libraries to the calling thread (build workers: one per core already; OpenCV's
-    own thread pool would only oversubscribe the cores)."""
-    global _single_threaded
-    _single_threaded = True
 
 
 def _downscaled_jpeg(data: bytes, width: int, height: int, opts: ImageOptions, repairs: list[str]) -> Checked | None:

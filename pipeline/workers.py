@@ -60,9 +60,10 @@ def _worker_init() -> None:
     # A forked worker inherits the driver's paused collector (gc_paused); a worker runs for the
     # whole build and must collect whatever cycles image libraries leave behind.
     gc.enable()
-    from pipecheck.pipeline.images import single_threaded
+    # One worker per core already: OpenCV's own thread pool (resize) would only oversubscribe.
+    import cv2
 
-    single_threaded()
+    cv2.setNumThreads(1)
 
 
 def mp_context():
