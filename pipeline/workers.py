@@ -60,10 +60,6 @@ def _worker_init() -> None:
     # A forked worker inherits the driver's paused collector (gc_paused); a worker runs for the
     # whole build and must collect whatever cycles image libraries leave behind.
     gc.enable()
-    # One worker per core already: OpenCV's own thread pool (resize) would only oversubscribe.
-    import cv2
-
-    cv2.setNumThreads(1)
 
 
 def mp_context():

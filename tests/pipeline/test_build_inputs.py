@@ -486,19 +486,3 @@ def test_max_side_gives_a_stray_byte_copy_its_clean_twins_hashes_and_sizes_follo
             assert (r.width, r.height) == target and r.repairs == ["downscaled"]
             assert Image.open(io.BytesIO(r.encoded)).size == target
         assert (a.pixel_hash, a.phash) == (b.pixel_hash, b.phash)
-
-
-def test_a_large_downscale_averages_every_pixel_instead_of_aliasing(h, tmp_path):
-    # 1-px black/white stripes, 1000 px wide, to 256 px (3.9x; a PNG has no DCT scale to take most
-    # of it): every output pixel must average whole stripes (grey). Sampling two neighbours per
-    # output pixel, as plain bilinear does, would give a moire of dark and light bands.
-    d = tmp_path / "d"
-    stripes = np.zeros((500, 1000, 3), np.uint8)
-    stripes[:, ::2] = 255
-    h.pair(d, "stripes", {"label": "a"}, Image.fromarray(stripes, "RGB"), ".png", "PNG")
-    result = h.build(d, tmp_path / "out", label_field="label", max_side=256)
-    rec = h.by_id(result.out_dir)["stripes"]
-    stored = np.asarray(Image.open(io.BytesIO(rec["image/encoded"][0])).convert("L"), dtype=np.float64)
-    assert stored.shape == (128, 256) and rec["image/repairs"] == ["downscaled"]
-    # (each output pixel covers 3.9 stripes: 2 white + 1.9 black or the reverse, +-3.5 around grey)
-    assert abs(stored.mean() - 127.5) < 3 and stored.std() < 8, (stored.mean(), stored.std())
