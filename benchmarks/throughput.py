@@ -182,11 +182,12 @@ def main() -> None:
     print(f"{len(files)} JPEGs, {mb:.0f} MB (mean {mb * 1000 / len(files):.0f} KB), workers={args.workers}, cores={os.cpu_count()}")
 
     # The host is shared and its speed drifts by tens of percent over minutes. Every contender runs
-    # once per round, and each ratio is taken within a round between contenders that run back to
-    # back (the build right after the decode limit, the --max-side build right after the full
-    # one, the reader next to image_dataset_from_directory; every other round in reverse order),
-    # so both sides of a ratio see the same host. The verdict is on the median of those paired
-    # ratios; the best round of each contender and the ratio of bests are shown too.
+    # once per round (every other round in reverse order), and each ratio is taken within a round:
+    # build vs decode limit, --max-side vs full build and reader vs image_dataset_from_directory
+    # run back to back; the seed-loader ratios are two or three contenders apart (their targets
+    # have more room). The verdict is on the median of those paired ratios; the best round of each
+    # contender and the ratio of bests are shown too. The one-core figure (reported only) decodes
+    # the first 1500 images.
     sub = files[: min(len(files), 1500)]
     contenders = {
         "limit": lambda: decode_limit(files, args.workers),  # the images the build checks

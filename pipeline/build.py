@@ -452,9 +452,11 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
     fsio.write_atomic(fsio.join(staging, MANIFEST_NAME), manifest_bytes(manifest))
     bookkeeping = [f".{r.file}{DONE_SUFFIX}" for r in results] + [STATE_NAME]
     if isinstance(planned.out, Path):
+        fsio.sync_folder(staging)  # the three files just renamed in
         # The resume records go only after the swap: a kill before it leaves a staging folder that
         # --resume can finish; a kill after it leaves them in --out, which --resume also accepts.
         swap_in(Path(staging), planned.out)
+        fsio.sync_folder(str(planned.out.parent))  # the swap itself
         for name in bookkeeping:
             (planned.out / name).unlink(missing_ok=True)
     else:
@@ -466,13 +468,17 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
 
 def _make_durable(staging: str, results: list[ShardResult]) -> None:
     """Wait until every shard is on disk (workers only started the writes) before anything is
-    published. A shard that cannot be flushed loses its done record, so ``--resume`` rewrites it."""
-    try:
-        fsio.make_durable([fsio.join(staging, r.file) for r in results], staging)
-    except OSError as exc:
-        if exc.filename:
-            fsio.remove(done_path(staging, os.path.basename(exc.filename)))
-        raise
+    published. Shards that cannot be flushed lose their file and done record, so ``--resume``
+    writes them again instead of trusting a copy that may exist only in memory."""
+    failed = fsio.make_durable([fsio.join(staging, r.file) for r in results])
+    for path, _ in failed:
+        fsio.remove(done_path(staging, os.path.basename(path)))
+        fsio.remove(path)
+    if failed:
+        path, exc = failed[0]
+        more = f" (and {len(failed) - 1} more shards)" if len(failed) > 1 else ""
+        raise OSError(exc.errno, f"{exc.strerror} while flushing to disk{more}", path)
+    fsio.sync_folder(staging)
 
 
 def _statistics(staging: str, tasks: list[ShardTask], results: list[ShardResult], types: dict[str, str]) -> dict[str, str]:

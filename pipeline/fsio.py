@@ -9,9 +9,11 @@ once, in the process that touches it. Remote paths are kept as plain strings: ``
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import posixpath
+import sys
 from typing import Iterator
 
 
@@ -193,11 +195,13 @@ _SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writing dirty pages, do not wa
 
 @functools.cache
 def _sync_file_range():
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         import ctypes
 
         fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):  # not Linux/glibc
+    except Exception:  # noqa: BLE001 - no such symbol (an unusual libc): fsync instead
         return None
     fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
     fn.restype = ctypes.c_int
@@ -216,19 +220,39 @@ def start_writeback(fd: int) -> None:
         os.fsync(fd)
 
 
-def make_durable(paths: list[str], folder: str) -> None:
-    """fsync local ``paths`` (written with :func:`start_writeback`), then ``folder`` itself so their
-    names (renames) are on disk too. Raises ``OSError`` naming the first file that fails."""
+def make_durable(paths: list[str]) -> list[tuple[str, OSError]]:
+    """fsync every local file in ``paths`` (written with :func:`start_writeback`); returns the ones
+    that failed, each with its error (all of them, so a caller can discard every bad one)."""
+    failed = []
     for path in paths:
-        fd = os.open(path, os.O_RDONLY)
         try:
-            os.fsync(fd)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         except OSError as exc:
-            raise OSError(exc.errno, f"{exc.strerror} while flushing to disk", path) from exc
-        finally:
-            os.close(fd)
-    fd = os.open(folder, os.O_RDONLY)
+            failed.append((path, exc))
+    return failed
+
+
+# A folder's fsync makes the names in it durable; some filesystems (FUSE, network mounts) and
+# platforms cannot fsync a folder at all, and there it is skipped, as PostgreSQL and SQLite do.
+_NO_FOLDER_FSYNC = {errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EISDIR, errno.EACCES, errno.EPERM}
+
+
+def sync_folder(folder: str) -> None:
+    """fsync a local folder, so renames into or out of it survive a power loss."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        if exc.errno in _NO_FOLDER_FSYNC:
+            return
+        raise
     try:
         os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in _NO_FOLDER_FSYNC:
+            raise OSError(exc.errno, f"{exc.strerror} while flushing the folder to disk", folder) from exc
     finally:
         os.close(fd)

@@ -156,9 +156,19 @@ def load_dataset(
     # input pipelines do), rather than TensorFlow's shared inter-op pool of one thread per core:
     # 5-8% more images/s on 2 cores in 9-13 interleaved rounds, and the model's own ops do not
     # queue behind the input pipeline's.
-    options.threading.private_threadpool_size = max(8, 2 * (os.cpu_count() or 1))
+    options.threading.private_threadpool_size = _threadpool_size()
     ds = ds.with_options(options)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _threadpool_size() -> int:
+    """Threads for one input pipeline: twice the CPUs this process may run on (its affinity, which
+    a container's CPU set narrows, not the host's count), at least 8, at most 64."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    return min(64, max(8, 2 * cpus))
 
 
 def _preprocess_ops(bb, height: int, width: int):

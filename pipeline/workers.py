@@ -1,7 +1,8 @@
 """The build's worker processes: how they are started, paused collection in the driver, stopping.
 
-Workers run ``shards.write_shard`` and ``precheck.precheck``, nothing else: they never import
-TensorFlow and never need the caller's ``__main__`` module.
+Workers run ``shards.write_shard`` and ``precheck.precheck``, nothing else: they import TensorFlow
+only to reach ``scheme://`` paths, and never need the caller's ``__main__`` module (so nothing
+defined there can be sent to them).
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ def mp_context():
     The fork server is a clean process, started once per Python process with the shard writer
     already imported, that forks the workers: a notebook or script that imported TensorFlow pays
     the ~0.2 s interpreter start once instead of per worker and per build (``spawn`` pays it every
-    time). ``PIPECHECK_MP_START`` overrides the choice.
+    time). ``PIPECHECK_MP_START`` overrides the choice; with ``spawn`` (or where there is no fork
+    server) every worker imports the caller's main script again, as multiprocessing always does,
+    so a script needs the usual ``if __name__ == "__main__":`` guard there.
     """
     method = os.environ.get("PIPECHECK_MP_START")
     available = multiprocessing.get_all_start_methods()
@@ -95,7 +98,10 @@ def _pool_context():
     ran any other top-level code of the script once more per worker.
     """
     ctx = mp_context()
-    return _ForkServerNoMainContext() if ctx.get_start_method() == "forkserver" else ctx
+    # _NoMainPopen copies 3.11's launcher; another Python keeps the stock one (and its re-import).
+    if ctx.get_start_method() == "forkserver" and sys.version_info[:2] == (3, 11):
+        return _ForkServerNoMainContext()
+    return ctx
 
 
 class _NoMainPopen(popen_forkserver.Popen):
