@@ -145,7 +145,7 @@ def pipecheck_build(dump: Path, out: Path, workers: int, max_side: int | None = 
 
     shutil.rmtree(out, ignore_errors=True)
     result, s = timed(build, BuildOptions(dump=str(dump), out=str(out), label_field="species", val_fraction=0.0,
-                                          workers=workers, max_side=max_side, stats=False))
+                                          workers=workers, max_side=max_side, stats=False, overwrite=True))
     assert result.accounting["balanced"], result.accounting
     return rate(result.accounting["written"], s)
 
