@@ -20,17 +20,16 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from pipecheck.pipeline import fsio
 from pipecheck.pipeline.images import Checked, ImageOptions, Rejected, check_image
-from pipecheck.pipeline.jpeg import plain_jpeg_size
 
 
 def precheck(root: str, rels: list[str], options: ImageOptions) -> list[tuple[str, str, Checked | Rejected]]:
     """Worker: check images before their shard is known (see :class:`Precheck`).
 
-    Returns ``(rel, sha256 of the file, result)`` for images stored as they are (with
-    ``encoded=b""``: the writer has the file's bytes) and for rejected ones: both are a few hundred
-    bytes. Re-encoded results (downscaled, repaired) are left out rather than held in the driver
-    until the build ends, and so are files that are not regular files (a FIFO would block) or
-    cannot be read here: the shard writer meets them again and says why.
+    Returns ``(rel, sha256 of the file, result)`` for every image checked: stored as they are with
+    ``encoded=b""`` (the writer has the file's bytes), re-encoded ones (downscaled, repaired) with
+    their new bytes, which the driver keeps up to :attr:`Precheck.BUDGET`. Files that are not
+    regular files (a FIFO would block) or cannot be read here are left out: the shard writer meets
+    them again and says why.
     """
     out = []
     for rel in rels:
@@ -39,14 +38,12 @@ def precheck(root: str, rels: list[str], options: ImageOptions) -> list[tuple[st
             if not stat.S_ISREG(os.stat(path).st_mode):
                 continue
             data = fsio.read_bytes(path)
-            if options.max_side and (size := plain_jpeg_size(data)) and max(size) > options.max_side:
-                continue  # would be downscaled: not worth a decode here
             checked = check_image(data, rel, options)
         except Exception:  # noqa: BLE001 - best effort; write_shard handles and reports it
             continue
         if isinstance(checked, Checked) and checked.encoded is data:
             out.append((rel, checked.sha256, dataclasses.replace(checked, encoded=b"")))
-        elif isinstance(checked, Rejected):
+        else:
             out.append((rel, hashlib.sha256(data).hexdigest(), checked))
     return out
 
@@ -72,6 +69,9 @@ class Precheck:
 
     CHUNK = 16
     MIN_IMAGES = 512
+    # Re-encoded images (every one, with --max-side) come back with their new bytes, held until
+    # their shard is written; past this many bytes the writer re-does them instead.
+    BUDGET = 64 << 20
 
     def __init__(self, workers: int, root: str, options: ImageOptions):
         self.workers, self._root, self._options = workers, root, options
@@ -80,6 +80,7 @@ class Precheck:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._results: dict[str, tuple[str, Checked | Rejected]] = {}
+        self._held = 0  # bytes of re-encoded images in _results
 
     def start(self, rels: list[str]) -> None:
         """Begin checking ``rels`` (the ``on_images`` hook of ``plan_build``); a small dump is
@@ -123,7 +124,12 @@ class Precheck:
             except Exception:  # noqa: BLE001 - best effort, see _feed
                 continue
             with self._lock:
-                self._results.update((rel, (digest, result)) for rel, digest, result in rows)
+                for rel, digest, result in rows:
+                    size = len(result.encoded) if isinstance(result, Checked) else 0
+                    if self._held + size > self.BUDGET:
+                        continue
+                    self._held += size
+                    self._results[rel] = (digest, result)
 
     def stop(self, timeout: float | None = None) -> dict[str, tuple[str, Checked | Rejected]]:
         """Stop checking and return the results by path. Chunks already with a worker are waited

@@ -59,15 +59,21 @@ def _outputs(out: Path) -> dict[str, str]:
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
-def test_a_build_that_reuses_prechecked_images_writes_the_same_bytes(h, tmp_path, monkeypatch):
+@pytest.mark.parametrize("max_side, budget, expected", [
+    (None, Precheck.BUDGET, 40),  # every image, re-encoded ones (CMYK, EXIF-rotated) included
+    (None, 0, 38),  # no room for re-encoded bytes: the writers re-do those two
+    (44, Precheck.BUDGET, 40),  # --max-side: every image is downscaled and re-encoded
+], ids=["all", "no_budget", "max_side"])
+def test_a_build_that_reuses_prechecked_images_writes_the_same_bytes(h, tmp_path, monkeypatch, max_side, budget, expected):
     dump = _dump(h, tmp_path / "dump")
-    opts = dict(dump=str(dump), label_field="label", workers=2, stats=False, shard_size_mb=0.002)
+    opts = dict(dump=str(dump), label_field="label", workers=2, stats=False, shard_size_mb=0.002, max_side=max_side)
     monkeypatch.setattr(Precheck, "MIN_IMAGES", 10**9)
     build(BuildOptions(out=str(tmp_path / "plain"), **opts))
 
     # Every image is checked before the plan is ready (the split waits for it), so the writers
     # take every result from the precheck.
     monkeypatch.setattr(Precheck, "MIN_IMAGES", 0)
+    monkeypatch.setattr(Precheck, "BUDGET", budget)
     real_split, real_run = build_module._assign_splits, build_module.run_tasks
     reused = []
 
@@ -82,9 +88,7 @@ def test_a_build_that_reuses_prechecked_images_writes_the_same_bytes(h, tmp_path
     monkeypatch.setattr(build_module, "_assign_splits", slow_split)
     monkeypatch.setattr(build_module, "run_tasks", spy_run)
     build(BuildOptions(out=str(tmp_path / "prechecked"), **opts))
-    # Every image but the two re-encoded ones (CMYK, EXIF-rotated: their new bytes are not held
-    # in the driver); the truncated image's rejection included.
-    assert reused == [38]
+    assert reused == [expected]  # the truncated image's rejection included
     assert _outputs(tmp_path / "prechecked") == _outputs(tmp_path / "plain")
 
 
