@@ -186,8 +186,10 @@ def main() -> None:
     # build vs decode limit, --max-side vs full build and reader vs image_dataset_from_directory
     # run back to back; the seed-loader ratios are two or three contenders apart (their targets
     # have more room). The verdict is on the median of those paired ratios; the best round of each
-    # contender and the ratio of bests are shown too. The one-core figure (reported only) decodes
-    # the first 1500 images.
+    # contender and the ratio of bests are shown too, and a target passes only if both estimates
+    # meet it: image_dataset_from_directory runs at one of two speeds (~1850 or ~975 images/s
+    # here, as if its autotuned map sometimes settled on one core), which flatters the reader in
+    # the rounds where it is slow. The one-core figure (reported only) decodes the first 1500 images.
     sub = files[: min(len(files), 1500)]
     contenders = {
         "limit": lambda: decode_limit(files, args.workers),  # the images the build checks
@@ -233,7 +235,7 @@ def main() -> None:
             continue
         paired = sorted(x / y for x, y in zip(runs[key], runs[against]))
         median = paired[len(paired) // 2] if len(paired) % 2 else sum(paired[len(paired) // 2 - 1:][:2]) / 2
-        verdict = "" if target is None else ("PASS" if median >= target else "FAIL")
+        verdict = "" if target is None else ("PASS" if min(median, best[key] / best[against]) >= target else "FAIL")
         ok &= verdict != "FAIL"
         tgt = "" if target is None else f">={target:g}"
         spread = f"{median:.2f} ({paired[0]:.2f}-{paired[-1]:.2f})"
