@@ -452,13 +452,18 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
     fsio.write_atomic(fsio.join(staging, MANIFEST_NAME), manifest_bytes(manifest))
     bookkeeping = [f".{r.file}{DONE_SUFFIX}" for r in results] + [STATE_NAME]
     if isinstance(planned.out, Path):
+        if os.path.isdir(fsio.join(staging, "stats")):
+            fsio.sync_folder(fsio.join(staging, "stats"))
         fsio.sync_folder(staging)  # the three files just renamed in
         # The resume records go only after the swap: a kill before it leaves a staging folder that
         # --resume can finish; a kill after it leaves them in --out, which --resume also accepts.
         swap_in(Path(staging), planned.out)
-        fsio.sync_folder(str(planned.out.parent))  # the swap itself
         for name in bookkeeping:
             (planned.out / name).unlink(missing_ok=True)
+        try:
+            fsio.sync_folder(str(planned.out.parent))  # the swap itself
+        except OSError:
+            pass  # the build is complete and in place; only the rename's durability is in doubt
     else:
         for name in bookkeeping:
             fsio.remove(fsio.join(staging, name))
@@ -476,8 +481,9 @@ def _make_durable(staging: str, results: list[ShardResult]) -> None:
         fsio.remove(path)
     if failed:
         path, exc = failed[0]
-        more = f" (and {len(failed) - 1} more shards)" if len(failed) > 1 else ""
-        raise OSError(exc.errno, f"{exc.strerror} while flushing to disk{more}", path)
+        more = f" and {len(failed) - 1} more shard{'s' if len(failed) > 2 else ''}" if len(failed) > 1 else ""
+        raise OSError(exc.errno, f"{exc.strerror or exc} while flushing to disk (removed{more}; "
+                      "--resume writes them again)", path) from exc
     fsio.sync_folder(staging)
 
 

@@ -213,7 +213,9 @@ def start_writeback(fd: int) -> None:
     elsewhere a plain ``fsync``). :func:`make_durable` later waits for it, usually finding it done.
 
     A shard writer that fsynced each shard waited ~5 ms per shard with its core idle (3-4% of a
-    build); this way the disk works while the worker decodes the next shard.
+    build); this way the disk works while the worker decodes the next shard. A write-back error
+    then reaches the later fsync through another descriptor, which Linux (4.16+) reports to the
+    first fsync that follows it.
     """
     fn = _sync_file_range()
     if fn is None or fn(fd, 0, 0, _SYNC_FILE_RANGE_WRITE) != 0:
@@ -238,7 +240,8 @@ def make_durable(paths: list[str]) -> list[tuple[str, OSError]]:
 
 # A folder's fsync makes the names in it durable; some filesystems (FUSE, network mounts) and
 # platforms cannot fsync a folder at all, and there it is skipped, as PostgreSQL and SQLite do.
-_NO_FOLDER_FSYNC = {errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EISDIR, errno.EACCES, errno.EPERM}
+_NO_FOLDER_FSYNC = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF, errno.EISDIR,
+                    errno.EACCES, errno.EPERM}
 
 
 def sync_folder(folder: str) -> None:

@@ -70,7 +70,7 @@ class Precheck:
     CHUNK = 16
     MIN_IMAGES = 512
     # Re-encoded images (every one, with --max-side) come back with their new bytes, held until
-    # their shard is written; past this many bytes the writer re-does them instead.
+    # their shard is written; past this many bytes the precheck stops and the writers do the rest.
     BUDGET = 64 << 20
 
     def __init__(self, workers: int, root: str, options: ImageOptions):
@@ -81,6 +81,7 @@ class Precheck:
         self._lock = threading.Lock()
         self._results: dict[str, tuple[str, Checked | Rejected]] = {}
         self._held = 0  # bytes of re-encoded images in _results
+        self._full = False  # a re-encoded result did not fit: feeding more would be wasted work
 
     def start(self, rels: list[str]) -> None:
         """Begin checking ``rels`` (the ``on_images`` hook of ``plan_build``); a small dump is
@@ -103,7 +104,7 @@ class Precheck:
 
     def _feed(self, chunks, inflight: set) -> None:
         try:
-            while not self._stop.is_set():
+            while not self._stop.is_set() and not self._full:
                 while len(inflight) < 2 * self.workers and (chunk := next(chunks, None)) is not None:
                     inflight.add(self.pool.submit(precheck, self._root, chunk, self._options))
                 if not inflight:
@@ -127,6 +128,7 @@ class Precheck:
                 for rel, digest, result in rows:
                     size = len(result.encoded) if isinstance(result, Checked) else 0
                     if self._held + size > self.BUDGET:
+                        self._full = True
                         continue
                     self._held += size
                     self._results[rel] = (digest, result)
@@ -138,7 +140,8 @@ class Precheck:
         if self._thread is not None:
             self._thread.join(timeout)
         with self._lock:
-            return dict(self._results)
+            results, self._results = self._results, {}  # handed over: the caller decides how long they live
+            return results
 
     def abort(self) -> None:
         """Ctrl-C or an error while planning: stop feeding and kill the workers now."""

@@ -252,6 +252,7 @@ def run_tasks(tasks: list[ShardTask], workers: int, progress: bool,
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in done:
                         task = pending.pop(fut)
+                        task.prechecked = {}  # sent with the task; the driver need not hold it any longer
                         if bar:
                             bar.advance(job, len(task.items))
                         yield fut.result()

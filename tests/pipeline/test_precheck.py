@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipecheck.pipeline import build as build_module
-from pipecheck.pipeline import shards
+from pipecheck.pipeline import shards, workers
 from pipecheck.pipeline.build import BuildOptions, build
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.images import ImageOptions
@@ -177,3 +177,56 @@ def test_closing_the_shard_runner_between_results_kills_a_blocked_worker(h, tmp_
     assert any(p.is_alive() for p in workers)  # the one waiting on the pipe
     results.close()
     assert [p for p in workers if p.is_alive()] == []
+
+
+def test_a_re_encoded_precheck_result_is_written_as_prechecked(h, tmp_path, monkeypatch):
+    # Downscaled (--max-side) and repaired (EXIF-rotated) images come back from the precheck with
+    # their new bytes; the writer must store those bytes, not check the image again.
+    from PIL import Image
+
+    root = tmp_path / "dump"
+    root.mkdir()
+    h.write_image(root / "big.jpg", h.image(96, 80, seed=1))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    h.write_image(root / "turned.jpg", h.image(40, 36, seed=2), exif=exif.tobytes())
+    options = ImageOptions(max_side=48)
+    pre = {rel: (digest, result) for rel, digest, result in precheck(str(root), ["big.jpg", "turned.jpg"], options)}
+    assert pre["big.jpg"][1].repairs == ["downscaled"] and pre["turned.jpg"][1].repairs == ["exif_orientation"]
+    monkeypatch.setattr(shards, "check_image", lambda *a: pytest.fail("checked twice"))
+    items = [("big.jpg", "big", [0], ["x"], {}), ("turned.jpg", "turned", [0], ["x"], {})]
+    staging = tmp_path / "out"
+    staging.mkdir()
+    result = write_shard(ShardTask("train", 0, 1, str(root), str(staging), options, items, prechecked=pre))
+    assert result.written == ["big", "turned"]
+    records = _records(staging / result.file)
+    assert [r["image/encoded"] for r in records] == [[pre["big.jpg"][1].encoded], [pre["turned.jpg"][1].encoded]]
+    assert records[0]["image/width"] == [48] and records[1]["image/width"] == [36]
+
+
+def test_the_precheck_stops_once_its_budget_for_re_encoded_bytes_is_spent(h, tmp_path, monkeypatch):
+    dump = _dump(h, tmp_path / "dump")
+    monkeypatch.setattr(Precheck, "CHUNK", 1)
+    pc = Precheck(1, str(dump), ImageOptions(max_side=44))
+    one = len(precheck(str(dump), ["img_000.jpg"], ImageOptions(max_side=44))[0][2].encoded)
+    monkeypatch.setattr(Precheck, "BUDGET", int(2.5 * one))
+    rels = sorted(p.name for p in dump.glob("img_*.*") if p.suffix != ".json")
+    monkeypatch.setattr(Precheck, "MIN_IMAGES", 0)
+    submitted = []
+    real_new_pool = workers.new_pool
+
+    def counting_pool(n):
+        pool = real_new_pool(n)
+        real_submit = pool.submit
+        pool.submit = lambda fn, *a, **k: (submitted.append(a[1]), real_submit(fn, *a, **k))[1]
+        return pool
+
+    monkeypatch.setattr(workers, "new_pool", counting_pool)
+    pc.start(rels)
+    pc._thread.join(60)
+    results = pc.stop()
+    kept = [r for _, r in results.values() if getattr(r, "encoded", b"")]
+    assert 1 <= len(kept) <= 2  # what fitted
+    assert len(submitted) < len(rels) - 10, f"feeding must stop once a result no longer fits ({len(submitted)} chunks)"
+    if pc.pool is not None:
+        pc.pool.shutdown(wait=True)

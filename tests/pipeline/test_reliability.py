@@ -969,7 +969,7 @@ def test_shards_that_cannot_reach_the_disk_fail_the_build_and_are_rewritten_on_r
     with pytest.raises(OSError) as failed:
         h.build(mini_dump, out, **kw)
     assert failed.value.filename.endswith(shards[1]), failed.value
-    assert "flushing to disk (and 1 more shards)" in failed.value.strerror
+    assert "flushing to disk (removed and 1 more shard; --resume writes them again)" in failed.value.strerror
     assert not out.exists(), "nothing is published before every shard is on disk"
     staging = tmp_path / ".out.partial"
     # Both bad shards are gone with their done records (a copy in memory only must not be reused);

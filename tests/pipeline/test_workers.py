@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent("""
     import os, sys
     # Top-level code, as in a training script that imports TensorFlow here: it must run once, in
@@ -28,6 +30,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the no-main launcher is CPython 3.11's")
 def test_forkserver_workers_do_not_import_the_main_script(mini_dump, tmp_path):
     script, marks = tmp_path / "train.py", tmp_path / "imports.txt"
     script.write_text(SCRIPT)
@@ -40,6 +43,7 @@ def test_forkserver_workers_do_not_import_the_main_script(mini_dump, tmp_path):
     assert len(pids) == 1, f"the main script ran in {len(pids) - 1} worker(s) too"
 
 
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the no-main launcher is CPython 3.11's")
 def test_build_pool_uses_the_no_main_context_only_for_forkserver(monkeypatch):
     from pipecheck.pipeline import workers
 
