@@ -454,7 +454,7 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
     if isinstance(planned.out, Path):
         if os.path.isdir(fsio.join(staging, "stats")):
             fsio.sync_folder(fsio.join(staging, "stats"))
-        fsio.sync_folder(staging)  # the three files just renamed in
+        fsio.sync_folder(staging)  # the shards' and the three files' names
         # The resume records go only after the swap: a kill before it leaves a staging folder that
         # --resume can finish; a kill after it leaves them in --out, which --resume also accepts.
         swap_in(Path(staging), planned.out)
@@ -484,7 +484,6 @@ def _make_durable(staging: str, results: list[ShardResult]) -> None:
         more = f" and {len(failed) - 1} more shard{'s' if len(failed) > 2 else ''}" if len(failed) > 1 else ""
         raise OSError(exc.errno, f"{exc.strerror or exc} while flushing to disk (removed{more}; "
                       "--resume writes them again)", path) from exc
-    fsio.sync_folder(staging)
 
 
 def _statistics(staging: str, tasks: list[ShardTask], results: list[ShardResult], types: dict[str, str]) -> dict[str, str]:
