@@ -132,8 +132,10 @@ def load_dataset(
     def decode(record):
         parsed = tf.io.parse_single_example(record, description)
         image = permute(decode_image(parsed))
-        # Bilinear weights are convex, so the float result stays within [0, 255]: no clip needed.
-        image = affine(tf.image.resize(image, [height, width]))
+        # Cast first: TensorFlow's bilinear resize of a float image is vectorized, of a uint8 image
+        # it is not (2.7x the time here), and both give bit-identical results. Bilinear weights
+        # are convex, so the result stays within [0, 255]: no clip needed.
+        image = affine(tf.image.resize(tf.cast(image, tf.float32), [height, width]))
         image.set_shape([height, width, 3])
         index = parsed[spec.LABEL_INDEX].values  # in record order; no densify needed
         if label_mode == "int":
