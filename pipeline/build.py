@@ -6,7 +6,8 @@ front (their count depends on the data and ``--shard-size-mb``, never on ``--wor
 output is the same for any number of workers), then worker processes write whole shards
 (``shards.py``). The build happens in a staging folder beside ``--out`` (``.NAME.partial``) that
 replaces it only when complete, so a failed or killed build never leaves a half dataset behind;
-``--resume`` reopens that folder, checks the plan is unchanged, and writes only missing shards.
+``--resume`` reopens that folder, checks the plan is unchanged, and writes only missing shards
+(``staging.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import json
 import os
 import time
@@ -33,9 +33,10 @@ from pipecheck.pipeline.manifest import (CHECKSUMS_NAME, FORMAT_VERSION, MANIFES
                                          swap_in_remote)
 from pipecheck.pipeline.precheck import Precheck
 from pipecheck.pipeline.rejects import Reject
-from pipecheck.pipeline.shards import (DONE_SUFFIX, ShardResult, ShardTask, done_path, load_done, run_tasks,
+from pipecheck.pipeline.shards import (DONE_SUFFIX, ShardResult, ShardTask, done_path, run_tasks,
                                        shard_count)
 from pipecheck.pipeline.split import iterative_split, normalize_split
+from pipecheck.pipeline.staging import STATE_NAME, check_out, prepare_staging, staging_path
 from pipecheck.pipeline.workers import gc_paused
 
 @dataclass
@@ -192,117 +193,6 @@ def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int],
     return tasks, stamps
 
 
-def staging_dir(out: str | os.PathLike) -> Path:
-    """Where a build of ``out`` is assembled (and where an interrupted one waits for --resume)."""
-    out = Path(out)
-    return out.parent / f".{out.name}.partial"
-
-
-def _staging(out: str | Path) -> str:
-    """:func:`staging_dir` as a string, for local and ``scheme://`` outputs alike."""
-    if fsio.is_remote(out):
-        parent, name = fsio.split(str(out))
-        return fsio.join(parent, f".{name}.partial")
-    return str(staging_dir(out))
-
-
-def _check_remote_out(opts: BuildOptions) -> str:
-    """:func:`_check_out` for a ``scheme://`` output folder."""
-    out = opts.out.rstrip("/")
-    if fsio.overlaps(out, opts.dump):
-        raise InputError(f"--out {opts.out} and the dump {opts.dump} overlap (one is inside the other); "
-                         "choose an output folder outside the dump that does not contain it")
-    if opts.resume and opts.overwrite:
-        raise InputError("--resume and --overwrite contradict each other; pass one")
-    if fsio.exists(out) and not fsio.isdir(out):
-        raise InputError(f"--out {opts.out} exists and is not a folder")
-    partial = _staging(out)
-    if fsio.exists(partial) and not (opts.resume or opts.overwrite):
-        raise InputError(f"an interrupted build of {opts.out} is in {partial}; pass --resume to finish it or --overwrite to start over")
-    if opts.resume and not fsio.exists(partial):
-        raise InputError(f"nothing to resume: no interrupted build of {opts.out} ({partial} not found); run without --resume")
-    if fsio.isdir(out) and fsio.listdir(out) and not (opts.overwrite or opts.resume):
-        raise InputError(f"output folder {opts.out} is not empty; pass --overwrite to replace it")
-    return out
-
-
-def _check_out(opts: BuildOptions) -> Path | str:
-    if fsio.is_remote(opts.out):
-        return _check_remote_out(opts)
-    out = Path(opts.out)
-    # Either way round is dangerous: --out inside the dump is scanned as input next time, and a dump
-    # inside --out would be deleted when --overwrite replaces --out.
-    if fsio.overlaps(out, opts.dump):
-        raise InputError(f"--out {opts.out} and the dump {opts.dump} overlap (one is inside the other); "
-                         "choose an output folder outside the dump that does not contain it")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {opts.out} exists and is not a folder")
-    if opts.resume and opts.overwrite:
-        raise InputError("--resume and --overwrite contradict each other; pass one")
-    partial = staging_dir(out)
-    if partial.exists() and not (opts.resume or opts.overwrite):
-        raise InputError(f"an interrupted build of {opts.out} is in {partial}; pass --resume to finish it or --overwrite to start over")
-    if opts.resume and not partial.exists() and not (out / STATE_NAME).is_file():
-        raise InputError(f"nothing to resume: no interrupted build of {opts.out} ({partial} not found); run without --resume")
-    if out.is_dir() and any(out.iterdir()) and not (opts.overwrite or opts.resume):
-        raise InputError(f"output folder {opts.out} is not empty; pass --overwrite to replace it")
-    return out
-
-
-def _fingerprint(opts: BuildOptions, tasks: list[ShardTask], stamps: dict[str, tuple[int, int]]) -> str:
-    """Identity of a planned build: options, every item and its file's size and mtime."""
-    h = hashlib.sha256()
-    relevant = {k: v for k, v in dataclasses.asdict(opts).items() if k not in ("out", "overwrite", "resume", "workers")}
-    h.update(json.dumps(relevant, sort_keys=True, default=str).encode())
-    for t in tasks:
-        h.update(t.name.encode())
-        for rel, stem, idx, names, meta in t.items:
-            stamp = stamps[rel]
-            h.update(json.dumps([rel, stem, idx, meta, stamp], sort_keys=True, default=str).encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
-
-
-STATE_NAME = "state.json"
-# Bumped whenever what a resumed build would reuse changes meaning (options' defaults, shard
-# planning, done records): an interrupted build of another version is refused with that reason.
-STATE_FORMAT = 3  # 3: --max-side sizes follow the source (a 512 px JPEG drafted to 256 was kept as is)
-
-
-def _check_resumable(path: str, fingerprint: str, out: str, what: str) -> None:
-    try:
-        state = json.loads(fsio.read_bytes(path))
-    except Exception:  # noqa: BLE001 - missing/garbled state (OSError, ValueError, tf.errors.*)
-        state = {}
-    if state.get("format") != STATE_FORMAT and state.get("fingerprint"):
-        raise InputError(f"cannot resume {out}: {what} was made by another pipecheck version; rerun with --overwrite")
-    if state.get("fingerprint") != fingerprint:
-        raise InputError(f"cannot resume {out}: the dump or the options changed since {what}; rerun with --overwrite")
-
-
-def _prepare_staging(opts: BuildOptions, staging: str, tasks: list[ShardTask],
-                     stamps: dict[str, tuple[int, int]]) -> list[ShardResult]:
-    """Create (or, with --resume, reopen) the staging folder; returns the shards already done."""
-    import fnmatch
-
-    state = fsio.join(staging, STATE_NAME)
-    fingerprint = _fingerprint(opts, tasks, stamps)
-    out = Path(opts.out)
-    if opts.resume and not fsio.is_remote(opts.out) and not Path(staging).exists() and (out / STATE_NAME).is_file():
-        # Killed after the swap, before the cleanup: --out is that build; finish it from there.
-        _check_resumable(str(out / STATE_NAME), fingerprint, opts.out, "that build")
-        os.replace(out, staging)
-    if opts.resume:
-        _check_resumable(state, fingerprint, opts.out, "the interrupted build")
-        for stray in fnmatch.filter(fsio.listdir(staging), ".*.tmp-*"):
-            fsio.remove(fsio.join(staging, stray))
-        return [r for r in (load_done(staging, t.name) for t in tasks) if r is not None]
-    fsio.rmtree(staging)
-    fsio.makedirs(staging)
-    fsio.write_atomic(state, json.dumps({"format": STATE_FORMAT, "fingerprint": fingerprint,
-                                         "shards": [t.name for t in tasks]}).encode())
-    return []
-
-
 @dataclass
 class Planned:
     """A build planned and staged, ready for any runner to write its missing shards."""
@@ -339,7 +229,7 @@ def plan_build(opts: BuildOptions, on_images: Callable[[list[str]], None] | None
     before the sidecars are read (see ``scan_sidecars``; the build's precheck starts there).
     """
     started = time.time()
-    out = _check_out(opts)
+    out = check_out(opts)
     scan, kept, classes, types = _prepare(opts, on_images)
     index = {name: i for i, name in enumerate(classes)}
     _assign_splits(opts, kept, index)
@@ -347,9 +237,9 @@ def plan_build(opts: BuildOptions, on_images: Callable[[list[str]], None] | None
         out.parent.mkdir(parents=True, exist_ok=True)
     else:
         fsio.makedirs(fsio.split(out)[0])
-    staging = _staging(out)
+    staging = staging_path(out)
     tasks, stamps = _plan(opts, kept, index, types, staging)
-    done = _prepare_staging(opts, staging, tasks, stamps)
+    done = prepare_staging(opts, staging, tasks, stamps)
     # From here on the tasks hold what each record needs; the per-item scan records (raw and
     # flattened sidecars) would only keep ~1 KB per image alive through the statistics step.
     scan.items.clear()
