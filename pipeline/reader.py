@@ -36,6 +36,7 @@ def load_dataset(
     deterministic: bool = False,
     seed: int | None = None,
     drop_remainder: bool = False,
+    autotune: bool = False,
 ):
     """A ``tf.data.Dataset`` of ``(images, labels)`` from a folder built by ``build-tfrecords``.
 
@@ -56,6 +57,11 @@ def load_dataset(
         deterministic: Keep a fixed element order (slower); pair with ``seed`` for repeatability.
         seed: Shuffle seed.
         drop_remainder: Drop the last partial batch.
+        autotune: Let tf.data's autotuner size the pipeline. Off by default: on the 2-core
+            machines measured here it left about half the runs on one core from start to end; off,
+            the map runs one call per thread of the pipeline's private pool (2 per CPU, 8 to 64).
+            The option is inherited by datasets derived from this one (their own ``AUTOTUNE``
+            maps then run one call per pool thread, up to 16).
 
     Returns:
         The dataset; ``images`` are float32 ``(batch, H, W, 3)``, ``labels`` float32 one-/multi-hot
@@ -129,13 +135,27 @@ def load_dataset(
                     for r in (1, 2, 4, 8)]
         return tf.switch_case(ratio_index, branches)
 
+    # TensorFlow's bilinear resize gives bit-identical results from a uint8 image and from its
+    # float32 cast, but the float kernel is vectorized: casting first is faster while the decoded
+    # image is at most ~4x the output's pixels (a 256-px record: 2.7x faster in the pipeline) and
+    # slower beyond (the cast touches every input pixel, the resize only the ones it samples: a
+    # 3000x4000 PNG record, which has no DCT scaling, would take 14x longer). Builds whose
+    # --max-side keeps every image that small skip the per-record branch.
+    cast_limit = 4 * height * width
+    always_cast = max_side is not None and max_side * max_side <= cast_limit
+
+    def resize(image):
+        if always_cast:
+            return tf.image.resize(tf.cast(image, tf.float32), [height, width])
+        shape = tf.shape(image)
+        return tf.cond(shape[0] * shape[1] <= cast_limit,
+                       lambda: tf.image.resize(tf.cast(image, tf.float32), [height, width]),
+                       lambda: tf.image.resize(image, [height, width]))
+
     def decode(record):
         parsed = tf.io.parse_single_example(record, description)
-        image = permute(decode_image(parsed))
-        # Cast first: TensorFlow's bilinear resize of a float image is vectorized, of a uint8 image
-        # it is not (2.7x the time here), and both give bit-identical results. Bilinear weights
-        # are convex, so the result stays within [0, 255]: no clip needed.
-        image = affine(tf.image.resize(tf.cast(image, tf.float32), [height, width]))
+        # Bilinear weights are convex, so the resized values stay within [0, 255]: no clip needed.
+        image = affine(resize(permute(decode_image(parsed))))
         image.set_shape([height, width, 3])
         index = parsed[spec.LABEL_INDEX].values  # in record order; no densify needed
         if label_mode == "int":
@@ -148,7 +168,8 @@ def load_dataset(
             label = tf.reshape(label, [n_classes])
         return image, label
 
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    threads = _threadpool_size()
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE if autotune else threads, deterministic=deterministic)
     if batch_size:
         # A plain batch: with every core already decoding, a parallel batch only added contention.
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
@@ -158,15 +179,16 @@ def load_dataset(
     # input pipelines do), rather than TensorFlow's shared inter-op pool of one thread per core:
     # 5-8% more images/s on 2 cores in 9-13 interleaved rounds, and the model's own ops do not
     # queue behind the input pipeline's.
-    options.threading.private_threadpool_size = _threadpool_size()
-    # tf.data's autotuner off: with it on, about half the runs of this very pipeline went on one
-    # core from start to end (977 images/s from full-size shards at 1.0 CPU instead of ~1900 at
-    # 2.0, and also with the map's parallelism fixed: 6 of 10 and 5 of 10 runs here; the same mode
-    # as image_dataset_from_directory's). Off, AUTOTUNE parallelism means one call per pool thread
-    # (up to 16) and prefetch keeps its own buffer tuning: no slow run in 36, and the fast mode's
-    # speed. A dataset derived from this one inherits the option; re-enable it with
-    # ``tf.data.Options().autotune.enabled = True`` on the derived dataset.
-    options.autotune.enabled = False
+    options.threading.private_threadpool_size = threads
+    # Measured on this project's 2-core VM (benchmarks/throughput.py and 10-run loops of this
+    # pipeline; cause not found): with the autotuner on, about half the runs stayed on one core
+    # from start to end, 977 images/s from full-size shards at 1.0 CPU against ~1900 at 2.0, even
+    # with the map's parallelism fixed (5 of 10 runs); image_dataset_from_directory shows the same
+    # two speeds. With it off: no slow run in 36, at the fast runs' speed. One call per pool thread
+    # keeps both cores busy (a call per core left gaps: ~25% slower); prefetch tunes its own buffer
+    # either way. Re-enable with autotune=True, or ``ds.with_options(o)`` where
+    # ``o.autotune.enabled = True``, on a derived dataset.
+    options.autotune.enabled = autotune
     ds = ds.with_options(options)
     return ds.prefetch(tf.data.AUTOTUNE)
 

@@ -19,6 +19,7 @@ from pipecheck.pipeline.labels import label_values, vocabulary
 from pipecheck.pipeline.manifest import CHECKSUMS_NAME, read_manifest, shard_paths, swap_in, write_atomic, write_manifest
 from pipecheck.pipeline.shards import shard_count
 from pipecheck.pipeline.split import iterative_split
+from pipecheck.pipeline.staging import staging_dir
 
 
 def fractions_for(val_fraction: float, test_fraction: float = 0.0) -> dict[str, float]:
@@ -118,7 +119,7 @@ def resplit_dataset(src: str, dst: str, *, fractions: dict[str, float], seed: in
                 it = items[members[j]]
                 target[(it["source"], it["record"])] = (split, k, count)
 
-    staging = out.parent / f".{out.name}.partial"
+    staging = staging_dir(out)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:

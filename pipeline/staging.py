@@ -43,7 +43,7 @@ def staging_path(out: str | Path) -> str:
     return str(staging_dir(out))
 
 
-def _check_remote_out(opts: "BuildOptions") -> str:
+def _check_remote_out(opts: BuildOptions) -> str:
     """:func:`check_out` for a ``scheme://`` output folder."""
     out = opts.out.rstrip("/")
     if fsio.overlaps(out, opts.dump):
@@ -63,7 +63,7 @@ def _check_remote_out(opts: "BuildOptions") -> str:
     return out
 
 
-def check_out(opts: "BuildOptions") -> Path | str:
+def check_out(opts: BuildOptions) -> Path | str:
     """``--out`` as the build will use it, or an :class:`InputError` saying why it may not be written."""
     if fsio.is_remote(opts.out):
         return _check_remote_out(opts)
@@ -87,7 +87,7 @@ def check_out(opts: "BuildOptions") -> Path | str:
     return out
 
 
-def fingerprint(opts: "BuildOptions", tasks: list[ShardTask], stamps: dict[str, tuple[int, int]]) -> str:
+def fingerprint(opts: BuildOptions, tasks: list[ShardTask], stamps: dict[str, tuple[int, int]]) -> str:
     """Identity of a planned build: options, every item and its file's size and mtime."""
     h = hashlib.sha256()
     relevant = {k: v for k, v in dataclasses.asdict(opts).items() if k not in ("out", "overwrite", "resume", "workers")}
@@ -111,7 +111,7 @@ def _check_resumable(path: str, expected: str, out: str, what: str) -> None:
         raise InputError(f"cannot resume {out}: the dump or the options changed since {what}; rerun with --overwrite")
 
 
-def prepare_staging(opts: "BuildOptions", staging: str, tasks: list[ShardTask],
+def prepare_staging(opts: BuildOptions, staging: str, tasks: list[ShardTask],
                      stamps: dict[str, tuple[int, int]]) -> list[ShardResult]:
     """Create (or, with --resume, reopen) the staging folder; returns the shards already done."""
     import fnmatch
