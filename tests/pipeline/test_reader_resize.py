@@ -1,6 +1,7 @@
 """The reader's resize is TensorFlow's bilinear resize of the decoded uint8 image, exactly: records
 small enough to be cast to float first (faster) and large ones resized as uint8 (faster for them)
-give the same values, bit for bit, on full-size and ``--max-side`` builds alike."""
+give the same values, bit for bit, on full-size and ``--max-side`` builds alike; and tf.data's
+autotuner is off unless asked for."""
 
 from __future__ import annotations
 
@@ -42,3 +43,13 @@ def test_reader_resize_equals_tensorflows_uint8_bilinear_resize(tf, h, resize_du
         assert (pixels <= 4 * SIZE * SIZE) == (name == "small" or max_side == 64), (name, pixels)  # both branches run
         expected = tf.image.resize(decoded, [SIZE, SIZE]).numpy()  # uint8 in, float32 out
         assert np.array_equal(image, expected), name
+
+
+def test_autotune_is_off_by_default_and_can_be_turned_on(h, resize_dump, tmp_path):
+    out = tmp_path / "out"
+    h.build(resize_dump, out, label_field="species", val_fraction=0.0)
+    default = load_dataset(str(out), "train", image_size=SIZE, batch_size=2, shuffle=False)
+    tuned = load_dataset(str(out), "train", image_size=SIZE, batch_size=2, shuffle=False, autotune=True)
+    assert default.options().autotune.enabled is False
+    assert tuned.options().autotune.enabled is True
+    assert sum(int(x.shape[0]) for x, _ in default) == sum(int(x.shape[0]) for x, _ in tuned) == 3
