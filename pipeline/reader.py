@@ -146,12 +146,13 @@ def load_dataset(
     always_cast = max_side is not None and max_side * max_side <= cast_limit
 
     def resize(image):
-        if always_cast:
+        def cast_first():
             return tf.image.resize(tf.cast(image, tf.float32), [height, width])
+
+        if always_cast:
+            return cast_first()
         shape = tf.shape(image)
-        return tf.cond(shape[0] * shape[1] <= cast_limit,
-                       lambda: tf.image.resize(tf.cast(image, tf.float32), [height, width]),
-                       lambda: tf.image.resize(image, [height, width]))
+        return tf.cond(shape[0] * shape[1] <= cast_limit, cast_first, lambda: tf.image.resize(image, [height, width]))
 
     def decode(record):
         parsed = tf.io.parse_single_example(record, description)
