@@ -23,18 +23,16 @@ import numpy as np
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.input_regimes import (
-    Affine,
-    Regime,
-    Thresholds,
-    affine_of,
-    candidate_regimes,
-    imagenet_mean_rgb,
-    outside_fraction,
-    regime_cost,
-)
+from pipecheck.validators.input_regimes import Regime, Thresholds, candidate_regimes, outside_fraction, regime_cost
 from pipecheck.validators.input_stats import InputStats
 from pipecheck.validators.input_range_labels import LABEL_CHECK_IDS, diagnose_labels, normalize_label_mode
+from pipecheck.validators.input_range_text import (
+    expected_text,
+    list5 as _list,
+    observed_text,
+    preprocess_name,
+    right_input as _right_input,
+)
 
 _PRE = "the backbone's keras.applications.<module>.preprocess_input"
 REGIME_CHECKS = {
@@ -57,6 +55,10 @@ REGIME_CHECKS = {
     "twice": registry.define(
         "input_range.preprocessed_twice", "error", "Preprocessing was applied twice (e.g. tf mode twice squeezes input into about [-1.008, -0.992]).",
         "apply preprocess_input exactly once (not in both the data pipeline and the model)"),
+    "then_rescaled": registry.define(
+        "input_range.preprocessed_then_rescaled", "error",
+        "Input was preprocessed and then divided by 255 (e.g. preprocess_input, then ImageDataGenerator(rescale=1/255)).",
+        f"drop the 1/255 rescale after preprocessing: {_PRE} already produces the backbone's range"),
     "rescaled_then": registry.define(
         "input_range.rescaled_and_preprocessed", "error", "Input was rescaled by 1/255 and then preprocessed, which expects [0, 255].",
         "drop the 1/255 rescale: preprocess_input expects raw [0, 255] pixels"),
@@ -93,49 +95,6 @@ BACKBONE_FREE_CHECK_IDS = tuple(sorted({
 }))
 
 
-# ---- wording -----------------------------------------------------------------------------------
-def _fmt(values: Iterable[float], spread: float) -> str:
-    """Numbers with enough digits to tell them apart at the scale ``spread`` they vary on."""
-    values = [float(v) for v in values]
-    values = [0.0 if abs(v) < 1e-6 * spread else v for v in values]  # float dust from resampling
-    big = max([abs(v) for v in values] + [1e-12])
-    digits = max(3, int(math.ceil(math.log10(big / max(spread, 1e-12)))) + 2) if spread > 0 else 3
-    return "[" + ", ".join(f"{v:.{min(digits, 8)}g}" for v in values) + "]"
-
-
-def _list(values: np.ndarray) -> list[float]:
-    """Plain floats with 5 significant digits, so evidence prints as [0.414, 0.312, 0.258]."""
-    return [float(f"{float(v):.5g}") for v in values]
-
-
-def _order(bb) -> str:
-    return "/".join(bb.channel_order)
-
-
-def observed_text(stats: InputStats) -> str:
-    lo, hi = float(stats.min.min()), float(stats.max.max())
-    spread = hi - lo
-    return f"channel means {_fmt(stats.mean, spread)} in {_fmt([lo, hi], spread)}"
-
-
-def expected_text(bb) -> str:
-    means = affine_of(bb).apply(imagenet_mean_rgb())
-    lo = min(r[0] for r in bb.value_range)
-    hi = max(r[1] for r in bb.value_range)
-    return f"{bb.name} expects {_order(bb)} means near {_fmt(means, hi - lo)} in {_fmt([lo, hi], hi - lo)}"
-
-
-def preprocess_name(bb) -> str:
-    return f"keras.applications.{bb.module}.preprocess_input"
-
-
-def _right_input(bb) -> str:
-    if bb.mode == "none":
-        return (f"feed raw [0, 255] RGB pixels as float32: {bb.constructor} preprocesses inside the model "
-                f"({preprocess_name(bb)} is a pass-through)")
-    return f"apply {preprocess_name(bb)} once to raw [0, 255] RGB pixels"
-
-
 def _regime_hint(kind: str, found: Regime, bb) -> str:
     fix = _right_input(bb)
     return {
@@ -146,6 +105,8 @@ def _regime_hint(kind: str, found: Regime, bb) -> str:
         "wrong_mode": f"input is {found.mode}-mode preprocessed; {bb.name} needs {bb.mode} mode: use {preprocess_name(bb)} instead",
         "twice": f"preprocessing ran twice ({found.mode} mode); {fix}, in one place only",
         "rescaled_then": f"drop the 1/255 rescale before preprocessing: {fix}",
+        "then_rescaled": (f"drop the 1/255 rescale after {found.mode}-mode preprocessing (x/255, Rescaling(1/255), "
+                          f"ImageDataGenerator(rescale=1/255) together with preprocessing_function): {fix}"),
     }[kind]
 
 
@@ -279,7 +240,7 @@ def _regime_finding(stats: InputStats, bb, t: Thresholds) -> Finding | None:
     if best != 0 and own_cost - costs[best] >= t.margin and costs[best] <= t.accept:
         kind = found.kind
         evidence.update(regime=found.name, cost=round(costs[best], 3), expected_cost=round(own_cost, 3))
-        looks = f"looks like {found.name}" + ("" if kind in ("twice", "rescaled_then") else " input")
+        looks = f"looks like {found.name}" + ("" if kind in ("twice", "rescaled_then", "then_rescaled") else " input")
         severity = None
         if _own_regime_plausible(regimes[0], stats, t):
             # Correct preprocessing of low-contrast images (microscopy, satellite) can also look like
@@ -298,7 +259,9 @@ def _regime_finding(stats: InputStats, bb, t: Thresholds) -> Finding | None:
             f"the expected range); {expected_text(bb)}",
             subject=bb.name, evidence=evidence, hint=f"check the preprocessing: {_right_input(bb)}")
     if bb.mode == "caffe" and best == 0:
-        return _channel_order(stats, bb, t)
+        from pipecheck.validators.input_order import channel_order
+
+        return channel_order(stats, bb, t)
     return None
 
 
@@ -314,35 +277,6 @@ def _own_regime_plausible(own, stats: InputStats, t: Thresholds, min_levels: flo
     if float(np.min(lo)) < -t.extreme_tolerance or float(np.max(hi)) > 255.0 + t.extreme_tolerance:
         return False
     return float(np.min(hi - lo)) >= min_levels
-
-
-def _channel_order(stats: InputStats, bb, t: Thresholds) -> Finding | None:
-    """RGB fed where BGR is expected (caffe): judged on mean colour, only when the colour signal is strong.
-
-    Mean colour cannot tell the orders apart for grey images or for colour casts near ImageNet's own
-    (R−B about +20), so the swapped order must bring the means much closer to ImageNet's and the
-    declared order must imply a clear blue cast; otherwise this stays silent.
-    """
-    prior = imagenet_mean_rgb()
-    own = affine_of(bb)
-    swapped = Affine(own.scale, own.offset, tuple(reversed(own.source)))
-    rb_own = float(own.implied(stats.mean)[0] - own.implied(stats.mean)[2])
-    rb_swapped = float(swapped.implied(stats.mean)[0] - swapped.implied(stats.mean)[2])
-    rb_prior = float(prior[0] - prior[2])
-    gain = abs(rb_own - rb_prior) - abs(rb_swapped - rb_prior)
-    if gain < t.order_margin or rb_own > -t.order_min_cast:
-        return None
-    spread = float(stats.max.max() - stats.min.min())
-    return registry.finding(
-        "input_range.channel_order_swapped",
-        f"{observed_text(stats)}: read as {_order(bb)} the images average R−B {rb_own:+.1f} (strong blue cast); "
-        f"read in the opposite order R−B {rb_swapped:+.1f}, closer to ImageNet's {rb_prior:+.1f}; {expected_text(bb)}",
-        subject=bb.name,
-        evidence={"channel_mean": _list(stats.mean), "r_minus_b_as_expected": round(rb_own, 2),
-                  "r_minus_b_swapped": round(rb_swapped, 2), "imagenet_r_minus_b": round(rb_prior, 2),
-                  "spread": round(spread, 3)},
-        hint=f"pass RGB images to {preprocess_name(bb)} (it flips RGB to BGR itself); convert cv2.imread images with "
-             f"cv2.cvtColor(img, cv2.COLOR_BGR2RGB) and do not flip channels by hand")
 
 
 # ---- streaming entry point ---------------------------------------------------------------------

@@ -36,6 +36,9 @@ class Thresholds:
             ImageNet's before ``channel_order_swapped`` fires.
         order_min_cast: The blue cast (R−B below minus this) the expected order must imply; smaller
             colour signals are not evidence and stay silent.
+        order_bound_share: Share of a channel's values that correct input cannot take (beyond
+            ``tolerance``) from which the bounds alone prove the channel order wrong, provided the
+            other order explains at most a tenth of that share.
         near_constant: A batch is near-constant when its across-image std is below this fraction
             of the whole sample's std.
         constant_error_fraction: Fraction of constant images from which the finding is an error.
@@ -51,6 +54,7 @@ class Thresholds:
     out_of_range: float = 0.05
     order_margin: float = 30.0
     order_min_cast: float = 35.0
+    order_bound_share: float = 0.001
     near_constant: float = 0.02
     constant_error_fraction: float = 0.5
 
@@ -130,7 +134,20 @@ def candidate_regimes(bb) -> list[Regime]:
             out.append(Regime(mode, "for_in_model" if bb.mode == "none" else "wrong_mode", mode, m))
         out.append(Regime(f"{mode} twice", "twice", mode, m.then(m)))
         out.append(Regime(f"x/255 then {mode}", "rescaled_then", mode, _RESCALE.then(m)))
+        out.append(Regime(f"{mode} then x/255", "then_rescaled", mode, m.then(_RESCALE)))
     return out
+
+
+def forgot_flip(bb) -> Affine | None:
+    """A BGR backbone's map written by hand without the RGB->BGR flip: RGB minus the means in RGB order.
+
+    Its channel k is ``RGB[k] - mean_rgb[k]`` where the backbone's channel k is ``BGR[k] - mean_bgr[k]``:
+    same offsets in reversed order, no channel swap. None for backbones whose order is RGB.
+    """
+    own = affine_of(bb)
+    if own.source == (0, 1, 2):
+        return None
+    return Affine(tuple(reversed(own.scale)), tuple(reversed(own.offset)), tuple(reversed(own.source)))
 
 
 def outside_fraction(a: Affine, stats: InputStats, tolerance: float) -> np.ndarray:

@@ -104,7 +104,12 @@ MISTAKES = [
     ("resnet50v2", lambda r: tf_mode(r / 255.0), "input_range.rescaled_and_preprocessed"),
     ("resnet50", lambda r: caffe(r / 255.0), "input_range.rescaled_and_preprocessed"),
     ("resnet50", lambda r: caffe(r[..., ::-1]), "input_range.channel_order_swapped"),  # cv2 BGR into preprocess_input
+    ("resnet50", lambda r: r - RGB_MEANS, "input_range.channel_order_swapped"),  # hand-written caffe, flip forgotten
+    ("resnet50", lambda r: caffe(r) / 255.0, "input_range.preprocessed_then_rescaled"),
+    ("mobilenet_v2", lambda r: tf_mode(r) / 255.0, "input_range.preprocessed_then_rescaled"),
+    ("densenet121", lambda r: torch(r) / 255.0, "input_range.preprocessed_then_rescaled"),
 ]
+RGB_MEANS = np.array([123.68, 116.779, 103.939], dtype="float32")  # ImageNet means in R, G, B order
 
 
 @pytest.mark.parametrize("backbone,make,check", MISTAKES, ids=[f"{b}-{c.split('.')[1]}" for b, _, c in MISTAKES])
@@ -329,3 +334,43 @@ def test_accumulate_accepts_x_only_batches(raw):
     stats = accumulate(batches(caffe(raw), with_labels=False))
     assert stats.images == 12 and stats.labels is None
     assert diagnose(stats, "resnet50", image_size=SIZE) == []
+
+
+def test_forgotten_flip_is_proven_by_bounds_and_is_an_error(raw):
+    # Channel 0 of correct caffe input is B - 103.939: it can never go below -103.939. RGB minus the
+    # means in RGB order puts R - 123.68 there, and dark-red pixels take it down to -123.68.
+    (f,) = run(raw - RGB_MEANS, "resnet50")
+    assert f.check == "input_range.channel_order_swapped" and f.severity is Severity.ERROR
+    assert f.evidence["evidence"] == "bounds"
+    assert f.evidence["channel_min"][0] < -103.939 - 8
+    assert max(f.evidence["outside_share_without_flip"]) <= 0.1 * max(f.evidence["outside_share_as_expected"])
+    assert "x[..., ::-1]" in f.hint and "keras.applications.resnet50.preprocess_input" in f.hint
+
+
+def test_flipped_twice_is_a_colour_judgement_and_only_a_warning(raw):
+    # A BGR frame through preprocess_input has the bounds of correct input: only colour can tell.
+    (f,) = run(caffe(raw[..., ::-1]), "resnet50")
+    assert f.check == "input_range.channel_order_swapped" and f.severity is Severity.WARNING
+    assert f.evidence["evidence"] == "colour" and f.evidence["r_minus_b_median_as_expected"] < 0
+    assert "cv2.cvtColor" in f.hint
+
+
+def test_naturally_blue_photos_are_not_called_swapped():
+    # skimage's rocket: sky-heavy, R-B about -30 as shot. Correctly preprocessed it must stay silent.
+    import skimage.data
+    from skimage.transform import resize
+
+    img = skimage.data.rocket()
+    crops = [resize(img[i * 40:i * 40 + 380, j * 60:j * 60 + 380], (SIZE, SIZE), preserve_range=True) for i in range(2) for j in range(4)]
+    x = np.stack(crops).astype("float32")
+    assert run(caffe(x), "resnet50") == []
+
+
+def test_preprocessed_then_rescaled_is_not_mistaken_for_centered(raw):
+    (f,) = run(caffe(raw) / 255.0, "vgg16")
+    assert f.check == "input_range.preprocessed_then_rescaled"
+    assert f.evidence["regime"] == "caffe then x/255"
+    assert "rescale=1/255" in f.hint
+    # and its twin: plain x/255 - 0.5 stays centered_0_5
+    (g,) = run(raw / 255.0 - 0.5, "vgg16")
+    assert g.check == "input_range.centered_0_5"
