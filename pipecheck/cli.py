@@ -19,6 +19,7 @@ from pipecheck.validators.findings import Report, Severity
 
 FORMAT = click.Choice(["text", "json", "junit", "markdown"])
 FAIL_ON = click.Choice(["error", "warning", "info"])
+PREPROCESSING = click.Choice(["auto", "in-data", "in-model"])
 
 
 def report_options(fn):
@@ -162,6 +163,10 @@ def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_
 @click.option("--label-sep", default=None, help="Separator of string-valued multi-labels in --labels.")
 @click.option("--split-field", default="split", show_default=True, help="Split column of --labels.")
 @click.option("--allow-empty", is_flag=True, help="Images with no label are valid negatives (multi-label).")
+@click.option("--model", help="module.path:factory returning your keras.Model: the range is judged where its backbone starts.")
+@click.option("--model-arg", multiple=True, metavar="K=V", help="Keyword argument for the --model factory.")
+@click.option("--preprocessing", type=PREPROCESSING, default="auto", show_default=True,
+              help="Where the backbone's preprocess_input runs: in-data (the pipeline), in-model (your model), auto (ask --model, or say both).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report here.")
 @report_options
 def validate(fmt: str, output: str | None, fail_on: str, ignore: tuple, html_path: str | None, **options: Any) -> None:
@@ -192,6 +197,9 @@ def train_options(fn):
         click.option("--lr", type=float, help="Learning rate to compile with."),
         click.option("--loss", help="Loss for an uncompiled model, e.g. categorical_crossentropy."),
         click.option("--frozen", multiple=True, metavar="LAYER", help="Layer or sub-model meant to stay frozen (repeatable)."),
+        click.option("--preprocessing", type=PREPROCESSING, default="auto", show_default=True,
+                     help="Where the backbone's preprocess_input runs: in-data (the reader applies it), in-model (your "
+                          "model does; the reader feeds raw pixels), auto (detected from the model's first layers)."),
     ]):
         fn = opt(fn)
     return fn
@@ -218,7 +226,9 @@ def train_check(data_dir, backbone, image_size, fmt, output, fail_on, ignore, **
 
     if not o["model"]:
         raise InputFailure("--model module.path:factory is required")
-    report = run_train_check_on_data(_train_opts(data_dir, backbone, image_size, o))
+    from pipecheck.validators.suite import placed_for_training
+
+    report = run_train_check_on_data(placed_for_training(_train_opts(data_dir, backbone, image_size, o), o["preprocessing"]))
     click.echo(f"pipecheck train-check: ran on {report.summary.get('device')}", err=True)
     emit(report, fmt, output, fail_on, ignore)
 
@@ -239,7 +249,8 @@ def gate(data_dir, backbone, image_size, batches, allow_empty, html_path, fmt, o
     from pipecheck.validators.suite import ValidateOptions
 
     vopts = ValidateOptions(data_dir=data_dir, backbone=backbone, image_size=image_size, batches=batches,
-                            allow_empty=allow_empty)
+                            allow_empty=allow_empty, model=o["model"], model_arg=o["model_arg"],
+                            preprocessing=o["preprocessing"])
     topts = _train_opts(data_dir, backbone, image_size, o) if o["model"] else None
     report = finalize(run_gate(vopts, topts, Severity.parse(fail_on), ignore), fail_on, ignore)
     if html_path:

@@ -34,6 +34,15 @@ def run_gate(validate: ValidateOptions, train: TrainCheckOptions | None, fail_on
     elif first.failing():
         report.summary["train-check"] = f"skipped: validate found {len(first.failing())} problem(s) at or above {fail_on.value}"
     else:
+        if str(first.summary.get("preprocessing", "")).startswith("in-model") and train.backbone:
+            # validate found (or was told) that the model applies the backbone's preprocessing: the
+            # training run's reader must then feed raw pixels, as validate's did.
+            import dataclasses
+
+            from pipecheck.validators.input_range import backbone_info
+
+            size = train.image_size or backbone_info(train.backbone).default_size
+            train = dataclasses.replace(train, backbone=None, image_size=size)
         second = run_train_check_on_data(train)
         report.add(second.findings)
         report.summary["train-check"] = {k: v for k, v in second.summary.items() if k not in ("checks_run", "gradient_norm_by_layer")}

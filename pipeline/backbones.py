@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable
 
 _FALLBACK_SIZE = (224, 32)  # MobileNetV3 validates its own shape: Keras documents 224, min 32.
@@ -40,6 +40,8 @@ class Backbone:
         source_channel: For each output channel, which RGB input channel feeds it.
         default_size: Default square input side read from Keras.
         min_size: Smallest side Keras accepts for this backbone.
+        in_model: True for the variant :meth:`fed_raw` returns: the user's model applies the
+            preprocessing itself, so the data must be raw [0, 255].
     """
 
     name: str
@@ -52,6 +54,7 @@ class Backbone:
     source_channel: tuple[int, int, int]
     default_size: int
     min_size: int
+    in_model: bool = False
 
     @property
     def value_range(self) -> list[tuple[float, float]]:
@@ -62,6 +65,11 @@ class Backbone:
             out.append((min(lo, hi), max(lo, hi)))
         return out
 
+    def fed_raw(self) -> "Backbone":
+        """This backbone inside a model that preprocesses its input itself: it is fed raw [0, 255] RGB."""
+        return replace(self, mode="none", channel_order="RGB", scale=(1.0, 1.0, 1.0), offset=(0.0, 0.0, 0.0),
+                       source_channel=(0, 1, 2), in_model=True)
+
     def preprocess_function(self) -> Callable[[Any], Any]:
         """Keras' own ``preprocess_input`` for this backbone (imports Keras)."""
         import importlib
@@ -70,6 +78,7 @@ class Backbone:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("in_model")  # a variant for one check run, not a property of the Keras backbone
         d["value_range"] = [list(r) for r in self.value_range]
         return d
 

@@ -95,8 +95,15 @@ BACKBONE_FREE_CHECK_IDS = tuple(sorted({
 }))
 
 
-def _regime_hint(kind: str, found: Regime, bb) -> str:
+PREPROCESSING = ("auto", "in-data", "in-model")
+
+
+def _regime_hint(kind: str, found: Regime, bb, preprocessing: str = "in-data") -> str:
     fix = _right_input(bb)
+    if kind == "raw" and preprocessing == "auto":
+        return (f"use {preprocess_name(bb)} on the batches (ds.map(lambda x, y: (preprocess_input(x), y))); or, if "
+                "your model applies it itself (preprocess_input, Rescaling or Normalization inside the model), say so: "
+                "--model module:factory (pipecheck then checks what the backbone receives) or --preprocessing in-model")
     return {
         "rescaled_0_1": f"remove the 1/255 rescale (x/255, Rescaling(1/255), ImageDataGenerator(rescale=1/255)) and {fix}",
         "centered_0_5": f"remove the x/255 - 0.5 scaling and {fix}",
@@ -119,14 +126,24 @@ def diagnose(
     label_mode: str | None = None,
     num_classes: int | None = None,
     thresholds: Thresholds | None = None,
+    preprocessing: str = "in-data",
 ) -> list[Finding]:
     """Turn accumulated statistics into findings for ``backbone`` (pure: no data, no Keras model).
 
     With ``backbone=None`` only what needs no backbone is judged (channels, NaN/Inf, constant images,
     near-constant batches, labels); range, regime, size and channel order need one.
+
+    ``preprocessing`` says where the backbone's preprocessing happens: ``in-data`` (the statistics are
+    of what the backbone receives: the data as fed, or the output of the model's input stage),
+    ``in-model`` (the user's model applies it, so the data must be raw [0, 255]) or ``auto`` (not
+    known: like ``in-data``, but a raw-input finding names both fixes).
     """
     t = thresholds or Thresholds()
+    if preprocessing not in PREPROCESSING:
+        raise InputError(f"--preprocessing {preprocessing!r}: use auto, in-data or in-model")
     bb = _backbone(backbone) if backbone is not None else None
+    if bb is not None and preprocessing == "in-model":
+        bb = bb.fed_raw()
     subject = bb.name if bb else "input"
     if stats.images == 0:
         return [registry.finding("input_range.no_data", f"{stats.batches} batch(es) and no images were produced",
@@ -139,7 +156,7 @@ def diagnose(
     out += _constant_findings(stats, subject, t)
     regime_fired = False
     if bb is not None and stats.channels == 3 and stats.has_values and float((stats.max - stats.min).max()) > 0:
-        regime = _regime_finding(stats, bb, t)
+        regime = _regime_finding(stats, bb, t, preprocessing)
         if regime is not None:
             out.append(regime)
             # A wrong regime already says the data is unpreprocessed; the dtype would repeat it.
@@ -153,6 +170,11 @@ def diagnose(
     if stats.labels is not None:
         out += diagnose_labels(stats.labels, label_mode, num_classes)
     return out
+
+
+def backbone_info(name: str):
+    """The backbone table's entry for ``name``; an unknown name is an :class:`InputError`."""
+    return _backbone(name)
 
 
 def _backbone(name: str):
@@ -225,7 +247,7 @@ def _constant_findings(stats: InputStats, subject: str, t: Thresholds) -> list[F
     return out
 
 
-def _regime_finding(stats: InputStats, bb, t: Thresholds) -> Finding | None:
+def _regime_finding(stats: InputStats, bb, t: Thresholds, preprocessing: str = "in-data") -> Finding | None:
     regimes = candidate_regimes(bb)
     costs = [regime_cost(r, stats, t) for r in regimes]
     own_cost = costs[0]
@@ -249,7 +271,7 @@ def _regime_finding(stats: InputStats, bb, t: Thresholds) -> Finding | None:
             looks += "; the expected preprocessing of low-contrast images would also fit"
         return registry.finding(
             REGIME_CHECKS[kind].id, f"{observed_text(stats)} ({looks}); {expected_text(bb)}",
-            subject=bb.name, evidence=evidence, hint=_regime_hint(kind, found, bb), severity=severity)
+            subject=bb.name, evidence=evidence, hint=_regime_hint(kind, found, bb, preprocessing), severity=severity)
     outside = outside_fraction(regimes[0].affine, stats, t.tolerance)
     if own_cost > t.accept and float(outside.max()) > t.out_of_range:
         evidence.update(regime=None, expected_cost=round(own_cost, 3), outside_share=_list(outside))
@@ -312,6 +334,7 @@ def check_input_range(
     num_classes: int | None = None,
     max_batches: int | None = None,
     thresholds: Thresholds | None = None,
+    preprocessing: str = "in-data",
 ) -> list[Finding]:
     """Stream batches once and report every ``input_range.*`` problem for ``backbone``.
 
@@ -323,6 +346,7 @@ def check_input_range(
         label_mode: ``int``/``sparse``, ``categorical``, ``binary`` or ``multi_hot``; inferred if None.
         num_classes: Needed to check sparse labels against the upper bound and one-hot widths.
         max_batches: Stop after this many batches (an endless generator needs it).
+        preprocessing: Where the backbone's preprocessing happens (see :func:`diagnose`).
 
     Raises:
         InputError: Unknown backbone or label mode, or a batch that is not image-shaped.
@@ -332,4 +356,4 @@ def check_input_range(
     normalize_label_mode(label_mode)
     stats = accumulate(batches, max_batches=max_batches)
     return diagnose(stats, backbone, image_size=image_size, label_mode=label_mode, num_classes=num_classes,
-                    thresholds=thresholds)
+                    thresholds=thresholds, preprocessing=preprocessing)

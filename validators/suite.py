@@ -30,6 +30,9 @@ class ValidateOptions:
     label_sep: str | None = None
     split_field: str = "split"
     allow_empty: bool = False
+    model: str | None = None
+    model_arg: tuple[str, ...] = field(default_factory=tuple)
+    preprocessing: str = "auto"
 
 
 def run_validate(opts: ValidateOptions) -> Report:
@@ -61,9 +64,9 @@ def run_validate(opts: ValidateOptions) -> Report:
         checks_run += _family_ids("leakage", "schema")
         if opts.backbone:
             # The project's own reader must hand the backbone exactly what it expects.
-            batches, label_mode, num_classes = _reader_batches(opts)
+            batches, label_mode, num_classes, preprocessing = _reader_batches(opts, report)
             checks_run += _input_range(report, batches, opts, subject=f"{opts.data_dir} [{opts.split}]",
-                                       label_mode=label_mode, num_classes=num_classes)
+                                       label_mode=label_mode, num_classes=num_classes, preprocessing=preprocessing)
     if opts.labels_path:
         checks_run += _labels(report, _table_labels(opts))
     if opts.source:
@@ -71,7 +74,11 @@ def run_validate(opts: ValidateOptions) -> Report:
 
         source = load_source(opts.source, opts.source_arg)
         report.summary["source"] = source.spec
-        checks_run += _input_range(report, source.batches(opts.batches), opts, subject=source.spec)
+        batches, preprocessing = source.batches(opts.batches), opts.preprocessing
+        if opts.model:
+            batches = _through_model(report, batches, opts)
+            preprocessing = "in-data"  # what the backbone receives is judged, wherever it was made
+        checks_run += _input_range(report, batches, opts, subject=source.spec, preprocessing=preprocessing)
         checks_run += _generator(report, source, opts)
     report.summary["checks_run"] = list(dict.fromkeys(checks_run))
     return report
@@ -85,13 +92,14 @@ def run_input_range(batches: Iterable[Any], opts: ValidateOptions) -> Report:
 
 
 def _input_range(report: Report, batches: Iterable[Any], opts: ValidateOptions, subject: str,
-                 label_mode: str | None = None, num_classes: int | None = None) -> list[str]:
+                 label_mode: str | None = None, num_classes: int | None = None,
+                 preprocessing: str | None = None) -> list[str]:
     """Stream ``batches`` once into the input_range family; returns the check ids that ran."""
     from pipecheck.validators.input_range import BACKBONE_FREE_CHECK_IDS, CHECK_IDS, accumulate, diagnose
 
     stats = accumulate(batches, max_batches=opts.batches)
     report.add(diagnose(stats, opts.backbone, image_size=opts.image_size, label_mode=label_mode,
-                        num_classes=num_classes))
+                        num_classes=num_classes, preprocessing=preprocessing or opts.preprocessing))
     against = f" against {opts.backbone}" if opts.backbone else ""
     report.summary.setdefault("sampled", {})[subject] = f"{stats.images} images in {stats.batches} batches{against}"
     return list(CHECK_IDS) if opts.backbone else list(BACKBONE_FREE_CHECK_IDS)
@@ -107,16 +115,110 @@ def _generator(report: Report, source: Any, opts: ValidateOptions) -> list[str]:
     return [c.id for c in registry.all_checks() if c.family == "generator"]
 
 
-def _reader_batches(opts: ValidateOptions) -> tuple[Iterator[tuple], str, int]:
-    """Batches of ``--split`` through :func:`load_dataset`, with the label mode and class count it uses."""
+def _reader_batches(opts: ValidateOptions, report: Report) -> tuple[Iterator[tuple], str, int, str]:
+    """Batches of ``--split`` through :func:`load_dataset`, with the label mode, class count and where
+    the backbone's preprocessing happens (the reader's, or the model's: then the reader feeds raw pixels
+    and the batches pass through the model's input stage)."""
     from pipecheck.pipeline.manifest import read_manifest
     from pipecheck.pipeline.reader import default_label_mode, load_dataset
+    from pipecheck.validators.input_range import backbone_info
 
     manifest = read_manifest(opts.data_dir)
     label_mode = default_label_mode(manifest)
-    ds = load_dataset(opts.data_dir, opts.split, backbone=opts.backbone, image_size=opts.image_size,
-                      batch_size=_READER_BATCH, label_mode=label_mode)
-    return iter(ds.take(opts.batches).as_numpy_iterator()), label_mode, len(manifest["classes"])
+    num_classes = len(manifest["classes"])
+    bb = backbone_info(opts.backbone)
+    size = opts.image_size or bb.default_size
+
+    def read(preprocess: bool):
+        ds = load_dataset(opts.data_dir, opts.split, backbone=opts.backbone if preprocess else None, image_size=size,
+                          batch_size=_READER_BATCH, label_mode=label_mode)
+        return ds.take(opts.batches).as_numpy_iterator()
+
+    placement = model_placement(opts.data_dir, opts.backbone, size, opts.model, opts.model_arg, opts.preprocessing)
+    report.summary["preprocessing"] = placement.text
+    if placement.stage is not None:
+        report.summary["model input stage"] = placement.stage.describe()
+        from pipecheck.validators.model_input import through_stage
+
+        return through_stage(read(not placement.in_model), placement.stage), label_mode, num_classes, "in-data"
+    return iter(read(not placement.in_model)), label_mode, num_classes, opts.preprocessing
+
+
+@dataclass
+class Placement:
+    """Where the backbone's preprocessing happens for a built dataset read by pipecheck's reader.
+
+    Attributes:
+        in_model: The model applies it: the reader must feed raw [0, 255] pixels.
+        text: One line for the report (declared or detected, and what that means for the reader).
+        stage: The model's input stage, when a model was given.
+    """
+
+    in_model: bool
+    text: str
+    stage: Any = None
+
+
+def model_placement(data_dir: str, backbone: str | None, size: int, model: str | None, model_arg: tuple[str, ...],
+                    preprocessing: str) -> Placement:
+    """Decide whether the reader or the model applies the backbone's preprocessing.
+
+    Declared with ``preprocessing`` (``in-data``/``in-model``); with ``auto`` and a model, detected: the
+    model's input stage is run on one raw batch and counts as preprocessing when it changes pixel values.
+    """
+    if model is None:
+        in_model = preprocessing == "in-model"
+        return Placement(in_model, "in-model (declared): the reader feeds raw pixels" if in_model
+                         else "in-data: the reader applies the backbone's preprocess_input")
+    from pipecheck.pipeline.manifest import read_manifest
+    from pipecheck.pipeline.reader import load_dataset
+    from pipecheck.validators.input_range import backbone_info
+    from pipecheck.validators.model_input import build_model, input_stage
+
+    manifest = read_manifest(data_dir)
+    built = build_model(model, model_arg, {"num_classes": len(manifest["classes"]), "input_shape": (size, size, 3),
+                                           "image_size": size, "multi_label": manifest.get("label_mode") == "multi_label"})
+    bb = backbone_info(backbone) if backbone else None
+    stage = input_stage(built, backbone_preprocesses=bool(bb and bb.mode == "none"))
+    if preprocessing == "auto":
+        from pipecheck.pipeline.reader import default_label_mode
+
+        raw = load_dataset(data_dir, "train", image_size=size, batch_size=_READER_BATCH,
+                           label_mode=default_label_mode(manifest))
+        probe = next(iter(raw.take(1).as_numpy_iterator()), None)
+        in_model, how = probe is not None and stage.changes_values(probe[0]), "detected"
+    else:
+        in_model, how = preprocessing == "in-model", "declared"
+    text = (f"in-model ({how}): the reader feeds raw pixels to the model" if in_model
+            else f"in-data ({how}): the reader applies the backbone's preprocess_input")
+    return Placement(in_model, text, stage)
+
+
+def _through_model(report: Report, batches: Iterator[Any], opts: ValidateOptions) -> Iterator[Any]:
+    """``--source`` batches passed through the ``--model``'s input stage (the model built for their shape)."""
+    import itertools
+
+    import numpy as np
+
+    from pipecheck.validators.input_range import backbone_info
+    from pipecheck.validators.input_stats import as_array
+    from pipecheck.validators.model_input import build_model, input_stage, through_stage
+
+    batches = iter(batches)
+    first = next(batches, None)
+    if first is None:
+        return iter(())
+    x = as_array(first[0], "batch x")
+    offered: dict[str, Any] = {"input_shape": tuple(int(s) for s in x.shape[1:]), "image_size": int(x.shape[1])}
+    if len(first) > 1:
+        y = np.asarray(as_array(first[1], "batch y"))
+        offered["num_classes"] = int(y.shape[-1]) if y.ndim == 2 and y.shape[-1] > 1 else int(y.max()) + 1 if y.size else None
+        offered["multi_label"] = bool(y.ndim == 2 and (y.sum(axis=-1) > 1).any())
+    model = build_model(opts.model, opts.model_arg, offered)
+    bb = backbone_info(opts.backbone) if opts.backbone else None
+    stage = input_stage(model, backbone_preprocesses=bool(bb and bb.mode == "none"))
+    report.summary["model input stage"] = stage.describe()
+    return through_stage(itertools.chain([first], batches), stage)
 
 
 def _family_ids(*families: str) -> list[str]:
@@ -155,3 +257,21 @@ def _table_labels(opts: ValidateOptions) -> Any:
             raise InputError(f"{opts.labels_path}: no column {needed!r} (columns: {', '.join(map(str, df.columns))})")
     return LabelSet.from_table(df, column, opts.split_field, opts.label_sep if opts.multi_label_field else None,
                                multi_label=bool(opts.multi_label_field), allow_empty=opts.allow_empty)
+
+
+def placed_for_training(topts: Any, preprocessing: str) -> Any:
+    """``train-check`` options whose reader feeds raw pixels when the model applies the preprocessing.
+
+    The reader applies ``--backbone``'s preprocess_input; a model that applies it too would train on
+    doubly preprocessed (nearly constant) input, so where the model preprocesses (declared, or detected
+    as in :func:`model_placement`) the reader keeps only the backbone's size.
+    """
+    import dataclasses
+
+    from pipecheck.validators.input_range import backbone_info
+
+    if not topts.backbone or preprocessing == "in-data":
+        return topts
+    size = topts.image_size or backbone_info(topts.backbone).default_size
+    placement = model_placement(topts.data_dir, topts.backbone, size, topts.model, topts.model_arg, preprocessing)
+    return dataclasses.replace(topts, backbone=None, image_size=size) if placement.in_model else topts

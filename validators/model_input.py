@@ -1,0 +1,271 @@
+"""What a model's backbone actually receives: the user's model built, its input stage found and run.
+
+Many correct models take raw [0, 255] batches and preprocess inside: the TensorFlow transfer-learning
+tutorial calls ``mobilenet_v2.preprocess_input`` on the model's input, others start with
+``Rescaling``/``Normalization`` layers, a ``Lambda(preprocess_input)``, or a custom weightless layer.
+Judging the data as fed would call those pipelines raw. :func:`input_stage` walks the model from its
+input while each step is preprocessing (Keras preprocessing layers, ``Lambda``, plain ops on the input
+tensor, weightless custom layers, nested models made only of those) and stops at the first step that
+is not: the backbone (a nested ``keras.applications`` model) or the first layer with weights. The
+stage's output is what the backbone receives, and that is what ``input_range`` judges. A stage is only
+used when a backbone is where it ends (a nested model with weights, or a model named by a
+``keras.applications`` constructor): a custom network's first ``Rescaling`` says nothing about what a
+backbone expects, so such a model is judged on the data as fed.
+
+Keras 3 only (the functional graph's operations and nodes); a model whose graph cannot be read this
+way (subclassed models, several inputs) has no stage and is judged on the data as fed, which
+``describe()`` says.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from pipecheck.pipeline.errors import InputError
+
+_PREPROCESSING_MODULES = ("keras.src.layers.preprocessing.",)
+_PASS_THROUGH_LAYERS = {"Lambda", "InputLayer", "Identity", "Activation"}
+
+
+@dataclass
+class InputStage:
+    """The preprocessing steps a model applies before its backbone.
+
+    Attributes:
+        steps: Names of the steps, in order (``rescaling (Rescaling)``, ``true_divide``...).
+        stops_at: The first step that is not preprocessing (the backbone, or the first weighted layer).
+        fn: Maps a batch as fed to what ``stops_at`` receives; None when there are no steps.
+        note: Why no stage could be read, when that is the case.
+    """
+
+    steps: list[str] = field(default_factory=list)
+    stops_at: str | None = None
+    fn: Callable[[np.ndarray], np.ndarray] | None = None
+    note: str | None = None
+
+    def describe(self) -> str:
+        if self.note:
+            return self.note
+        if not self.steps:
+            return f"none: the data reaches {self.stops_at or 'the model'} as fed"
+        return " -> ".join(self.steps) + f" -> {self.stops_at}"
+
+    @property
+    def found(self) -> bool:
+        """A backbone was found and a preprocessing stage leads to it."""
+        return self.fn is not None
+
+    def changes_values(self, x: np.ndarray) -> bool:
+        """Whether the stage changes pixel values (not only their layout, as a flip or resize does)."""
+        if self.fn is None:
+            return False
+        x = np.asarray(x, dtype="float32")
+        y = np.asarray(self.fn(x), dtype="float32")
+        if y.ndim != 4 or y.shape[-1] != x.shape[-1]:
+            return True
+        before = np.stack([x.min(axis=(0, 1, 2)), x.max(axis=(0, 1, 2)), x.mean(axis=(0, 1, 2))])
+        after = np.stack([y.min(axis=(0, 1, 2)), y.max(axis=(0, 1, 2)), y.mean(axis=(0, 1, 2))])
+        scale = max(float(x.max() - x.min()), 1e-6)
+        return bool(np.abs(before - after).max() > 0.02 * scale)
+
+
+def build_model(spec: str, model_args: Iterable[str] | dict | None, offered: dict[str, Any]) -> Any:
+    """Import ``module:factory`` and call it; arguments named like ``offered``'s keys get those values.
+
+    Raises:
+        InputError: The factory cannot be imported, raises, or returns something that is not a keras.Model.
+    """
+    from pipecheck.validators.sources import import_object, parse_source_args
+
+    factory = import_object(spec, "--model", example="mypkg.models:build")
+    if not callable(factory):
+        raise InputError(f"--model {spec}: not a callable; point at a function that returns a keras.Model")
+    kwargs = parse_source_args(model_args)
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        params = {}
+    for name, value in offered.items():
+        if name in params and name not in kwargs and value is not None:
+            kwargs[name] = value
+    try:
+        model = factory(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - user code
+        raise InputError(f"--model {spec}: calling it raised {type(exc).__name__}: {exc}; fix the factory or pass "
+                         "--model-arg K=V (PIPECHECK_DEBUG=1 shows the traceback)") from exc
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise InputError(f"--model {spec}: returned {type(model).__name__}, not a keras.Model")
+    return model
+
+
+def _is_preprocessing(op: Any) -> bool:
+    """A step that only transforms pixel values or layout: no weights, not a backbone."""
+    import keras
+
+    cls = type(op)
+    if not isinstance(op, keras.layers.Layer):
+        return True  # a plain op on the input tensor: x / 127.5 - 1, ops.cast, preprocess_input's arithmetic
+    if isinstance(op, keras.Model):
+        inner = getattr(op, "layers", [])
+        return bool(inner) and all(_is_preprocessing(layer) for layer in inner)
+    if cls.__module__.startswith(_PREPROCESSING_MODULES):
+        return True
+    if cls.__name__ in _PASS_THROUGH_LAYERS and cls.__module__.startswith("keras."):
+        return cls.__name__ != "Activation" or getattr(op, "activation", None) in (None, keras.activations.linear)
+    # A user's own layer without weights before anything else (a PreprocessInput(Layer) wrapper).
+    return not cls.__module__.startswith("keras.") and not op.weights
+
+
+def _step_name(op: Any) -> str:
+    return f"{op.name} ({type(op).__name__})"
+
+
+_OWN_PREPROCESSING = ("Rescaling", "Normalization")
+
+
+def _is_backbone(op: Any, model: Any) -> bool:
+    """A nested model with weights (a ``keras.applications`` base called as a layer), or a layer of an
+    inlined base: the model itself was named by a ``keras.applications`` constructor."""
+    import keras
+
+    if isinstance(op, keras.Model):
+        return bool(op.weights)
+    from pipecheck.pipeline.backbones import normalize
+
+    names = {b.name for b in _all_backbones()}
+    own = normalize(getattr(model, "name", "") or "")
+    return any(own.startswith(n) for n in names)
+
+
+def _all_backbones() -> list[Any]:
+    from pipecheck.pipeline.backbones import all_backbones
+
+    return all_backbones()
+
+
+def input_stage(model: Any, backbone_preprocesses: bool = False) -> InputStage:
+    """The preprocessing steps between ``model``'s image input and its backbone.
+
+    Args:
+        model: The user's Keras model.
+        backbone_preprocesses: The backbone applies its own preprocessing as its first layers
+            (EfficientNet, ConvNeXt, MobileNetV3: one or two ``Rescaling``/``Normalization``
+            layers). Where the backbone is not a nested model but inlined in the model's graph (the
+            model is the backbone, or it was built with ``input_tensor=``), those layers belong to the
+            backbone, so the stage stops before them.
+    """
+    import keras
+
+    if isinstance(model, keras.Sequential):
+        return _sequential_stage(model, backbone_preprocesses)
+    operations = getattr(model, "_operations", None)
+    nodes = getattr(model, "_nodes", None)
+    inputs = getattr(model, "inputs", None)
+    if operations is None or nodes is None or not inputs:
+        return InputStage(note="not read: a subclassed model has no graph to walk; judged on the data as fed")
+    if len(inputs) != 1:
+        return InputStage(note=f"not read: the model has {len(inputs)} inputs; judged on the data as fed")
+    current = inputs[0]
+    steps: list[str] = []
+    walked: list[tuple[Any, Any]] = []  # (operation, its output tensor) per step
+    stops_at, stop_op = None, None
+    while True:
+        consumers = [(op, node) for op in operations for i, node in enumerate(op._inbound_nodes)
+                     if f"{id(op)}_ib-{i}" in nodes and any(t is current for t in node.input_tensors)]
+        consumers = [(op, node) for op, node in consumers if type(op).__name__ != "InputLayer"]
+        if len(consumers) != 1:
+            stops_at = "several layers" if consumers else "the output"
+            break
+        op, node = consumers[0]
+        if not _is_preprocessing(op) or len(node.output_tensors) != 1:
+            stops_at, stop_op = _step_name(op), op
+            break
+        steps.append(_step_name(op) if isinstance(op, keras.layers.Layer) else op.name)
+        current = node.output_tensors[0]
+        walked.append((op, current))
+    if backbone_preprocesses and stop_op is not None and not isinstance(stop_op, keras.Model):
+        cut = _own_prefix(walked)
+        if cut:
+            stops_at = steps[len(walked) - cut]
+            del steps[len(walked) - cut:], walked[len(walked) - cut:]
+            current = walked[-1][1] if walked else inputs[0]
+    if stop_op is None or not _is_backbone(stop_op, model):
+        return InputStage(note=f"no keras.applications backbone where the preprocessing ends ({stops_at}): judged on "
+                               "the data as fed")
+    if not steps:
+        return InputStage(stops_at=stops_at)
+    try:
+        stage_model = keras.Model(inputs[0], current)
+    except Exception as exc:  # noqa: BLE001 - an unusual graph: say so and judge the data as fed
+        return InputStage(note=f"not read ({type(exc).__name__}: {exc}); judged on the data as fed")
+    return InputStage(steps=steps, stops_at=stops_at, fn=_runner(stage_model))
+
+
+def _own_prefix(walked: list[tuple[Any, Any]]) -> int:
+    """How many trailing steps are a backbone's own Rescaling/Normalization prefix (at most two)."""
+    n = 0
+    for op, _ in reversed(walked[-2:]):
+        if type(op).__name__ not in _OWN_PREPROCESSING:
+            break
+        n += 1
+    return n
+
+
+def _sequential_stage(model: Any, backbone_preprocesses: bool) -> InputStage:
+    prefix = []
+    stops_at, stop_layer = "the output", None
+    for layer in model.layers:
+        if not _is_preprocessing(layer):
+            stops_at, stop_layer = _step_name(layer), layer
+            break
+        prefix.append(layer)
+    if backbone_preprocesses and stop_layer is not None:
+        import keras
+
+        if not isinstance(stop_layer, keras.Model):
+            cut = _own_prefix([(layer, None) for layer in prefix])
+            if cut:
+                stops_at = _step_name(prefix[len(prefix) - cut])
+                del prefix[len(prefix) - cut:]
+    if stop_layer is None or not _is_backbone(stop_layer, model):
+        return InputStage(note=f"no keras.applications backbone where the preprocessing ends ({stops_at}): judged on "
+                               "the data as fed")
+    if not prefix:
+        return InputStage(stops_at=stops_at)
+
+    def apply(x: Any, training: bool = False) -> Any:
+        for layer in prefix:
+            x = layer(x, training=training)
+        return x
+
+    return InputStage(steps=[_step_name(layer) for layer in prefix], stops_at=stops_at, fn=_runner(apply))
+
+
+def _runner(call: Callable[..., Any]) -> Callable[[np.ndarray], np.ndarray]:
+    def run(x: np.ndarray) -> np.ndarray:
+        out = call(np.asarray(x, dtype="float32"), training=False)
+        return np.asarray(out.numpy() if hasattr(out, "numpy") else out)
+
+    return run
+
+
+def through_stage(batches: Iterable[Any], stage: InputStage) -> Iterator[Any]:
+    """Each ``(x, y[, w])`` batch with ``x`` replaced by what the backbone receives."""
+    for batch in batches:
+        if stage.fn is None:
+            yield batch
+            continue
+        parts = tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
+        try:
+            x = stage.fn(parts[0])
+        except Exception as exc:  # noqa: BLE001 - the user's layers on the user's data
+            raise InputError(f"--model: the model's input stage ({stage.describe()}) failed on a batch of shape "
+                             f"{np.shape(parts[0])}: {type(exc).__name__}: {exc}; build the model for this input size "
+                             "(its factory gets input_shape)") from exc
+        yield (x, *parts[1:])
