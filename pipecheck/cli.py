@@ -1,5 +1,6 @@
 """The ``pipecheck`` command line. Exit codes: 0 pass, 1 findings at/above ``--fail-on``, 2 usage or
-unreadable input (one line on stderr, never a traceback; ``PIPECHECK_DEBUG=1`` shows it).
+unreadable input (one line on stderr, never a traceback; ``PIPECHECK_DEBUG=1`` shows it), 3 an internal
+error (one line, "please report"), 130 interrupted.
 
 Exit codes live on exception types (click's ``UsageError`` and :class:`InputError` → 2) and on the
 report (:attr:`Report.exit_code`); commands only build a :class:`Report`.
@@ -63,8 +64,19 @@ class InputFailure(click.ClickException):
         click.echo(f"pipecheck: error: {self.format_message()}", err=True)
 
 
+class InternalFailure(click.ClickException):
+    """A bug in pipecheck (or an error nobody foresaw): exit 3, never 1, which means "findings"."""
+
+    exit_code = 3
+
+    def show(self, file=None) -> None:
+        click.echo(f"pipecheck: internal error: {self.format_message()} (please report it; PIPECHECK_DEBUG=1 shows "
+                   "the traceback)", err=True)
+
+
 class _Group(click.Group):
-    """Turns input errors raised anywhere below into :class:`InputFailure` (exit 2, no traceback)."""
+    """Exit codes CI can trust: input errors raised anywhere below exit 2 with one line, Ctrl-C exits
+    130, and any other exception exits 3 with one line (``PIPECHECK_DEBUG=1`` re-raises)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -73,6 +85,15 @@ class _Group(click.Group):
             if os.environ.get("PIPECHECK_DEBUG"):
                 raise
             raise InputFailure(_one_line(exc)) from exc
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("pipecheck: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 3
+            if os.environ.get("PIPECHECK_DEBUG"):
+                raise
+            raise InternalFailure(f"{type(exc).__name__}: {_one_line(exc)}") from exc
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

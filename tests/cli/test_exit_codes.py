@@ -1,0 +1,45 @@
+"""Exit codes CI can trust: 1 means findings and nothing else. A crash inside pipecheck exits 3 with
+one line (no traceback), Ctrl-C exits 130, and PIPECHECK_DEBUG=1 lets the traceback through.
+
+The failures are injected into a real command (``pipecheck checks``) by replacing the registry query
+it calls with one that raises, the way a bug in any validator would surface.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _raiser(exc):
+    def boom(*_a, **_k):
+        raise exc
+
+    return boom
+
+
+def test_an_internal_error_exits_3_with_one_line(pipecheck_cli, monkeypatch):
+    monkeypatch.delenv("PIPECHECK_DEBUG", raising=False)
+    monkeypatch.setattr("pipecheck.validators.registry.all_checks", _raiser(ZeroDivisionError("division by zero")))
+    result = pipecheck_cli("checks")
+    assert result.exit_code == 3
+    assert "internal error: ZeroDivisionError: division by zero" in result.stderr
+    assert "please report" in result.stderr and "Traceback" not in result.output + result.stderr
+
+
+def test_ctrl_c_exits_130(pipecheck_cli, monkeypatch):
+    monkeypatch.setattr("pipecheck.validators.registry.all_checks", _raiser(KeyboardInterrupt()))
+    result = pipecheck_cli("checks")
+    assert result.exit_code == 130 and "interrupted" in result.stderr
+
+
+def test_debug_shows_the_traceback(pipecheck_cli, monkeypatch):
+    monkeypatch.setenv("PIPECHECK_DEBUG", "1")
+    monkeypatch.setattr("pipecheck.validators.registry.all_checks", _raiser(ZeroDivisionError("x")))
+    result = pipecheck_cli("checks")
+    assert result.exit_code != 0 and isinstance(result.exception, ZeroDivisionError)
+
+
+@pytest.mark.parametrize("args", [["validate"], ["verify", "/nonexistent/pipecheck-build"]])
+def test_input_errors_still_exit_2(pipecheck_cli, args):
+    result = pipecheck_cli(*args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
