@@ -34,7 +34,8 @@ define("training.init_loss_off", "warning",
        "Standardise the inputs (the backbone's preprocess_input, or x/127.5-1) and keep the output "
        "layer's default initialisation; a loss far above ln C at step 0 means saturated logits.")
 define("training.cannot_overfit", "error",
-       "The model cannot overfit one fixed small batch in K steps (loss does not fall by a large factor).",
+       "The model cannot overfit one fixed small batch: its loss does not move, or falls no faster than "
+       "with the batch's labels shuffled (info when it falls faster, only short of the factor: slow, not broken).",
        "Check that the labels match the images, that layers are trainable, that the learning rate is "
        "sane (Adam 1e-3, fine-tuning 1e-4..1e-5) and that the loss matches the output layer.")
 define("training.nothing_training", "error",
@@ -106,7 +107,9 @@ define("training.sigmoid_single_label", "warning",
        "(or sparse_categorical_crossentropy for integer labels).")
 define("training.num_outputs_mismatch", "error",
        "The number of model outputs differs from the number of classes in the data.",
-       "Make the output layer Dense(num_classes) with num_classes taken from the dataset's vocabulary.")
+       "Make the output layer Dense(num_classes) with num_classes taken from the dataset's vocabulary, "
+       "and the loss fit the labels: integer ids -> sparse_categorical_crossentropy, one-hot rows -> "
+       "categorical_crossentropy, multi-hot rows or one sigmoid unit -> binary_crossentropy.")
 define("training.val_loss_stuck", "warning",
        "Validation loss does not move while the training loss falls.",
        "Look at the causes listed in the evidence: BatchNormalization statistics (training=True in the "
@@ -130,9 +133,17 @@ class TrainingThresholds:
             first step is above ``ratio * expected`` (expected: ln C for softmax; for sigmoid the band
             from the mean label-prior entropy per class up to ln 2, whose top is used). A loss below
             the band is not reported: a resumed or fine-tuned model legitimately starts lower.
-        overfit_steps: Steps of the overfit-one-batch probe (``run_train_check``).
-        overfit_max_ratio: ``training.cannot_overfit`` fires when final/initial loss on the fixed batch
-            stays above this (0.2: the loss must fall at least 5x).
+        overfit_steps: Steps after which the overfit-one-batch probe (``run_train_check``) first judges,
+            and the length of its shuffled-label control run.
+        overfit_max_ratio: The probe is content once final/initial loss on the fixed batch is at or below
+            this (0.2: the loss fell at least 5x); it stops there.
+        overfit_max_steps: Short of that factor, a loss that moves is trained on up to this many steps
+            (a small healthy CNN may need 100+) before the control run decides.
+        overfit_min_drop: ``training.cannot_overfit`` (error) when the loss fell less than this fraction in
+            ``overfit_steps`` steps (it did not move)...
+        overfit_control_margin: ...or when its fall after ``overfit_steps`` steps is not above
+            ``(1 + this) x`` the fall of the same weights trained on the batch's labels shuffled. A fall
+            above that but short of the factor is an info finding (the model learns, slowly).
         unchanged_rtol: A weight tensor counts as unchanged when ||dW||/||W|| <= this.
         update_ratio_high: ``training.update_ratio_high`` fires when a layer's largest per-step
             ||dW||/||W|| (measured over one step at each of ``check_steps``) exceeds this. Adam 1e-3
@@ -174,6 +185,9 @@ class TrainingThresholds:
     init_loss_ratio: float = 2.0
     overfit_steps: int = 50
     overfit_max_ratio: float = 0.2
+    overfit_max_steps: int = 150
+    overfit_min_drop: float = 0.02
+    overfit_control_margin: float = 0.1
     unchanged_rtol: float = 1e-9
     update_ratio_high: float = 0.1
     update_ratio_low: float = 1e-6

@@ -80,20 +80,44 @@ def judge_output_loss(model, info: LossInfo | None, y: np.ndarray, y_pred: np.nd
             f"Every target row has exactly one positive label among {n_out} but the model uses sigmoid "
             "with binary cross-entropy (independent classes).",
             subject=last.name, evidence={**ev, **labels}))
-    seen = labels.get("classes_seen") if labels["form"] == "sparse" else labels.get("width")
-    if num_classes:
-        expected, wrong = num_classes, num_classes != n_out and not (n_out == 1 and num_classes == 2)
-    elif labels["form"] == "sparse":  # a batch need not hold every class: only too-high ids are certain
-        expected, wrong = seen, seen is not None and seen > max(n_out, 2)
-    else:
-        expected, wrong = seen, seen != n_out
-    if wrong:
-        out.append(registry.finding(
-            "training.num_outputs_mismatch",
-            f"The model has {n_out} outputs but the data has {expected} classes.",
-            subject=last.name,
-            evidence={"outputs": n_out, "classes": expected, "declared_num_classes": num_classes, **labels}))
+    out.extend(judge_label_shapes(last.name, info, y, n_out, num_classes))
     return out
+
+
+def judge_label_shapes(subject: str, info: LossInfo | None, y: np.ndarray, n_out: int,
+                       num_classes: int | None = None) -> list[Finding]:
+    """Output units against the labels and the loss, before any step (a mismatch makes Keras raise, or
+    on GPU silently train on garbage): sparse ids >= units, one-hot/multi-hot width != units, labels
+    in the form another loss expects, one sigmoid unit against several classes, declared classes."""
+    labels = label_shape(y, info)
+    form, kind = labels["form"], info.kind if info is not None else "other"
+    loss = info.name if info is not None else "the loss"
+    seen = labels.get("classes_seen") if form == "sparse" else labels.get("width")
+    expected, why = seen, ""
+    if form == "sparse":
+        if kind == "categorical":
+            why = f"the labels are integer class ids but {loss} expects one-hot rows of {n_out}"
+        elif kind == "binary" and (n_out > 1 or seen > 2):
+            why = (f"the labels are integer class ids (up to {seen - 1}) but {loss} expects one 0/1 column per "
+                   f"output, and the model has {n_out}")
+        elif kind == "sparse" and seen > n_out:
+            why = f"label id {seen - 1} needs at least {seen} outputs, the model has {n_out}"
+        elif kind == "other" and seen > max(n_out, 2):  # a batch need not hold every class
+            why = f"label id {seen - 1} needs at least {seen} outputs, the model has {n_out}"
+    elif kind == "sparse":
+        why = f"the labels are {form.replace('_', '-')} rows of {seen} but {loss} expects integer class ids"
+    elif seen != n_out and kind != "other":  # a custom loss may take other label shapes
+        why = f"the labels are {form.replace('_', '-')} rows of {seen} but the model has {n_out} outputs"
+    if not why and num_classes and num_classes != n_out and not (n_out == 1 and num_classes == 2):
+        expected, why = num_classes, f"the data has {num_classes} classes but the model has {n_out} outputs"
+    if not why:
+        return []
+    return [registry.finding(
+        "training.num_outputs_mismatch",
+        f"The model's output ({n_out} unit{'s' if n_out != 1 else ''}) does not fit the labels and the loss: "
+        f"{why}.", subject=subject,
+        evidence={"outputs": n_out, "classes": expected, "declared_num_classes": num_classes, "loss": loss,
+                  **labels})]
 
 
 def judge_init_loss(info: LossInfo | None, y: np.ndarray, n_outputs: int, loss0: float,

@@ -21,6 +21,9 @@ from pipecheck.validators.training import TrainingThresholds
 from pipecheck.validators import training_judge as judge
 from pipecheck.validators import training_probes as probes
 from pipecheck.validators.training_callback import VerifyTraining, first_batch
+from pipecheck.validators.training_overfit import overfit_one_batch
+
+VAL_MAX_BATCHES = 50  # validation batches evaluated per epoch of the short fit (one pass counts them)
 
 LABEL_MODES = (None, "int", "categorical", "binary", "multi_label")
 
@@ -107,44 +110,9 @@ def gradient_norms(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray) -
     return out
 
 
-def overfit_one_batch(clone, info: probes.LossInfo, x: np.ndarray, y: np.ndarray,
-                      th: TrainingThresholds) -> list[Finding]:
-    """Detector 2 and the zeroed-input baseline, on a clone that may be trained freely."""
-    before = clone.get_weights()
-    loss0 = probes.loss_value(info, y, probes.predict(clone, x, training=True))
-    for _ in range(th.overfit_steps):
-        clone.train_on_batch(x, y)
-    loss1 = probes.loss_value(info, y, probes.predict(clone, x, training=True))
-    zero = np.zeros_like(x)
-    loss_zero = probes.loss_value(info, y, probes.predict(clone, zero, training=True))
-    moved = math.sqrt(sum(float(np.sum((a - b) ** 2)) for a, b in zip(clone.get_weights(), before)))
-    norm = math.sqrt(sum(float(np.sum(b.astype(np.float64) ** 2)) for b in before)) or 1.0
-    ev = {"steps": th.overfit_steps, "batch_size": len(x), "initial_loss": loss0, "final_loss": loss1,
-          "ratio": loss1 / loss0 if loss0 > 0 else None, "threshold": th.overfit_max_ratio,
-          "zero_input_loss": loss_zero, "weight_change": moved / norm}
-    out = []
-    if not math.isfinite(loss1):
-        out.append(registry.finding("training.nan", f"Overfitting one batch gave loss {loss1} after "
-                                    f"{th.overfit_steps} steps.", subject="loss",
-                                    evidence={"where": "overfit probe", **ev}))
-        return out
-    if loss0 > 0 and loss1 / loss0 > th.overfit_max_ratio:
-        out.append(registry.finding(
-            "training.cannot_overfit",
-            f"Training {th.overfit_steps} steps on one fixed batch of {len(x)} only took the loss from "
-            f"{loss0:.4f} to {loss1:.4f} (x{loss1 / loss0:.2f}; needs <= x{th.overfit_max_ratio:g}).",
-            subject="one batch", evidence=ev))
-    if moved / norm > 1e-3 and loss1 >= (1 - th.input_independent_margin) * loss_zero:
-        out.append(registry.finding(
-            "training.input_independent",
-            f"After {th.overfit_steps} steps on one batch, the loss on the real images ({loss1:.4f}) is no "
-            f"better than on all-zero images ({loss_zero:.4f}): the model ignores its input.",
-            subject="model input", evidence=ev))
-    return out
-
-
 def _fit_arrays(data, batch_size: int, steps_per_epoch: int):
-    """Fit arguments that give exactly ``steps_per_epoch`` batches per epoch."""
+    """Fit arguments that give exactly ``steps_per_epoch`` batches per epoch, never running dry: numpy
+    samples are cycled to ``steps_per_epoch * batch_size``, a dataset is repeated."""
     if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], (tuple, list)):
         x, y = np.asarray(data[0]), np.asarray(data[1])
         rng = np.random.default_rng(0)
@@ -153,6 +121,56 @@ def _fit_arrays(data, batch_size: int, steps_per_epoch: int):
     if hasattr(data, "repeat"):  # tf.data.Dataset of (x, y) batches
         return {"x": data.repeat(), "steps_per_epoch": steps_per_epoch, "shuffle": False}
     raise InputError("train data must be (x, y) numpy arrays or a tf.data.Dataset of (x, y) batches")
+
+
+def _sized_val(data, batch_size: int):
+    """Validation data whose size Keras knows, so each epoch's evaluation ends on its count instead of
+    running into the end of the data (Keras then warns "Your input ran out of data") or, for a repeated
+    dataset, never ending. A dataset keeps its first ``VAL_MAX_BATCHES`` batches; None when empty."""
+    if data is None:
+        return None
+    if not hasattr(data, "repeat"):
+        x, y = (np.asarray(a) for a in data)
+        return (x, y) if len(x) else None
+    import tensorflow as tf
+
+    card = int(data.cardinality())
+    if card >= 0:
+        n = min(card, VAL_MAX_BATCHES)
+    else:  # unknown (filter/interleave) or infinite: count one pass, at most VAL_MAX_BATCHES batches
+        n = int(data.take(VAL_MAX_BATCHES).reduce(np.int64(0), lambda count, _: count + 1))
+    if n == 0:
+        return None
+    return data.take(n).apply(tf.data.experimental.assert_cardinality(n))
+
+
+def _user_code_failed(exc: Exception, model, stage: str, x: np.ndarray, y: np.ndarray) -> InputError | None:
+    """An exception raised while the user's model ran, as a one-line InputError naming the model and
+    the fix; None for a failure inside pipecheck itself (a bug: the CLI reports it as such)."""
+    if isinstance(exc, InputError):
+        return exc
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    here = __file__.rsplit("/", 1)[0]
+    if tb is not None and tb.tb_frame.f_code.co_filename.startswith(here):
+        return None
+    detail = " ".join(str(exc).split())[:300]
+    return InputError(
+        f"model '{model.name}' failed during {stage} on a batch of x{tuple(x.shape)} "
+        f"({x.dtype}) and labels y{tuple(y.shape)} ({y.dtype}): {type(exc).__name__}: {detail}. Fix the model "
+        "or its compile() so that model.fit runs on these batches (input shape, output units, loss)")
+
+
+def _guarded(model, stage: str, batch: tuple, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, with a failure of the user's model turned into a one-line InputError."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - user code; pipecheck's own bugs are re-raised
+        err = _user_code_failed(exc, model, stage, *batch)
+        if err is None or err is exc:
+            raise
+        raise err from exc
 
 
 def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_size: int = 16,
@@ -191,10 +209,20 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
     def keep(f: Finding) -> None:
         found.setdefault((f.check, f.subject), f)
 
-    if label_mode == "multi_label" and probes.activation_name(probes.output_layer(model)) == "softmax":
+    last = probes.output_layer(model)
+    if label_mode == "multi_label" and probes.activation_name(last) == "softmax":
         keep(registry.finding(
             "training.softmax_multilabel", "The data is multi-label but the output layer uses softmax.",
-            subject=probes.output_layer(model).name, evidence={"label_mode": label_mode}))
+            subject=last.name, evidence={"label_mode": label_mode}))
+    # Output units against labels and loss before any step: a mismatch makes Keras raise mid-fit.
+    y_pred = _guarded(model, "a forward pass", (x, y), probes.predict, model, x)
+    mismatch = judge.judge_label_shapes(last.name, info, y, int(y_pred.reshape(len(y_pred), -1).shape[1]),
+                                        num_classes)
+    if mismatch:
+        report.add([*found.values(), *mismatch])
+        report.summary.update({"steps": 0, "fit_on": None, "backend": keras.backend.backend(),
+                               "skipped": "probes and fit: the output does not fit the labels/loss"})
+        return report
     try:
         probe_clone = clone_compiled(model)
         fit_model = clone_compiled(model)
@@ -206,32 +234,16 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
             "zero-input and gradient probes were skipped and the short fit trains the model itself.",
             subject="model"))
     if probe_clone is not None and info is not None:
-        grads = gradient_norms(probe_clone, info, x, y)
-        if grads is None:
-            keep(registry.finding(
-                "training.probe_skipped", f"Gradient-norm probe needs the TensorFlow or JAX backend "
-                f"(running on {keras.backend.backend()}); vanishing/exploding gradients were not checked.",
-                subject="gradients", evidence={"backend": keras.backend.backend()}))
-        elif not all(math.isfinite(v) for v in grads.values()):
-            bad = [k for k, v in grads.items() if not math.isfinite(v)]
-            keep(registry.finding(
-                "training.nan", f"Gradients of {len(bad)} layer(s) are NaN/Inf on the first batch.",
-                subject=", ".join(bad[:4]), evidence={"where": "gradients", "layers": bad}))
-        else:
-            for f in judge.judge_gradients(grads, th):
-                keep(f)
-        report.summary["gradient_norm_by_layer"] = grads
-        for f in overfit_one_batch(probe_clone, info, x, y, th):
-            keep(f)
-    epochs = 3 if val_data is not None else 1
+        report.summary["gradient_norm_by_layer"] = _guarded(
+            model, "the gradient and overfit-one-batch probes", (x, y), _probe, probe_clone, info, x, y, th, keep)
+    val = _sized_val(val_data, batch_size)
+    epochs = 3 if val is not None else 1
     per_epoch = max(1, math.ceil(steps / epochs))
     cb = VerifyTraining((x, y), thresholds=th, frozen=frozen, num_classes=num_classes,
                         run_steps=run_steps or th.assumed_run_steps)
     kwargs = _fit_arrays(train_data, batch_size, per_epoch)
-    val = None
-    if val_data is not None:
-        val = val_data if hasattr(val_data, "repeat") else tuple(np.asarray(a) for a in val_data)
-    hist = fit_model.fit(**kwargs, epochs=epochs, validation_data=val, callbacks=[cb], verbose=0)
+    hist = _guarded(model, "the short model.fit", (x, y), fit_model.fit, **kwargs, epochs=epochs,
+                    validation_data=val, callbacks=[cb], verbose=0)
     for f in cb.findings:
         keep(f)
     report.add(found.values())
@@ -239,3 +251,25 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
                            "backend": keras.backend.backend(), "loss": hist.history.get("loss"),
                            "val_loss": hist.history.get("val_loss")})
     return report
+
+
+def _probe(clone, info: probes.LossInfo, x: np.ndarray, y: np.ndarray, th: TrainingThresholds,
+           keep) -> dict[str, float] | None:
+    """Gradient norms (detector 5b), then overfit one batch (detector 2, zeroed-input baseline)."""
+    grads = gradient_norms(clone, info, x, y)
+    if grads is None:
+        keep(registry.finding(
+            "training.probe_skipped", f"Gradient-norm probe needs the TensorFlow or JAX backend "
+            f"(running on {keras.backend.backend()}); vanishing/exploding gradients were not checked.",
+            subject="gradients", evidence={"backend": keras.backend.backend()}))
+    elif not all(math.isfinite(v) for v in grads.values()):
+        bad = [k for k, v in grads.items() if not math.isfinite(v)]
+        keep(registry.finding(
+            "training.nan", f"Gradients of {len(bad)} layer(s) are NaN/Inf on the first batch.",
+            subject=", ".join(bad[:4]), evidence={"where": "gradients", "layers": bad}))
+    else:
+        for f in judge.judge_gradients(grads, th):
+            keep(f)
+    for f in overfit_one_batch(clone, info, x, y, th):
+        keep(f)
+    return grads
