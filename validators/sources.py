@@ -9,6 +9,10 @@ iterator for ``tf.data`` and plain iterables, ``on_epoch_end()`` then indices fr
 
 Only references are kept; nothing is copied, so validators can notice a generator that mutates a
 buffer it already yielded.
+
+A ``PyDataset`` failing inside its ``len()`` once its data ran out (``IndexError``, or any error
+after a short batch or past the traced data) ends the pass and sets :attr:`Source.ran_out`; any
+other failure in the user's code is an :class:`InputError`.
 """
 
 from __future__ import annotations
@@ -172,6 +176,8 @@ class Source:
         params: Scalar settings seen the same way (``shuffle``, ``batch_size``, ...), plus ``kwargs``.
         consumed: True once any batch was drawn from ``obj``.
         ended: True once a one-shot generator raised ``StopIteration``.
+        ran_out: ``{"batch": k, "length": n, "error": "IndexError: ...", "rows_before": r, "first_rows": b}``
+            when the last pass of a ``PyDataset`` ended at batch k < len() because its data ran out.
     """
 
     spec: str
@@ -184,6 +190,7 @@ class Source:
     params: dict[str, Any] = field(default_factory=dict)
     consumed: bool = False
     ended: bool = False
+    ran_out: dict[str, Any] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         obj = self.obj
@@ -241,6 +248,20 @@ class Source:
         """A new Source from the factory (a new generator for a generator function)."""
         return Source(self.spec, _call(self.spec, self.factory), self.factory, self.kwargs, self.origin)
 
+    def renews(self) -> bool:
+        """Whether the callable hands out a new stream per call (as ``from_generator`` needs): it is
+        called once more and one batch drawn. Raises InputError where that raises."""
+        if self.origin is self.obj:
+            return False
+        again = self.fresh()
+        if again.obj is self.obj:
+            return False
+        try:
+            return any(True for _ in again.batches(1))
+        finally:
+            if inspect.isgenerator(again.obj):
+                again.obj.close()
+
     # -- walking --------------------------------------------------------------------------------
     def batches(self, limit: int | None = None) -> Iterator[tuple]:
         """One pass (at most ``limit`` batches), each element as a tuple of numpy arrays.
@@ -253,18 +274,39 @@ class Source:
             InputError: The user's code raised while producing a batch.
         """
         self.consumed = True
+        self.ran_out = None
         step = 0
+        first_rows = last_rows = None
         try:
             for element in self._raw_pass(limit):
-                yield to_batch(element)
+                batch = to_batch(element)
+                rows = _rows(batch[0])
+                first_rows = rows if step == 0 else first_rows
+                last_rows = rows
+                yield batch
                 step += 1
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - a crash in user code is reported, not a traceback
+            if self._data_ran_out(step, exc, first_rows, last_rows):
+                self.ran_out = {"batch": step, "length": self.length, "error": f"{type(exc).__name__}: {exc}",
+                                "rows_before": last_rows, "first_rows": first_rows}
+                return
             raise InputError(
                 f"--source {self.spec}: producing batch {step} raised {type(exc).__name__}: {exc}; "
                 f"fix the pipeline ({_HINT_DEBUG})"
             ) from exc
+
+    def _data_ran_out(self, step: int, exc: Exception, first_rows: int | None, last_rows: int | None) -> bool:
+        """A PyDataset failing at batch ``step`` < len() because its data ran out (see the module doc)."""
+        if self.kind != "pydataset" or step == 0 or self.length is None or step >= self.length:
+            return False
+        if isinstance(exc, IndexError):
+            return True
+        if first_rows is not None and last_rows is not None and last_rows < first_rows:
+            return True  # the batch before was already short: the data ended there
+        sizes = [len(v) for v in self.traced.values()]
+        return bool(sizes and first_rows and step * first_rows >= max(sizes))
 
     def end_epoch(self) -> None:
         """What Keras does between epochs of a PyDataset: ``on_epoch_end()`` (where reshuffling lives)."""
@@ -293,12 +335,7 @@ class Source:
             if n is not None and i >= n:
                 self.end_epoch()
             return
-        if self.kind == "generator":
-            it = self.obj
-        elif self.kind == "tf.data":
-            it = iter(self.obj)
-        else:
-            it = iter(self.obj)
+        it = self.obj if self.kind == "generator" else iter(self.obj)
         while limit is None or count < limit:
             try:
                 element = next(it)
@@ -317,6 +354,14 @@ def to_batch(element: Any) -> tuple:
     if isinstance(element, list) and 2 <= len(element) <= 3:
         return tuple(_to_numpy(part) for part in element)
     return (_to_numpy(element),)
+
+
+def _rows(part: Any) -> int | None:
+    """Leading dimension of a batch part (its first array); None for a scalar."""
+    while isinstance(part, (Mapping, tuple)) and part:
+        part = next(iter(part.values())) if isinstance(part, Mapping) else part[0]
+    shape = getattr(part, "shape", None)
+    return int(shape[0]) if shape else None
 
 
 def _to_numpy(part: Any) -> Any:

@@ -216,3 +216,40 @@ def test_yielded_arrays_are_not_copied(tmp_path, monkeypatch):
     import srcmod_buffer
 
     assert x is srcmod_buffer.BUF  # the buffer-mutation check depends on seeing the very object
+
+
+def test_a_pydataset_that_runs_out_inside_its_len_ends_the_pass_with_evidence(tmp_path, monkeypatch):
+    (tmp_path / "srcmod_overlen.py").write_text(textwrap.dedent("""
+        import keras
+        import numpy as np
+
+        PATHS = [f"img_{i}.png" for i in range(10)]
+
+        class Files(keras.utils.PyDataset):
+            def __init__(self, extra=1):
+                super().__init__()
+                self.extra = extra
+            def __len__(self):
+                return 3 + self.extra  # 10 files in batches of 4: 3 batches, not 4
+            def __getitem__(self, i):
+                names = [PATHS[j] for j in range(i * 4, min(i * 4 + 4, len(PATHS)))]
+                return np.stack([np.zeros(2) for _ in names]), np.zeros(len(names))
+
+        def data(extra=1):
+            return Files(extra)
+    """))
+    monkeypatch.chdir(tmp_path)
+    source = load_source("srcmod_overlen:data", ())
+    # np.stack of an empty batch raises ValueError after the short batch 2: evidence, not a crash
+    assert [b[0].shape[0] for b in source.batches(None)] == [4, 4, 2]
+    assert source.ran_out["batch"] == 3 and source.ran_out["error"].startswith("ValueError")
+    assert (source.ran_out["rows_before"], source.ran_out["first_rows"], source.ran_out["length"]) == (2, 4, 4)
+    healthy = load_source("srcmod_overlen:data", ("extra=0",))
+    assert len(list(healthy.batches(None))) == 3 and healthy.ran_out is None
+
+
+def test_renews_tells_a_new_generator_per_call_from_a_spent_shared_one(mod):
+    assert load_source(f"{mod}:gen", ()).renews()
+    assert load_source(f"{mod}:returns_generator_function", ()).renews()
+    shared = load_source(f"{mod}:SHARED", ())
+    assert not shared.renews()  # the object itself: there is nothing to call again
