@@ -4,7 +4,8 @@ the wrong thing while training still runs.
 Dynamic checks walk a :class:`~pipecheck.validators.sources.Source` the way ``model.fit`` would and
 fingerprint every batch and every sample (``blake2b``, 8 bytes); only fingerprints are kept, plus
 references to the last few batches to notice a buffer that is overwritten after it was yielded.
-Static checks (:func:`check_generator_static`) read a generator function's source with ``ast``.
+Static checks (:func:`check_generator_static`) read a generator function's source with ``ast``. What
+model.fit assumes of a source (epochs, len(), row counts, class order) lives in :mod:`generator_contracts`.
 
 Limitations: labels are checked against images only when the data behind the source can be seen
 (``Source.traced``: the arguments of a generator before it starts, or a ``PyDataset``'s attributes)
@@ -24,6 +25,7 @@ from typing import Any
 
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
+from pipecheck.validators.generator_contracts import ContractTrace, drop_explained, epoch_findings, no_batches
 from pipecheck.validators.generator_trace import (LabelTrace, batch_fp, batch_signature, dtype_summary, fingerprint,
                                                   sample_fps, shape_summary, shuffle_asked, stream_period)
 from pipecheck.validators.sources import Source
@@ -45,10 +47,6 @@ registry.define(f"{F}.shape_changed", "error", "Batch shapes change between batc
                 "Resize every image to one size before batching (tf.image.resize / PIL .resize) and keep one batch size")
 registry.define(f"{F}.dtype_changed", "error", "Batch dtypes change between batches",
                 "Cast once in the pipeline, e.g. x.astype('float32'), so every batch has the same dtype")
-registry.define(f"{F}.infinite_unsized", "warning", "A source without len() that did not end within the walk: Keras cannot tell where an epoch ends",
-                "Pass steps_per_epoch=math.ceil(n / batch_size) to model.fit, or wrap the data in a keras.utils.PyDataset with __len__")
-registry.define(f"{F}.exhausted", "error", "A one-shot generator runs dry: the next epoch gets no data",
-                "Loop forever inside the generator (`while True:`) and pass steps_per_epoch, or use a keras.utils.PyDataset / tf.data.Dataset")
 registry.define(f"{F}.not_shuffled", "warning", "Shuffling was asked for, but every pass has the same order",
                 "Reshuffle per epoch: tf.data .shuffle(..., reshuffle_each_iteration=True), or permute indices in PyDataset.on_epoch_end")
 registry.define(f"{F}.yield_after_loop", "error", "`yield` sits after the loop that builds the batch (static)",
@@ -74,6 +72,11 @@ class GeneratorThresholds:
         duplicate_fraction: Repeats within a pass tolerated when samples cannot be matched to the
             data set (they may be images stored twice in it).
         shuffle_compare_batches: Batches of two passes compared for the shuffle check.
+        sorted_min_batches: Batches of 2+ samples a pass needs before class order is judged.
+        sorted_min_room: Mean distinct labels per batch that shuffled batches would add over one,
+            below which class order is not judged (shuffled batches would be one class anyway).
+        sorted_max_ratio: class_sorted_batches fires when batches add at most this share of that.
+        sorted_sigmas: ... and fall this many standard deviations (a bound) below shuffled ones.
     """
 
     repeat_fraction: float = 0.5
@@ -85,6 +88,10 @@ class GeneratorThresholds:
     max_pass: int = 1000
     duplicate_fraction: float = 0.02
     shuffle_compare_batches: int = 10
+    sorted_min_batches: int = 6
+    sorted_min_room: float = 0.25
+    sorted_max_ratio: float = 0.5
+    sorted_sigmas: float = 4.0
 
 
 def check_generator(source: Source, *, batches: int = 50, shuffle_expected: bool | None = None,
@@ -114,20 +121,10 @@ def check_generator(source: Source, *, batches: int = 50, shuffle_expected: bool
     steps = run.steps
     out: list[Finding] = list(run.findings)
     if steps == 0:
-        out.append(registry.finding(f"{F}.exhausted", f"{subject} yielded no batches at all",
-                                    subject=subject, evidence={"kind": src.kind, "batches": 0}))
-        return out
-    ended = src.ended or (length is None and steps < limit)
-    if src.kind == "generator" and src.ended:
-        out.append(registry.finding(
-            f"{F}.exhausted", f"{subject} is a one-shot generator that ended after {steps} batches; the next epoch of "
-            "model.fit gets no data", subject=subject, evidence={"kind": src.kind, "batches": steps}))
-    # tf.data of unknown cardinality (after filter()) is re-iterated to its end every epoch: fine.
-    if length is None and not ended and (src.kind != "tf.data" or src.infinite):
-        why = "has infinite cardinality (.repeat())" if src.infinite else f"yielded {steps} batches without ending"
-        out.append(registry.finding(
-            f"{F}.infinite_unsized", f"{subject} {why} and has no len(): model.fit cannot tell where an epoch ends",
-            subject=subject, evidence={"kind": src.kind, "batches_walked": steps}))
+        return out + [no_batches(src, subject)]
+    out += epoch_findings(src, subject, steps, limit)
+    over, counts = run.contracts.length_finding(subject), run.contracts.count_finding(subject, steps)
+    out += [f for f in (over, counts) if f]
     window = run.pass_steps()
     repeated = run.repeated_finding(subject, window)
     if repeated:
@@ -140,7 +137,11 @@ def check_generator(source: Source, *, batches: int = 50, shuffle_expected: bool
         f = _shuffle_finding(src, run, subject, window, th)
         if f:
             out.append(f)
-    return out
+    if not repeated:
+        f = run.contracts.sorted_finding(subject, window, th)
+        if f:
+            out.append(f)
+    return drop_explained(out, over, counts)
 
 
 def check_generator_static(fn_or_code: Any) -> list[Finding]:
@@ -188,6 +189,7 @@ class _Run:
         self._flagged: set[str] = set()
         self._retained: deque = deque(maxlen=th.retained)
         self.labels = LabelTrace(src)
+        self.contracts = ContractTrace(src)
 
     @property
     def steps(self) -> int:
@@ -203,7 +205,9 @@ class _Run:
         self.batch_fps.append(fingerprint(*sorted(fps)))
         self.sample_fps.append(fps)
         self.sizes.append(len(fps))
-        self._check_signature(step, batch)
+        self.contracts.add(step, batch, len(fps))
+        if fps or self.src.kind != "pydataset" or not self.length:
+            self._check_signature(step, batch)  # an empty PyDataset batch is length_overpromised's
         if len(batch) > 1:
             self.labels.add(x, batch[1], fps)
 

@@ -7,6 +7,8 @@ inner loop); only its inputs are swapped for small in-memory arrays: ``paths_to_
 old ``.flow()``/``.standardize()`` behaviour: rescale, float32, shuffle within the flow by default.
 """
 
+import math
+
 import keras
 import numpy as np
 
@@ -324,3 +326,85 @@ class FlowPerItem(Batches):
 
 def pydataset_flow_per_item():
     return FlowPerItem(IMAGES, CLASSES)
+
+
+# ---- len() and row-count contracts: bug and twin -----------------------------------------------
+class LenContract(Batches):
+    """A PyDataset whose ``len()`` and ``__getitem__`` must agree.
+
+    Bugs: ``len_bug="plus_one"`` (ceil + 1: the last batch comes back empty from numpy slicing),
+    ``len_bug="floor_plus_one"`` (``n // bs + 1`` on a data set that divides evenly), ``build="per_item"``
+    (a per-sample list lookup that assumes every batch is full: IndexError on the partial one),
+    ``build="stack"`` (``np.stack`` of the batch's samples: ValueError on an empty one), ``pad=True``
+    (images zero-padded to a full last batch, labels not). Twins: the same without the bug.
+    """
+
+    def __init__(self, x, y, len_bug="", build="slice", pad=False, **kwargs):
+        super().__init__(x, y, **kwargs)
+        self.len_bug, self.build, self.pad = len_bug, build, pad
+        self.items = list(range(len(x)))
+
+    def __len__(self):
+        n, bs = len(self.x), self.batch_size
+        if self.len_bug == "plus_one":
+            return math.ceil(n / bs) + 1
+        if self.len_bug == "floor_plus_one":
+            return n // bs + 1
+        return math.ceil(n / bs)
+
+    def __getitem__(self, i):
+        bs, n = self.batch_size, len(self.x)
+        if self.build == "per_item":
+            idx = [self.items[j] for j in range(i * bs, (i + 1) * bs)]
+        elif self.build == "per_item_clipped":
+            idx = [self.items[j] for j in range(i * bs, min((i + 1) * bs, n))]
+        elif self.build == "stack":
+            idx = range(i * bs, min((i + 1) * bs, n))
+            return np.stack([self.x[j] for j in idx]), np.array([self.y[j] for j in idx])
+        else:
+            x, y = super().__getitem__(i)
+            if self.pad and len(x) < bs:
+                x = np.concatenate([x, np.zeros((bs - len(x),) + x.shape[1:], x.dtype)])
+            return x, y
+        return self.x[idx], self.y[idx]
+
+
+def len_contract(n=N - 4, **kwargs):
+    """60 samples in batches of 8 (the last holds 4) unless ``n`` says otherwise."""
+    return LenContract(IMAGES[:n], CLASSES[:n], **kwargs)
+
+
+def weighted(short_weights=False, bs=BATCH_SIZE):
+    """(x, y, sample_weight) batches; the bug: weights sliced with a batch size one too small."""
+    w = np.ones(N, "float32")
+    while True:
+        for i in range(0, N, bs):
+            yield IMAGES[i:i + bs], CLASSES[i:i + bs], w[i:i + bs - (1 if short_weights else 0)]
+
+
+# ---- class order: bug and twin ------------------------------------------------------------------
+def directory_flow(root, shuffle=False, batch_size=4):
+    """Keras' own ImageDataGenerator.flow_from_directory over class subfolders of ``root``."""
+    import tensorflow as tf
+
+    datagen = tf.keras.preprocessing.image.ImageDataGenerator(rescale=1. / 255)
+    return datagen.flow_from_directory(root, target_size=(8, 8), batch_size=batch_size, shuffle=shuffle, seed=0)
+
+
+def sorted_files(root, shuffle=False, batch_size=4):
+    """tf.data over the sorted file list of ``root``'s class subfolders; shuffled first if asked."""
+    from pathlib import Path
+
+    import tensorflow as tf
+
+    files = sorted(str(p) for p in Path(root).glob("*/*.png"))
+    classes = sorted({Path(f).parent.name for f in files})
+    labels = [classes.index(Path(f).parent.name) for f in files]
+    ds = tf.data.Dataset.from_tensor_slices((files, labels))
+    if shuffle:
+        ds = ds.shuffle(len(files), seed=0)
+
+    def load(path, label):
+        return tf.image.decode_png(tf.io.read_file(path), channels=3), label
+
+    return ds.map(load).batch(batch_size)

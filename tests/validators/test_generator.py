@@ -55,7 +55,6 @@ PAIRS = [
     ("generator.labels_misaligned", ("pydataset", "shuffle=true", "misalign=true"), ("pydataset", "shuffle=true"), set()),
     ("generator.shape_changed", ("make", "name=size_drift"), ("make", "name=stepping"), ENDLESS),
     ("generator.dtype_changed", ("make", "name=dtype_drift"), ("make", "name=steady_float"), ENDLESS),
-    ("generator.exhausted", ("make", "name=one_epoch"), ("make", "name=stepping"), ENDLESS),
     ("generator.infinite_unsized", ("make", "name=stepping"), ("pydataset",), set()),
     ("generator.infinite_unsized", ("tf_dataset", "repeat=true"), ("tf_dataset",), set()),
     ("generator.not_shuffled", ("make", "name=ignores_shuffle"), ("make", "name=honours_shuffle"), ENDLESS),
@@ -121,10 +120,12 @@ def test_unknown_cardinality_tf_data_walked_partly_is_not_called_endless():
     only(run("tf_dataset", "repeat=true", batches=3), "generator.infinite_unsized")
 
 
-def test_exhausted_counts_the_batches_of_the_only_epoch():
-    f = only(run("make", "name=one_epoch"), "generator.exhausted")
-    assert f.evidence["batches"] == 8
-    assert "while True" in f.hint
+def test_a_finite_generator_per_call_is_one_pass_not_an_exhausted_stream():
+    # make() returns a new generator each call: what from_generator needs (test_generator_epochs.py).
+    found = run("make", "name=one_epoch")
+    f = only(found, "generator.finite_pass")
+    assert f.evidence["batches"] == 8 and f.severity.value == "info"
+    assert ids(found) == {"generator.finite_pass"}
 
 
 def test_shuffle_expectation_can_be_given_explicitly():
@@ -137,7 +138,7 @@ def test_shuffle_expectation_can_be_given_explicitly():
 def test_a_consumed_source_is_walked_again_from_the_start():
     source = load_source("generator_cases:make", ("name=one_epoch",))
     assert len(list(source.batches(5))) == 5
-    f = only(check_generator(source), "generator.exhausted")
+    f = only(check_generator(source), "generator.finite_pass")
     assert f.evidence["batches"] == 8
 
 
