@@ -131,4 +131,6 @@ def write_html(report: Report, path: str) -> None:
     """Write the page atomically (temp name, then rename)."""
     from pipecheck.pipeline.manifest import write_atomic
 
-    write_atomic(path, render_html(report).encode("utf-8"))
+    from pipecheck.render import printable
+
+    write_atomic(path, printable(render_html(report)).encode("utf-8"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from itertools import groupby
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -20,11 +21,24 @@ _ICON = {"error": "✗", "warning": "!", "info": "i"}
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with the characters XML 1.0 forbids (and terminal control codes) written as escapes.
+
+    Class names, paths and messages come from users' files; a control character in one would make the
+    JUnit XML unparseable or move a terminal's cursor. ``\\t`` and ``\\n`` stay.
+    """
+    return _FORBIDDEN.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                          str(text))
+
+
 def render(report: Report, fmt: str, *, color: bool = False, width: int = 110) -> str:
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n"
     if fmt == "junit":
-        return to_junit(report)
+        return printable(to_junit(report))
     if fmt == "markdown":
         return to_markdown(report)
     if fmt == "text":
@@ -65,24 +79,24 @@ def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
             line = Text(f"  {_ICON[f.severity.value]} {f.severity.value:<7} ", style=_STYLE[f.severity.value])
             line.append(f"{f.check}", style="bold")
             if f.subject:
-                line.append(f" [{f.subject}]")
-            line.append(f": {f.message}")
+                line.append(f" [{printable(f.subject)}]")
+            line.append(f": {printable(f.message)}")
             console.print(line)
             if f.evidence:
-                console.print(Text(f"      evidence: {_evidence_text(f.evidence)}", style="dim"))
+                console.print(Text(f"      evidence: {printable(_evidence_text(f.evidence))}", style="dim"))
             if f.hint:
-                console.print(Text(f"      hint: {f.hint}", style="green"))
+                console.print(Text(f"      hint: {printable(f.hint)}", style="green"))
     # "labels" holds raw per-class counts for the HTML/JSON reports; too bulky for a terminal.
     summary = {k: v for k, v in data["summary"].items() if k not in ("counts", "checks_run", "labels")}
     for key, value in summary.items():
         if isinstance(value, dict) and len(value) > 4:
             console.print(f"{key}:")
             for k, v in value.items():
-                console.print(f"  {k}: {_short(v)}")
+                console.print(Text(printable(f"  {k}: {_short(v)}")))
             continue
         if isinstance(value, dict):
             value = ", ".join(f"{k}={_short(v)}" for k, v in value.items())
-        console.print(f"{key}: {value}")
+        console.print(Text(printable(f"{key}: {value}")))
     c = data["summary"]["counts"]
     verdict = Text(
         f"{report.command}: {data['status'].upper()} — {c['error']} error(s), {c['warning']} warning(s), "
@@ -112,7 +126,7 @@ def to_markdown(report: Report) -> str:
     summary = {k: v for k, v in data["summary"].items() if k not in ("counts", "checks_run", "labels")}
     if summary:
         out += ["<details><summary>summary</summary>", "", "```json", json.dumps(summary, indent=2), "```", "", "</details>", ""]
-    return "\n".join(out)
+    return printable("\n".join(out))
 
 
 def _md_cell(text: str) -> str:

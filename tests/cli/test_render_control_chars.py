@@ -1,0 +1,52 @@
+"""Every report format stays well-formed when user data carries control characters (issue 16 #12):
+a class name with a control character used to make ``--format junit`` write XML that expat rejects."""
+
+from __future__ import annotations
+
+import json
+import xml.parsers.expat
+
+import pytest
+
+from pipecheck.render import render
+from pipecheck.validators import registry
+from pipecheck.validators.findings import Report
+
+HOSTILE = "cat\x01\x0b\x1b[31mred\x7f\ufffe"
+
+
+@pytest.fixture
+def report():
+    registry.all_checks()  # imports every family, so their ids are declared
+    f = registry.finding("class_counts.too_few_val", f"class {HOSTILE!s} has 0 val images", subject=HOSTILE,
+                         evidence={"class": HOSTILE})
+    r = Report("validate", [f])
+    r.summary["checks_run"] = ["class_counts.too_few_val"]
+    r.summary["classes"] = HOSTILE
+    return r
+
+
+def test_junit_parses_with_expat(report):
+    xml.parsers.expat.ParserCreate().Parse(render(report, "junit").encode("utf-8"), True)
+    assert "cat\\x01\\x0b\\x1b[31mred\\x7f\\ufffe" in render(report, "junit")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_text_formats_carry_no_control_characters(report, fmt):
+    out = render(report, fmt)
+    assert not [c for c in out if (ord(c) < 32 and c not in "\t\n\r") or 0x7f <= ord(c) <= 0x9f]
+    assert "\\x1b[31mred" in out
+
+
+def test_json_keeps_the_exact_value(report):
+    data = json.loads(render(report, "json"))
+    assert data["findings"][0]["subject"] == HOSTILE
+
+
+def test_html_page_has_no_control_characters(report, tmp_path):
+    from pipecheck.html import write_html
+
+    path = tmp_path / "r.html"
+    write_html(report, str(path))
+    text = path.read_text(encoding="utf-8")
+    assert "\x01" not in text and "\x1b" not in text and "\\x01" in text
