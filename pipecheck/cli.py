@@ -85,6 +85,13 @@ class _Group(click.Group):
             if os.environ.get("PIPECHECK_DEBUG"):
                 raise
             raise InputFailure(_one_line(exc)) from exc
+        except ValueError as exc:
+            if os.environ.get("PIPECHECK_DEBUG"):
+                raise
+            if "null byte" not in str(exc):
+                raise InternalFailure(f"{type(exc).__name__}: {_one_line(exc)}") from exc
+            # os functions refuse a path holding NUL with a ValueError: it is the user's path, not a bug.
+            raise InputFailure("a path given on the command line holds a NUL byte; pass the file's real name") from exc
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
@@ -327,6 +334,9 @@ def split_cmd(data_dir, labels_path, out_path, label_field, multi_label_field, l
             raise InputError(f"{out_path} exists; pass --overwrite to replace it")
         column = label_field or multi_label_field
         df = read_table(labels_path)
+        if len(df) == 0:
+            raise InputError(f"{labels_path}: the table has a header and no rows; point --labels at the table that "
+                             "lists one image per row")
         sep = label_sep if multi_label_field else None
         multi = bool(multi_label_field)
         before = (LabelSet.from_table(df, column, split_field, sep, multi_label=multi)

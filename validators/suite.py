@@ -252,6 +252,9 @@ def _table_labels(opts: ValidateOptions) -> Any:
         raise InputError("with --labels give exactly one of --label-field or --multi-label-field")
     column = opts.label_field or opts.multi_label_field
     df = read_table(opts.labels_path)
+    if len(df) == 0:
+        raise InputError(f"{opts.labels_path}: the table has a header and no rows; point --labels at the table that "
+                         "lists one image per row")
     for needed in (column, opts.split_field):
         if needed not in df.columns:
             raise InputError(f"{opts.labels_path}: no column {needed!r} (columns: {', '.join(map(str, df.columns))})")

@@ -43,3 +43,21 @@ def test_debug_shows_the_traceback(pipecheck_cli, monkeypatch):
 def test_input_errors_still_exit_2(pipecheck_cli, args):
     result = pipecheck_cli(*args)
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["validate", "--label-field", "species"], ["split", "--label-field", "species"]])
+def test_a_table_with_a_header_and_no_rows_is_a_one_line_error(pipecheck_cli, tmp_path, command):
+    table = tmp_path / "labels.csv"
+    table.write_text("path,species,split\n")
+    extra = ["--out", str(tmp_path / "new.csv")] if command[0] == "split" else []
+    result = pipecheck_cli(command[0], "--labels", str(table), *command[1:], *extra)
+    assert result.exit_code == 2, result.output
+    assert "header and no rows" in result.stderr and str(table) in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_a_manifest_path_holding_nul_is_a_one_line_error(pipecheck_cli, tmp_path):
+    result = pipecheck_cli("build-tfrecords", str(tmp_path), "--out", str(tmp_path / "out"), "--label-field", "species",
+                           "--manifest", "labels\x00.csv")
+    assert result.exit_code == 2, result.output
+    assert "NUL" in result.stderr and "Traceback" not in result.output + result.stderr
