@@ -57,7 +57,47 @@ def read_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
         raise InputError(f"{path}: not valid JSON ({exc}); rebuild the dataset") from None
     if not isinstance(data, dict) or "splits" not in data or "classes" not in data:
         raise InputError(f"{path}: not a pipecheck manifest (no splits/classes); rebuild the dataset")
+    problem = manifest_problem(data)
+    if problem:
+        raise InputError(f"{path} is damaged: {problem}; copy the dataset again from a good source or rebuild it")
     return data
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def manifest_problem(data: dict[str, Any]) -> str | None:
+    """What makes ``dataset.json`` unusable, in a few words, or None when its shape is whole.
+
+    Checked: ``classes`` a list of distinct strings; ``splits`` a mapping of split name to
+    ``{"examples": count, "shards": [{"file", "records", "bytes", "sha256"}, ...]}``, each shard file a
+    plain name inside the folder; ``statistics`` and ``accounting``, when present, mappings.
+    """
+    classes = data.get("classes")
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        return "'classes' is not a list of class names"
+    if len(set(classes)) != len(classes):
+        return "'classes' lists a class twice"
+    splits = data.get("splits")
+    if not isinstance(splits, dict) or not splits:
+        return "'splits' is not a mapping of split names"
+    for name, info in splits.items():
+        if not isinstance(info, dict) or not _is_count(info.get("examples")) or not isinstance(info.get("shards"), list):
+            return f"split {name!r} lacks 'examples' or 'shards'"
+        for i, shard in enumerate(info["shards"]):
+            if not isinstance(shard, dict):
+                return f"split {name!r} shard {i} is not a mapping"
+            file = shard.get("file")
+            if not isinstance(file, str) or not file or file.startswith(("/", "\\")) or ".." in Path(file).parts \
+                    or "\x00" in file:
+                return f"split {name!r} shard {i} has no plain file name inside the folder"
+            if not (_is_count(shard.get("records")) and _is_count(shard.get("bytes")) and isinstance(shard.get("sha256"), str)):
+                return f"split {name!r} shard {file} lacks records/bytes/sha256"
+    for key in ("statistics", "accounting", "options"):
+        if key in data and not isinstance(data[key], dict):
+            return f"{key!r} is not a mapping"
+    return None
 
 
 def shard_paths(out_dir: str | os.PathLike, manifest: dict[str, Any], split: str) -> list[str]:

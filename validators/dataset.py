@@ -20,7 +20,12 @@ registry.define("dataset.accounting", "error", "the manifest does not account fo
 registry.define("dataset.empty_split", "error", "a split has no examples",
                 "check --val-fraction, --split-field values and rejects.jsonl, then rebuild")
 
-CHECKS = ("dataset.shard_missing", "dataset.shard_size", "dataset.accounting", "dataset.empty_split")
+registry.define("dataset.classes_mismatch", "error",
+                "Records name other classes than dataset.json lists at their indices (the class list was edited or mixed up).",
+                "copy dataset.json again from the build, or rebuild the dataset")
+
+CHECKS = ("dataset.shard_missing", "dataset.shard_size", "dataset.accounting", "dataset.empty_split",
+          "dataset.classes_mismatch")
 
 
 def check_dataset(data_dir: str) -> list[Finding]:
@@ -43,7 +48,32 @@ def check_dataset(data_dir: str) -> list[Finding]:
                 out.append(registry.finding("dataset.shard_size",
                                             f"{shard['file']} has {os.path.getsize(path)} bytes, manifest says {shard['bytes']}",
                                             subject=str(path), evidence={"actual": os.path.getsize(path), "expected": shard["bytes"]}))
+    if not out:
+        out += _classes_findings(data_dir, manifest)
     return out
+
+
+def _classes_findings(data_dir: str, manifest: dict) -> list[Finding]:
+    """Each record's label names against ``dataset.json``'s classes at its label indices (no image decoded)."""
+    from pipecheck.pipeline.reader import read_columns
+
+    classes = manifest["classes"]
+    bad: dict[str, list] = {}
+    for split in manifest["splits"]:
+        try:
+            cols = read_columns(data_dir, split, ["label/index", "label/name"])
+        except Exception:  # noqa: BLE001 - a damaged shard: `pipecheck verify` names it record by record
+            continue
+        for indices, names in zip(cols["label/index"], cols["label/name"]):
+            for i, name in zip(indices, names):
+                if not 0 <= i < len(classes) or classes[i] != name:
+                    bad.setdefault(split, []).append({"index": int(i), "record_name": name,
+                                                      "manifest_name": classes[i] if 0 <= i < len(classes) else None})
+    return [registry.finding(
+        "dataset.classes_mismatch", f"{len(rows)} label(s) in split {split} do not match dataset.json's classes "
+        f"(e.g. index {rows[0]['index']} is {rows[0]['record_name']!r} in the records, "
+        f"{rows[0]['manifest_name']!r} in dataset.json)", subject=split,
+        evidence={"mismatches": len(rows), "examples": rows[:5], "classes": len(classes)}) for split, rows in bad.items()]
 
 
 registry.define("dataset.record_corrupt", "error", "a shard fails its TFRecord CRC check or ends mid-record",
@@ -54,11 +84,13 @@ registry.define("dataset.record_count", "error", "a shard holds a different numb
                 "copy the dataset again from a good source or rebuild it")
 registry.define("dataset.shard_checksum", "error", "a shard's sha256 differs from dataset.json",
                 "copy the dataset again from a good source or rebuild it")
+registry.define("dataset.checksums_damaged", "error", "Lines of checksums.jsonl cannot be read (half-copied or edited).",
+                "copy checksums.jsonl again from the build, or rebuild the dataset")
 registry.define("dataset.no_checksums", "warning", "checksums.jsonl is missing, so records can only be CRC-checked",
                 "rebuild with this pipecheck version to get per-record checksums")
 
 VERIFY_CHECKS = CHECKS + ("dataset.record_corrupt", "dataset.record_changed", "dataset.record_count",
-                          "dataset.shard_checksum", "dataset.no_checksums")
+                          "dataset.shard_checksum", "dataset.no_checksums", "dataset.checksums_damaged")
 
 
 def verify_dataset(data_dir: str) -> tuple[list[Finding], dict[str, int]]:
@@ -78,13 +110,23 @@ def verify_dataset(data_dir: str) -> tuple[list[Finding], dict[str, int]]:
     expected: dict[str, tuple] = {}  # shard file -> (digest function, digests in record order)
     sums = Path(data_dir) / CHECKSUMS_NAME
     if sums.is_file():
-        for line in sums.read_text(encoding="utf-8").splitlines():
-            if line.strip():
+        damaged = []
+        for number, line in enumerate(sums.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
                 row = json.loads(line)
-                if spec.RECORD_DIGEST_KEY in row:
-                    expected[row["file"]] = (spec.record_digest, row[spec.RECORD_DIGEST_KEY])
-                else:
-                    expected[row["file"]] = (spec.legacy_record_digest, row[spec.LEGACY_RECORD_DIGEST_KEY])
+                key = spec.RECORD_DIGEST_KEY if spec.RECORD_DIGEST_KEY in row else spec.LEGACY_RECORD_DIGEST_KEY
+                digest_of = spec.record_digest if key == spec.RECORD_DIGEST_KEY else spec.legacy_record_digest
+                if not isinstance(row["file"], str) or not isinstance(row[key], list):
+                    raise TypeError("wrong types")
+                expected[row["file"]] = (digest_of, row[key])
+            except (ValueError, TypeError, KeyError, AttributeError):
+                damaged.append(number)
+        if damaged:
+            findings.append(registry.finding(
+                "dataset.checksums_damaged", f"{sums}: {len(damaged)} line(s) cannot be read (first: line {damaged[0]}); "
+                "their shards are checked by CRC and sha256 only", subject=str(sums), evidence={"lines": damaged[:20]}))
     else:
         findings.append(registry.finding("dataset.no_checksums", f"{sums} not found", subject=str(sums)))
     totals = {"shards": 0, "records": 0, "bytes": 0}

@@ -19,6 +19,8 @@ registry.define("schema.anomaly", "warning", "TFDV found an anomaly in a split a
                 "compare the splits with tfdv.visualize_statistics (stats/*.stats.pb); fix the metadata or re-split")
 registry.define("schema.drift", "warning", "TFDV's drift comparator (L-infinity / Jensen-Shannon) exceeds its threshold between train and another split",
                 "re-split with `pipecheck split` (iterative stratification) or check how the split was made")
+registry.define("schema.statistics_damaged", "error", "A statistics file of the build cannot be read (truncated or replaced).",
+                "copy the dataset's stats/ folder again, or rebuild the dataset")
 registry.define("schema.no_statistics", "info", "the build has no TFDV statistics (built with --no-stats)",
                 "rebuild without --no-stats to get TFDV schema checks")
 
@@ -56,7 +58,10 @@ def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> l
     manifest = read_manifest(data_dir)
     if "statistics" not in manifest or "train" not in manifest["statistics"]:
         return [registry.finding("schema.no_statistics", f"{data_dir} has no stats/ folder", subject=data_dir)]
-    train = stats_mod.load_statistics(data_dir, "train")
+    loaded, damaged = _load_all(stats_mod, data_dir, list(manifest["statistics"]))
+    if damaged:
+        return damaged
+    train = loaded["train"]
     n_train = train.datasets[0].num_examples
     schema = tfdv.infer_schema(train)
     group = manifest.get("options", {}).get("group_field")
@@ -78,7 +83,7 @@ def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> l
     for split in manifest["statistics"]:
         if split == "train":
             continue
-        other = stats_mod.load_statistics(data_dir, split)
+        other = loaded[split]
         n_other = other.datasets[0].num_examples
         local = type(schema)()
         local.CopyFrom(schema)
@@ -98,3 +103,21 @@ def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> l
                               "train_examples": n_train, f"{split}_examples": n_other},
                 ))
     return findings
+
+
+def _load_all(stats_mod, data_dir: str, splits: list[str]) -> tuple[dict, list[Finding]]:
+    """Every split's statistics, or a finding for each file that does not parse as one."""
+    loaded, damaged = {}, []
+    for split in splits:
+        path = stats_mod.stats_path(data_dir, split)
+        try:
+            stats = stats_mod.load_statistics(data_dir, split)
+            if not stats.datasets:
+                raise ValueError("no dataset in the file")
+        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError, OSError, a wrong file: all damage
+            damaged.append(registry.finding(
+                "schema.statistics_damaged", f"{path} cannot be read as TFDV statistics ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split()) or 'truncated'})", subject=str(path), evidence={"split": split}))
+            continue
+        loaded[split] = stats
+    return loaded, damaged

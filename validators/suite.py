@@ -50,11 +50,12 @@ def run_validate(opts: ValidateOptions) -> Report:
         integrity = check_dataset(opts.data_dir)
         report.add(integrity)
         checks_run += list(DATASET_CHECKS)
-        broken = [f for f in integrity if f.check in ("dataset.shard_missing", "dataset.shard_size")]
+        broken = [f for f in integrity if f.check in ("dataset.shard_missing", "dataset.shard_size",
+                                                      "dataset.classes_mismatch")]
         if broken:
             # The other families read every shard; on a damaged copy they would only crash.
-            report.summary["skipped"] = (f"labels, leakage, schema and input checks: {len(broken)} shard(s) missing or "
-                                         "damaged (run `pipecheck verify` for a per-record check)")
+            report.summary["skipped"] = (f"labels, leakage, schema and input checks: {len(broken)} problem(s) with the "
+                                         "build's files (run `pipecheck verify` for a per-record check)")
             report.summary["checks_run"] = list(dict.fromkeys(checks_run))
             return report
         # Labels, leakage and schema read only non-image features: no pixel is decoded for them.
