@@ -7,8 +7,31 @@ Plain data only (no rendering), so every floor above can build or render it.
 from __future__ import annotations
 
 import enum
+import html
+import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
+
+# How a Report draws itself in a notebook. The face (pipecheck/__init__.py) installs the same page as
+# ``--html``; this floor only holds the hook, so nothing here imports the face.
+_html_renderer: Callable[["Report"], str] | None = None
+
+
+def set_html_renderer(renderer: Callable[["Report"], str]) -> None:
+    """Install the function :meth:`Report._repr_html_` uses (the face does, on ``import pipecheck``)."""
+    global _html_renderer
+    _html_renderer = renderer
+
+
+class ReportFailed(Exception):
+    """Raised by :meth:`Report.raise_for_errors`: the report has findings at or above its ``fail_on``."""
+
+    def __init__(self, report: "Report"):
+        self.report = report
+        failing = report.failing()
+        checks = ", ".join(dict.fromkeys(f.check for f in failing))
+        super().__init__(f"pipecheck {report.command}: {len(failing)} finding(s) at or above "
+                         f"{report.fail_on.value}: {checks}")
 
 
 class Severity(str, enum.Enum):
@@ -103,6 +126,37 @@ class Report:
     @property
     def exit_code(self) -> int:
         return 1 if self.failing() else 0
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is at or above ``fail_on`` (what exit code 0 means on the command line)."""
+        return not self.failing()
+
+    @property
+    def errors(self) -> list[Finding]:
+        """The error-severity findings, worst family first."""
+        return [f for f in self.sorted_findings() if f.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.sorted_findings() if f.severity is Severity.WARNING]
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The report as ``--format json`` writes it."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def raise_for_errors(self) -> "Report":
+        """Raise :class:`ReportFailed` when the report fails (for scripts); returns the report otherwise."""
+        if not self.ok:
+            raise ReportFailed(self)
+        return self
+
+    def _repr_html_(self) -> str:
+        if _html_renderer is not None:
+            return _html_renderer(self)
+        rows = "".join(f"<li><b>{html.escape(f.severity.value)}</b> <code>{html.escape(f.check)}</code>: "
+                       f"{html.escape(f.message)}</li>" for f in self.sorted_findings())
+        return f"<p>pipecheck {html.escape(self.command)}: {self.status}</p><ul>{rows}</ul>"
 
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)}

@@ -73,15 +73,20 @@ class InputStage:
         return bool(np.abs(before - after).max() > 0.02 * scale)
 
 
-def build_model(spec: str, model_args: Iterable[str] | dict | None, offered: dict[str, Any]) -> Any:
+def build_model(spec: Any, model_args: Iterable[str] | dict | None, offered: dict[str, Any]) -> Any:
     """Import ``module:factory`` and call it; arguments named like ``offered``'s keys get those values.
 
     Raises:
         InputError: The factory cannot be imported, raises, or returns something that is not a keras.Model.
     """
+    import keras
+
     from pipecheck.validators.sources import import_object, parse_source_args
 
-    factory = import_object(spec, "--model", example="mypkg.models:build")
+    if isinstance(spec, keras.Model):  # the Python API: the model itself
+        return spec
+    factory = spec if callable(spec) and not isinstance(spec, str) else import_object(spec, "--model",
+                                                                                        example="mypkg.models:build")
     if not callable(factory):
         raise InputError(f"--model {spec}: not a callable; point at a function that returns a keras.Model")
     kwargs = parse_source_args(model_args)
@@ -95,10 +100,8 @@ def build_model(spec: str, model_args: Iterable[str] | dict | None, offered: dic
     try:
         model = factory(**kwargs)
     except Exception as exc:  # noqa: BLE001 - user code
-        raise InputError(f"--model {spec}: calling it raised {type(exc).__name__}: {exc}; fix the factory or pass "
+        raise InputError(f"--model {getattr(spec, '__qualname__', spec)}: calling it raised {type(exc).__name__}: {exc}; fix the factory or pass "
                          "--model-arg K=V (PIPECHECK_DEBUG=1 shows the traceback)") from exc
-    import keras
-
     if not isinstance(model, keras.Model):
         raise InputError(f"--model {spec}: returned {type(model).__name__}, not a keras.Model")
     return model

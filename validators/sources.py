@@ -94,11 +94,12 @@ def import_object(spec: str, option: str = "--source", *, example: str = "mypkg.
     return target
 
 
-def load_source(spec: str, args: Mapping[str, str] | tuple[str, ...] | list[str] | None = ()) -> "Source":
+def load_source(spec: Any, args: Mapping[str, str] | tuple[str, ...] | list[str] | None = ()) -> "Source":
     """Import ``module.path:callable`` (the current directory first on ``sys.path``) and call it.
 
     Args:
-        spec: ``module.path:callable``; the callable part may be dotted (``Class.method``).
+        spec: ``module.path:callable``; the callable part may be dotted (``Class.method``). From Python,
+            also the object itself (a dataset, PyDataset, generator, or a callable returning one).
         args: ``--source-arg`` values, ``("k=v", ...)`` or a mapping; JSON values are decoded.
 
     Returns:
@@ -109,8 +110,12 @@ def load_source(spec: str, args: Mapping[str, str] | tuple[str, ...] | list[str]
             that raises, or a result that is not a batch source. The message names the module.
     """
     kwargs = parse_source_args(args)
-    target = import_object(spec, "--source", example="mypkg.data:train_batches")
-    attr_path = spec.partition(":")[2].strip()
+    if isinstance(spec, str):
+        target = import_object(spec, "--source", example="mypkg.data:train_batches")
+        attr_path = spec.partition(":")[2].strip()
+    else:  # the Python API: the dataset, generator, PyDataset or factory itself
+        target = spec
+        spec = attr_path = getattr(spec, "__qualname__", None) or type(spec).__name__
     if _is_batch_object(target):
         if kwargs:
             raise InputError(f"--source {spec}: {attr_path!r} is a {type(target).__name__}, not a callable; drop --source-arg")

@@ -68,7 +68,7 @@ def run_validate(opts: ValidateOptions) -> Report:
             batches, label_mode, num_classes, preprocessing = _reader_batches(opts, report)
             checks_run += _input_range(report, batches, opts, subject=f"{opts.data_dir} [{opts.split}]",
                                        label_mode=label_mode, num_classes=num_classes, preprocessing=preprocessing)
-    if opts.labels_path:
+    if opts.labels_path is not None:
         checks_run += _labels(report, _table_labels(opts))
     if opts.source:
         from pipecheck.validators.sources import load_source
@@ -252,13 +252,15 @@ def _table_labels(opts: ValidateOptions) -> Any:
     if bool(opts.label_field) == bool(opts.multi_label_field):
         raise InputError("with --labels give exactly one of --label-field or --multi-label-field")
     column = opts.label_field or opts.multi_label_field
-    df = read_table(opts.labels_path)
+    given = hasattr(opts.labels_path, "columns")  # the Python API passes a DataFrame
+    df = opts.labels_path if given else read_table(opts.labels_path)
+    where = "the labels DataFrame" if given else opts.labels_path
     if len(df) == 0:
-        raise InputError(f"{opts.labels_path}: the table has a header and no rows; point --labels at the table that "
+        raise InputError(f"{where}: the table has a header and no rows; point --labels at the table that "
                          "lists one image per row")
     for needed in (column, opts.split_field):
         if needed not in df.columns:
-            raise InputError(f"{opts.labels_path}: no column {needed!r} (columns: {', '.join(map(str, df.columns))})")
+            raise InputError(f"{where}: no column {needed!r} (columns: {', '.join(map(str, df.columns))})")
     return LabelSet.from_table(df, column, opts.split_field, opts.label_sep if opts.multi_label_field else None,
                                multi_label=bool(opts.multi_label_field), allow_empty=opts.allow_empty)
 
