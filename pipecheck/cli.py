@@ -23,8 +23,15 @@ FAIL_ON = click.Choice(["error", "warning", "info"])
 PREPROCESSING = click.Choice(["auto", "in-data", "in-model"])
 
 
+def _set_verbose(ctx: click.Context, _param: Any, value: bool) -> bool:
+    ctx.meta["pipecheck.verbose"] = value
+    return value
+
+
 def report_options(fn):
     """Options shared by every command that emits a report."""
+    fn = click.option("--verbose", "-v", is_flag=True, expose_value=False, callback=_set_verbose,
+                      help="List every finding with its evidence (text/markdown group the findings of one check).")(fn)
     fn = click.option("--ignore", multiple=True, metavar="CHECK", help="Check id or family to drop (repeatable).")(fn)
     fn = click.option("--fail-on", type=FAIL_ON, default="error", show_default=True, help="Lowest severity that fails (exit 1).")(fn)
     fn = click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write the report here instead of stdout.")(fn)
@@ -43,15 +50,17 @@ def emit(report: Report, fmt: str, output: str | None, fail_on: str, ignore: tup
     from pipecheck.render import render
 
     report = finalize(report, fail_on, ignore)
+    ctx = click.get_current_context(silent=True)
+    verbose = bool(ctx and ctx.meta.get("pipecheck.verbose"))
     if output:
-        text = render(report, fmt)
+        text = render(report, fmt, verbose=verbose)
         from pipecheck.pipeline.manifest import write_atomic
 
         write_atomic(output, text.encode("utf-8"))
         if fmt != "text":
-            click.echo(render(report, "text", color=sys.stdout.isatty()), nl=False)
+            click.echo(render(report, "text", color=sys.stdout.isatty(), verbose=verbose), nl=False)
     else:
-        click.echo(render(report, fmt, color=fmt == "text" and sys.stdout.isatty()), nl=False)
+        click.echo(render(report, fmt, color=fmt == "text" and sys.stdout.isatty(), verbose=verbose), nl=False)
     sys.exit(report.exit_code)
 
 

@@ -34,15 +34,29 @@ def printable(text: str) -> str:
                           str(text))
 
 
-def render(report: Report, fmt: str, *, color: bool = False, width: int = 110) -> str:
+def groups(report: Report) -> list[list[Finding]]:
+    """Findings of one check and severity together, in the report's order (worst family first)."""
+    out: dict[tuple[str, str], list[Finding]] = {}
+    for f in report.sorted_findings():
+        out.setdefault((f.check, f.severity.value), []).append(f)
+    return list(out.values())
+
+
+def _subjects(group: list[Finding], limit: int = 12) -> str:
+    names = [f.subject for f in group if f.subject]
+    shown = ", ".join(names[:limit]) + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+    return shown
+
+
+def render(report: Report, fmt: str, *, color: bool = False, width: int = 110, verbose: bool = False) -> str:
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n"
     if fmt == "junit":
         return printable(to_junit(report))
     if fmt == "markdown":
-        return to_markdown(report)
+        return to_markdown(report, verbose=verbose)
     if fmt == "text":
-        return to_text(report, color=color, width=width)
+        return to_text(report, color=color, width=width, verbose=verbose)
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
@@ -65,27 +79,36 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
+def to_text(report: Report, *, color: bool = False, width: int = 110, verbose: bool = False) -> str:
+    """Findings by family; the findings of one check are one entry (subjects listed, hint once)
+    unless ``verbose``, which lists each with its evidence."""
     from rich.console import Console
     from rich.text import Text
 
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=color, no_color=not color, width=width, highlight=False)
     data = report.to_dict()
-    for family, items in groupby(report.sorted_findings(), key=lambda f: f.family):
-        items = list(items)
-        console.print(Text(f"{family} ({len(items)})", style="bold"))
-        for f in items:
-            line = Text(f"  {_ICON[f.severity.value]} {f.severity.value:<7} ", style=_STYLE[f.severity.value])
-            line.append(f"{f.check}", style="bold")
-            if f.subject:
-                line.append(f" [{printable(f.subject)}]")
-            line.append(f": {printable(f.message)}")
-            console.print(line)
-            if f.evidence:
-                console.print(Text(f"      evidence: {printable(_evidence_text(f.evidence))}", style="dim"))
-            if f.hint:
-                console.print(Text(f"      hint: {printable(f.hint)}", style="green"))
+    for family, family_groups in groupby(groups(report), key=lambda g: g[0].family):
+        family_groups = list(family_groups)
+        console.print(Text(f"{family} ({sum(len(g) for g in family_groups)})", style="bold"))
+        for group in family_groups:
+            for f in (group if verbose or len(group) == 1 else group[:1]):
+                line = Text(f"  {_ICON[f.severity.value]} {f.severity.value:<7} ", style=_STYLE[f.severity.value])
+                line.append(f"{f.check}", style="bold")
+                if len(group) > 1 and not verbose:
+                    line.append(f" ×{len(group)} [{printable(_subjects(group))}]")
+                    line.append(f": e.g. {printable(f.message)}")
+                else:
+                    if f.subject:
+                        line.append(f" [{printable(f.subject)}]")
+                    line.append(f": {printable(f.message)}")
+                console.print(line)
+                if f.evidence and (verbose or len(group) == 1):
+                    console.print(Text(f"      evidence: {printable(_evidence_text(f.evidence))}", style="dim"))
+                if f.hint:
+                    console.print(Text(f"      hint: {printable(f.hint)}", style="green"))
+    if not verbose and any(len(g) > 1 for g in groups(report)):
+        console.print(Text("(findings of one check are grouped: --verbose lists each with its evidence)", style="dim"))
     # "labels" holds raw per-class counts for the HTML/JSON reports; too bulky for a terminal.
     summary = {k: v for k, v in data["summary"].items() if k not in ("counts", "checks_run", "labels")}
     for key, value in summary.items():
@@ -107,7 +130,7 @@ def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
     return buf.getvalue()
 
 
-def to_markdown(report: Report) -> str:
+def to_markdown(report: Report, *, verbose: bool = False) -> str:
     data = report.to_dict()
     c = data["summary"]["counts"]
     icon = "✅" if data["status"] == "pass" else "❌"
@@ -119,8 +142,14 @@ def to_markdown(report: Report) -> str:
     ]
     if report.findings:
         out += ["| severity | check | subject | message | hint |", "|---|---|---|---|---|"]
-        for f in report.sorted_findings():
-            cells = [f.severity.value, f"`{f.check}`", f.subject, f.message, f.hint]
+        for group in groups(report):
+            f = group[0]
+            if verbose or len(group) == 1:
+                for g in group:
+                    cells = [g.severity.value, f"`{g.check}`", g.subject, g.message, g.hint]
+                    out.append("| " + " | ".join(_md_cell(x) for x in cells) + " |")
+                continue
+            cells = [f.severity.value, f"`{f.check}` ×{len(group)}", _subjects(group), f"e.g. {f.message}", f.hint]
             out.append("| " + " | ".join(_md_cell(x) for x in cells) + " |")
         out.append("")
     summary = {k: v for k, v in data["summary"].items() if k not in ("counts", "checks_run", "labels")}

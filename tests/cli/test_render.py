@@ -1,5 +1,6 @@
-"""Every report format stays well-formed when user data carries control characters (issue 16 #12):
-a class name with a control character used to make ``--format junit`` write XML that expat rejects."""
+"""Report rendering: every format stays well-formed when user data carries control characters (a class
+name with a control character used to make ``--format junit`` write XML that expat rejects), and the
+findings of one check read as one entry in text and Markdown (``--verbose`` lists each)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,21 @@ def test_html_page_has_no_control_characters(report, tmp_path):
     write_html(report, str(path))
     text = path.read_text(encoding="utf-8")
     assert "\x01" not in text and "\x1b" not in text and "\\x01" in text
+
+
+def _many():
+    registry.all_checks()
+    findings = [registry.finding("class_counts.too_few_val", f"{c}: 2 val images (< 10)", subject=c)
+                for c in ("ant", "bee", "cat")]
+    findings.append(registry.finding("input_range.rescaled_0_1", "x/255 input", subject="resnet50"))
+    return Report("validate", findings)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_findings_of_one_check_read_as_one_entry_and_verbose_lists_each(fmt):
+    grouped = render(_many(), fmt)
+    assert grouped.count("class_counts.too_few_val") == 1 and "×3" in grouped
+    assert "ant, bee, cat" in grouped and grouped.count("Move images of these classes") == 1
+    full = render(_many(), fmt, verbose=True)
+    assert full.count("class_counts.too_few_val") == 3 and "×3" not in full
+    assert all(f"{c}: 2 val images" in full for c in ("ant", "bee", "cat"))
