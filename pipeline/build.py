@@ -35,7 +35,7 @@ from pipecheck.pipeline.precheck import Precheck
 from pipecheck.pipeline.rejects import Reject
 from pipecheck.pipeline.shards import (DONE_SUFFIX, ShardResult, ShardTask, done_path, run_tasks,
                                        shard_count)
-from pipecheck.pipeline.split import iterative_split, normalize_split
+from pipecheck.pipeline.split import iterative_split, split_from_value
 from pipecheck.pipeline.staging import STATE_NAME, check_out, prepare_staging, staging_path
 from pipecheck.pipeline.workers import gc_paused
 
@@ -116,11 +116,10 @@ def _prepare(opts: BuildOptions, on_images: Callable[[list[str]], None] | None =
             continue
         split = None
         if opts.split_field:
-            raw = lookup(item.meta, opts.split_field)
-            if not isinstance(raw, (str, int)) or not str(raw).strip():
-                scan.rejects.append(Reject(item.image, item.stem, "split_missing", f"no usable {opts.split_field!r}"))
+            split, reason, detail = split_from_value(lookup(item.meta, opts.split_field), opts.split_field)
+            if reason:  # split_missing, or split_invalid: a value that is no name (a path) never names a file
+                scan.rejects.append(Reject(item.image, item.stem, reason, detail))
                 continue
-            split = normalize_split(str(raw))
         group = lookup(item.meta, opts.group_field) if opts.group_field else None
         group = None if group is None or isinstance(group, (dict, list)) else str(group)
         kept.append({"item": item, "labels": labels, "split": split, "group": group,

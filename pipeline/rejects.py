@@ -23,6 +23,7 @@ REASONS: dict[str, str] = {
     "multiple_labels": "more than one label in a single-label field",
     "duplicate_stem": "two images share one stem, so the sidecar is ambiguous",
     "split_missing": "--split-field is absent or empty for this image",
+    "split_invalid": "the --split-field value is not a split name (1-64 letters, digits, _ or -; never a path)",
     "missing_image": "a --manifest row names a file that does not exist",
     "outside_dump": "a --manifest path leads outside the dump (.., absolute, or a symlink without --follow-symlinks)",
     "duplicate_row": "a --manifest row repeats a path already listed",

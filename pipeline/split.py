@@ -15,8 +15,9 @@ unit's label counts and size. Units without labels go where total demand is larg
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from typing import Hashable, Sequence
+from typing import Any, Hashable, Sequence
 
 import numpy as np
 
@@ -27,9 +28,36 @@ SPLIT_ALIASES = {
 }
 
 
+# A split name becomes part of file names (``train-00000-of-00004.tfrecord``, ``stats/train.stats.pb``):
+# one safe token, never a path (``/tmp/x``, ``../evil``, ``fold/1``), never empty, never huge.
+SPLIT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def normalize_split(value: str) -> str:
     value = str(value).strip().lower()
     return SPLIT_ALIASES.get(value, value)
+
+
+def is_split_name(name: str) -> bool:
+    """Whether ``name`` may be used as a split (and so inside a file name)."""
+    return isinstance(name, str) and SPLIT_NAME.fullmatch(name) is not None
+
+
+def split_from_value(raw: Any, field: str) -> tuple[str, str, str]:
+    """A sidecar's or table's ``--split-field`` value as a split: ``(name, reason, detail)``.
+
+    ``reason`` is "" when usable, ``split_missing`` for an absent, blank or non-scalar value, and
+    ``split_invalid`` for one that is not a name (a path, a NUL, 300 characters): split values are
+    data and end up in file names, so they are validated, never joined as they come.
+    """
+    if not isinstance(raw, (str, int)) or not str(raw).strip():
+        return "", "split_missing", f"no usable {field!r}"
+    name = normalize_split(str(raw))
+    if not is_split_name(name):
+        shown = repr(str(raw)) if len(str(raw)) <= 80 else repr(str(raw)[:80]) + f"... ({len(str(raw))} characters)"
+        return "", "split_invalid", (f"{field!r} is {shown}: a split is 1-64 letters, digits, '_' or '-' "
+                                     "(train, val, test, fold_1); fix the value")
+    return name, "", ""
 
 
 def iterative_split(

@@ -30,6 +30,7 @@ def import_tfdv():
 
 
 def stats_path(out_dir: str | Path, split: str) -> Path:
+    """Where a build's statistics of ``split`` are read from (writing goes through :func:`stats_relpath`)."""
     return Path(out_dir) / STATS_DIR / f"{split}.stats.pb"
 
 
@@ -78,7 +79,15 @@ def write_statistics(out_dir: str | Path, frames: dict[str, Any]) -> dict[str, s
 
 
 def stats_relpath(split: str) -> str:
-    """Where a split's statistics live inside a build (the manifest's ``statistics`` values)."""
+    """Where a split's statistics live inside a build (the manifest's ``statistics`` values).
+
+    A split name that is not one safe token (``/tmp/x``, ``../x``) would put the file outside the
+    build: the build rejects such values first (``split_invalid``), and this refuses them anyway.
+    """
+    from pipecheck.pipeline.split import is_split_name
+
+    if not is_split_name(split):
+        raise ValueError(f"not a split name: {split!r}")
     return f"{STATS_DIR}/{split}.stats.pb"
 
 

@@ -1,0 +1,121 @@
+"""Issue 16: hostile input never escapes --out, hangs the build, vanishes, or is silently dropped.
+
+Everything is real: the CLI runs in a subprocess (``python -m pipecheck build-tfrecords``) with a
+timeout, so a regression that hangs fails instead of hanging the suite; named pipes are made with
+``os.mkfifo`` and device links point at the real ``/dev/zero``. Images are 32 px noise JPEGs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1"}
+ENV.pop("PIPECHECK_DEBUG", None)
+FAST = ["--workers", "1", "--no-stats"]
+
+
+def jpeg(seed: int, size: int = 32) -> bytes:
+    arr = np.random.default_rng(seed).integers(0, 255, (size, size, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr, "RGB").save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def pair(folder: Path, stem: str, meta: dict | str, seed: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.json").write_text(meta if isinstance(meta, str) else json.dumps(meta))
+    (folder / f"{stem}.jpg").write_bytes(jpeg(seed))
+    return folder / f"{stem}.jpg"
+
+
+def build_cli(dump: Path, out: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipecheck", "build-tfrecords", str(dump), "--out", str(out), *args],
+                          capture_output=True, text=True, env=ENV, timeout=timeout)
+
+
+def rejects(out: Path) -> dict[str, tuple[str, str]]:
+    rows = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    return {r["path"]: (r["reason"], r["detail"]) for r in rows}
+
+
+def files_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir()}
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+# --- item 3: a split value is a name, never a path -----------------------------------------------
+
+BAD_SPLITS = {"abs": None, "up": "../evil", "slash": "fold/1", "nul": "a\x00b", "empty": "", "long": "s" * 300}
+GOOD_SPLITS = {"train": "train", "val": "val", "validation": "validation", "test": "test", "fold": "fold_1",
+               "upper": "TRAIN"}
+
+
+@pytest.mark.parametrize("stats", [False, True], ids=["no-stats", "stats"])
+def test_split_values_that_are_not_names_are_rejected_and_nothing_escapes_out(tmp_path, stats):
+    dump, out = tmp_path / "dump", tmp_path / "work" / "out"
+    (tmp_path / "escape").mkdir()  # an absolute split value pointing here would be writable
+    bad = dict(BAD_SPLITS, abs=str(tmp_path / "escape" / "x"))
+    for i, (stem, value) in enumerate({**{f"bad_{k}": v for k, v in bad.items()},
+                                       **{f"good_{k}": v for k, v in GOOD_SPLITS.items()}}.items()):
+        pair(dump, stem, {"label": "ab"[i % 2], "split": value}, seed=i)
+    before = files_under(tmp_path)
+    result = build_cli(dump, out, "--label-field", "label", "--split-field", "split", "--workers", "1",
+                       *([] if stats else ["--no-stats"]), "--fail-on", "warning", timeout=240 if stats else 90)
+    assert_no_traceback(result)
+    assert result.returncode == 1, result.stdout + result.stderr  # rejects are warnings: exit 1 at --fail-on warning
+    new = files_under(tmp_path) - before
+    assert new and all(p.startswith(os.path.join("work", "out") + os.sep) for p in new), sorted(new)
+    got = rejects(out)
+    assert {p: r for p, (r, _) in got.items()} == {
+        **{f"bad_{k}.jpg": "split_invalid" for k in bad if k != "empty"}, "bad_empty.jpg": "split_missing"}
+    assert "'/" not in got["bad_slash.jpg"][1] or "fold/1" in got["bad_slash.jpg"][1]
+    assert "300 characters" in got["bad_long.jpg"][1]
+    manifest = json.loads((out / "dataset.json").read_text())
+    assert sorted(manifest["splits"]) == ["fold_1", "test", "train", "val"]
+    assert {s: v["examples"] for s, v in manifest["splits"].items()} == {"train": 2, "val": 2, "test": 1, "fold_1": 1}
+    assert manifest["accounting"]["balanced"]
+    if stats:
+        assert sorted(os.listdir(out / "stats")) == [f"{s}.stats.pb" for s in ("fold_1", "test", "train", "val")]
+
+
+def test_split_values_from_a_manifest_table_are_validated_too(tmp_path):
+    dump, out = tmp_path / "dump", tmp_path / "out"
+    dump.mkdir()
+    rows = []
+    for i, split in enumerate(["train", "val", "../evil", "/etc/x", "ok/no"]):
+        (dump / f"i{i}.jpg").write_bytes(jpeg(i))
+        rows.append({"path": f"i{i}.jpg", "label": "ab"[i % 2], "split": split})
+    table = tmp_path / "labels.jsonl"
+    table.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = files_under(tmp_path)
+    result = build_cli(dump, out, "--manifest", str(table), "--label-field", "label", "--split-field", "split", *FAST)
+    assert_no_traceback(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert all(p.startswith("out" + os.sep) for p in files_under(tmp_path) - before)
+    assert {p: r for p, (r, _) in rejects(out).items()} == {f"i{i}.jpg": "split_invalid" for i in (2, 3, 4)}
+
+
+def test_split_names_are_checked_where_statistics_paths_are_made():
+    from pipecheck.pipeline.split import split_from_value
+    from pipecheck.pipeline.stats import stats_relpath
+
+    assert stats_relpath("fold_1") == "stats/fold_1.stats.pb"
+    for bad in ("../x", "/tmp/x", "a/b", "", "a\x00b", "x" * 65):
+        with pytest.raises(ValueError):
+            stats_relpath(bad)
+    assert split_from_value(" Validation ", "split") == ("val", "", "")
+    assert split_from_value(3, "split") == ("3", "", "")
+    assert split_from_value(None, "split")[1] == "split_missing"
+    assert split_from_value({"a": 1}, "split")[1] == "split_missing"
