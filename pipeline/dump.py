@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -226,8 +226,23 @@ def read_sidecar(path: str) -> tuple[dict[str, Any], str]:
         return {}, f"unreadable: {exc.strerror or exc}"
     except Exception as exc:  # noqa: BLE001 - tf.errors.* from a remote filesystem
         return {}, f"unreadable: {exc.__class__.__name__}"
+    dotted: list[bool] = []
+
+    def strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # json keeps the last of two equal keys: the label would silently be the second value.
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen: set[str] = set()
+            key = next(k for k, _ in pairs if k in seen or seen.add(k))
+            raise _DuplicateKey(f"duplicate key {key!r}")
+        if not dotted and any("." in k for k in obj):
+            dotted.append(True)
+        return obj
+
     try:
-        obj = json.loads(raw.decode("utf-8-sig"))
+        obj = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=strict_object)
+    except _DuplicateKey as exc:
+        return {}, f"{exc}; keep one"
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return {}, f"invalid JSON: {' '.join(str(exc).split())[:200]}"
     if not isinstance(obj, dict):
@@ -236,7 +251,40 @@ def read_sidecar(path: str) -> tuple[dict[str, Any], str]:
     # they cannot find anything: nesting needs that many brackets, a lone surrogate a \u escape.
     if raw.count(b"{") + raw.count(b"[") > MAX_SIDECAR_DEPTH and _depth_exceeds(obj, MAX_SIDECAR_DEPTH):
         return {}, f"nested deeper than {MAX_SIDECAR_DEPTH} levels"
+    if dotted and (collision := key_collision(obj)):
+        return {}, collision
     return (clean_text(obj) if b"\\u" in raw else obj), ""
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def key_collision(obj: dict[str, Any]) -> str:
+    """"" or why two key paths of ``obj`` read as one dotted field name.
+
+    Fields are named by dotted paths (``--label-field taxon.species``, ``meta/taxon.species``), so
+    ``{"taxon.species": .., "taxon": {"species": ..}}`` holds two values under one name and one of
+    them would be dropped depending on key order. Lists are not walked (no field name enters them).
+    """
+    seen: dict[str, tuple[str, ...]] = {}
+    queue: deque[tuple[dict[str, Any], tuple[str, ...]]] = deque([(obj, ())])  # shallower keys first
+    while queue:
+        node, path = queue.popleft()
+        for key, value in node.items():
+            here = (*path, key)
+            name = ".".join(here)
+            if name in seen:
+                return f"keys {_pointer(seen[name])} and {_pointer(here)} collide (both read as {name!r}); rename one"
+            seen[name] = here
+            if isinstance(value, dict):
+                queue.append((value, here))
+    return ""
+
+
+def _pointer(path: tuple[str, ...]) -> str:
+    """A key path as a JSON Pointer (RFC 6901): ``/taxon/species``, ``/taxon.species``."""
+    return "".join("/" + k.replace("~", "~0").replace("/", "~1") for k in path)
 
 
 MAX_SIDECAR_DEPTH = 64
@@ -342,6 +390,9 @@ def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recurs
             scan.rejects.append(Reject(rel, stem, "missing_image", f"not found under {root}"))
             continue
         meta = clean_text({str(k): _plain(v) for k, v in row.items()})
+        if collision := key_collision(meta):  # a "taxon.species" column and a nested {"taxon": {"species": ..}}
+            scan.rejects.append(Reject(rel, stem, "bad_sidecar", f"{os.path.basename(manifest)}: {collision}"))
+            continue
         scan.items.append(Item(stem=stem, image=rel, meta=meta))
     if on_images is not None:
         on_images([item.image for item in scan.items])

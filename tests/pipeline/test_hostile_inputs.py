@@ -119,3 +119,57 @@ def test_split_names_are_checked_where_statistics_paths_are_made():
     assert split_from_value(3, "split") == ("3", "", "")
     assert split_from_value(None, "split")[1] == "split_missing"
     assert split_from_value({"a": 1}, "split")[1] == "split_missing"
+
+
+# --- item 11: duplicate keys and colliding dotted names are rejected, never silently dropped -------
+
+SIDECARS = {
+    "dup_top": ('{"label": "a", "label": "b"}', "duplicate key 'label'"),
+    "dup_nested": ('{"label": "a", "info": {"iso": 100, "iso": 200}}', "duplicate key 'iso'"),
+    "dotted_first": ('{"label": "a", "taxon.species": "x", "taxon": {"species": "y"}}',
+                     "keys /taxon.species and /taxon/species collide"),
+    "nested_first": ('{"label": "a", "taxon": {"species": "y"}, "taxon.species": "x"}',
+                     "keys /taxon.species and /taxon/species collide"),  # shallower key named first
+    "deep": ('{"label": "a", "m": {"a.b": 1, "a": {"b": {"c": 2}}}}', "keys /m/a.b and /m/a/b collide"),
+}
+
+
+def test_duplicate_and_colliding_sidecar_keys_are_bad_sidecars(h, tmp_path):
+    dump = tmp_path / "dump"
+    for i, (stem, (text, _)) in enumerate(SIDECARS.items()):
+        pair(dump, stem, text, seed=i)
+    for i, stem in enumerate(["ok_1", "ok_2", "ok_3"]):  # dots in keys that do not collide are fine
+        pair(dump, stem, {"label": "ab"[i % 2], "exif.iso": 100, "exif": {"make": "x"}, "v": 1.5}, seed=10 + i)
+    result = h.build(dump, tmp_path / "out", label_field="label", val_fraction=0.34)
+    got = {r.path: (r.reason, r.detail) for r in result.rejects}
+    assert set(got) == {f"{stem}.jpg" for stem in SIDECARS}
+    for stem, (_, detail) in SIDECARS.items():
+        reason, text = got[f"{stem}.jpg"]
+        assert reason == "bad_sidecar" and f"{stem}.json: " in text and detail in text, (stem, text)
+    assert result.accounting["written"] == 3 and result.accounting["balanced"]
+
+
+def test_read_sidecar_reports_duplicates_and_collisions(tmp_path):
+    from pipecheck.pipeline.dump import read_sidecar
+
+    for stem, (text, detail) in SIDECARS.items():
+        (tmp_path / f"{stem}.json").write_text(text)
+        meta, problem = read_sidecar(str(tmp_path / f"{stem}.json"))
+        assert meta == {} and detail in problem, (stem, problem)
+    (tmp_path / "fine.json").write_text('{"a.b": 1, "a": {"c": 2}, "l": [{"x": 1, "y": 2}]}')
+    assert read_sidecar(str(tmp_path / "fine.json")) == ({"a.b": 1, "a": {"c": 2}, "l": [{"x": 1, "y": 2}]}, "")
+
+
+def test_a_manifest_row_whose_keys_collide_is_rejected(h, tmp_path):
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    rows = [{"path": "a.jpg", "label": "x", "taxon.species": "s", "taxon": {"species": "t"}},
+            {"path": "b.jpg", "label": "x", "taxon.species": "s", "taxon": {"genus": "g"}},
+            {"path": "c.jpg", "label": "y", "taxon.species": "s", "taxon": {"genus": "g"}}]
+    for i, row in enumerate(rows):
+        (dump / row["path"]).write_bytes(jpeg(i))
+    table = tmp_path / "t.jsonl"
+    table.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = h.build(dump, tmp_path / "out", label_field="label", manifest=str(table), val_fraction=0.34)
+    assert [(r.path, r.reason) for r in result.rejects] == [("a.jpg", "bad_sidecar")]
+    assert "keys /taxon.species and /taxon/species collide" in result.rejects[0].detail
