@@ -109,10 +109,50 @@ def _compile(model: Any, opts: TrainCheckOptions) -> None:
     model.compile(optimizer=optimizer, loss=opts.loss or model.loss)
 
 
+def _output_units(model: Any) -> int | None:
+    """Units of the model's (single) output, from its graph; None when unknown before a call."""
+    try:
+        outputs = model.outputs
+        if outputs and len(outputs) == 1 and outputs[0].shape[-1] is not None:
+            return int(outputs[0].shape[-1])
+    except (AttributeError, ValueError, TypeError):  # subclassed models have no static outputs
+        pass
+    return None
+
+
+def label_form(model: Any, multi_label: bool, num_classes: int) -> str:
+    """How to feed the labels so they fit the model's loss and head, as the official ways write it:
+    ``multi_hot`` rows for multi-label data; ``int`` class ids for a sparse loss; ``binary`` (one 0/1
+    column) for a one-unit head on two classes (``Dense(1, sigmoid)`` + binary cross-entropy);
+    ``categorical`` (one-hot) otherwise. A head that fits none of these (one unit for six classes)
+    is then reported by ``training.num_outputs_mismatch``."""
+    if multi_label:
+        return "multi_hot"
+    from pipecheck.validators.training_probes import loss_info
+
+    info = loss_info(model)
+    if info is not None and info.kind == "sparse":
+        return "int"
+    if _output_units(model) == 1 and num_classes == 2:
+        return "binary"
+    return "categorical"
+
+
+def _load(data_dir: str, split: str, form: str, **kwargs: Any) -> Any:
+    """The project's reader with labels in ``form`` (``binary``: the class id as a (batch, 1) float)."""
+    from pipecheck.pipeline.reader import load_dataset
+
+    ds = load_dataset(data_dir, split, label_mode="int" if form == "binary" else form, **kwargs)
+    if form == "binary":
+        import tensorflow as tf
+
+        ds = ds.map(lambda x, y: (x, tf.cast(tf.reshape(y, [-1, 1]), tf.float32)))
+    return ds
+
+
 def run_train_check_on_data(opts: TrainCheckOptions) -> Report:
     """Build, compile and probe the user's model on a built dataset; one ``train-check`` report."""
     from pipecheck.pipeline.manifest import read_manifest
-    from pipecheck.pipeline.reader import load_dataset
 
     device = select_device(opts.device)
     manifest = read_manifest(opts.data_dir)
@@ -129,19 +169,19 @@ def run_train_check_on_data(opts: TrainCheckOptions) -> Report:
     size = size or 224
     model = _call_factory(opts, len(classes), (size, size, 3), multi)
     _compile(model, opts)
-    common = dict(backbone=opts.backbone, image_size=size, batch_size=opts.batch_size,
-                  label_mode="multi_hot" if multi else "categorical", seed=0)
-    train = load_dataset(opts.data_dir, "train", shuffle=True, repeat=True, **common)
+    form = label_form(model, multi, len(classes))
+    common = dict(backbone=opts.backbone, image_size=size, batch_size=opts.batch_size, seed=0)
+    train = _load(opts.data_dir, "train", form, shuffle=True, repeat=True, **common)
     has_val = manifest["splits"].get("val", {}).get("examples", 0) > 0
-    val = load_dataset(opts.data_dir, "val", shuffle=False, **common) if has_val else None
+    val = _load(opts.data_dir, "val", form, shuffle=False, **common) if has_val else None
     from pipecheck.validators.training import run_train_check
 
     report = run_train_check(model, train, val, steps=opts.steps, batch_size=opts.batch_size, frozen=opts.frozen,
-                             num_classes=len(classes), label_mode="multi_label" if multi else "categorical",
+                             num_classes=len(classes), label_mode="multi_label" if multi else form,
                              run_steps=opts.run_steps)
     from pipecheck.validators import registry
 
     report.summary = {"device": device, "model": opts.model, "data": opts.data_dir, "image_size": size,
-                      "steps": opts.steps, **report.summary,
+                      "steps": opts.steps, "labels": form, **report.summary,
                       "checks_run": [c.id for c in registry.all_checks() if c.family == "training"]}
     return report

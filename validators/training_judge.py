@@ -16,6 +16,12 @@ from pipecheck.validators.training import TrainingThresholds
 from pipecheck.validators.training_probes import LossInfo, activation_name, expected_init_loss, output_layer
 
 
+# Output activations that cannot give probabilities under a from_logits=False loss: they output 0
+# or negative values (clipped to 1e-7: log of it explodes, a row of zeros gives NaN).
+NOT_PROBABILITIES = frozenset({"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "mish",
+                               "tanh", "hard_tanh", "softsign", "hard_silu", "hard_swish", "celu", "glu"})
+
+
 def _fmt_layers(names, limit: int = 4) -> str:
     names = list(names)
     more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
@@ -29,6 +35,8 @@ def label_shape(y: np.ndarray, info: LossInfo | None) -> dict:
         return {"form": "sparse", "classes_seen": int(np.max(y)) + 1 if y.size else 0}
     rows = y.reshape(len(y), -1)
     binary = bool(np.all((rows == 0) | (rows == 1)))
+    if binary and rows.shape[1] == 1:  # one 0/1 column: a two-class target for one sigmoid unit
+        return {"form": "binary", "width": 1}
     sums = rows.sum(axis=1)
     if binary and np.all(sums == 1):
         form = "one_hot"
@@ -60,11 +68,13 @@ def judge_output_loss(model, info: LossInfo | None, y: np.ndarray, y_pred: np.nd
             f"Output layer '{last.name}' applies {kind} but the loss {info.name} is built with "
             "from_logits=True: probabilities are squashed a second time and gradients nearly vanish.",
             subject=last.name, evidence=ev))
-    elif not probs and not info.from_logits and not in_unit:
+    elif not probs and not info.from_logits and (not in_unit or act in NOT_PROBABILITIES):
+        what = (f"uses {act}, which does not give probabilities (outputs of 0, rows not summing to 1)"
+                if act in NOT_PROBABILITIES else "is linear (outputs outside [0, 1])")
         out.append(registry.finding(
             "training.logits_as_probabilities",
-            f"Output layer '{last.name}' is linear (outputs outside [0, 1]) but the loss {info.name} "
-            "expects probabilities (from_logits=False): Keras clips them and the loss is meaningless.",
+            f"Output layer '{last.name}' {what} but the loss {info.name} expects probabilities "
+            "(from_logits=False): Keras clips them and the loss is meaningless.",
             subject=last.name, evidence=ev))
     labels = label_shape(y, info)
     n_out = int(flat.shape[1])
@@ -107,7 +117,8 @@ def judge_label_shapes(subject: str, info: LossInfo | None, y: np.ndarray, n_out
     elif kind == "sparse":
         why = f"the labels are {form.replace('_', '-')} rows of {seen} but {loss} expects integer class ids"
     elif seen != n_out and kind != "other":  # a custom loss may take other label shapes
-        why = f"the labels are {form.replace('_', '-')} rows of {seen} but the model has {n_out} outputs"
+        rows = "one 0/1 column" if form == "binary" else f"{form.replace('_', '-')} rows of {seen}"
+        why = f"the labels are {rows} but the model has {n_out} outputs"
     if not why and num_classes and num_classes != n_out and not (n_out == 1 and num_classes == 2):
         expected, why = num_classes, f"the data has {num_classes} classes but the model has {n_out} outputs"
     if not why:

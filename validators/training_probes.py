@@ -151,7 +151,17 @@ def loss_info(model) -> LossInfo | None:
     return LossInfo(fn, name, kind, bool(cfg.get("from_logits", False)))
 
 
+def align_labels(y: np.ndarray, n_outputs: int) -> np.ndarray:
+    """Class ids (batch,) for one output unit as a (batch, 1) column, as Keras' Loss classes align
+    them; the bare loss functions would broadcast (batch,) against (batch, 1) to (batch, batch)."""
+    y = np.asarray(y)
+    return y.reshape(-1, 1) if y.ndim == 1 and n_outputs == 1 else y
+
+
 def loss_value(info: LossInfo, y: np.ndarray, y_pred: Any) -> float:
+    shape = tuple(y_pred.shape)
+    if len(shape) == 2:
+        y = align_labels(y, int(shape[-1]))
     value = info.fn(keras.ops.convert_to_tensor(y), y_pred)
     return float(np.mean(to_numpy(value)))
 

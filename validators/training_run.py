@@ -216,13 +216,14 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
             subject=last.name, evidence={"label_mode": label_mode}))
     # Output units against labels and loss before any step: a mismatch makes Keras raise mid-fit.
     y_pred = _guarded(model, "a forward pass", (x, y), probes.predict, model, x)
-    mismatch = judge.judge_label_shapes(last.name, info, y, int(y_pred.reshape(len(y_pred), -1).shape[1]),
-                                        num_classes)
+    n_out = int(y_pred.reshape(len(y_pred), -1).shape[1])
+    mismatch = judge.judge_label_shapes(last.name, info, y, n_out, num_classes)
     if mismatch:
         report.add([*found.values(), *mismatch])
         report.summary.update({"steps": 0, "fit_on": None, "backend": keras.backend.backend(),
                                "skipped": "probes and fit: the output does not fit the labels/loss"})
         return report
+    y = probes.align_labels(y, n_out)  # the probes call the bare loss function
     try:
         probe_clone = clone_compiled(model)
         fit_model = clone_compiled(model)

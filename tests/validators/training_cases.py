@@ -134,3 +134,49 @@ def the(findings, check_id: str):
     assert f.hint and f.hint == registry.get(check_id).hint
     assert f.severity == registry.get(check_id).severity
     return f
+
+
+PHOTO_CLASSES = ("cat", "coffee", "rocket", "astronaut", "temple", "flower")
+
+
+def photo_data(n: int, seed: int = 0, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Real photos: random crops (a third to all of each side, random aspect, half flipped) of the six
+    photographs scikit-image and scikit-learn ship, one class each, standardised to about [-1, 1];
+    one-hot labels. No download."""
+    from PIL import Image
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    photos = [data.chelsea(), data.coffee(), data.rocket(), data.astronaut(), *load_sample_images().images]
+    photos = [Image.fromarray(np.asarray(p)[..., :3]) for p in photos]
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, len(photos), n)
+    x = np.empty((n, size, size, 3), "float32")
+    for i, c in enumerate(y):
+        src = photos[int(c)]
+        w, h = src.size
+        cw, ch = int(rng.integers(w // 3, w + 1)), int(rng.integers(h // 3, h + 1))
+        left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        img = src.crop((left, top, left + cw, top + ch)).resize((size, size), Image.BILINEAR)
+        if rng.random() < 0.5:
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        x[i] = np.asarray(img, "float32") / 127.5 - 1.0
+    return x, keras.utils.to_categorical(y, len(photos)).astype("float32")
+
+
+def tutorial_cnn(blocks: int = 3, filters: int = 16, n_out: int = len(PHOTO_CLASSES), size: int = 32,
+                 lr: float = 1e-3, loss: str = "categorical_crossentropy", seed: int = 0) -> keras.Model:
+    """A small CNN written the way the Keras/TF tutorials write one: Conv2D(3, same) + BatchNorm + ReLU
+    + MaxPooling blocks, global average pooling, a softmax head; Adam, cross-entropy; compiled."""
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((size, size, 3))
+    x = inp
+    for i in range(blocks):
+        x = L.Conv2D(filters * 2 ** i, 3, padding="same", name=f"conv{i}")(x)
+        x = L.BatchNormalization(name=f"bn{i}")(x)
+        x = L.ReLU(name=f"relu{i}")(x)
+        x = L.MaxPooling2D(name=f"pool{i}")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, L.Dense(n_out, activation="softmax", name="head")(x))
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
+    return model

@@ -1,0 +1,86 @@
+"""The overfit-one-batch probe (``training.cannot_overfit``) on real photos, small CNNs written the way
+the Keras/TF tutorials write them: a healthy CNN is never an error (issue 15: a small healthy CNN was
+reported as unable to learn), a model that cannot learn from its labels still is.
+
+Builders and data in ``training_cases.py`` (``photo_data``: crops of the photographs scikit-image and
+scikit-learn ship, 6 classes).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from pipecheck.validators import training_probes as probes
+from pipecheck.validators.training import TrainingThresholds, run_train_check
+from pipecheck.validators.training_overfit import batch_loss, overfit_one_batch
+from training_cases import photo_data, problems, the, tutorial_cnn
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return photo_data(64, seed=0)
+
+
+def _overfit(model, x, y):
+    return overfit_one_batch(model, probes.loss_info(model), x[:16], y[:16], TrainingThresholds())
+
+
+def test_tutorial_cnn_on_real_photos_passes_train_check(photos):
+    """Conv(16/32/64)+BN+ReLU+MaxPool blocks, GAP, softmax, Adam 1e-3: no finding at all."""
+    x, y = photos
+    report = run_train_check(tutorial_cnn(), (x[:48], y[:48]), (x[48:], y[48:]), steps=9)
+    assert problems(report.findings) == set(), [f.message for f in report.findings]
+    assert "training.cannot_overfit" not in {f.check for f in report.findings}
+
+
+def test_slow_but_healthy_small_cnn_is_info_not_error(photos):
+    """One conv block of 8 filters: plain Keras trains it (its loss on the 64 photos falls by a fifth in 40 steps),
+    but one batch's loss does not fall 5x within the probe's budget. Real labels still end far below
+    the shuffled-label control: an info finding with the 'slow, not broken' hint, never an error."""
+    x, y = photos
+    trained = tutorial_cnn(blocks=1, filters=8)
+    info = probes.loss_info(trained)
+    before = batch_loss(trained, info, x, y)
+    trained.fit(x, y, batch_size=16, epochs=10, shuffle=True, verbose=0)  # 40 steps
+    assert batch_loss(trained, info, x, y) < 0.85 * before
+
+    model = tutorial_cnn(blocks=1, filters=8)
+    (f,) = _overfit(model, x, y)
+    assert f.check == "training.cannot_overfit" and f.severity.value == "info"
+    assert "Slow, not broken" in f.message and "Not a failure" in f.hint
+    ev = f.evidence
+    assert ev["steps"] == ev["control_steps"] == TrainingThresholds().overfit_max_steps
+    assert ev["ratio"] > 0.2 and ev["final_loss"] < 0.9 * ev["control_final_loss"]
+
+
+def test_labels_that_are_noise_to_the_model_are_an_error(photos):
+    """The firing twin: the same small CNN, the probe batch's labels drawn at random. Real labels end no
+    lower than shuffled ones: certain, an error with the registry's hint."""
+    x, _ = photos
+    noise = keras.utils.to_categorical(np.random.default_rng(7).integers(0, 6, len(x)), 6).astype("float32")
+    findings = _overfit(tutorial_cnn(blocks=1, filters=8), x, noise)
+    f = the(findings, "training.cannot_overfit")
+    assert "shuffled" in f.message and "labels match the images" in f.hint
+    assert f.evidence["final_loss"] >= 0.95 * f.evidence["control_final_loss"]
+    assert f.evidence["control_rows_with_own_label"] <= 4
+
+
+def test_learning_rate_zero_is_an_error_at_once(photos):
+    """A loss that does not move in overfit_steps is certain without a control or a longer run."""
+    x, y = photos
+    f = the(_overfit(tutorial_cnn(lr=0.0), x, y), "training.cannot_overfit")
+    assert f.evidence["steps"] == 50 and f.evidence["ratio"] == pytest.approx(1.0, abs=1e-6)
+    assert "did not move" in f.message and "control_final_loss" not in f.evidence
+    assert "learning rate" in f.hint
+
+
+def test_a_batch_the_model_already_fits_is_not_asked_to_fall_5x(photos):
+    """A resumed model whose loss already sits below 0.2 x ln C cannot fall 5x more: silent."""
+    x, y = photos
+    model = tutorial_cnn()
+    model.fit(x[:16], y[:16], batch_size=16, epochs=150, verbose=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="categorical_crossentropy")
+    findings = _overfit(model, x, y)
+    assert findings == [], [f.message for f in findings]
