@@ -67,10 +67,14 @@ class Scan:
     inputs_found: int = 0
 
 
-def _walk(root: Path, recursive: bool, follow_symlinks: bool):
-    """Yield (relative path, skip_reason) for files under root, skipping hidden folders.
+HIDDEN = "in_hidden_folder"  # the skip reason (and ``Scan.ignored`` key) of files in hidden folders
 
-    ``skip_reason`` is "" for an input, else why it is not one (a symlink leading out of the dump).
+
+def _walk(root: Path, recursive: bool, follow_symlinks: bool):
+    """Yield (relative path, skip_reason) for files under root.
+
+    ``skip_reason`` is "" for an input, else why it is not one (a symlink leading out of the dump,
+    ``HIDDEN`` for each file inside a folder whose name starts with a dot: never read, but counted).
     A folder that cannot be listed is an :class:`InputError`: its files could be neither written nor
     rejected, and nothing may vanish from the accounting.
     """
@@ -82,6 +86,20 @@ def _walk(root: Path, recursive: bool, follow_symlinks: bool):
 
     def fail(exc: OSError) -> None:
         raise InputError(f"cannot list folder {exc.filename}: {exc.strerror}; fix its permissions or move it out of the dump")
+
+    def hidden(entry: os.DirEntry, rel: str):
+        if entry.is_symlink():  # never followed: counted as one entry
+            yield rel, HIDDEN
+            return
+        counted = False
+        for dirpath, dirs, files in os.walk(entry.path, followlinks=False):
+            counted = True
+            sub = rel + dirpath[len(entry.path):]
+            links = [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]  # not walked: one each
+            for name in sorted(files + links):
+                yield f"{sub}{os.sep}{name}", HIDDEN
+        if not counted:  # unreadable: its files cannot be counted, so it counts as one
+            yield rel, HIDDEN
 
     def walk(full_dir: str, rel_dir: str):
         # os.scandir rather than os.walk + relpath + islink per file: the entries already know
@@ -97,11 +115,13 @@ def _walk(root: Path, recursive: bool, follow_symlinks: bool):
                 is_dir = entry.is_dir()  # follows links, like os.walk
             except OSError:
                 is_dir = False
-            if not is_dir:
-                continue
-            if entry.name.startswith(".") or not recursive:
+            if not is_dir or not recursive:
                 continue
             rel = f"{rel_dir}{entry.name}"
+            if entry.name.startswith("."):
+                # not descended into, but every file in it is counted, so none vanishes unnoticed
+                yield from hidden(entry, rel)
+                continue
             if entry.is_symlink() and not follow_symlinks:
                 # not descended into; counted so its files do not vanish unnoticed
                 yield rel, ("symlink_outside_dump" if outside(entry.path) else "symlinked_folder")
@@ -128,10 +148,11 @@ def _walk_remote(root: str, recursive: bool):
     """``_walk`` for a ``scheme://`` dump (``tf.io.gfile.walk``; object stores have no symlinks)."""
     prefix = root.rstrip("/") + "/"
     for dirpath, dirnames, filenames in fsio.walk(root):
-        dirnames[:] = sorted(d.rstrip("/") for d in dirnames if not d.startswith(".")) if recursive else []
+        dirnames[:] = sorted(d.rstrip("/") for d in dirnames) if recursive else []
         rel_dir = dirpath.rstrip("/")[len(prefix):] if dirpath.rstrip("/") != root.rstrip("/") else ""
+        skip = HIDDEN if any(part.startswith(".") for part in rel_dir.split("/")) else ""
         for name in sorted(filenames):
-            yield (f"{rel_dir}/{name}" if rel_dir else name), ""
+            yield (f"{rel_dir}/{name}" if rel_dir else name), skip
 
 
 def _outside(root: Path, path: Path) -> bool:

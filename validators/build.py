@@ -47,10 +47,10 @@ def build_report(result: "BuildResult", max_examples: int = 5) -> Report:
         ))
     for repair, count in sorted(result.repairs.items()):
         report.add(registry.finding("build.repaired", f"{count} image(s) repaired: {repair}", subject=repair, evidence={"count": count}))
-    if result.litter or result.ignored:
+    ignored = _ignored(result)
+    if ignored:
         report.add(registry.finding(
-            "build.ignored_files",
-            f"{result.litter} OS litter file(s) and {sum(result.ignored.values())} other file(s) ignored",
+            "build.ignored_files", f"{ignored} ignored",
             evidence={"litter": result.litter, "other_by_extension": dict(result.ignored)},
         ))
     for split, info in result.manifest["splits"].items():
@@ -61,6 +61,7 @@ def build_report(result: "BuildResult", max_examples: int = 5) -> Report:
         "out": result.out_dir,
         "inputs": f"{acc['inputs_found']} found = {acc['written']} written + {acc['rejected']} rejected"
                   + ("" if acc["balanced"] else "  (MISMATCH)"),
+        "ignored": f"{result.litter + sum(result.ignored.values())}" + (f": {ignored}" if ignored else ""),
         "splits": {s: v["examples"] for s, v in m["splits"].items()},
         "classes": len(m["classes"]),
         "label_mode": m["label_mode"],
@@ -69,3 +70,18 @@ def build_report(result: "BuildResult", max_examples: int = 5) -> Report:
         "checks_run": ["build.accounting", "build.rejected", "build.repaired", "build.ignored_files", "build.empty_split"],
     })
     return report
+
+
+def _ignored(result: "BuildResult") -> str:
+    """What the build counted and did not read: OS litter, files in hidden folders (never read, see
+    ``dump.HIDDEN``), other files; "" when nothing was ignored."""
+    from pipecheck.pipeline.dump import HIDDEN
+
+    hidden = result.ignored.get(HIDDEN, 0)
+    other = sum(result.ignored.values()) - hidden
+    parts = [f"{result.litter} OS litter"] if result.litter else []
+    if hidden:
+        parts.append(f"{hidden} file(s) in hidden folders")
+    if other:
+        parts.append(f"{other} other file(s)")
+    return ", ".join(parts)

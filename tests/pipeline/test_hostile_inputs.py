@@ -173,3 +173,34 @@ def test_a_manifest_row_whose_keys_collide_is_rejected(h, tmp_path):
     result = h.build(dump, tmp_path / "out", label_field="label", manifest=str(table), val_fraction=0.34)
     assert [(r.path, r.reason) for r in result.rejects] == [("a.jpg", "bad_sidecar")]
     assert "keys /taxon.species and /taxon/species collide" in result.rejects[0].detail
+
+
+# --- item 9: files in hidden folders are counted as ignored, not lost -------------------------------
+
+
+def test_files_in_hidden_folders_are_counted_and_reported(h, tmp_path):
+    from pipecheck.validators.build import build_report
+
+    dump = tmp_path / "dump"
+    for i in range(4):
+        pair(dump, f"img_{i}", {"label": "ab"[i % 2]}, seed=i)
+    pair(dump / ".hidden", "h_0", {"label": "a"}, seed=10)  # 2 files
+    pair(dump / ".hidden" / "deeper", "h_1", {"label": "b"}, seed=11)  # 2 files
+    pair(dump / "sub" / ".ipynb_checkpoints", "h_2", {"label": "a"}, seed=12)  # 2 files
+    (dump / "sub" / ".cache").mkdir(parents=True)
+    (dump / "sub" / ".cache" / "notes.txt").write_text("x")  # 1 file
+    pair(dump / "sub", "img_4", {"label": "b"}, seed=4)
+    (dump / ".DS_Store").write_bytes(b"\0")  # litter, as before
+    files_found = sum(len(files) for _, _, files in os.walk(dump))
+    result = h.build(dump, tmp_path / "out", label_field="label", val_fraction=0.4)
+    acc = result.accounting
+    assert (acc["inputs_found"], acc["written"], acc["rejected"]) == (5, 5, 0)
+    ignored = acc["litter_ignored"] + sum(acc["other_files_ignored"].values())
+    paired_sidecars = 5  # an image and its sidecar are one input
+    assert acc["written"] + acc["rejected"] + ignored == files_found - paired_sidecars == 13
+    assert acc["other_files_ignored"] == {"in_hidden_folder": 7}
+    report = build_report(result)
+    assert "7 file(s) in hidden folders" in report.summary["ignored"]
+    assert report.summary["ignored"] == "8: 1 OS litter, 7 file(s) in hidden folders"
+    finding = next(f for f in report.findings if f.check == "build.ignored_files")
+    assert "7 file(s) in hidden folders" in finding.message
