@@ -1,0 +1,1 @@
+"""Regression corpora of real public pipelines and models (issue 15)."""

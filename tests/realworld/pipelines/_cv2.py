@@ -1,0 +1,41 @@
+"""The part of OpenCV (``cv2``) the corpus's loaders call, for environments without ``opencv-python``.
+
+pipecheck does not depend on OpenCV, so the cases import ``cv2`` from here: the real module when it is
+installed, else a stand-in with the same contract where it matters for these bugs: ``imread``
+returns a uint8 ``(H, W, 3)`` array in **BGR** order (or None for an unreadable file), ``resize``
+takes ``(width, height)``, ``cvtColor(img, COLOR_BGR2RGB)`` swaps the first and last channel.
+"""
+
+from __future__ import annotations
+
+try:  # pragma: no cover - depends on the environment
+    import cv2  # type: ignore[import-not-found]  # noqa: F401
+except ImportError:
+    import types
+
+    import numpy as np
+
+    def _imread(path, flags=1):
+        from PIL import Image
+
+        try:
+            with Image.open(path) as img:
+                rgb = np.asarray(img.convert("RGB"))
+        except OSError:
+            return None
+        return np.ascontiguousarray(rgb[..., ::-1])  # OpenCV's channel order: B, G, R
+
+    def _resize(img, dsize, interpolation=1):
+        from PIL import Image
+
+        width, height = dsize
+        resample = Image.BILINEAR if interpolation == 1 else Image.NEAREST
+        return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((width, height), resample))
+
+    def _cvt_color(img, code):
+        if code != 4:
+            raise NotImplementedError(f"cvtColor code {code}")
+        return np.ascontiguousarray(img[..., ::-1])
+
+    cv2 = types.SimpleNamespace(imread=_imread, resize=_resize, cvtColor=_cvt_color, COLOR_BGR2RGB=4,
+                                INTER_LINEAR=1, INTER_NEAREST=0, IMREAD_COLOR=1)
