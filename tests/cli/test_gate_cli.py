@@ -150,3 +150,77 @@ def test_ignored_checks_neither_fail_the_gate_nor_skip_training(pipecheck_cli, c
     assert "training.probabilities_as_logits" in checks(report)
     assert not any(c.startswith("class_counts.") for c in checks(report) | set(report["summary"]["checks_run"]))
     assert not ran.exists()
+
+
+HEADS = '''
+import keras
+from keras import layers
+
+
+def too_few_outputs(num_classes, input_shape):
+    """Dense(5) whatever the data's class count (the sample has 6)."""
+    inputs = keras.Input(input_shape)
+    x = layers.GlobalAveragePooling2D()(layers.Conv2D(8, 3, activation="relu")(layers.Rescaling(1 / 128.0)(inputs)))
+    model = keras.Model(inputs, layers.Dense(5, activation="softmax")(x), name="five_outputs")
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    return model
+
+
+def fixed_input(num_classes):
+    """Built for 48-px images whatever the data gives, with a Flatten that needs exactly that size."""
+    inputs = keras.Input((48, 48, 3))
+    model = keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(layers.Flatten()(inputs)),
+                        name="fixed_48px")
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    return model
+'''
+
+
+@pytest.fixture
+def heads(tmp_path, monkeypatch):
+    (tmp_path / "pc_test_heads.py").write_text(HEADS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "pc_test_heads"
+
+
+@pytest.mark.parametrize("command", ["train-check", "gate"])
+def test_output_units_that_do_not_fit_the_classes_are_a_finding_not_a_traceback(pipecheck_cli, cli_sample_build,
+                                                                                 heads, command, tmp_path):
+    ran = tmp_path / "ran"
+    args = [command, "--data", cli_sample_build, *(TINY if command == "gate" else TINY_TRAIN),
+            "--model", f"{heads}:too_few_outputs", "--format", "json"]
+    result = pipecheck_cli(*args, *(touch_command(ran) if command == "gate" else []))
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    report = json.loads(result.stdout)
+    (f,) = [f for f in report["findings"] if f["check"] == "training.num_outputs_mismatch"]
+    assert f["severity"] == "error" and "6" in f["message"] and "5 units" in f["message"]
+    assert "Dense(num_classes)" in f["hint"]
+    assert not ran.exists()
+
+
+def test_a_model_that_crashes_on_the_data_is_a_one_line_input_error(pipecheck_cli, cli_sample_build, heads):
+    result = pipecheck_cli("train-check", "--data", cli_sample_build, *TINY_TRAIN, "--model", f"{heads}:fixed_input")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("pipecheck: error:") and "'fixed_48px'" in lines[-1], result.stderr
+    assert "Fix the model" in lines[-1] and "(16, 32, 32, 3)" in lines[-1]
+    assert "Traceback" not in result.output
+
+
+def test_train_check_runs_never_run_out_of_data(pipecheck_cli, cli_sample_build, caplog):
+    """./dev sample's gate printed Keras' "Your input ran out of data; interrupting training" from
+    pipecheck's own short fit (the reader's validation set has no known size)."""
+    import logging
+    import warnings
+
+    caplog.set_level(logging.WARNING)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = pipecheck_cli("train-check", "--data", cli_sample_build, *TINY_TRAIN, "--model", "samples.models:build",
+                               "--format", "json")
+    assert result.exit_code == 0, result.output
+    seen = " ".join(str(w.message) for w in caught) + result.output + caplog.text
+    assert "ran out of data" not in seen
+    assert len(json.loads(result.stdout)["summary"]["val_loss"]) == 3  # the validation split was evaluated
