@@ -3,20 +3,31 @@
 Formats are detected from the first bytes (magic), not the extension, so a PNG named ``.jpg`` is
 still an image and a text file named ``.jpg`` is rejected as undecodable rather than ignored.
 OS litter (``.DS_Store``, ``Thumbs.db``, ``._*`` AppleDouble files, hidden files) is counted and
-ignored. Nothing here decodes pixels; that happens in the workers (``images.py``).
+ignored, and so is every file inside a hidden folder (``in_hidden_folder``). A named pipe, socket
+or device (or a followed link to one) is never opened: it is rejected as ``unreadable`` ("not a
+regular file"); every read goes through ``inputs.read_input``, which checks again. Nothing here
+decodes pixels; that happens in the workers (``images.py``).
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections import Counter, deque
+import stat
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from pipecheck.pipeline import fsio
 from pipecheck.pipeline.errors import InputError
+from pipecheck.pipeline.inputs import (
+    NOT_REGULAR,
+    NOT_REGULAR_SKIP,
+    clean_text,
+    key_collision,
+    read_input,
+    read_sidecar,
+)
 from pipecheck.pipeline.rejects import Reject
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -87,6 +98,16 @@ def _walk(root: Path, recursive: bool, follow_symlinks: bool):
     def fail(exc: OSError) -> None:
         raise InputError(f"cannot list folder {exc.filename}: {exc.strerror}; fix its permissions or move it out of the dump")
 
+    def regular(entry: os.DirEntry) -> bool:
+        """Whether an entry may be opened: a regular file (links followed), or a broken link or
+        one that vanished (its read fails and says so). Free for plain files (the d_type)."""
+        try:
+            if entry.is_file():
+                return True
+            return stat.S_ISREG(entry.stat().st_mode)
+        except OSError:
+            return True
+
     def hidden(entry: os.DirEntry, rel: str):
         if entry.is_symlink():  # never followed: counted as one entry
             yield rel, HIDDEN
@@ -137,7 +158,7 @@ def _walk(root: Path, recursive: bool, follow_symlinks: bool):
             if not follow_symlinks and entry.is_symlink() and outside(entry.path):
                 yield rel, "symlink_outside_dump"
                 continue
-            yield rel, ""
+            yield rel, ("" if regular(entry) else NOT_REGULAR_SKIP)
         for entry in subdirs:
             yield from walk(entry.path, f"{rel_dir}{entry.name}{os.sep}")
 
@@ -162,8 +183,7 @@ def _outside(root: Path, path: Path) -> bool:
 
 
 def _read_head(path: str, n: int = 16) -> bytes:
-    with fsio.open_read(path) as fh:
-        return fh.read(n)
+    return read_input(path, n)
 
 
 def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = False,
@@ -181,18 +201,25 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
     scan = Scan(root=str(base))
     images: dict[str, list[str]] = {}
     sidecars: dict[str, list[str]] = {}
+    special: set[str] = set()  # not regular files: rejected as unreadable wherever they pair
     if not remote and not os.access(base, os.R_OK | os.X_OK):
         raise InputError(f"cannot read dump folder {root}: permission denied; fix its permissions")
     for rel, skipped in (_walk_remote(root, recursive) if remote else _walk(base, recursive, follow_symlinks)):
         name = os.path.basename(rel)
         stem, ext = os.path.splitext(rel)
-        if skipped:
+        if skipped and skipped != NOT_REGULAR_SKIP:
             scan.ignored[skipped] += 1
             continue
         if is_litter(name):
             scan.litter.append(rel)
             continue
         ext = ext.lower()
+        if skipped:  # a FIFO, socket or device: never opened, never sniffed
+            special.add(rel)
+            if ext not in IMAGE_EXTS and ext != SIDECAR_EXT:
+                scan.inputs_found += 1
+                scan.rejects.append(Reject(rel, stem, "unreadable", NOT_REGULAR))
+                continue
         if ext == SIDECAR_EXT:
             sidecars.setdefault(stem, []).append(rel)
             continue
@@ -210,7 +237,8 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
 
     ordered = sorted(images.items())
     if on_images is not None:  # the images that will be read: one per stem, one sidecar
-        on_images([paths[0] for stem, paths in ordered if len(paths) == 1 and len(sidecars.get(stem, ())) == 1])
+        on_images([paths[0] for stem, paths in ordered
+                   if len(paths) == 1 and len(sidecars.get(stem, ())) == 1 and paths[0] not in special])
     for stem, paths in ordered:
         scan.inputs_found += len(paths)
         if len(paths) > 1:
@@ -223,6 +251,9 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
             scan.rejects.append(Reject(image, stem, "duplicate_stem", f"several sidecars: {', '.join(candidates)}"))
             continue
         sidecar = candidates[0] if candidates else None
+        if image in special or sidecar in special:
+            scan.rejects.append(Reject(image, stem, "unreadable", NOT_REGULAR if image in special else f"{sidecar}: {NOT_REGULAR}"))
+            continue
         if sidecar is None:
             scan.rejects.append(Reject(image, stem, "no_sidecar", f"expected {os.path.basename(stem)}.json next to it"))
             continue
@@ -235,108 +266,9 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
         if stem not in images:
             for sidecar in found:
                 scan.inputs_found += 1
-                scan.rejects.append(Reject(sidecar, stem, "orphan_sidecar", "no image with this stem"))
+                scan.rejects.append(Reject(sidecar, stem, "unreadable", NOT_REGULAR) if sidecar in special
+                                    else Reject(sidecar, stem, "orphan_sidecar", "no image with this stem"))
     return scan
-
-
-def read_sidecar(path: str) -> tuple[dict[str, Any], str]:
-    """Parse a sidecar; returns (object, "") or ({}, problem). Never raises on bad content."""
-    try:
-        raw = fsio.read_bytes(path)
-    except OSError as exc:
-        return {}, f"unreadable: {exc.strerror or exc}"
-    except Exception as exc:  # noqa: BLE001 - tf.errors.* from a remote filesystem
-        return {}, f"unreadable: {exc.__class__.__name__}"
-    dotted: list[bool] = []
-
-    def strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        # json keeps the last of two equal keys: the label would silently be the second value.
-        obj = dict(pairs)
-        if len(obj) != len(pairs):
-            seen: set[str] = set()
-            key = next(k for k, _ in pairs if k in seen or seen.add(k))
-            raise _DuplicateKey(f"duplicate key {key!r}")
-        if not dotted and any("." in k for k in obj):
-            dotted.append(True)
-        return obj
-
-    try:
-        obj = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=strict_object)
-    except _DuplicateKey as exc:
-        return {}, f"{exc}; keep one"
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        return {}, f"invalid JSON: {' '.join(str(exc).split())[:200]}"
-    if not isinstance(obj, dict):
-        return {}, f"expected a JSON object, got {type(obj).__name__}"
-    # Both walks below cost more than the parse for a small sidecar; skip them when the bytes show
-    # they cannot find anything: nesting needs that many brackets, a lone surrogate a \u escape.
-    if raw.count(b"{") + raw.count(b"[") > MAX_SIDECAR_DEPTH and _depth_exceeds(obj, MAX_SIDECAR_DEPTH):
-        return {}, f"nested deeper than {MAX_SIDECAR_DEPTH} levels"
-    if dotted and (collision := key_collision(obj)):
-        return {}, collision
-    return (clean_text(obj) if b"\\u" in raw else obj), ""
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def key_collision(obj: dict[str, Any]) -> str:
-    """"" or why two key paths of ``obj`` read as one dotted field name.
-
-    Fields are named by dotted paths (``--label-field taxon.species``, ``meta/taxon.species``), so
-    ``{"taxon.species": .., "taxon": {"species": ..}}`` holds two values under one name and one of
-    them would be dropped depending on key order. Lists are not walked (no field name enters them).
-    """
-    seen: dict[str, tuple[str, ...]] = {}
-    queue: deque[tuple[dict[str, Any], tuple[str, ...]]] = deque([(obj, ())])  # shallower keys first
-    while queue:
-        node, path = queue.popleft()
-        for key, value in node.items():
-            here = (*path, key)
-            name = ".".join(here)
-            if name in seen:
-                return f"keys {_pointer(seen[name])} and {_pointer(here)} collide (both read as {name!r}); rename one"
-            seen[name] = here
-            if isinstance(value, dict):
-                queue.append((value, here))
-    return ""
-
-
-def _pointer(path: tuple[str, ...]) -> str:
-    """A key path as a JSON Pointer (RFC 6901): ``/taxon/species``, ``/taxon.species``."""
-    return "".join("/" + k.replace("~", "~0").replace("/", "~1") for k in path)
-
-
-MAX_SIDECAR_DEPTH = 64
-
-
-def _depth_exceeds(obj: Any, limit: int) -> bool:
-    """Iteratively (no recursion limit to hit) whether containers nest deeper than ``limit``."""
-    stack = [(obj, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
-    return False
-
-
-def clean_text(obj: Any) -> Any:
-    """Replace lone surrogates (valid in JSON ``\\ud800`` escapes, invalid in UTF-8) with U+FFFD in
-    every key and string, so labels and metadata can be encoded, written and compared."""
-    if isinstance(obj, str):
-        try:
-            obj.encode("utf-8")
-            return obj
-        except UnicodeEncodeError:
-            return obj.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    if isinstance(obj, dict):
-        return {clean_text(k): clean_text(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [clean_text(v) for v in obj]
-    return obj
 
 
 def read_table(path: str):
@@ -408,7 +340,10 @@ def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recurs
             continue
         listed.add(rel)
         if not (base / rel).is_file():
-            scan.rejects.append(Reject(rel, stem, "missing_image", f"not found under {root}"))
+            if (base / rel).exists() and not (base / rel).is_dir():  # a FIFO, socket, or a link to a device
+                scan.rejects.append(Reject(rel, stem, "unreadable", NOT_REGULAR))
+            else:
+                scan.rejects.append(Reject(rel, stem, "missing_image", f"not found under {root}"))
             continue
         meta = clean_text({str(k): _plain(v) for k, v in row.items()})
         if collision := key_collision(meta):  # a "taxon.species" column and a nested {"taxon": {"species": ..}}
@@ -419,7 +354,7 @@ def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recurs
         on_images([item.image for item in scan.items])
     for rel, skipped in _walk(base, recursive, False):
         name = os.path.basename(rel)
-        if skipped or is_litter(name) or rel in listed or os.path.abspath(base / rel) == os.path.abspath(manifest):
+        if (skipped and skipped != NOT_REGULAR_SKIP) or is_litter(name) or rel in listed or os.path.abspath(base / rel) == os.path.abspath(manifest):
             continue
         if os.path.splitext(rel)[1].lower() in IMAGE_EXTS:
             scan.inputs_found += 1

@@ -13,13 +13,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
-import os
-import stat
 import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from pipecheck.pipeline import fsio
 from pipecheck.pipeline.images import Checked, ImageOptions, Rejected, check_image
+from pipecheck.pipeline.inputs import read_input
 
 
 def precheck(root: str, rels: list[str], options: ImageOptions) -> list[tuple[str, str, Checked | Rejected]]:
@@ -35,9 +34,7 @@ def precheck(root: str, rels: list[str], options: ImageOptions) -> list[tuple[st
     for rel in rels:
         path = fsio.join(root, rel)
         try:
-            if not stat.S_ISREG(os.stat(path).st_mode):
-                continue
-            data = fsio.read_bytes(path)
+            data = read_input(path)  # not a regular file (a FIFO would block): the writer rejects it
             checked = check_image(data, rel, options)
         except Exception:  # noqa: BLE001 - best effort; write_shard handles and reports it
             continue

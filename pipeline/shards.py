@@ -25,6 +25,7 @@ from typing import Any, Iterator
 
 from pipecheck.pipeline import fsio, spec
 from pipecheck.pipeline.images import Checked, ImageOptions, Rejected, check_image
+from pipecheck.pipeline.inputs import read_input
 from pipecheck.pipeline.precheck import reuse
 from pipecheck.pipeline.rejects import Reject
 from pipecheck.pipeline.workers import gc_paused, new_pool, stop_pool
@@ -172,7 +173,8 @@ def write_shard(task: ShardTask) -> ShardResult:
         with fsio.open_write(tmp) as fh:
             for rel, stem, label_idx, label_names, meta in task.items:
                 try:
-                    data = fsio.read_bytes(fsio.join(task.root, rel))
+                    # never a FIFO (it would block for ever) or a device (/dev/zero never ends)
+                    data = read_input(fsio.join(task.root, rel))
                 except OSError as exc:
                     rejects.append(Reject(rel, stem, "unreadable", exc.strerror or str(exc)))
                     continue

@@ -204,3 +204,169 @@ def test_files_in_hidden_folders_are_counted_and_reported(h, tmp_path):
     assert report.summary["ignored"] == "8: 1 OS litter, 7 file(s) in hidden folders"
     finding = next(f for f in report.findings if f.check == "build.ignored_files")
     assert "7 file(s) in hidden folders" in finding.message
+
+
+# --- item 6: named pipes and devices are rejected as unreadable, never opened ----------------------
+
+
+def special_dump(root: Path) -> Path:
+    """Three good pairs, and every way a named pipe or a device can sit in a dump."""
+    for i in range(3):
+        pair(root, f"ok_{i}", {"label": "ab"[i % 2]}, seed=i)
+    (root / "p.json").write_text('{"label": "a"}')
+    os.mkfifo(root / "p.jpg")  # an image that is a pipe
+    (root / "q.jpg").write_bytes(jpeg(5))
+    os.mkfifo(root / "q.json")  # a sidecar that is a pipe
+    os.mkfifo(root / "r")  # no extension: would be sniffed
+    os.mkfifo(root / "s.json")  # an orphan sidecar that is a pipe
+    (root / "z.json").write_text('{"label": "b"}')
+    os.symlink("/dev/zero", root / "z.jpg")  # followed with --follow-symlinks
+    return root
+
+
+def test_named_pipes_and_device_links_are_rejected_not_read(tmp_path):
+    dump = special_dump(tmp_path / "dump")
+    result = build_cli(dump, tmp_path / "out", "--label-field", "label", "--follow-symlinks", "--val-fraction", "0.34",
+                       *FAST, timeout=60)  # a regression hangs: the timeout fails it
+    assert_no_traceback(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert rejects(tmp_path / "out") == {
+        "p.jpg": ("unreadable", "not a regular file"),
+        "q.jpg": ("unreadable", "q.json: not a regular file"),
+        "r": ("unreadable", "not a regular file"),
+        "s.json": ("unreadable", "not a regular file"),
+        "z.jpg": ("unreadable", "not a regular file"),
+    }
+    acc = json.loads((tmp_path / "out" / "dataset.json").read_text())["accounting"]
+    assert (acc["inputs_found"], acc["written"], acc["balanced"]) == (8, 3, True)
+
+
+def test_a_device_link_without_follow_symlinks_stays_ignored(tmp_path):
+    dump = tmp_path / "dump"
+    for i in range(3):
+        pair(dump, f"ok_{i}", {"label": "ab"[i % 2]}, seed=i)
+    os.symlink("/dev/zero", dump / "z.jpg")
+    result = build_cli(dump, tmp_path / "out", "--label-field", "label", "--val-fraction", "0.34", *FAST, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    acc = json.loads((tmp_path / "out" / "dataset.json").read_text())["accounting"]
+    assert acc["other_files_ignored"] == {"symlink_outside_dump": 1} and acc["written"] == 3
+
+
+def test_manifest_rows_naming_a_pipe_or_a_device_are_unreadable(tmp_path):
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    rows = [{"path": f"ok_{i}.jpg", "label": "ab"[i % 2]} for i in range(3)]
+    for i in range(3):
+        (dump / f"ok_{i}.jpg").write_bytes(jpeg(i))
+    os.mkfifo(dump / "p.jpg")
+    os.symlink("/dev/zero", dump / "z.jpg")
+    rows += [{"path": "p.jpg", "label": "a"}, {"path": "z.jpg", "label": "b"}]
+    table = tmp_path / "t.csv"
+    table.write_text("path,label\n" + "".join(f"{r['path']},{r['label']}\n" for r in rows))
+    result = build_cli(dump, tmp_path / "out", "--manifest", str(table), "--label-field", "label", "--follow-symlinks",
+                       "--val-fraction", "0.34", *FAST, timeout=60)
+    assert_no_traceback(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert rejects(tmp_path / "out") == {"p.jpg": ("unreadable", "not a regular file"),
+                                         "z.jpg": ("unreadable", "not a regular file")}
+
+
+RACE = """
+import json, os, sys
+from pipecheck.pipeline.images import ImageOptions
+from pipecheck.pipeline.precheck import precheck
+from pipecheck.pipeline.shards import ShardTask, write_shard
+root, staging = sys.argv[1], sys.argv[2]
+rels = ["p.jpg", "z.jpg", "ok_0.jpg"]
+assert [rel for rel, *_ in precheck(root, rels, ImageOptions())] == ["ok_0.jpg"]
+items = [(rel, rel[:-4], [0], ["a"], {}) for rel in rels]
+result = write_shard(ShardTask("train", 0, 1, root, staging, ImageOptions(), items))
+print(json.dumps({"written": result.written, "rejects": [[r.path, r.reason, r.detail] for r in result.rejects]}))
+"""
+
+
+def test_a_pipe_or_device_met_after_the_walk_is_refused_by_the_readers(tmp_path):
+    # The walk has checked the files, then they are swapped (or a task names them directly): the
+    # precheck and the shard writer open non-blocking and check the type before they read.
+    root, staging = tmp_path / "dump", tmp_path / "staging"
+    staging.mkdir()
+    root.mkdir()
+    (root / "ok_0.jpg").write_bytes(jpeg(0))
+    os.mkfifo(root / "p.jpg")
+    os.symlink("/dev/zero", root / "z.jpg")
+    proc = subprocess.run([sys.executable, "-c", RACE, str(root), str(staging)], capture_output=True, text=True,
+                          env=ENV, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"written": ["ok_0"], "rejects": [["p.jpg", "unreadable", "not a regular file"],
+                                                                        ["z.jpg", "unreadable", "not a regular file"]]}
+
+
+LEASED = """
+import sys
+from pipecheck.pipeline.inputs import read_input
+print(len(read_input(sys.argv[1])))
+"""
+
+
+def test_a_regular_file_under_a_lease_is_waited_for_not_refused(tmp_path):
+    # A non-blocking open of a file a Samba/NFS server holds a lease on fails with EAGAIN: that is
+    # still a regular file, read once the holder lets go (also the stand-in for a stalled disk).
+    import fcntl
+    import signal
+    import time
+
+    path = tmp_path / "held.jpg"
+    path.write_bytes(jpeg(1))
+    old = signal.signal(signal.SIGIO, lambda *a: None)  # the lease-break notice
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        except OSError as exc:
+            pytest.skip(f"no file leases here: {exc}")
+        proc = subprocess.Popen([sys.executable, "-c", LEASED, str(path)], stdout=subprocess.PIPE, text=True, env=ENV)
+        time.sleep(1.5)
+        assert proc.poll() is None, "the reader did not wait for the lease"
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        assert proc.communicate(timeout=30)[0].strip() == str(path.stat().st_size)
+    finally:
+        os.close(fd)
+        signal.signal(signal.SIGIO, old)
+
+
+def test_closing_the_shard_runner_kills_a_worker_blocked_on_a_held_file(tmp_path):
+    # test_precheck's twin of this used a named pipe as the stalled file; pipes are refused now, so
+    # a regular file under a write lease stands in: its readers block until the holder lets go.
+    import fcntl
+    import signal
+
+    from pipecheck.pipeline.images import ImageOptions
+    from pipecheck.pipeline.shards import ShardTask, run_tasks
+    from pipecheck.pipeline.workers import new_pool
+
+    root = tmp_path / "dump"
+    root.mkdir()
+    (root / "a.jpg").write_bytes(jpeg(1))
+    (root / "b.jpg").write_bytes(jpeg(2))
+    staging = tmp_path / "out"
+    staging.mkdir()
+    tasks = [ShardTask("train", i, 2, str(root), str(staging), ImageOptions(), [(rel, rel[0], [0], ["x"], {})])
+             for i, rel in enumerate(["b.jpg", "a.jpg"])]
+    old = signal.signal(signal.SIGIO, lambda *a: None)
+    fd = os.open(root / "b.jpg", os.O_RDONLY)
+    try:
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        except OSError as exc:
+            pytest.skip(f"no file leases here: {exc}")
+        pool = new_pool(2)
+        results = run_tasks(tasks, 2, False, pool=pool)
+        first = next(results)
+        assert first.written == ["a"]
+        workers = list(pool._processes.values())
+        assert any(p.is_alive() for p in workers)  # the one waiting for b.jpg
+        results.close()
+        assert [p for p in workers if p.is_alive()] == []
+    finally:
+        os.close(fd)
+        signal.signal(signal.SIGIO, old)
