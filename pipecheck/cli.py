@@ -171,6 +171,7 @@ def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_
         raise InputFailure("--beam-option needs --runner beam")
     try:
         if runner == "beam":
+            _require_beam(opts.stats)
             from pipecheck.pipeline.beam import BeamBuildError, build_beam
 
             try:
@@ -183,6 +184,20 @@ def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_
         click.echo("pipecheck: interrupted; complete shards are kept, run the same command with --resume to finish", err=True)
         sys.exit(130)
     emit(build_report(result), fmt, output, fail_on, ignore)
+
+
+def _require_beam(stats: bool) -> None:
+    """``--runner beam`` needs the ``pipecheck[beam]`` extra, and its statistics branch TFDV: exit 2 naming them."""
+    import importlib.util
+
+    from pipecheck.pipeline.stats import TFDV_EXTRA, tfdv_available
+
+    if importlib.util.find_spec("apache_beam") is None:
+        raise InputFailure("--runner beam needs Apache Beam, which is not installed: pip install 'pipecheck[beam]' "
+                           "(or use the default --runner local)")
+    if stats and not tfdv_available():
+        raise InputFailure(f"--runner beam computes TFDV statistics, and TFDV is not installed: {TFDV_EXTRA}, "
+                           "or pass --no-stats")
 
 
 # ---------------------------------------------------------------------------------------------

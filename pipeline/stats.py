@@ -4,6 +4,11 @@ Computed from the records' non-image features (never the pixels) with real
 ``tensorflow_data_validation``, written as binary ``DatasetFeatureStatisticsList`` protos to
 ``OUT/stats/<split>.stats.pb`` (load with ``tfdv.load_stats_binary``). The ``schema`` validator
 infers a schema from train and validates every other split against it.
+
+TFDV is the optional extra ``pipecheck[tfdv]``. Without it a build writes no statistics (pipecheck
+computes none of its own: the label checks read the records themselves), the manifest's
+``statistics`` entry is empty, the build's summary says so once, and ``validate`` reports
+``schema.tfdv_not_installed`` once instead of the schema checks.
 """
 
 from __future__ import annotations
@@ -14,6 +19,21 @@ from typing import Any, Iterable
 STATS_DIR = "stats"
 LABEL_COLUMN = "label"
 LABEL_COUNT_COLUMN = "label_count"
+
+
+TFDV_EXTRA = "pip install 'pipecheck[tfdv]'"
+TFDV_MISSING = (f"none written: TFDV is not installed ({TFDV_EXTRA} adds TFDV statistics and the schema.* "
+                "checks; TFDV supports Python 3.11 with TensorFlow 2.16)")
+
+
+def tfdv_available() -> bool:
+    """Whether ``tensorflow_data_validation`` can be imported (found, without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("tensorflow_data_validation") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def import_tfdv():
@@ -64,10 +84,13 @@ def generate(df) -> Any:
 def write_statistics(out_dir: str | Path, frames: dict[str, Any]) -> dict[str, str]:
     """Generate and write statistics for each split; returns ``{split: relative path}``.
 
-    ``out_dir`` may be a ``scheme://`` folder (written through ``tf.io.gfile``).
+    ``out_dir`` may be a ``scheme://`` folder (written through ``tf.io.gfile``). Without TFDV
+    nothing is written and the result is ``{}`` (see :data:`TFDV_MISSING`).
     """
     from pipecheck.pipeline import fsio
 
+    if not tfdv_available():
+        return {}
     fsio.makedirs(fsio.join(out_dir, STATS_DIR))
     written = {}
     for split, df in frames.items():

@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from pipecheck.pipeline.rejects import REASONS
+from pipecheck.pipeline.stats import TFDV_MISSING
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Report
 
@@ -67,6 +68,7 @@ def build_report(result: "BuildResult", max_examples: int = 5) -> Report:
         "label_mode": m["label_mode"],
         "shards": sum(len(v["shards"]) for v in m["splits"].values()),
         "build_seconds": m["build_seconds"],
+        **({"statistics": TFDV_MISSING} if m.get("statistics") == {} else {}),
         "checks_run": ["build.accounting", "build.rejected", "build.repaired", "build.ignored_files", "build.empty_split"],
     })
     return report

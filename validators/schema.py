@@ -49,15 +49,24 @@ def _name(feature) -> str:
 
 
 def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> list[Finding]:
-    """Infer a schema from train statistics and validate the other splits against it."""
-    from pipecheck.pipeline import stats as stats_mod
+    """Infer a schema from train statistics and validate the other splits against it.
 
-    tfdv = stats_mod.import_tfdv()
+    Without TFDV (the ``pipecheck[tfdv]`` extra) the family reports that once, as the info
+    ``schema.no_statistics`` with the install command, and judges nothing.
+    """
+    from pipecheck.pipeline import stats as stats_mod
 
     t = thresholds or SchemaThresholds()
     manifest = read_manifest(data_dir)
+    if not stats_mod.tfdv_available():
+        return [registry.finding("schema.no_statistics", "schema checks skipped: TFDV is not installed "
+                                 f"({stats_mod.TFDV_EXTRA} adds them; TFDV supports Python 3.11 with TensorFlow 2.16)",
+                                 subject=data_dir, evidence={"tfdv_installed": False},
+                                 hint=f"{stats_mod.TFDV_EXTRA} (a build made without TFDV has no statistics: rebuild after)")]
+    tfdv = stats_mod.import_tfdv()
     if "statistics" not in manifest or "train" not in manifest["statistics"]:
-        return [registry.finding("schema.no_statistics", f"{data_dir} has no stats/ folder", subject=data_dir)]
+        why = ("built without TFDV installed" if manifest.get("statistics") == {} else "built with --no-stats")
+        return [registry.finding("schema.no_statistics", f"{data_dir} has no stats/ folder ({why})", subject=data_dir)]
     loaded, damaged = _load_all(stats_mod, data_dir, list(manifest["statistics"]))
     if damaged:
         return damaged

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from extras import needs_tfdv
 
 
 @pytest.fixture()
@@ -44,6 +45,7 @@ def test_half_copied_checksums_is_a_verify_finding(built):
     assert "dataset.checksums_damaged" in checks
 
 
+@needs_tfdv
 def test_truncated_statistics_is_a_validate_finding(built):
     stats = sorted((Path(built) / "stats").glob("*.pb"))[0]
     stats.write_bytes(stats.read_bytes()[:37])

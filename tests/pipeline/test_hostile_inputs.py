@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from extras import needs_tfdv
 from PIL import Image
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -62,7 +63,7 @@ GOOD_SPLITS = {"train": "train", "val": "val", "validation": "validation", "test
                "upper": "TRAIN"}
 
 
-@pytest.mark.parametrize("stats", [False, True], ids=["no-stats", "stats"])
+@pytest.mark.parametrize("stats", [False, pytest.param(True, marks=needs_tfdv)], ids=["no-stats", "stats"])
 def test_split_values_that_are_not_names_are_rejected_and_nothing_escapes_out(tmp_path, stats):
     dump, out = tmp_path / "dump", tmp_path / "work" / "out"
     (tmp_path / "escape").mkdir()  # an absolute split value pointing here would be writable

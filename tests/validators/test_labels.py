@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from scipy.stats import chi2_contingency, fisher_exact
+from extras import needs_tfdv
 
 from pipecheck.validators import registry
 from pipecheck.validators.label_stats import (
@@ -234,6 +235,7 @@ def test_two_proportion_pvalue_matches_scipy_references():
     assert p_f == pytest.approx(fisher_exact([[1, 39], [7, 33]])[1])
 
 
+@needs_tfdv
 def test_linf_and_js_match_tfdv(tmp_path):
     import tensorflow_data_validation as tfdv
     rng = np.random.default_rng(11)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from extras import needs_tfdv
 
 from pipecheck.validators import registry
 from pipecheck.validators.schema import check_schema
+
+pytestmark = needs_tfdv  # the pipecheck[tfdv] extra; tests/cli/test_no_extras.py covers its absence
 
 
 @pytest.fixture(scope="module")
