@@ -21,6 +21,7 @@ the same serialized ``DatasetFeatureStatisticsList`` either way.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from functools import partial
 from typing import Any
@@ -29,6 +30,7 @@ from pipecheck.pipeline import fsio
 from pipecheck.pipeline.build import BuildOptions, BuildResult, Planned, finish_build, plan_build
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.shards import ShardResult, ShardTask, load_done, write_shard
+from pipecheck.pipeline.staging import check_out_path, out_lock, resolve_out
 
 DEFAULT_RUNNER = "DirectRunner"
 
@@ -154,11 +156,18 @@ def build_beam(opts: BuildOptions, beam_options: list[str] | tuple[str, ...] = (
         BeamBuildError: The job failed or a planned shard has no done record; the staging folder
             keeps every finished shard, so ``resume=True`` continues the build.
     """
+    options = pipeline_options(list(beam_options), opts.workers)
+    opts = dataclasses.replace(opts, out=resolve_out(opts.out))
+    check_out_path(opts)
+    with out_lock(opts.out):  # one build at a time into --out, as for a local build
+        return _build_beam_locked(opts, options)
+
+
+def _build_beam_locked(opts: BuildOptions, options) -> BuildResult:
     import apache_beam as beam
 
     from pipecheck.pipeline import stats
 
-    options = pipeline_options(list(beam_options), opts.workers)
     planned = plan_build(opts)
     splits = sorted({t.split for t in planned.tasks})
     if opts.stats:

@@ -33,10 +33,11 @@ from pipecheck.pipeline.manifest import (CHECKSUMS_NAME, FORMAT_VERSION, MANIFES
                                          swap_in_remote)
 from pipecheck.pipeline.precheck import Precheck
 from pipecheck.pipeline.rejects import Reject
-from pipecheck.pipeline.shards import (DONE_SUFFIX, ShardResult, ShardTask, done_path, run_tasks,
+from pipecheck.pipeline.shards import (DONE_SUFFIX, ShardResult, ShardTask, run_tasks,
                                        shard_count)
 from pipecheck.pipeline.split import iterative_split, split_from_value
-from pipecheck.pipeline.staging import STATE_NAME, check_out, prepare_staging, staging_path
+from pipecheck.pipeline.staging import (STATE_NAME, check_out, check_out_path, make_durable, out_lock, prepare_staging,
+                                        resolve_out, staging_path)
 from pipecheck.pipeline.workers import gc_paused
 
 @dataclass
@@ -228,6 +229,7 @@ def plan_build(opts: BuildOptions, on_images: Callable[[list[str]], None] | None
     before the sidecars are read (see ``scan_sidecars``; the build's precheck starts there).
     """
     started = time.time()
+    opts = dataclasses.replace(opts, out=resolve_out(opts.out))
     out = check_out(opts)
     scan, kept, classes, types = _prepare(opts, on_images)
     index = {name: i for i, name in enumerate(classes)}
@@ -249,8 +251,16 @@ def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
     """Run a build end to end and return what happened (see :class:`BuildResult`).
 
     On any failure or interrupt the staging folder keeps the complete shards, and
-    ``BuildOptions(resume=True)`` finishes the same build reusing them.
+    ``BuildOptions(resume=True)`` finishes the same build reusing them. One build at a time writes
+    into an ``--out``: another one running refuses this one (``staging.out_lock``).
     """
+    opts = dataclasses.replace(opts, out=resolve_out(opts.out))
+    check_out_path(opts)  # refused before the lock creates anything beside --out
+    with out_lock(opts.out):
+        return _build_locked(opts, progress)
+
+
+def _build_locked(opts: BuildOptions, progress: bool) -> BuildResult:
     workers = opts.workers or os.cpu_count() or 1
     # Images are checked on the worker processes while the driver plans (see Precheck), unless
     # there is no idle worker, on --resume (most images are in shards already), or for a remote
@@ -344,7 +354,7 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
             task.items = []
         manifest["statistics"] = stats.write_statistics(staging, frames)
     if not fsio.is_remote(staging):
-        _make_durable(staging, results)
+        make_durable(staging, results)
     fsio.write_atomic(fsio.join(staging, REJECTS_NAME),
                       "".join(json.dumps(r.to_dict(), ensure_ascii=True) + "\n" for r in rejects).encode())
     fsio.write_atomic(fsio.join(staging, CHECKSUMS_NAME), "".join(
@@ -369,21 +379,6 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
             fsio.remove(fsio.join(staging, name))
         swap_in_remote(staging, planned.out)
     return BuildResult(str(planned.out), manifest, rejects, repairs, len(scan.litter), scan.ignored)
-
-
-def _make_durable(staging: str, results: list[ShardResult]) -> None:
-    """Wait until every shard is on disk (workers only started the writes) before anything is
-    published. Shards that cannot be flushed lose their file and done record, so ``--resume``
-    writes them again instead of trusting a copy that may exist only in memory."""
-    failed = fsio.make_durable([fsio.join(staging, r.file) for r in results])
-    for path, _ in failed:
-        fsio.remove(done_path(staging, os.path.basename(path)))
-        fsio.remove(path)
-    if failed:
-        path, exc = failed[0]
-        more = f" and {len(failed) - 1} more shard{'s' if len(failed) > 2 else ''}" if len(failed) > 1 else ""
-        raise OSError(exc.errno, f"{exc.strerror or exc} while flushing to disk (removed{more}; "
-                      "--resume writes them again)", path) from exc
 
 
 def _statistics_frames(tasks: list[ShardTask], results: list[ShardResult], types: dict[str, str]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pipecheck.pipeline.labels import label_values, vocabulary
 from pipecheck.pipeline.manifest import CHECKSUMS_NAME, read_manifest, shard_paths, swap_in, write_atomic, write_manifest
 from pipecheck.pipeline.shards import shard_count
 from pipecheck.pipeline.split import iterative_split
-from pipecheck.pipeline.staging import staging_dir
+from pipecheck.pipeline.staging import out_lock, resolve_out, staging_dir
 
 
 def fractions_for(val_fraction: float, test_fraction: float = 0.0) -> dict[str, float]:
@@ -78,17 +78,24 @@ def _parse_shard(path: str, meta_types: dict[str, str], group_key: str | None) -
 def resplit_dataset(src: str, dst: str, *, fractions: dict[str, float], seed: int = 0,
                     group_field: str | None = None, shard_size_mb: float = 128.0, overwrite: bool = False) -> dict[str, Any]:
     """Rebuild ``src`` into ``dst`` with a fresh iterative-stratification split; returns the manifest."""
-    from pipecheck.pipeline import stats as stats_mod
-
     manifest = read_manifest(src)
-    out = Path(dst)
+    out = Path(resolve_out(dst))  # `--out .` must not put the staging folder inside --out
     from pipecheck.pipeline import fsio
 
     if fsio.overlaps(out, src):
         raise InputError(f"--out {dst} and --data {src} overlap (one is inside the other); the source is read while "
                          "the new dataset is written and --overwrite would delete it: choose a separate folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"output folder {dst} is not empty; pass --overwrite to replace it")
+    # The staging folder is shared with build-tfrecords: one writer at a time, whichever command.
+    with out_lock(out):
+        if out.is_dir() and any(out.iterdir()) and not overwrite:
+            raise InputError(f"output folder {dst} is not empty; pass --overwrite to replace it")
+        return _resplit(src, out, manifest, fractions, seed, group_field, shard_size_mb)
+
+
+def _resplit(src: str, out: Path, manifest: dict[str, Any], fractions: dict[str, float], seed: int,
+             group_field: str | None, shard_size_mb: float) -> dict[str, Any]:
+    from pipecheck.pipeline import stats as stats_mod
+
     group_field = group_field or manifest.get("options", {}).get("group_field")
     types = manifest.get("meta_features", {})
     if group_field and group_field not in types:

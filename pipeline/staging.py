@@ -2,23 +2,29 @@
 
 A build never writes into ``--out``: it writes ``.NAME.partial`` beside it and swaps that in when
 complete (``build.finish_build``). This module decides whether ``--out`` may be written at all
-(overlap with the dump, not a folder, not empty, an interrupted build waiting), fingerprints the
-plan (options, every item and its file's size and mtime) and reopens an interrupted build only if
+(overlap with the dump, not a folder, not empty, an interrupted build waiting, another build
+running into it: :func:`out_lock`), fingerprints the plan (options, every item and its file's size
+and mtime) and reopens an interrupted build only if
 that fingerprint and the state format still match.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import os
+import socket
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipecheck.pipeline import fsio
 from pipecheck.pipeline.errors import InputError
-from pipecheck.pipeline.shards import ShardResult, ShardTask, load_done
+from pipecheck.pipeline.shards import ShardResult, ShardTask, done_path, load_done
+from pipecheck.pipeline.workers import keep_from_workers
 
 if TYPE_CHECKING:
     from pipecheck.pipeline.build import BuildOptions
@@ -27,6 +33,25 @@ STATE_NAME = "state.json"
 # Bumped whenever what a resumed build would reuse changes meaning (options' defaults, shard
 # planning, done records): an interrupted build of another version is refused with that reason.
 STATE_FORMAT = 3  # 3: --max-side sizes follow the source (a 512 px JPEG drafted to 256 was kept as is)
+
+
+def resolve_out(out: str) -> str:
+    """``--out`` as an absolute path, so the staging folder lands beside it, never inside it.
+
+    ``--out .`` has no name of its own (``..partial`` was made inside the output folder, and the
+    swap failed after the whole build), and in ``--out sub/..`` the last name is not the folder
+    meant. A path with ``.`` or ``..`` in it is resolved as the kernel resolves it (symlinks
+    included); any other is only made absolute, so a symlinked ``--out`` keeps meaning the link.
+    Remote paths are returned unchanged.
+    """
+    if fsio.is_remote(out):
+        return out
+    out = os.fspath(out)
+    name = os.path.basename(out.rstrip(os.sep))
+    full = os.path.realpath(out) if name in ("", ".", "..") or ".." in Path(out).parts else os.path.abspath(out)
+    if not os.path.basename(full):
+        raise InputError(f"--out {out} is the root folder, which a build cannot replace; choose a folder below it")
+    return full
 
 
 def staging_dir(out: str | os.PathLike) -> Path:
@@ -63,10 +88,10 @@ def _check_remote_out(opts: BuildOptions) -> str:
     return out
 
 
-def check_out(opts: BuildOptions) -> Path | str:
-    """``--out`` as the build will use it, or an :class:`InputError` saying why it may not be written."""
+def check_out_path(opts: BuildOptions) -> Path | str:
+    """The checks of ``--out`` that depend only on the paths and flags (safe before the lock)."""
     if fsio.is_remote(opts.out):
-        return _check_remote_out(opts)
+        return opts.out.rstrip("/")
     out = Path(opts.out)
     # Either way round is dangerous: --out inside the dump is scanned as input next time, and a dump
     # inside --out would be deleted when --overwrite replaces --out.
@@ -77,6 +102,18 @@ def check_out(opts: BuildOptions) -> Path | str:
         raise InputError(f"--out {opts.out} exists and is not a folder")
     if opts.resume and opts.overwrite:
         raise InputError("--resume and --overwrite contradict each other; pass one")
+    return out
+
+
+def check_out(opts: BuildOptions) -> Path | str:
+    """``--out`` as the build will use it, or an :class:`InputError` saying why it may not be written.
+
+    The checks of what is there (an interrupted build, a non-empty folder) are only final while the
+    build holds :func:`out_lock`; ``build()`` takes it before calling this.
+    """
+    if fsio.is_remote(opts.out):
+        return _check_remote_out(opts)
+    out = check_out_path(opts)
     partial = staging_dir(out)
     if partial.exists() and not (opts.resume or opts.overwrite):
         raise InputError(f"an interrupted build of {opts.out} is in {partial}; pass --resume to finish it or --overwrite to start over")
@@ -133,3 +170,140 @@ def prepare_staging(opts: BuildOptions, staging: str, tasks: list[ShardTask],
     fsio.write_atomic(state, json.dumps({"format": STATE_FORMAT, "fingerprint": digest,
                                          "shards": [t.name for t in tasks]}).encode())
     return []
+
+
+def make_durable(staging: str, results: list[ShardResult]) -> None:
+    """Wait until every shard is on disk (workers only started the writes) before anything is
+    published. Shards that cannot be flushed lose their file and done record, so ``--resume``
+    writes them again instead of trusting a copy that may exist only in memory."""
+    failed = fsio.make_durable([fsio.join(staging, r.file) for r in results])
+    for path, _ in failed:
+        fsio.remove(done_path(staging, os.path.basename(path)))
+        fsio.remove(path)
+    if failed:
+        path, exc = failed[0]
+        more = f" and {len(failed) - 1} more shard{'s' if len(failed) > 2 else ''}" if len(failed) > 1 else ""
+        raise OSError(exc.errno, f"{exc.strerror or exc} while flushing to disk (removed{more}; "
+                      "--resume writes them again)", path) from exc
+
+
+# --- one build at a time per --out ------------------------------------------------------------
+
+
+def lock_path(out: str | os.PathLike) -> Path:
+    """The lock file of builds into ``out``: ``.NAME.lock`` beside it and its staging folder."""
+    out = Path(out)
+    return out.parent / f".{out.name}.lock"
+
+
+def _holder(path: Path) -> dict:
+    """What the lock file says about the build holding it (it may be mid-write: retried briefly)."""
+    for _ in range(20):
+        try:
+            info = json.loads(path.read_bytes() or b"null")
+            if isinstance(info, dict):
+                return info
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    return {}
+
+
+def _running(out: str | os.PathLike, path: Path, info: dict) -> InputError:
+    since = info.get("since")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if isinstance(since, (int, float)) else "an unknown time"
+    who = f"pid {info.get('pid', '?')} on {info.get('host', '?')}, since {when}"
+    return InputError(f"another build into {out} is running ({who}; lock {path}); it is not interrupted: "
+                      "wait for it to finish, or stop it, then run this again")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _acquire_flock(path: Path, out) -> int | None:
+    """An fd holding an exclusive ``flock`` on ``path``; ``None`` where the filesystem has no flock."""
+    import fcntl
+
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise _running(out, path, _holder(path)) from None
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL):
+                return None
+            raise
+        # The holder before us may have removed the file between our open and our lock: then we
+        # hold a lock on a name nobody else sees; start over on the file that is there now.
+        try:
+            st, now = os.fstat(fd), os.stat(path)
+            if (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _acquire_pidfile(path: Path, out) -> int:
+    """Where ``flock`` is missing (some network and FUSE mounts): the lock file itself, created
+    exclusively; one whose recorded process is gone (same host, pid not alive) is stale."""
+    for _ in range(100):
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except FileExistsError:
+            info = _holder(path)
+            pid = info.get("pid")
+            if info.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)  # stale: left by a build that was killed
+                continue
+            raise _running(out, path, info) from None
+    raise _running(out, path, _holder(path))
+
+
+@contextlib.contextmanager
+def out_lock(out: str | os.PathLike):
+    """Hold the one lock of builds into ``out`` (and its staging folder) while the block runs.
+
+    A second build into the same ``--out`` started meanwhile (with or without ``--overwrite`` or
+    ``--resume``) is refused with one line naming this one (pid, host, start time) instead of
+    deleting or sharing its staging folder. The lock is an exclusive ``flock`` on ``.NAME.lock``
+    beside ``--out``, so the kernel drops it when the process dies however it dies: the file a
+    SIGKILLed build leaves behind blocks nobody. It is removed on every exit of the block. Worker
+    processes forked while it is held do not keep it (see ``workers.keep_from_workers``). Remote
+    (``scheme://``) outputs are not locked: object stores have no such lock.
+    """
+    if fsio.is_remote(out):
+        yield None
+        return
+    path = lock_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = _acquire_flock(path, out)
+    flocked = fd is not None
+    if fd is None:
+        fd = _acquire_pidfile(path, out)
+    try:
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": round(time.time(), 3), "out": str(out)}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        with keep_from_workers(fd):
+            yield path
+    finally:
+        # Removed while still held, so a build waiting on this file never locks a removed name.
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        if flocked:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

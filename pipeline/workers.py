@@ -41,6 +41,22 @@ def gc_paused():
             gc.enable()
 
 
+# Descriptors the driver holds that its forked workers must not keep open: the --out lock (see
+# ``staging.out_lock``). A forked child shares the driver's lock; if the driver were killed alone,
+# orphaned workers would keep "its" build locked while nobody runs it.
+_DRIVER_ONLY_FDS: set[int] = set()
+
+
+@contextlib.contextmanager
+def keep_from_workers(fd: int):
+    """Close ``fd`` in every worker forked while the block runs (the driver keeps it)."""
+    _DRIVER_ONLY_FDS.add(fd)
+    try:
+        yield
+    finally:
+        _DRIVER_ONLY_FDS.discard(fd)
+
+
 def new_pool(workers: int) -> ProcessPoolExecutor:
     """The build's worker processes (they start when the pool is first given work)."""
     return ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_worker_init)
@@ -55,6 +71,14 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
 
 
 def _worker_init() -> None:
+    # Closing a forked copy leaves the driver's lock held (flock belongs to the open file, which
+    # the driver still has open); only LOCK_UN would drop it, and a worker never calls that.
+    for fd in list(_DRIVER_ONLY_FDS):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _DRIVER_ONLY_FDS.clear()
     # The parent handles Ctrl-C and stops the pool; workers ignoring SIGINT avoids a storm of
     # KeyboardInterrupt tracebacks from every process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
