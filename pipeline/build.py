@@ -240,7 +240,7 @@ def plan_build(opts: BuildOptions, on_images: Callable[[list[str]], None] | None
         fsio.makedirs(fsio.split(out)[0])
     staging = staging_path(out)
     tasks, stamps = _plan(opts, kept, index, types, staging)
-    done = prepare_staging(opts, staging, tasks, stamps)
+    done = prepare_staging(opts, staging, tasks, stamps, types)
     # From here on the tasks hold what each record needs; the per-item scan records (raw and
     # flattened sidecars) would only keep ~1 KB per image alive through the statistics step.
     scan.items.clear()

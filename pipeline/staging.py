@@ -3,8 +3,8 @@
 A build never writes into ``--out``: it writes ``.NAME.partial`` beside it and swaps that in when
 complete (``build.finish_build``). This module decides whether ``--out`` may be written at all
 (overlap with the dump, not a folder, not empty, an interrupted build waiting, another build
-running into it: :func:`out_lock`), fingerprints the plan (options, every item and its file's size
-and mtime) and reopens an interrupted build only if
+running into it: :func:`out_lock`), fingerprints the plan (options, everything each record holds
+but the pixels, and each image file's size and mtime) and reopens an interrupted build only if
 that fingerprint and the state format still match.
 """
 
@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 STATE_NAME = "state.json"
 # Bumped whenever what a resumed build would reuse changes meaning (options' defaults, shard
 # planning, done records): an interrupted build of another version is refused with that reason.
-STATE_FORMAT = 3  # 3: --max-side sizes follow the source (a 512 px JPEG drafted to 256 was kept as is)
+# 3: --max-side sizes follow the source (a 512 px JPEG drafted to 256 was kept as is)
+# 4: the fingerprint covers label names and metadata types (a renamed class was resumed into a mix)
+STATE_FORMAT = 4
 
 
 def resolve_out(out: str) -> str:
@@ -124,16 +126,25 @@ def check_out(opts: BuildOptions) -> Path | str:
     return out
 
 
-def fingerprint(opts: BuildOptions, tasks: list[ShardTask], stamps: dict[str, tuple[int, int]]) -> str:
-    """Identity of a planned build: options, every item and its file's size and mtime."""
+def fingerprint(opts: BuildOptions, tasks: list[ShardTask], stamps: dict[str, tuple[int, int]],
+                types: dict[str, str] | None = None) -> str:
+    """Identity of a planned build: everything a record holds but the image bytes (options, every
+    item's path, id, label indices *and names*, typed metadata), plus each image file's size and
+    mtime standing in for its bytes.
+
+    Label names matter on their own: fixing a typo in every sidecar (``dgo`` -> ``dog``) keeps every
+    index, and a resumed build would mix shards holding both names.
+    """
     h = hashlib.sha256()
     relevant = {k: v for k, v in dataclasses.asdict(opts).items() if k not in ("out", "overwrite", "resume", "workers")}
     h.update(json.dumps(relevant, sort_keys=True, default=str).encode())
+    h.update(json.dumps(types or {}, sort_keys=True).encode())
     for t in tasks:
         h.update(t.name.encode())
         for rel, stem, idx, names, meta in t.items:
             stamp = stamps[rel]
-            h.update(json.dumps([rel, stem, idx, meta, stamp], sort_keys=True, default=str).encode("utf-8", "surrogateescape"))
+            h.update(json.dumps([rel, stem, idx, names, meta, stamp], sort_keys=True, default=str)
+                     .encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
@@ -149,12 +160,12 @@ def _check_resumable(path: str, expected: str, out: str, what: str) -> None:
 
 
 def prepare_staging(opts: BuildOptions, staging: str, tasks: list[ShardTask],
-                     stamps: dict[str, tuple[int, int]]) -> list[ShardResult]:
+                     stamps: dict[str, tuple[int, int]], types: dict[str, str] | None = None) -> list[ShardResult]:
     """Create (or, with --resume, reopen) the staging folder; returns the shards already done."""
     import fnmatch
 
     state = fsio.join(staging, STATE_NAME)
-    digest = fingerprint(opts, tasks, stamps)
+    digest = fingerprint(opts, tasks, stamps, types)
     out = Path(opts.out)
     if opts.resume and not fsio.is_remote(opts.out) and not Path(staging).exists() and (out / STATE_NAME).is_file():
         # Killed after the swap, before the cleanup: --out is that build; finish it from there.
