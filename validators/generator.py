@@ -234,7 +234,10 @@ class _Run:
             shapes_then = [(n, d, s) for n, d, s, _, _ in first]
             bs0, bs = first[0][4], sig[0][4]
             last = self.length is not None and step == self.length - 1
-            partial_ok = bs < bs0 and (last or self.length is None)
+            # tf.data may shuffle whole batches (image_dataset_from_directory(...).shuffle(n), as the TF
+            # tutorials write it): its one short batch then lands anywhere, first included.
+            partial_ok = (bs < bs0 and (last or self.length is None)) or (
+                self.src.kind == "tf.data" and self._one_short_batch(step, bs))
             if shapes_now != shapes_then or (bs != bs0 and not partial_ok):
                 self._flagged.add(f"{F}.shape_changed")
                 self.findings.append(registry.finding(
@@ -246,6 +249,15 @@ class _Run:
                 self.findings.append(registry.finding(
                     f"{F}.dtype_changed", f"{self.src.spec}: batch {step} has dtypes {dtype_summary(sig)}, batch 0 had {dtype_summary(first)}",
                     subject=self.src.spec, evidence={"batch": step, "dtypes": dtype_summary(sig), "first_dtypes": dtype_summary(first)}))
+
+    def _one_short_batch(self, step: int, bs: int) -> bool:
+        """Whether the batches of this pass so far (``self.sizes``, this one included) hold one size
+        and at most one batch smaller than it."""
+        window = self.sizes[: self.length] if self.length else self.sizes
+        if self.length and step >= self.length:
+            return True  # a later pass: judged on the first
+        full = max(window)
+        return len({s for s in window if s != full}) <= 1 and sum(1 for s in window if s < full) <= 1
 
     # -- pass-level judgements ------------------------------------------------------------------
     def dataset_size(self) -> int | None:

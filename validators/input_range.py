@@ -251,7 +251,7 @@ def _regime_finding(stats: InputStats, bb, t: Thresholds, preprocessing: str = "
     regimes = candidate_regimes(bb)
     costs = [regime_cost(r, stats, t) for r in regimes]
     own_cost = costs[0]
-    best = int(np.argmin(costs))
+    best = _best_regime(regimes, costs, stats)
     evidence = {
         "channel_mean": _list(stats.mean), "channel_std": _list(stats.std),
         "channel_min": _list(stats.min), "channel_max": _list(stats.max),
@@ -285,6 +285,25 @@ def _regime_finding(stats: InputStats, bb, t: Thresholds, preprocessing: str = "
 
         return channel_order(stats, bb, t)
     return None
+
+
+def _saturation_hits(regime: Regime, stats: InputStats, within: float = 1.5) -> int:
+    """Channels whose implied darkest pixel is 0 or brightest is 255 (8-bit photos clip there)."""
+    lo, hi = regime.affine.implied(stats.min), regime.affine.implied(stats.max)
+    lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+    return int(np.sum(np.abs(lo) <= within) + np.sum(np.abs(hi - 255.0) <= within))
+
+
+def _best_regime(regimes: list[Regime], costs: list[float], stats: InputStats, window: float = 0.25) -> int:
+    """The cheapest regime; among other regimes (not the backbone's own) nearly as cheap, the one
+    under which the most channels clip exactly at 0 or 255, as decoded photos do. This tells caffe
+    output divided by 255 (channel minima at -103.939/255, -116.779/255, -123.68/255) from x/255 - 0.5,
+    whose costs are otherwise close."""
+    best = int(np.argmin(costs))
+    if best == 0:
+        return best
+    near = [i for i in range(1, len(regimes)) if costs[i] <= costs[best] + window]
+    return max(near, key=lambda i: (_saturation_hits(regimes[i], stats), -costs[i]))
 
 
 def _own_regime_plausible(own, stats: InputStats, t: Thresholds, min_levels: float = 24.0) -> bool:

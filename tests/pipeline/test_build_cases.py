@@ -63,7 +63,8 @@ REJECT_CASES = {
     "rej_gone.jpg": "unreadable",
 }
 # Reasons covered by the separate builds below.
-OTHER_MODE_REASONS = {"split_missing", "missing_image", "duplicate_row", "outside_dump"}  # outside_dump: test_review_fixes.py
+# outside_dump: test_review_fixes.py; split_invalid: test_hostile_inputs.py
+OTHER_MODE_REASONS = {"split_missing", "missing_image", "duplicate_row", "outside_dump", "split_invalid"}
 N_GOOD = 6
 
 

@@ -242,10 +242,12 @@ def test_label_field_dotted_path_into_nested_json(h, tmp_path):
     assert result.manifest["label_field"] == "taxon.species"
 
 
-def test_literal_dotted_key_wins_over_nesting(h, tmp_path):
+def test_literal_dotted_key_and_nesting_collide_and_are_rejected(h, tmp_path):
+    # Both read as the field name 'a.b'; keeping one would drop the other by key order.
     h.pair(tmp_path / "d", "x", {"a.b": "literal", "a": {"b": "nested"}}, h.image())
-    recs = h.by_id(h.build(tmp_path / "d", tmp_path / "out", label_field="a.b").out_dir)
-    assert recs["x"]["label/name"] == ["literal"]
+    h.pair(tmp_path / "d", "y", {"a.b": "literal"}, h.image(seed=1))
+    result = h.build(tmp_path / "d", tmp_path / "out", label_field="a.b", val_fraction=0.5)
+    assert h.rejects_by_path(result) == {"x.jpg": "bad_sidecar"}
 
 
 def test_multi_label_field_list_and_delimited_string(h, tmp_path):

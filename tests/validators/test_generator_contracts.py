@@ -116,3 +116,31 @@ def test_cli_reports_an_overpromising_pydataset_instead_of_crashing():
     assert result.exit_code == 1, result.output
     found = {f["check"]: f for f in json.loads(result.stdout)["findings"]}
     assert found[OVER]["severity"] == "error" and found[OVER]["evidence"]["batch"] == 7
+
+
+def _batched_then_shuffled(n_short: int):
+    """image_dataset_from_directory(...).shuffle(n): whole batches shuffled, so the short one lands
+    mid-pass (the TF image-classification tutorial). ``n_short`` batches are short."""
+    import numpy as np
+    import tensorflow as tf
+
+    sizes = [8] * 5 + [3] * n_short
+    x = np.random.default_rng(0).random((sum(sizes), 8, 8, 3)).astype("float32")
+    parts, start = [], 0
+    for s in sizes:
+        parts.append(tf.data.Dataset.from_tensors((x[start:start + s], np.zeros(s, "int64"))))
+        start += s
+    ds = parts[0]
+    for p in parts[1:]:
+        ds = ds.concatenate(p)
+    return ds.shuffle(len(sizes), seed=2)
+
+
+def test_tf_data_shuffling_whole_batches_moves_the_short_one_and_is_healthy():
+    from pipecheck.validators.generator import check_generator
+    from pipecheck.validators.sources import load_source
+
+    one = check_generator(load_source(_batched_then_shuffled(1)), batches=20)
+    assert "generator.shape_changed" not in {f.check for f in one}
+    two = check_generator(load_source(_batched_then_shuffled(2)), batches=20)
+    assert "generator.shape_changed" in {f.check for f in two}
