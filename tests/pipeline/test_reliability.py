@@ -2,12 +2,14 @@
 
 The real CLI runs in subprocesses (``python -m pipecheck build-tfrecords``, ``--workers 2``) and is
 killed with SIGKILL / SIGINT at chosen moments. To choose the moment without sleeping blindly, one
-image of the ~300-image dump is a named pipe (FIFO): the worker that reads it blocks, like a file
-on a stalled network disk, until the test writes the image's bytes into it. While it blocks the
-other worker finishes the rest, so "one shard done", "half the shards done" and "every shard but
-one done" are states the test waits for by polling the staging folder, and the build cannot finish
-behind the test's back. The pipe's size and mtime are restored after every feed, so the dump's
-fingerprint is the same for every run and the clean reference build has the identical plan.
+image of the ~300-image dump is held under a write lease (``fcntl F_SETLEASE``) by the test: the
+worker that opens it blocks, like a file on a stalled network disk, until the test lets go. (It was
+a named pipe; builds now refuse pipes unread.) While it blocks the other worker finishes the rest,
+so "one shard done", "half the shards done" and "every shard but one done" are states the test
+waits for by polling the staging folder, and the build cannot finish behind the test's back. The
+file is a plain JPEG whose bytes and mtime never change, so the dump's fingerprint is the same for
+every run. The kernel breaks a lease after ``/proc/sys/fs/lease-break-time`` (45 s) on its own, so
+no wait here may be longer than that.
 
 Environment stand-ins (all real, nothing mocked):
 - disk full: a 64 KiB tmpfs mounted as the output parent (skipped, with the reason shown, where
@@ -67,49 +69,77 @@ def _jpeg(i: int, size=(40, 36)) -> bytes:
 
 
 FIFO_BYTES = _jpeg(7)
+_HELD: dict[Path, "Lease"] = {}
+
+
+class Lease:
+    """A write lease on one file of a dump: other processes' open() of it blocks while it is held."""
+
+    def __init__(self, path: Path):
+        import fcntl
+
+        self.path, self.fd = path, None
+        self.asked = threading.Event()  # set by SIGIO: somebody tried to open the file
+        signal.signal(signal.SIGIO, lambda *_: self._notice())
+        self.fcntl = fcntl
+        self.take()
+
+    def _notice(self) -> None:
+        for lease in _HELD.values():
+            lease.asked.set()
+
+    def take(self, timeout: float = 10) -> None:
+        """Hold the lease (again); waits while another process still has the file open."""
+        deadline = time.monotonic() + timeout
+        while True:
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                self.fcntl.fcntl(fd, self.fcntl.F_SETLEASE, self.fcntl.F_WRLCK)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EAGAIN, errno.EBUSY) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
+                raise
+            self.fd = fd
+            self.asked.clear()
+            return
+
+    def release(self) -> None:
+        if self.fd is not None:
+            self.fcntl.fcntl(self.fd, self.fcntl.F_SETLEASE, self.fcntl.F_UNLCK)
+            os.close(self.fd)
+            self.fd = None
 
 
 def make_dump(root: Path, n: int = N_IMAGES, fifo: bool = True) -> Path:
-    """``n`` noise JPEGs (~8 KB, 3 classes) with sidecars; ``img_0007.jpg`` a FIFO when ``fifo``."""
+    """``n`` noise JPEGs (~8 KB, 3 classes) with sidecars; ``img_0007.jpg`` held under a lease when ``fifo``."""
     root.mkdir(parents=True)
     for i in range(n):
         stem = f"img_{i:04d}"
         (root / f"{stem}.json").write_text(json.dumps({"label": "abc"[i % 3], "n": i}))
+        (root / f"{stem}.jpg").write_bytes(FIFO_BYTES if stem == FIFO_STEM else _jpeg(i))
         if fifo and stem == FIFO_STEM:
-            os.mkfifo(root / f"{stem}.jpg")
             os.utime(root / f"{stem}.jpg", ns=(10**18, 10**18))
-        else:
-            (root / f"{stem}.jpg").write_bytes(_jpeg(i))
+            _HELD[root] = Lease(root / f"{stem}.jpg")
     return root
 
 
 class Feeder:
-    """Writes the FIFO image into the pipe once, when (and if) a build opens it for reading."""
+    """Lets the held image go once, when (and if) a build tries to open it; holds it again after."""
 
     def __init__(self, dump: Path):
-        self.path = dump / f"{FIFO_STEM}.jpg"
-        self.stamp = os.stat(self.path).st_mtime_ns
+        self.lease = _HELD[dump]
         self.fed = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError as exc:
-                if exc.errno != errno.ENXIO:  # ENXIO: nobody is reading yet
-                    raise
-                time.sleep(0.002)
-                continue
-            os.set_blocking(fd, True)
-            view = memoryview(FIFO_BYTES)
-            while view:
-                view = view[os.write(fd, view):]
-            os.close(fd)
-            os.utime(self.path, ns=(self.stamp, self.stamp))  # writing a pipe bumps its mtime
-            self.fed += 1
-            return
+            if self.lease.asked.wait(0.01):
+                self.lease.release()
+                self.fed += 1
+                return
 
     def __enter__(self) -> "Feeder":
         self._thread.start()
@@ -117,11 +147,13 @@ class Feeder:
 
     def wait_fed(self, timeout: float = 30) -> None:
         self._thread.join(timeout)
-        assert self.fed == 1, "the build never read the pipe"
+        assert self.fed == 1, "the build never opened the held image"
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(5)
+        if self.lease.fd is None:
+            self.lease.take()
 
 
 def cli(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
