@@ -571,7 +571,14 @@ def _unprivileged() -> list[str]:
         return []
     if shutil.which("setpriv") is None:
         pytest.skip("running as root without setpriv: cannot drop privileges to test permissions")
-    return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    # An interpreter installed under a private home (pyenv in /root) may not start as nobody at all
+    # (libpython not found): that is this machine, not pipecheck, so these tests cannot run here.
+    probe = subprocess.run([*prefix, sys.executable, "-c", "import pipecheck"], capture_output=True, text=True,
+                           env={**ENV, "HOME": "/nonexistent"}, timeout=120)
+    if probe.returncode != 0:
+        pytest.skip(f"{sys.executable} cannot run as nobody here: {(probe.stderr.strip().splitlines() or ['?'])[-1]}")
+    return prefix
 
 
 @pytest.fixture
