@@ -335,6 +335,9 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
         if fmt not in ("jpeg", "png"):
             repairs.append(f"reencoded_from_{fmt}")
         out_fmt = "png" if fmt in _LOSSLESS else "jpeg"
+    # Pixels only: a colour conversion's fresh ICC profile (a CIELAB source's sRGB one carries its
+    # creation time) would make two builds differ, and TensorFlow ignores profiles anyway.
+    img.info = {}
     buf = io.BytesIO()
     if out_fmt == "jpeg":
         img.save(buf, "JPEG", **_encoder_settings(opts.jpeg_quality, _jpeg_encoding(opened, transposed) if fmt == "jpeg" else None))
