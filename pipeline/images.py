@@ -3,7 +3,10 @@
 One decode per image does everything: verification (a truncated or corrupt stream fails here, not
 in training), the pixel hash used for leakage checks, the perceptual hash, and any repair. Original
 JPEG/PNG bytes are stored untouched when the image is already RGB, upright and within
-``max_side``, so no quality is lost to a decode/re-encode round trip.
+``max_side``, so no quality is lost to a decode/re-encode round trip, and when TensorFlow's own
+decoders will read them: bytes they refuse (``decodable.py``: a lossless JPEG, a PNG chunk CRC) are
+re-encoded from Pillow's pixels (``reencoded_for_tensorflow``). Re-encodes hold pixels only, no
+metadata, so a build is the same bytes every time.
 
 Cost matters (a build should run near the machine's decode limit): the pixel digest is XXH3-128
 (~0.01 ms per megapixel against ~0.5 ms for sha256, which would add two thirds to a JPEG decode);
@@ -23,6 +26,7 @@ import numpy as np
 import xxhash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pipecheck.pipeline.decodable import tf_refusal
 from pipecheck.pipeline.dump import sniff_format
 from pipecheck.pipeline.jpeg import plain_jpeg_size
 
@@ -255,9 +259,12 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
     fmt = sniff_format(data[:16])
     if fmt is None:
         return Rejected("undecodable", f"unknown format (first bytes {data[:8].hex()})")
+    # Bytes TensorFlow's decoders would refuse (a lossless JPEG, a PNG chunk CRC) are never stored
+    # as they are: re-encoded from the pixels Pillow decodes (or rejected when it cannot).
+    refusal = tf_refusal(data, fmt)
     # A plain JPEG (RGB, one frame, upright) is sized from its header without Pillow's parser;
     # anything else, or any doubt, is opened by Pillow, which decides and names problems.
-    plain = plain_jpeg_size(data) if fmt == "jpeg" else None
+    plain = plain_jpeg_size(data) if fmt == "jpeg" and refusal is None else None
     img = None
     if plain is None:
         img = _open(data)
@@ -275,7 +282,7 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
     if _EXT_FORMAT.get(ext, fmt) != fmt:
         repairs.append("extension_mismatch")
     upright_rgb_jpeg = plain is not None or (
-        fmt == "jpeg" and img.mode == "RGB" and getattr(img, "n_frames", 1) == 1
+        refusal is None and fmt == "jpeg" and img.mode == "RGB" and getattr(img, "n_frames", 1) == 1
         and img.getexif().get(_ORIENTATION, 1) in (1, None))
     if upright_rgb_jpeg and (opts.max_side is None or max(width, height) <= opts.max_side):
         # Already RGB, upright and small enough: stored as is, so only the hashes need the pixels.
@@ -319,8 +326,10 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
     digest = pixel_hash(pixels, width, height)
     phash = dhash(np.frombuffer(pixels, np.uint8).reshape(height, width, 3))
     pixel_repairs = [r for r in repairs if r != "extension_mismatch"]
-    if not pixel_repairs and not downscale and fmt in ("jpeg", "png"):
+    if not pixel_repairs and not downscale and fmt in ("jpeg", "png") and refusal is None:
         return Checked(data, fmt, height, width, hashlib.sha256(data).hexdigest(), digest, phash, repairs)
+    if refusal is not None:
+        repairs.append("reencoded_for_tensorflow")
     if downscale:
         # The target follows the source's (upright) size, whatever scale the decode ran at.
         w0, h0 = (source_size[1], source_size[0]) if transposed else source_size
@@ -334,7 +343,7 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
     else:
         if fmt not in ("jpeg", "png"):
             repairs.append(f"reencoded_from_{fmt}")
-        out_fmt = "png" if fmt in _LOSSLESS else "jpeg"
+        out_fmt = "png" if fmt in _LOSSLESS or (refusal is not None and refusal.lossless) else "jpeg"
     # Pixels only: a colour conversion's fresh ICC profile (a CIELAB source's sRGB one carries its
     # creation time) would make two builds differ, and TensorFlow ignores profiles anyway.
     img.info = {}
