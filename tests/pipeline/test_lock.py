@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,10 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1"}
-ENV.pop("PIPECHECK_MP_START", None)
-ENV.pop("PIPECHECK_DEBUG", None)
-PIPECHECK = [sys.executable, "-m", "pipecheck"]
+from procs import cli, group_alive, kill_group, start, wait_until  # noqa: E402
 N_IMAGES = 120
 BUILD = ["--label-field", "label", "--workers", "2", "--shard-size-mb", "0.01", "--no-stats"]  # 18 shards
 
@@ -47,47 +43,6 @@ def make_dump(root: Path, labels=("a", "b", "c")) -> Path:
         (root / f"{stem}.json").write_text(json.dumps({"label": labels[i % len(labels)], "n": i}))
         (root / f"{stem}.jpg").write_bytes(_jpeg(i))
     return root
-
-
-def cli(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([*PIPECHECK, *args], capture_output=True, text=True, env=ENV, timeout=timeout, **kw)
-
-
-def start(*args: str, log: Path) -> subprocess.Popen:
-    log.mkdir(parents=True, exist_ok=True)
-    with open(log / "stdout", "w") as stdout, open(log / "stderr", "w") as stderr:
-        return subprocess.Popen([*PIPECHECK, *args], stdout=stdout, stderr=stderr, env=ENV, start_new_session=True)
-
-
-def group_alive(pgid: int) -> list[int]:
-    alive = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            alive.append(int(entry))
-    return alive
-
-
-def wait_until(cond, proc: subprocess.Popen | None = None, timeout: float = 60, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"build exited ({proc.returncode}) before: {what}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for: {what}")
-        time.sleep(0.005)
-
-
-def kill_group(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    wait_until(lambda: not group_alive(proc.pid), timeout=10, what="every process of the build to die")
 
 
 def done_count(staging: Path) -> int:
@@ -120,7 +75,7 @@ def stopped_build(args: list[str], out: Path, log: Path, shards: int = 1, tries:
     that finished before the freeze landed is removed and started again."""
     staging = out.parent / f".{out.name}.partial"
     for _ in range(tries):
-        proc = start(*args, log=log)
+        proc = start(*args, out_dir=log)
         _FROZEN.append(proc)
         while proc.poll() is None and done_count(staging) < shards:
             time.sleep(0.0005)
