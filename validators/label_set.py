@@ -311,11 +311,16 @@ class LabelThresholds:
     Attributes:
         ci_level: Confidence level of the Wilson intervals shown for each prevalence.
         alpha: Family-wise significance level for prevalence gaps (Bonferroni over classes and
-            split pairs) and for the labels-per-image test.
-        min_expected_absent: A class missing from a split is an error only when the lower CI bound
-            of its prevalence in the other split times this split's size reaches this many images
-            (P(0 | 5 expected) ~ 0.7%); below that its absence is plausible chance (obj_13: 0.0056%
-            of train predicts 0.3 of 6,000 val images).
+            split pairs), for absences (exact Bonferroni over classes, directions and split pairs,
+            see :func:`~pipecheck.validators.label_stats.exact_bonferroni_level`: a healthy random
+            split of 1000 classes is flagged in at most 1% of draws) and for the labels-per-image
+            test.
+        min_expected_absent: A class missing from a split (and clearly so at ``alpha``) is an
+            error when the lower CI bound of its prevalence in the other split times this split's
+            size reaches this many images (P(0 | 5 expected) ~ 0.7%), a warning below that (20 of
+            5,000 train images and none of 2,000 val: error; 15: warning, p = 0.006); a class whose
+            absence is plausible chance is not named (obj_13: 0.0056% of train predicts 0.3 of
+            6,000 val images; 10 of 5,000 train images predict 4 of 2,000 val, p = 0.03).
         min_cohens_h: Smallest |Cohen's h| reported as a prevalence gap (Cohen's "small" effect).
         error_cohens_h: |h| from which a gap is an error (Cohen's "medium" effect).
         min_abs_gap: Smallest absolute prevalence difference reported, so a rare class moving from

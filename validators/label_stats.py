@@ -96,6 +96,61 @@ def two_proportion_pvalue(
     return np.clip(pvals, 0.0, 1.0)
 
 
+def absence_pvalue(k_ref: Any, n_ref: int, k_split: Any, n_split: int) -> np.ndarray:
+    """P(a random split leaves ``split`` without the class), one-sided (vectorised).
+
+    The null is the pair's split being random: given the class's ``K = k_ref + k_split`` images
+    among the pair's ``n_ref + n_split``, the count in ``split`` is hypergeometric and
+    ``P(0) = C(n_ref, K) / C(n_ref + n_split, K)``: Fisher's exact one-sided test at the table's
+    extreme cell. It is the observed p-value of an absence and also the smallest p-value the class
+    can reach in that direction (what :func:`exact_bonferroni_level` sums). The reference prevalence is
+    estimated, not known, so this is larger than the plug-in ``(1 - p)^n``: 20 of 5,000 train
+    images and none of 2,000 val images give 1.2e-3 here, 3.3e-4 with the train prevalence taken
+    as exact. ``K == 0`` gives 1.
+    """
+    from scipy.special import gammaln
+
+    k = np.atleast_1d(np.asarray(k_ref, dtype=float)) + np.atleast_1d(np.asarray(k_split, dtype=float))
+
+    def log_comb(n: float) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            out = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+        return np.where(k <= n, out, -np.inf)
+
+    p = np.exp(log_comb(float(n_ref)) - log_comb(float(n_ref + n_split)))
+    return np.where(k > 0, np.clip(p, 0.0, 1.0), 1.0)
+
+
+def exact_bonferroni_level(null_pvalues: Any, alpha: float) -> tuple[float, int]:
+    """Per-test level for tests that can reject on one outcome only, whose null probability is known.
+
+    An absence test rejects only when the split holds none of the class, and under a random split
+    that happens with probability exactly its :func:`absence_pvalue` ``P_i``. Flagging test ``i``
+    when it is observed and ``P_i <= c`` makes the family-wise error rate at most
+    ``sum(P_i for P_i <= c)`` (Bonferroni's inequality on the exact rejection probabilities), so
+    ``c`` is the largest value that keeps that sum at or below ``alpha``. This refines Tarone's
+    (1990) correction for discrete tests, which bounds each such ``P_i`` by ``c``: a frequent class
+    that can only ever be absent with probability 1e-30 costs the family nothing, a class with 3
+    images (never clearly absent) is left out, and a table of three classes flags a rare one at
+    ``p <= alpha - (the others' tiny P_i)``, while a healthy 1000-class split keeps its chance of any
+    false flag at or below ``alpha``.
+
+    Returns:
+        ``(c, n)``: the level (0 when even the smallest ``P_i`` exceeds ``alpha``) and the number
+        of tests at or below it.
+    """
+    p = np.sort(np.ravel(np.asarray(null_pvalues, dtype=float)))
+    if p.size == 0:
+        return 0.0, 0
+    cum = np.cumsum(p)
+    # Only the last of tied values is a valid cut: c flags every test at or below it.
+    cut = np.flatnonzero((cum <= alpha) & np.append(p[1:] > p[:-1], True))
+    if cut.size == 0:
+        return 0.0, 0
+    j = int(cut[-1])
+    return float(p[j]), j + 1
+
+
 def label_distribution(splits: Mapping[str, SplitCounts]) -> tuple[float, int]:
     """Sechidis et al.'s Label Distribution (LD) over all splits, with the undefined-term count.
 

@@ -33,8 +33,10 @@ from pipecheck.validators.label_set import (  # noqa: F401  (the public label AP
     split_order,
 )
 from pipecheck.validators.label_stats import (
+    absence_pvalue,
     cohens_h,
     compare_cardinality,
+    exact_bonferroni_level,
     example_distribution,
     format_p,
     format_pct,
@@ -54,7 +56,9 @@ _SPLIT_HINT = (
 )
 registry.define(
     "label_skew.absent_in_split", "error",
-    "A class never occurs in a split although its prevalence elsewhere predicts several images.",
+    "A class never occurs in a split although a random split would almost surely have put some of "
+    "its images there; error when the other split's prevalence predicts several images, warning "
+    "for a rarer class whose absence is still statistically clear.",
     _SPLIT_HINT,
 )
 registry.define(
@@ -81,8 +85,13 @@ def check_label_skew(labels: LabelSet, thresholds: LabelThresholds | None = None
 
     For each split pair (train/val first) and each class:
 
-    * ``label_skew.absent_in_split`` (error): zero images in one split although the lower Wilson
-      bound of its prevalence in the other split predicts at least ``min_expected_absent`` there.
+    * ``label_skew.absent_in_split``: zero images in one split although the pair's split being
+      random makes that improbable: its :func:`absence_pvalue` at or below the level that keeps
+      the family-wise error over classes x directions x pairs at ``alpha``
+      (:func:`exact_bonferroni_level`). Error when the lower Wilson bound of the prevalence in the
+      other split also predicts at least ``min_expected_absent`` images there, warning otherwise
+      (a rare class: 0.3% of 5,000 train images, none of 2,000 val images). A class missing
+      from a split is named once, against the reference split that makes it clearest.
     * ``label_skew.prevalence_gap``: otherwise, when the prevalences differ significantly (pooled
       z-test, Fisher's exact test for small counts, Bonferroni over classes x pairs at ``alpha``) and
       |Cohen's h| >= ``min_cohens_h`` and the absolute gap >= ``min_abs_gap``; warning, error from
@@ -106,12 +115,29 @@ def check_label_skew(labels: LabelSet, thresholds: LabelThresholds | None = None
     if not pairs:
         return []
     alpha_test = th.alpha / (max(1, len(labels.classes)) * len(pairs))
+    # One one-sided test per class and direction (split lacks it / reference lacks it) and pair.
+    p_absent = {(src, dst): absence_pvalue(counts[src].positives, counts[src].n_images,
+                                           counts[dst].positives, counts[dst].n_images)
+                for a, b in pairs for src, dst in ((a, b), (b, a))}
+    alpha_absent, n_testable = exact_bonferroni_level(np.concatenate(list(p_absent.values())), th.alpha)
+    per_pair = {(a, b): _pair_skew(labels.classes, a, counts[a], b, counts[b], th, alpha_test,
+                                   (p_absent, alpha_absent, n_testable)) for a, b in pairs}
+    # A class missing from a split is named once, against the reference that makes it clearest.
+    clearest: dict[tuple[str, str], dict[str, Any]] = {}
+    for absent, _ in per_pair.values():
+        for it in absent:
+            key = (it["class"], it["split"])
+            if key not in clearest or it["p_value"] < clearest[key]["p_value"]:
+                clearest[key] = it
     out: list[Finding] = []
     for a, b in pairs:
-        absent, gaps = _pair_skew(labels.classes, a, counts[a], b, counts[b], th, alpha_test)
+        absent, gaps = per_pair[(a, b)]
+        absent = [it for it in absent if clearest[(it["class"], it["split"])] is it]
         out += list_or_aggregate(
             "label_skew.absent_in_split", absent, class_finding("label_skew.absent_in_split"),
-            f"never occur in one of {a}/{b} although several images are expected", th.max_listed,
+            f"never occur in one of {a}/{b} although a random split would put some there",
+            th.max_listed,
+            severity="error" if any(it["severity"] == "error" for it in absent) else "warning",
         )
         worst = "error" if any(g["severity"] == "error" for g in gaps) else "warning"
         out += list_or_aggregate(
@@ -126,7 +152,9 @@ def check_label_skew(labels: LabelSet, thresholds: LabelThresholds | None = None
 def _pair_skew(
     classes: list[str], a: str, ca: SplitCounts, b: str, cb: SplitCounts,
     th: LabelThresholds, alpha_test: float,
+    absence: tuple[dict[tuple[str, str], np.ndarray], float, int],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    p_absent_by, alpha_absent, n_testable = absence
     side = {
         a: (ca, *wilson_interval(ca.positives, ca.n_images, th.ci_level)),
         b: (cb, *wilson_interval(cb.positives, cb.n_images, th.ci_level)),
@@ -141,18 +169,23 @@ def _pair_skew(
         cs, low, _ = side[src]
         cd = side[dst][0]
         expected_low = low * cd.n_images
-        hit = (cd.positives == 0) & (cs.positives > 0) & (expected_low >= th.min_expected_absent)
+        p_absent = p_absent_by[(src, dst)]
+        hit = (cd.positives == 0) & (cs.positives > 0) & (p_absent <= alpha_absent)
         absent_mask |= hit
         for i in np.flatnonzero(hit):
             expected = cs.prevalence[i] * cd.n_images
+            error = expected_low[i] >= th.min_expected_absent
             absent.append({
-                "class": classes[i],
+                "class": classes[i], "severity": "error" if error else "warning",
                 "message": f"{classes[i]}: {format_pct(cs.prevalence[i])} of {src} images "
-                f"({ci(src, i)}) but 0 of {cd.n_images:,} {dst} images; ~{expected:,.0f} expected",
+                f"({ci(src, i)}) but 0 of {cd.n_images:,} {dst} images; "
+                f"~{expected:,.{0 if expected >= 10 else 1}f} expected, {format_p(p_absent[i])} "
+                "for a random split",
                 "split": dst, "reference_split": src, "count_reference": int(cs.positives[i]),
                 "n_reference": cs.n_images, "prevalence_reference": float(cs.prevalence[i]),
                 "n_split": cd.n_images, "expected": float(expected),
-                "expected_lower_bound": float(expected_low[i]),
+                "expected_lower_bound": float(expected_low[i]), "p_value": float(p_absent[i]),
+                "alpha_per_test": alpha_absent, "tests_counted": n_testable,
             })
     absent.sort(key=lambda it: -it["expected"])
 
