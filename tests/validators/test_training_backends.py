@@ -2,7 +2,8 @@
 
 Keras picks its backend once per process, so each check runs in a subprocess with KERAS_BACKEND set.
 Each backend is skipped, with the reason shown by ``pytest -ra``, where its framework is not
-installed (neither is a dependency of pipecheck).
+installed (neither is a dependency of pipecheck). ``./dev test``'s tfdv environment installs PyTorch
+2.13.0 (CPU) and sets PIPECHECK_REQUIRE_EXTRAS=...,torch: there a missing torch fails instead of skipping.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from extras import REQUIRED
 
 BACKENDS = [
     pytest.param("jax", marks=pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                  reason="JAX is not installed: the JAX-backend path of the training hook is not run here")),
-    pytest.param("torch", marks=pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+    pytest.param("torch", marks=pytest.mark.skipif(importlib.util.find_spec("torch") is None and "torch" not in REQUIRED,
                  reason="PyTorch is not installed: the torch-backend path of the training hook is not run here")),
 ]
 
