@@ -44,43 +44,56 @@ def _judged(report: Report, fail_on: str, ignore: Iterable[str]) -> Report:
 def build_tfrecords(dump: str, out: str, *, fail_on: str = "error", ignore: Iterable[str] = (), progress: bool = False,
                     **options: Any) -> Report:
     """``pipecheck build-tfrecords DUMP --out OUT``: options are the command's flags in snake_case
-    (``label_field=``, ``multi_label_field=``, ``val_fraction=``, ``max_side=``, ``overwrite=``, ...)."""
+    (``label_field=``, ``multi_label_field=``, ``val_fraction=``, ``max_side=``, ``overwrite=``, ...).
+    ``progress=True``: a bar on stderr (plain lines where stderr is not a terminal), as ``--progress``."""
     from pipecheck.pipeline.build import BuildOptions, build
     from pipecheck.pipeline.errors import InputError
+    from pipecheck.progress import reporting
     from pipecheck.validators.build import build_report
 
     if bool(options.get("label_field")) == bool(options.get("multi_label_field")):
         raise InputError("give exactly one of label_field= or multi_label_field=")
-    result = build(BuildOptions(dump=str(dump), out=str(out), **options), progress=progress)
+    with reporting("build-tfrecords", bool(progress)) as shown:
+        result = build(BuildOptions(dump=str(dump), out=str(out), **options), progress=shown)
     return _judged(build_report(result), fail_on, ignore)
 
 
 def validate(data: str | None = None, *, source: Any = None, labels: Any = None, backbone: str | None = None,
              model: Any = None, preprocessing: str = "auto", source_args: dict | None = None,
-             model_args: dict | None = None, fail_on: str = "error", ignore: Iterable[str] = (), **options: Any) -> Report:
+             model_args: dict | None = None, fail_on: str = "error", ignore: Iterable[str] = (), progress: bool = False,
+             **options: Any) -> Report:
     """``pipecheck validate``: a built folder (``data``), a label table (``labels``: a path or a DataFrame),
     or your input pipeline (``source``: a ``tf.data.Dataset``, ``PyDataset``, generator or a function
     returning one, or a ``module:callable`` string). ``model`` is a ``keras.Model``, a factory or a
     ``module:factory`` string. Other options are the command's flags in snake_case (``image_size=``,
-    ``batches=``, ``split=``, ``label_field=``, ``multi_label_field=``, ``allow_empty=``, ...)."""
+    ``batches=``, ``split=``, ``label_field=``, ``multi_label_field=``, ``allow_empty=``, ...).
+    ``progress=True``: progress on stderr, as ``--progress``."""
+    from pipecheck.progress import reporting
     from pipecheck.validators.suite import ValidateOptions, run_validate
 
     opts = ValidateOptions(data_dir=data, source=source, labels_path=labels, backbone=backbone, model=model,
                            preprocessing=preprocessing, source_arg=source_args or {}, model_arg=model_args or {},
                            **options)
-    return _judged(run_validate(opts), fail_on, ignore)
+    with reporting("validate", bool(progress)) as shown:
+        report = run_validate(opts, progress=shown)
+    return _judged(report, fail_on, ignore)
 
 
-def train_check(model: Any, data: str, *, fail_on: str = "error", ignore: Iterable[str] = (), **options: Any) -> Report:
+def train_check(model: Any, data: str, *, fail_on: str = "error", ignore: Iterable[str] = (), progress: bool = False,
+                **options: Any) -> Report:
     """``pipecheck train-check``: a short verified training of ``model`` (a ``keras.Model``, a factory or a
     ``module:factory`` string) on the build ``data``; options as the command's flags (``backbone=``,
-    ``image_size=``, ``steps=``, ``batch_size=``, ``preprocessing=``, ...)."""
+    ``image_size=``, ``steps=``, ``batch_size=``, ``preprocessing=``, ...). ``progress=True``: progress on
+    stderr, as ``--progress``."""
+    from pipecheck.progress import reporting
     from pipecheck.validators.suite import placed_for_training
     from pipecheck.validators.train_suite import TrainCheckOptions, run_train_check_on_data
 
     preprocessing = options.pop("preprocessing", "auto")
     opts = placed_for_training(TrainCheckOptions(model=model, data_dir=str(data), **options), preprocessing)
-    return _judged(run_train_check_on_data(opts), fail_on, ignore)
+    with reporting("train-check", bool(progress)) as shown:
+        report = run_train_check_on_data(opts, progress=shown)
+    return _judged(report, fail_on, ignore)
 
 
 def __getattr__(name: str) -> Any:

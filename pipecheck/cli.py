@@ -39,6 +39,13 @@ def report_options(fn):
     return fn
 
 
+def progress_option(fn):
+    """``--progress/--no-progress`` of the commands that do long work (see ``pipecheck/progress.py``)."""
+    return click.option("--progress/--no-progress", default=None,
+                        help="Progress on stderr: a bar on a terminal; elsewhere plain lines (by default only where "
+                             "the CI variable is set). --no-progress: none.")(fn)
+
+
 def finalize(report: Report, fail_on: str, ignore: tuple[str, ...] = ()) -> Report:
     """The report as the user asked for it: ``--ignore`` applied, judged at ``--fail-on``."""
     report.fail_on = Severity.parse(fail_on)
@@ -156,12 +163,13 @@ def cli() -> None:
 @click.option("--resume", is_flag=True, help="Finish an interrupted build, reusing its completed shards.")
 @click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that point outside the dump.")
 @click.option("--stats/--no-stats", default=True, show_default=True, help="Write TFDV statistics of labels and metadata to OUT/stats/.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@progress_option
 @report_options
 def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_on: str, ignore: tuple, progress,
                     runner: str, beam_options: tuple, **options: Any) -> None:
     """Pair images with metadata in DUMP, check/repair/reject each, split, write sharded TFRecords."""
     from pipecheck.pipeline.build import BuildOptions, build
+    from pipecheck.progress import reporting
     from pipecheck.validators.build import build_report
 
     if bool(options["label_field"]) == bool(options["multi_label_field"]):
@@ -179,7 +187,8 @@ def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_
             except BeamBuildError as exc:
                 raise InputFailure(f"{exc} (finished shards are kept: rerun with --resume)") from exc
         else:
-            result = build(opts, progress=sys.stderr.isatty() if progress is None else progress)
+            with reporting("build-tfrecords", progress) as shown:
+                result = build(opts, progress=shown)
     except KeyboardInterrupt:
         click.echo("pipecheck: interrupted; complete shards are kept, run the same command with --resume to finish", err=True)
         sys.exit(130)
@@ -220,14 +229,19 @@ def _require_beam(stats: bool) -> None:
 @click.option("--preprocessing", type=PREPROCESSING, default="auto", show_default=True,
               help="Where the backbone's preprocess_input runs: in-data (the pipeline), in-model (your model), auto (ask --model, or say both).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report here.")
+@progress_option
 @report_options
-def validate(fmt: str, output: str | None, fail_on: str, ignore: tuple, html_path: str | None, **options: Any) -> None:
+def validate(fmt: str, output: str | None, fail_on: str, ignore: tuple, html_path: str | None, progress: bool | None,
+             **options: Any) -> None:
     """Check a built dataset, a label table, or your own input pipeline (backbone input, generator, labels)."""
+    from pipecheck.progress import reporting
     from pipecheck.validators.suite import ValidateOptions, run_validate
 
     if not (options["data_dir"] or options["source"] or options["labels_path"]):
         raise InputFailure("give --data OUT_DIR, --labels TABLE or --source module:callable")
-    report = finalize(run_validate(ValidateOptions(**options)), fail_on, ignore)
+    with reporting("validate", progress) as shown:
+        report = run_validate(ValidateOptions(**options), progress=shown)
+    report = finalize(report, fail_on, ignore)
     if html_path:
         from pipecheck.html import write_html
 
@@ -271,16 +285,20 @@ def _train_opts(data_dir: str, backbone: str | None, image_size: int | None, o: 
 @click.option("--backbone", help="Backbone whose preprocessing the reader applies (see `pipecheck backbones`).")
 @click.option("--image-size", type=click.IntRange(min=8), help="Input side (default: the backbone's).")
 @train_options
+@progress_option
 @report_options
-def train_check(data_dir, backbone, image_size, fmt, output, fail_on, ignore, **o) -> None:
+def train_check(data_dir, backbone, image_size, fmt, output, fail_on, ignore, progress, **o) -> None:
     """Train the model briefly on the real data and catch silent training failures."""
+    from pipecheck.progress import reporting
     from pipecheck.validators.train_suite import run_train_check_on_data
 
     if not o["model"]:
         raise InputFailure("--model module.path:factory is required")
     from pipecheck.validators.suite import placed_for_training
 
-    report = run_train_check_on_data(placed_for_training(_train_opts(data_dir, backbone, image_size, o), o["preprocessing"]))
+    with reporting("train-check", progress) as shown:
+        report = run_train_check_on_data(placed_for_training(_train_opts(data_dir, backbone, image_size, o),
+                                                             o["preprocessing"]), progress=shown)
     click.echo(f"pipecheck train-check: ran on {report.summary.get('device')}", err=True)
     emit(report, fmt, output, fail_on, ignore)
 
@@ -293,18 +311,23 @@ def train_check(data_dir, backbone, image_size, fmt, output, fail_on, ignore, **
 @click.option("--allow-empty", is_flag=True, help="Images with no label are valid negatives (multi-label).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report here.")
 @train_options
+@progress_option
 @report_options
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def gate(data_dir, backbone, image_size, batches, allow_empty, html_path, fmt, output, fail_on, ignore, command, **o) -> None:
+def gate(data_dir, backbone, image_size, batches, allow_empty, html_path, fmt, output, fail_on, ignore, command, progress,
+         **o) -> None:
     """validate, then train-check, as one report; `-- CMD ...` runs your training only if it passes."""
     from pipecheck.gate import run_command, run_gate
+    from pipecheck.progress import reporting
     from pipecheck.validators.suite import ValidateOptions
 
     vopts = ValidateOptions(data_dir=data_dir, backbone=backbone, image_size=image_size, batches=batches,
                             allow_empty=allow_empty, model=o["model"], model_arg=o["model_arg"],
                             preprocessing=o["preprocessing"])
     topts = _train_opts(data_dir, backbone, image_size, o) if o["model"] else None
-    report = finalize(run_gate(vopts, topts, Severity.parse(fail_on), ignore), fail_on, ignore)
+    with reporting("gate", progress) as shown:
+        report = run_gate(vopts, topts, Severity.parse(fail_on), ignore, progress=shown)
+    report = finalize(report, fail_on, ignore)
     if html_path:
         from pipecheck.html import write_html
 

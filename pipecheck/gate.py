@@ -10,19 +10,20 @@ import subprocess
 import sys
 from typing import Sequence
 
+from pipecheck.pipeline.progress import Progress
 from pipecheck.validators.findings import Report, Severity
 from pipecheck.validators.suite import ValidateOptions, run_validate
 from pipecheck.validators.train_suite import TrainCheckOptions, run_train_check_on_data
 
 
 def run_gate(validate: ValidateOptions, train: TrainCheckOptions | None, fail_on: Severity,
-             ignore: Sequence[str] = ()) -> Report:
+             ignore: Sequence[str] = (), progress: Progress | None = None) -> Report:
     """One ``gate`` report: validate's findings, then train-check's unless validate already failed.
 
     ``ignore`` is applied before that decision: an ignored check must neither fail the gate nor
-    stop train-check from running.
+    stop train-check from running. ``progress`` hears of both parts' long work.
     """
-    first = run_validate(validate).without(ignore)
+    first = run_validate(validate, progress=progress).without(ignore)
     first.fail_on = fail_on
     report = Report("gate", list(first.findings), fail_on=fail_on)
     checks = list(first.summary.get("checks_run", []))
@@ -43,7 +44,7 @@ def run_gate(validate: ValidateOptions, train: TrainCheckOptions | None, fail_on
 
             size = train.image_size or backbone_info(train.backbone).default_size
             train = dataclasses.replace(train, backbone=None, image_size=size)
-        second = run_train_check_on_data(train)
+        second = run_train_check_on_data(train, progress=progress)
         report.add(second.findings)
         report.summary["train-check"] = {k: v for k, v in second.summary.items() if k not in ("checks_run", "gradient_norm_by_layer")}
         checks += list(second.summary.get("checks_run", []))

@@ -27,6 +27,7 @@ from pipecheck.pipeline import fsio, spec
 from pipecheck.pipeline.images import Checked, ImageOptions, Rejected, check_image
 from pipecheck.pipeline.inputs import read_input
 from pipecheck.pipeline.precheck import reuse
+from pipecheck.pipeline.progress import Progress, progress_or_none
 from pipecheck.pipeline.rejects import Reject
 from pipecheck.pipeline.workers import gc_paused, new_pool, stop_pool
 
@@ -219,49 +220,46 @@ def write_shard(task: ShardTask) -> ShardResult:
     return result
 
 
-def run_tasks(tasks: list[ShardTask], workers: int, progress: bool,
+def run_tasks(tasks: list[ShardTask], workers: int, progress: Progress | None = None,
               pool: ProcessPoolExecutor | None = None) -> Iterator[ShardResult]:
     """Write shards, yielding results as they finish; Ctrl-C stops the workers at once.
 
+    ``progress`` hears of each finished shard's images (see ``progress.py``; it draws nothing here).
     ``pool``: a pool of ``workers`` processes to use (it is shut down either way); else one is
     made when there is more than one worker and more than one shard."""
-    total = sum(len(t.items) for t in tasks)
-    bar = job = None
-    if progress and tasks:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    progress = progress_or_none(progress)
+    if tasks:
+        progress.start(sum(len(t.items) for t in tasks), "checking + writing", "images")
+    if workers <= 1 or len(tasks) <= 1:
+        if pool is not None:
+            pool.shutdown(wait=True)
+        for task in tasks:
+            result = write_shard(task)
+            progress.advance(len(task.items))
+            yield result
+    else:
+        yield from _run_pool(tasks, workers, progress, pool)
+    if tasks:
+        progress.finish()
 
-        bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                       TimeRemainingColumn(), transient=True)
-        bar.start()
-        job = bar.add_task("checking + writing images", total=total)
+
+def _run_pool(tasks: list[ShardTask], workers: int, progress: Progress,
+              pool: ProcessPoolExecutor | None) -> Iterator[ShardResult]:
+    pool = pool or new_pool(min(workers, len(tasks)))
+    # The driver only waits and gathers results here (see gc_paused): at 100k images it holds
+    # millions of planned objects, and each full collection would take a core from a worker.
     try:
-        if workers <= 1 or len(tasks) <= 1:
-            if pool is not None:
-                pool.shutdown(wait=True)
-            for task in tasks:
-                result = write_shard(task)
-                if bar:
-                    bar.advance(job, len(task.items))
-                yield result
-            return
-        pool = pool or new_pool(min(workers, len(tasks)))
-        # The driver only waits and gathers results here (see gc_paused): at 100k images it holds
-        # millions of planned objects, and each full collection would take a core from a worker.
-        try:
-            with gc_paused():
-                pending = {pool.submit(write_shard, t): t for t in tasks}
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        task = pending.pop(fut)
-                        task.prechecked = {}  # sent with the task; the driver need not hold it any longer
-                        if bar:
-                            bar.advance(job, len(task.items))
-                        yield fut.result()
-        except BaseException:
-            stop_pool(pool)
-            raise
-        pool.shutdown(wait=True, cancel_futures=True)  # a precheck chunk still queued is not needed
-    finally:
-        if bar:
-            bar.stop()
+        with gc_paused():
+            pending = {pool.submit(write_shard, t): t for t in tasks}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = pending.pop(fut)
+                    task.prechecked = {}  # sent with the task; the driver need not hold it any longer
+                    result = fut.result()
+                    progress.advance(len(task.items))
+                    yield result
+    except BaseException:
+        stop_pool(pool)
+        raise
+    pool.shutdown(wait=True, cancel_futures=True)  # a precheck chunk still queued is not needed

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
+from pipecheck.pipeline.progress import Progress, counted, progress_or_none
 from pipecheck.validators.findings import Report
 
 _READER_BATCH = 32  # images per batch when sampling a built dataset through the project's reader
@@ -35,8 +36,12 @@ class ValidateOptions:
     preprocessing: str = "auto"
 
 
-def run_validate(opts: ValidateOptions) -> Report:
-    """Run every applicable family and return one report."""
+def run_validate(opts: ValidateOptions, progress: Progress | None = None) -> Report:
+    """Run every applicable family and return one report.
+
+    ``progress`` hears of the long work: the passes over a build's records (integrity, labels, leakage,
+    schema: one step each) and the batches sampled for the input checks."""
+    progress = progress_or_none(progress)
     report = Report("validate")
     checks_run: list[str] = []
     if opts.data_dir:
@@ -47,8 +52,10 @@ def run_validate(opts: ValidateOptions) -> Report:
         from pipecheck.validators.leakage import check_leakage
         from pipecheck.validators.schema import check_schema
 
+        progress.start(4, "checking the build", "passes")
         integrity = check_dataset(opts.data_dir)
         report.add(integrity)
+        progress.advance()
         checks_run += list(DATASET_CHECKS)
         broken = [f for f in integrity if f.check in ("dataset.shard_missing", "dataset.shard_size",
                                                       "dataset.classes_mismatch")]
@@ -57,17 +64,23 @@ def run_validate(opts: ValidateOptions) -> Report:
             report.summary["skipped"] = (f"labels, leakage, schema and input checks: {len(broken)} problem(s) with the "
                                          "build's files (run `pipecheck verify` for a per-record check)")
             report.summary["checks_run"] = list(dict.fromkeys(checks_run))
+            progress.finish()
             return report
         # Labels, leakage and schema read only non-image features: no pixel is decoded for them.
         checks_run += _labels(report, LabelSet.from_build(opts.data_dir, allow_empty=opts.allow_empty or None))
+        progress.advance()
         report.add(check_leakage(opts.data_dir))
+        progress.advance()
         report.add(check_schema(opts.data_dir))
+        progress.advance()
+        progress.finish()
         checks_run += _family_ids("leakage", "schema")
         if opts.backbone:
             # The project's own reader must hand the backbone exactly what it expects.
             batches, label_mode, num_classes, preprocessing = _reader_batches(opts, report)
             checks_run += _input_range(report, batches, opts, subject=f"{opts.data_dir} [{opts.split}]",
-                                       label_mode=label_mode, num_classes=num_classes, preprocessing=preprocessing)
+                                       label_mode=label_mode, num_classes=num_classes, preprocessing=preprocessing,
+                                       progress=progress, total=_reader_batch_count(opts))
     if opts.labels_path is not None:
         checks_run += _labels(report, _table_labels(opts))
     if opts.source:
@@ -79,7 +92,8 @@ def run_validate(opts: ValidateOptions) -> Report:
         if opts.model:
             batches = _through_model(report, batches, opts)
             preprocessing = "in-data"  # what the backbone receives is judged, wherever it was made
-        checks_run += _input_range(report, batches, opts, subject=source.spec, preprocessing=preprocessing)
+        checks_run += _input_range(report, batches, opts, subject=source.spec, preprocessing=preprocessing,
+                                   progress=progress, total=opts.batches)
         checks_run += _generator(report, source, opts)
     report.summary["checks_run"] = list(dict.fromkeys(checks_run))
     return report
@@ -94,11 +108,15 @@ def run_input_range(batches: Iterable[Any], opts: ValidateOptions) -> Report:
 
 def _input_range(report: Report, batches: Iterable[Any], opts: ValidateOptions, subject: str,
                  label_mode: str | None = None, num_classes: int | None = None,
-                 preprocessing: str | None = None) -> list[str]:
-    """Stream ``batches`` once into the input_range family; returns the check ids that ran."""
+                 preprocessing: str | None = None, progress: Progress | None = None, total: int = 0) -> list[str]:
+    """Stream ``batches`` once into the input_range family (``total`` of them expected, as progress);
+    returns the check ids that ran."""
     from pipecheck.validators.input_range import BACKBONE_FREE_CHECK_IDS, CHECK_IDS, accumulate, diagnose
 
-    stats = accumulate(batches, max_batches=opts.batches)
+    progress = progress_or_none(progress)
+    progress.start(total, "sampling", "batches")
+    stats = accumulate(counted(batches, progress), max_batches=opts.batches)
+    progress.finish()
     report.add(diagnose(stats, opts.backbone, image_size=opts.image_size, label_mode=label_mode,
                         num_classes=num_classes, preprocessing=preprocessing or opts.preprocessing))
     against = f" against {opts.backbone}" if opts.backbone else ""
@@ -114,6 +132,16 @@ def _generator(report: Report, source: Any, opts: ValidateOptions) -> list[str]:
     report.add(check_generator(source, batches=opts.batches))
     report.add(check_generator_static(source))
     return [c.id for c in registry.all_checks() if c.family == "generator"]
+
+
+def _reader_batch_count(opts: ValidateOptions) -> int:
+    """Batches :func:`_reader_batches` yields: ``--batches``, or fewer when ``--split`` holds fewer images."""
+    import math
+
+    from pipecheck.pipeline.manifest import read_manifest
+
+    examples = read_manifest(opts.data_dir)["splits"].get(opts.split, {}).get("examples", 0)
+    return min(opts.batches, math.ceil(examples / _READER_BATCH))
 
 
 def _reader_batches(opts: ValidateOptions, report: Report) -> tuple[Iterator[tuple], str, int, str]:

@@ -150,8 +150,9 @@ def _load(data_dir: str, split: str, form: str, **kwargs: Any) -> Any:
     return ds
 
 
-def run_train_check_on_data(opts: TrainCheckOptions) -> Report:
-    """Build, compile and probe the user's model on a built dataset; one ``train-check`` report."""
+def run_train_check_on_data(opts: TrainCheckOptions, progress: Any = None) -> Report:
+    """Build, compile and probe the user's model on a built dataset; one ``train-check`` report.
+    ``progress`` (a ``pipeline.progress.Progress``) hears of the short fit's steps."""
     from pipecheck.pipeline.manifest import read_manifest
 
     device = select_device(opts.device)
@@ -178,7 +179,7 @@ def run_train_check_on_data(opts: TrainCheckOptions) -> Report:
 
     report = run_train_check(model, train, val, steps=opts.steps, batch_size=opts.batch_size, frozen=opts.frozen,
                              num_classes=len(classes), label_mode="multi_label" if multi else form,
-                             run_steps=opts.run_steps)
+                             run_steps=opts.run_steps, progress=progress)
     from pipecheck.validators import registry
 
     report.summary = {"device": device, "model": opts.model, "data": opts.data_dir, "image_size": size,

@@ -345,6 +345,27 @@ class VerifyTraining(keras.callbacks.Callback):
                 subject=judge._fmt_layers(bad), evidence={**ev_gap, "layers": sorted(bad)}))
 
 
+class FitProgress(keras.callbacks.Callback):
+    """Reports a ``fit``'s training steps to a ``pipeline.progress.Progress`` (one per batch; the
+    total is epochs x steps per epoch, as ``fit`` plans it). Draws nothing itself: with ``fit(verbose=0)``
+    Keras prints no bar of its own either."""
+
+    def __init__(self, progress: Any, what: str = "training") -> None:
+        super().__init__()
+        self.progress, self.what = progress, what
+
+    def on_train_begin(self, logs=None) -> None:
+        params = self.params or {}
+        steps = int(params.get("steps") or 0) * int(params.get("epochs") or 1)
+        self.progress.start(steps, self.what, "steps")
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self.progress.advance(1)
+
+    def on_train_end(self, logs=None) -> None:
+        self.progress.finish()
+
+
 def _learning_rate(model) -> float | None:
     opt = getattr(model, "optimizer", None)
     lr = getattr(opt, "learning_rate", None)

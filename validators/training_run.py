@@ -20,7 +20,7 @@ from pipecheck.validators.findings import Finding, Report
 from pipecheck.validators.training import TrainingThresholds
 from pipecheck.validators import training_judge as judge
 from pipecheck.validators import training_probes as probes
-from pipecheck.validators.training_callback import VerifyTraining, first_batch
+from pipecheck.validators.training_callback import FitProgress, VerifyTraining, first_batch
 from pipecheck.validators.training_overfit import overfit_one_batch
 
 VAL_MAX_BATCHES = 50  # validation batches evaluated per epoch of the short fit (one pass counts them)
@@ -175,7 +175,7 @@ def _guarded(model, stage: str, batch: tuple, fn, *args, **kwargs):
 
 def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_size: int = 16,
                     thresholds: TrainingThresholds | None = None, frozen=(), num_classes: int | None = None,
-                    label_mode: str | None = None, run_steps: int | None = None) -> Report:
+                    label_mode: str | None = None, run_steps: int | None = None, progress: Any = None) -> Report:
     """Run every training probe on a compiled Keras 3 model and return one ``train-check`` report.
 
     Args:
@@ -192,6 +192,7 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
             probe batch holds one label per row).
         run_steps: Length of the real training run, for the BatchNorm momentum check (the short fit
             here is only a probe); default ``thresholds.assumed_run_steps``.
+        progress: A ``pipeline.progress.Progress`` to hear of the short fit's steps.
 
     Raises:
         InputError: An uncompiled model, unusable data or an unknown ``label_mode``.
@@ -244,7 +245,7 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
                         run_steps=run_steps or th.assumed_run_steps)
     kwargs = _fit_arrays(train_data, batch_size, per_epoch)
     hist = _guarded(model, "the short model.fit", (x, y), fit_model.fit, **kwargs, epochs=epochs,
-                    validation_data=val, callbacks=[cb], verbose=0)
+                    validation_data=val, callbacks=[cb, *([FitProgress(progress)] if progress else [])], verbose=0)
     for f in cb.findings:
         keep(f)
     report.add(found.values())
