@@ -1,5 +1,7 @@
-"""The README stays true: its first lines are the two commands, CI runs the test one, the check
-table is the registry's, and every check id the code can emit is declared in the registry."""
+"""The README and docs/ stay true: the README's first lines are the two commands, CI runs the test
+one, the README is short and links every docs/ page, every relative link in them resolves (file and
+#anchor), docs/checks.md's table is the registry's, and every check id the code can emit is declared
+in the registry."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from pipecheck.validators import registry
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
+DOCS = REPO / "docs"
+CHECKS_DOC = DOCS / "checks.md"
 VALIDATORS = REPO / "validators"
 
 
@@ -31,12 +35,80 @@ def test_ci_runs_the_readme_test_command():
     assert any(re.fullmatch(r"\./dev test( .*)?", c) for c in commands), commands
 
 
-def test_readme_check_table_is_the_registry():
+def test_readme_is_short_and_links_every_docs_page():
     text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 200, "the README is a five-minute read: move reference text to docs/"
+    linked = {(README.parent / target).resolve() for target, _ in _links(text)}
+    pages = sorted(DOCS.glob("*.md"))
+    assert CHECKS_DOC in pages and len(pages) >= 5, pages
+    assert [p.name for p in pages if p.resolve() not in linked] == [], "link these docs/ pages from the README"
+
+
+# --- relative links: every [text](path#anchor) in README.md and docs/*.md leads somewhere -------
+
+FENCE = re.compile(r"^```.*?^```[^\n]*$", re.S | re.M)
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _links(text: str) -> list[tuple[str, str]]:
+    """(path, anchor) of every relative Markdown link outside code blocks; path "" is this page."""
+    out = []
+    for target in LINK.findall(FENCE.sub("", text)):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):  # https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        out.append((path, anchor))
+    return out
+
+
+def _anchors(text: str) -> set[str]:
+    """The ids GitHub gives a page's headings: lower case, punctuation dropped, spaces to hyphens,
+    a repeated heading numbered -1, -2, ..."""
+    anchors: set[str] = set()
+    seen: dict[str, int] = {}
+    for heading in re.findall(r"^#{1,6} +(.+?) *#*$", FENCE.sub("", text), re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        anchors.add(f"{slug}-{n}" if n else slug)
+    return anchors
+
+
+def broken_links(page: Path) -> list[str]:
+    """One line per relative link of ``page`` whose file or heading is missing."""
+    bad = []
+    for path, anchor in _links(page.read_text(encoding="utf-8")):
+        target = (page.parent / path).resolve() if path else page
+        if not target.exists():
+            bad.append(f"{page.name}: {path} does not exist")
+        elif anchor and target.suffix == ".md" and anchor not in _anchors(target.read_text(encoding="utf-8")):
+            bad.append(f"{page.name}: {path}#{anchor} names no heading of {target.name}")
+    return bad
+
+
+def test_every_relative_link_in_readme_and_docs_resolves():
+    pages = [README, *sorted(DOCS.glob("*.md"))]
+    assert sum(len(_links(p.read_text(encoding="utf-8"))) for p in pages) >= 20
+    assert [bad for p in pages for bad in broken_links(p)] == []
+
+
+def test_broken_links_names_a_missing_file_and_a_missing_anchor(tmp_path):
+    (tmp_path / "other.md").write_text("# Other page\n\n## `build-tfrecords`\n\n## Why it's off (`x`)\n")
+    page = tmp_path / "page.md"
+    page.write_text("[a](other.md#build-tfrecords) [b](other.md#why-its-off-x) [c](#top) [d](https://x.org/y)\n"
+                    "# Top\n```\n[e](inside-a-code-block.md)\n```\n")
+    assert broken_links(page) == []  # the healthy twin: every link resolves
+    page.write_text("[a](gone.md) [b](other.md#build) [c](#nowhere)\n# Top\n")
+    assert broken_links(page) == ["page.md: gone.md does not exist", "page.md: other.md#build names no heading of other.md",
+                                  "page.md: #nowhere names no heading of page.md"]
+
+
+def test_check_table_in_docs_is_the_registry():
+    text = CHECKS_DOC.read_text(encoding="utf-8")
     m = re.search(r"<!-- checks:begin[^>]*-->\n(.*?)<!-- checks:end -->", text, re.S)
-    assert m, "README lacks the <!-- checks:begin ... --> / <!-- checks:end --> markers"
+    assert m, "docs/checks.md lacks the <!-- checks:begin ... --> / <!-- checks:end --> markers"
     assert m.group(1) == checks_markdown(registry.all_checks()), (
-        "README check table is out of date: run `python scripts/update_readme_checks.py`")
+        "docs/checks.md's check table is out of date: run `python scripts/update_check_docs.py`")
 
 
 def _module_strings(tree: ast.Module) -> dict[str, str]:
@@ -73,7 +145,7 @@ def emitted_check_ids() -> dict[str, str]:
     """Every check id literal passed to finding()/registry.finding()/class_finding() under validators/,
     plus generator_ast's hit("code") codes (emitted as generator.<code>); id -> where."""
     found: dict[str, str] = {}
-    for path in sorted(VALIDATORS.glob("*.py")):
+    for path in sorted(VALIDATORS.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         consts = _module_strings(tree)
         for node in ast.walk(tree):
@@ -105,7 +177,7 @@ def test_every_check_id_shaped_string_in_validators_is_declared():
     families = {c.family for c in registry.all_checks()}
     shape = re.compile(r"([a-z_]+)\.([a-z0-9_]+)")
     bad = []
-    for path in sorted(VALIDATORS.glob("*.py")):
+    for path in sorted(VALIDATORS.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 m = shape.fullmatch(node.value)
