@@ -59,9 +59,14 @@ def select_device(device: str) -> str:
 
 
 def _call_factory(opts: TrainCheckOptions, num_classes: int, input_shape: tuple[int, int, int], multi_label: bool) -> Any:
+    import keras
+
     from pipecheck.validators.sources import import_object, parse_source_args
 
-    factory = import_object(opts.model, "--model", example="mypkg.models:build")
+    if isinstance(opts.model, keras.Model):  # the Python API: the model itself
+        return opts.model
+    factory = opts.model if callable(opts.model) and not isinstance(opts.model, str) else import_object(
+        opts.model, "--model", example="mypkg.models:build")
     if not callable(factory):
         raise InputError(f"--model {opts.model}: not a callable; point at a function that returns a keras.Model")
     kwargs = parse_source_args(opts.model_arg)
@@ -79,8 +84,6 @@ def _call_factory(opts: TrainCheckOptions, num_classes: int, input_shape: tuple[
         model = factory(**kwargs)
     except Exception as exc:  # noqa: BLE001 - user code
         raise InputError(f"--model {opts.model}: calling it raised {type(exc).__name__}: {exc}") from exc
-    import keras
-
     if not isinstance(model, keras.Model):
         raise InputError(f"--model {opts.model}: returned {type(model).__name__}, not a keras.Model")
     return model
@@ -182,7 +185,9 @@ def run_train_check_on_data(opts: TrainCheckOptions, progress: Any = None) -> Re
                              run_steps=opts.run_steps, progress=progress)
     from pipecheck.validators import registry
 
-    report.summary = {"device": device, "model": opts.model, "data": opts.data_dir, "image_size": size,
+    model_name = opts.model if isinstance(opts.model, str) else (getattr(opts.model, "__qualname__", None)
+                                                                 or getattr(opts.model, "name", None) or type(opts.model).__name__)
+    report.summary = {"device": device, "model": model_name, "data": opts.data_dir, "image_size": size,
                       "steps": opts.steps, "labels": form, **report.summary,
                       "checks_run": [c.id for c in registry.all_checks() if c.family == "training"]}
     return report
