@@ -12,6 +12,13 @@ used when a backbone is where it ends (a nested model with weights, or a model n
 ``keras.applications`` constructor): a custom network's first ``Rescaling`` says nothing about what a
 backbone expects, so such a model is judged on the data as fed.
 
+A keras-hub task (``keras_hub.models.ImageClassifier`` and its kin) keeps its ``preprocessor`` (an
+``ImageClassifierPreprocessor`` wrapping an ``ImageConverter``: resize, ``scale``, ``offset``) outside
+its graph: ``fit``/``evaluate``/``predict`` map the task's ``preprocess_samples`` over the data before
+the graph sees it. The walk cannot see that step, so the stage starts with it: the probe batch goes
+through the task's own ``preprocess_samples``, then through the graph's steps. An ``ImageConverter``
+called as a layer inside a functional model needs nothing special: it is a weightless step of the walk.
+
 Keras 3 only (the functional graph's operations and nodes); a model whose graph cannot be read this
 way (subclassed models, several inputs) has no stage and is judged on the data as fed, which
 ``describe()`` says.
@@ -163,6 +170,10 @@ def input_stage(model: Any, backbone_preprocesses: bool = False) -> InputStage:
             model is the backbone, or it was built with ``input_tensor=``), those layers belong to the
             backbone, so the stage stops before them.
     """
+    return _after_task_preprocessor(model, _graph_stage(model, backbone_preprocesses))
+
+
+def _graph_stage(model: Any, backbone_preprocesses: bool) -> InputStage:
     import keras
 
     if isinstance(model, keras.Sequential):
@@ -208,6 +219,40 @@ def input_stage(model: Any, backbone_preprocesses: bool = False) -> InputStage:
     except Exception as exc:  # noqa: BLE001 - an unusual graph: say so and judge the data as fed
         return InputStage(note=f"not read ({type(exc).__name__}: {exc}); judged on the data as fed")
     return InputStage(steps=steps, stops_at=stops_at, fn=_runner(stage_model))
+
+
+def _task_preprocessor(model: Any) -> tuple[Any, Callable[..., Any]] | None:
+    """The preprocessor a keras-hub task applies to ``x`` before its graph, and the hook that applies it.
+
+    keras-hub's ``PipelineModel`` (every ``Task``) maps ``preprocess_samples(x, y, sample_weight)`` over
+    the data in ``fit``/``evaluate``/``predict``; ``preprocessor`` is None when the task applies none.
+    Read by that contract, not by class name, so every keras-hub task and its subclasses qualify.
+    """
+    preprocessor = getattr(model, "preprocessor", None)
+    hook = getattr(model, "preprocess_samples", None)
+    if preprocessor is None or not callable(hook):
+        return None
+    return preprocessor, hook
+
+
+def _after_task_preprocessor(model: Any, stage: InputStage) -> InputStage:
+    """``stage`` preceded by the task's own preprocessor, where the model has one and a backbone was found."""
+    found = _task_preprocessor(model)
+    if found is None or stage.note or stage.stops_at is None:
+        return stage
+    preprocessor, hook = found
+    name = getattr(preprocessor, "name", None) or getattr(preprocessor, "__name__", "preprocessor")
+    step = f"{name} ({type(preprocessor).__name__}, applied by {type(model).__name__}.preprocess_samples)"
+    graph = stage.fn
+
+    def apply(x: Any, training: bool = False) -> Any:
+        out = hook(x)  # x alone: the task returns x alone (keras.utils.pack_x_y_sample_weight)
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        out = np.asarray(out.numpy() if hasattr(out, "numpy") else out, dtype="float32")
+        return graph(out) if graph is not None else out
+
+    return InputStage(steps=[step, *stage.steps], stops_at=stage.stops_at, fn=_runner(apply))
 
 
 def _own_prefix(walked: list[tuple[Any, Any]]) -> int:

@@ -108,3 +108,79 @@ def efficientnet_itself(input_shape=(SIZE, SIZE, 3), num_classes=2):
     inputs = keras.Input(shape=input_shape)
     x = keras.layers.RandomFlip()(inputs)
     return keras.applications.EfficientNetB0(include_top=True, weights=None, input_tensor=x, classes=num_classes)
+
+
+# --- keras-hub (issue 15 item 1): a preprocessor in the model, built from configs, no weights download ---
+# keras-hub's converters as its presets publish them (preprocessor.json of each preset, Kaggle/HF "keras/..."):
+# resnet_v2_50_imagenet converts with scale 1/127.5, offset -1 ([-1, 1], what keras.applications ResNet50V2
+# expects); resnet_50_imagenet with the ImageNet mean/std (torch mode).
+KERAS_HUB_TF_SCALE, KERAS_HUB_TF_OFFSET = [1 / 127.5] * 3, [-1.0] * 3
+KERAS_HUB_TORCH_SCALE = [1 / (255 * 0.229), 1 / (255 * 0.224), 1 / (255 * 0.225)]
+KERAS_HUB_TORCH_OFFSET = [-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225]
+
+
+def _keras_hub_resnet_v2_task(input_shape, num_classes, scale, offset):
+    """keras_hub.models.ResNetImageClassifier as the resnet_v2_50_imagenet preset's task.json builds it
+    (ResNetBackbone config: one 7x7 input conv of 64, stacks of 3/4/6/3 bottleneck blocks with
+    pre-activation; ResNetImageClassifierPreprocessor wrapping a ResNetImageConverter, bicubic,
+    crop_to_aspect_ratio), from the config with random weights; the converter's size follows the input
+    (the preset's is 224). keras-hub keeps the preprocessor outside the graph: fit/predict apply it."""
+    import keras_hub
+
+    backbone = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 128, 256, 512],
+        stackwise_num_blocks=[3, 4, 6, 3], stackwise_num_strides=[1, 2, 2, 2], block_type="bottleneck_block",
+        use_pre_activation=True, image_shape=tuple(input_shape))
+    converter = keras_hub.layers.ResNetImageConverter(image_size=tuple(input_shape[:2]), scale=scale, offset=offset,
+                                                      interpolation="bicubic", crop_to_aspect_ratio=True)
+    preprocessor = keras_hub.models.ResNetImageClassifierPreprocessor(image_converter=converter)
+    return keras_hub.models.ResNetImageClassifier(backbone=backbone, num_classes=num_classes, preprocessor=preprocessor)
+
+
+def keras_hub_resnet_v2_task(input_shape=(SIZE, SIZE, 3), num_classes=2):
+    """The resnet_v2_50_imagenet task with its own [-1, 1] converter: healthy on raw [0, 255] batches
+    (--backbone resnet50v2); with batches the data pipeline already scaled to [-1, 1], tf mode runs twice."""
+    return _keras_hub_resnet_v2_task(input_shape, num_classes, KERAS_HUB_TF_SCALE, KERAS_HUB_TF_OFFSET)
+
+
+def keras_hub_resnet_v2_task_torch_converter(input_shape=(SIZE, SIZE, 3), num_classes=2):
+    """The same v2 task given the v1 preset's preprocessor (resnet_50_imagenet: ImageNet mean/std): a
+    converter copied from the wrong preset. The backbone receives torch-mode input where it expects [-1, 1]."""
+    return _keras_hub_resnet_v2_task(input_shape, num_classes, KERAS_HUB_TORCH_SCALE, KERAS_HUB_TORCH_OFFSET)
+
+
+def keras_hub_classifier_keras_backbone(input_shape=(SIZE, SIZE, 3), num_classes=2):
+    """keras_hub.models.ImageClassifier around a keras.applications MobileNetV2 (its docs: "backbone: A
+    keras_hub.models.Backbone instance or a keras.Model") with an ImageClassifierPreprocessor whose
+    ImageConverter gives MobileNetV2's [-1, 1]. Healthy on raw batches (--backbone mobilenet_v2)."""
+    import keras
+    import keras_hub
+
+    backbone = keras.applications.MobileNetV2(input_shape=input_shape, include_top=False, weights=None)
+    converter = keras_hub.layers.ImageConverter(image_size=tuple(input_shape[:2]), scale=1 / 127.5, offset=-1)
+    preprocessor = keras_hub.models.ImageClassifierPreprocessor(image_converter=converter)
+    return keras_hub.models.ImageClassifier(backbone=backbone, num_classes=num_classes, preprocessor=preprocessor)
+
+
+def _converter_layer_before_mobilenet(input_shape, scale, offset):
+    import keras
+    import keras_hub
+
+    inputs = keras.Input(shape=input_shape)
+    x = keras_hub.layers.ImageConverter(scale=scale, offset=offset)(inputs)
+    base = keras.applications.MobileNetV2(input_shape=input_shape, include_top=False, weights=None)
+    x = base(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(1)(x))
+
+
+def keras_hub_converter_layer_mobilenet(input_shape=(SIZE, SIZE, 3)):
+    """keras_hub.layers.ImageConverter called as the model's first layer (a keras.Layer, like Rescaling in the
+    keras.io transfer-learning guide) with scale 1/127.5, offset -1 before MobileNetV2. Healthy on raw."""
+    return _converter_layer_before_mobilenet(input_shape, 1 / 127.5, -1.0)
+
+
+def keras_hub_converter_layer_0_1_mobilenet(input_shape=(SIZE, SIZE, 3)):
+    """The ImageConverter docs' own first example, ``scale=1. / 255`` ("scale them to [0, 1]"), put before
+    MobileNetV2, which expects [-1, 1]: the wrong scale for the backbone."""
+    return _converter_layer_before_mobilenet(input_shape, 1 / 255, None)
