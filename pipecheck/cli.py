@@ -163,6 +163,8 @@ def cli() -> None:
 @click.option("--resume", is_flag=True, help="Finish an interrupted build, reusing its completed shards.")
 @click.option("--follow-symlinks", is_flag=True, help="Follow symlinks that point outside the dump.")
 @click.option("--stats/--no-stats", default=True, show_default=True, help="Write TFDV statistics of labels and metadata to OUT/stats/.")
+@click.option("--max-metadata-keys", type=click.IntRange(min=0), default=256, show_default=True,
+              help="Keep the N most frequent sidecar metadata keys (ties by name); the rest go in no record (reported).")
 @progress_option
 @report_options
 def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_on: str, ignore: tuple, progress,
