@@ -28,7 +28,8 @@ from pipecheck.pipeline import fsio, spec
 from pipecheck.pipeline.dump import Scan, scan_manifest, scan_sidecars
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.images import ImageOptions
-from pipecheck.pipeline.labels import LabelSpec, coerce_meta, extract_labels, flatten_meta, lookup, meta_types, vocabulary
+from pipecheck.pipeline.labels import (DEFAULT_MAX_META_KEYS, LabelSpec, cap_meta_keys, coerce_meta, extract_labels, flatten_meta,
+                                       lookup, meta_types, vocabulary)
 from pipecheck.pipeline.manifest import (CHECKSUMS_NAME, FORMAT_VERSION, MANIFEST_NAME, REJECTS_NAME, manifest_bytes, swap_in,
                                          swap_in_remote)
 from pipecheck.pipeline.precheck import Precheck
@@ -68,6 +69,7 @@ class BuildOptions:
     resume: bool = False
     follow_symlinks: bool = False
     stats: bool = True
+    max_metadata_keys: int = DEFAULT_MAX_META_KEYS  # the most frequent metadata keys kept (labels.cap_meta_keys)
 
     @property
     def label_spec(self) -> LabelSpec:
@@ -99,8 +101,9 @@ class BuildResult:
 
 
 def _prepare(opts: BuildOptions, on_images: Callable[[list[str]], None] | None = None
-             ) -> tuple[Scan, list[dict[str, Any]], list[str], dict[str, str]]:
-    """Scan, read labels/splits/groups, and return kept item records plus early rejects (in scan)."""
+             ) -> tuple[Scan, list[dict[str, Any]], list[str], dict[str, str], dict[str, Any]]:
+    """Scan, read labels/splits/groups, and return kept item records plus early rejects (in scan),
+    the classes, the metadata types and the metadata cap's summary (``labels.cap_meta_keys``)."""
     label_spec = opts.label_spec
     if opts.manifest:
         scan = scan_manifest(opts.dump, opts.manifest, opts.path_column, recursive=opts.recursive,
@@ -109,6 +112,7 @@ def _prepare(opts: BuildOptions, on_images: Callable[[list[str]], None] | None =
         scan = scan_sidecars(opts.dump, recursive=opts.recursive, follow_symlinks=opts.follow_symlinks,
                              on_images=on_images)
     kept: list[dict[str, Any]] = []
+    key_counts: Counter = Counter()  # items carrying each metadata key
     skip = {label_spec.field} | ({opts.split_field} if opts.split_field else set())
     for item in scan.items:
         labels, reason, detail = extract_labels(item.meta, label_spec)
@@ -123,12 +127,17 @@ def _prepare(opts: BuildOptions, on_images: Callable[[list[str]], None] | None =
                 continue
         group = lookup(item.meta, opts.group_field) if opts.group_field else None
         group = None if group is None or isinstance(group, (dict, list)) else str(group)
-        kept.append({"item": item, "labels": labels, "split": split, "group": group,
-                     "meta": flatten_meta(item.meta, skip=skip)})
+        meta = flatten_meta(item.meta, skip=skip)
+        key_counts.update(meta.keys())
+        kept.append({"item": item, "labels": labels, "split": split, "group": group, "meta": meta})
         item.meta = {}  # flattened above; the raw sidecar is not needed again (memory at 100k images)
+    keep, meta_keys = cap_meta_keys(key_counts, opts.max_metadata_keys)
+    if meta_keys["dropped"]:
+        for k in kept:
+            k["meta"] = {key: v for key, v in k["meta"].items() if key in keep}
     classes = vocabulary(k["labels"] for k in kept)
     types = meta_types(k["meta"] for k in kept)
-    return scan, kept, classes, types
+    return scan, kept, classes, types, meta_keys
 
 
 def requested_splits(opts: BuildOptions) -> dict[str, float]:
@@ -205,6 +214,7 @@ class Planned:
     types: dict[str, str]
     tasks: list[ShardTask]
     done: list[ShardResult]
+    meta_keys: dict[str, Any] = field(default_factory=dict)  # the manifest's ``metadata_keys``
 
     @property
     def todo(self) -> list[ShardTask]:
@@ -231,7 +241,7 @@ def plan_build(opts: BuildOptions, on_images: Callable[[list[str]], None] | None
     started = time.time()
     opts = dataclasses.replace(opts, out=resolve_out(opts.out))
     out = check_out(opts)
-    scan, kept, classes, types = _prepare(opts, on_images)
+    scan, kept, classes, types, meta_keys = _prepare(opts, on_images)
     index = {name: i for i, name in enumerate(classes)}
     _assign_splits(opts, kept, index)
     if isinstance(out, Path):
@@ -244,7 +254,7 @@ def plan_build(opts: BuildOptions, on_images: Callable[[list[str]], None] | None
     # From here on the tasks hold what each record needs; the per-item scan records (raw and
     # flattened sidecars) would only keep ~1 KB per image alive through the statistics step.
     scan.items.clear()
-    return Planned(started, out, staging, scan, classes, types, tasks, done)
+    return Planned(started, out, staging, scan, classes, types, tasks, done, meta_keys)
 
 
 def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
@@ -329,6 +339,7 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
         "label_field": opts.label_spec.field,
         "classes": classes,
         "meta_features": types,
+        "metadata_keys": planned.meta_keys,
         "splits": {k: splits[k] for k in sorted(splits, key=lambda s: (s != "train", s != "val", s))},
         "accounting": {
             "inputs_found": scan.inputs_found,

@@ -6,6 +6,7 @@ Sidecar values are data, never paths: nothing here opens a file named by a sidec
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -109,6 +110,27 @@ def flatten_meta(meta: dict[str, Any], skip: Iterable[str] = (), prefix: str = "
         elif isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value)):
             out[name] = value
     return out
+
+
+DEFAULT_MAX_META_KEYS = 256  # ``--max-metadata-keys``: metadata features a build keeps
+DROPPED_EXAMPLES = 10  # dropped keys named in the manifest (the most frequent first)
+
+
+def cap_meta_keys(counts: Counter, max_keys: int) -> tuple[set[str], dict[str, Any]]:
+    """The metadata keys a build keeps, and what the manifest records about the cap.
+
+    ``counts`` holds, per flattened key, how many kept items carry it. The ``max_keys`` most
+    frequent keys are kept, ties broken by name, so the choice depends on the dump alone (not on
+    file or key order). Every per-key thing downstream (records, types, TFDV statistics and
+    schema) sees only these: a sidecar with 10,000 fields made TFDV grow past 24 GB.
+    The summary is ``{"max", "found", "kept", "dropped", "dropped_examples": {key: items}}``.
+    """
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    kept = {key for key, _ in ranked[:max_keys]}
+    dropped = ranked[max_keys:]
+    summary = {"max": max_keys, "found": len(ranked), "kept": len(kept), "dropped": len(dropped),
+               "dropped_examples": dict(dropped[:DROPPED_EXAMPLES])}
+    return kept, summary
 
 
 def meta_types(metas: Iterable[dict[str, Any]]) -> dict[str, str]:

@@ -94,7 +94,7 @@ def manifest_problem(data: dict[str, Any]) -> str | None:
                 return f"split {name!r} shard {i} has no plain file name inside the folder"
             if not (_is_count(shard.get("records")) and _is_count(shard.get("bytes")) and isinstance(shard.get("sha256"), str)):
                 return f"split {name!r} shard {file} lacks records/bytes/sha256"
-    for key in ("statistics", "accounting", "options"):
+    for key in ("statistics", "accounting", "options", "metadata_keys"):
         if key in data and not isinstance(data[key], dict):
             return f"{key!r} is not a mapping"
     return None

@@ -34,7 +34,8 @@ STATE_NAME = "state.json"
 # planning, done records): an interrupted build of another version is refused with that reason.
 # 3: --max-side sizes follow the source (a 512 px JPEG drafted to 256 was kept as is)
 # 4: the fingerprint covers label names and metadata types (a renamed class was resumed into a mix)
-STATE_FORMAT = 4
+# 5: records hold at most --max-metadata-keys metadata keys (an option the fingerprint covers)
+STATE_FORMAT = 5
 
 
 def resolve_out(out: str) -> str:
@@ -133,7 +134,9 @@ def fingerprint(opts: BuildOptions, tasks: list[ShardTask], stamps: dict[str, tu
     mtime standing in for its bytes.
 
     Label names matter on their own: fixing a typo in every sidecar (``dgo`` -> ``dog``) keeps every
-    index, and a resumed build would mix shards holding both names.
+    index, and a resumed build would mix shards holding both names. ``--max-metadata-keys`` is
+    among the options (it decides which metadata keys records hold), and the metadata hashed is
+    the kept metadata only.
     """
     h = hashlib.sha256()
     relevant = {k: v for k, v in dataclasses.asdict(opts).items() if k not in ("out", "overwrite", "resume", "workers")}

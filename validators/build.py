@@ -22,6 +22,9 @@ registry.define("build.repaired", "info", "images repaired and kept (mode conver
                 "nothing to do; the repair is recorded per record in image/repairs")
 registry.define("build.ignored_files", "info", "files that are not inputs (OS litter, other types) were ignored",
                 "nothing to do unless these were meant to be images or sidecars")
+registry.define("build.metadata_keys_capped", "warning",
+                "sidecars hold more metadata keys than --max-metadata-keys: the most frequent are kept, the rest are in no record",
+                "drop the unused fields from the sidecars, or raise --max-metadata-keys if training reads them")
 registry.define("build.empty_split", "error", "a split received no records",
                 "lower --val-fraction only if you mean it; otherwise check the label/split fields and rejects.jsonl")
 
@@ -54,6 +57,17 @@ def build_report(result: "BuildResult", max_examples: int = 5) -> Report:
             "build.ignored_files", f"{ignored} ignored",
             evidence={"litter": result.litter, "other_by_extension": dict(result.ignored)},
         ))
+    capped = result.manifest.get("metadata_keys") or {}
+    if capped.get("dropped"):
+        names = ", ".join(capped["dropped_examples"])
+        more = capped["dropped"] - len(capped["dropped_examples"])
+        report.add(registry.finding(
+            "build.metadata_keys_capped",
+            f"{capped['found']} metadata keys found, the {capped['kept']} most frequent kept "
+            f"(--max-metadata-keys {capped['max']}), {capped['dropped']} dropped: {names}" + (f" and {more} more" if more > 0 else ""),
+            subject="metadata",
+            evidence={k: capped[k] for k in ("found", "kept", "dropped", "max", "dropped_examples")},
+        ))
     for split, info in result.manifest["splits"].items():
         if info["examples"] == 0:
             report.add(registry.finding("build.empty_split", f"split {split} has no records", subject=split))
@@ -69,7 +83,8 @@ def build_report(result: "BuildResult", max_examples: int = 5) -> Report:
         "shards": sum(len(v["shards"]) for v in m["splits"].values()),
         "build_seconds": m["build_seconds"],
         **({"statistics": TFDV_MISSING} if m.get("statistics") == {} else {}),
-        "checks_run": ["build.accounting", "build.rejected", "build.repaired", "build.ignored_files", "build.empty_split"],
+        "checks_run": ["build.accounting", "build.rejected", "build.repaired", "build.ignored_files",
+                       "build.metadata_keys_capped", "build.empty_split"],
     })
     return report
 
