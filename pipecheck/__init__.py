@@ -17,15 +17,19 @@ Heavy parts (TensorFlow, Keras, TFDV) are imported on first use, so ``import pip
 from __future__ import annotations
 
 import os
-import re
 from typing import Any, Iterable
 
-__version__ = "0.1.0"
+from pipecheck.pipeline.version import __version__  # the one number is pyproject.toml's
 
 # TensorFlow's C++ log (cuFFT/cuDNN/cuBLAS "errors" and oneDNN notes at start-up, "Local rendezvous ...
 # End of sequence" after each pass) says nothing about the user's data; in Jupyter it lands under every
 # report. Quieted before pipecheck's first (lazy) TensorFlow import, unless the user chose a level.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# ... and TF 2.17+'s absl preamble, which that level does not reach: the first `import tensorflow`
+# anywhere in the process runs with fd 2 caught (pipecheck/quiet.py).
+from pipecheck import quiet as _quiet  # noqa: E402
+
+_quiet.install()
 
 from pipecheck.validators.findings import Finding, Report, ReportFailed, Severity, set_html_renderer  # noqa: E402
 __all__ = ["Finding", "Report", "ReportFailed", "Severity", "VerifyTraining", "build_tfrecords", "load_dataset",
@@ -40,44 +44,6 @@ def _html(report: Report) -> str:
 
 
 set_html_renderer(_html)
-
-
-# One line of TensorFlow's C++ start-up log: absl's "I0000 00:00:1796306266.77 123 port.cc:153] ..." (TF 2.17+), the
-# older "2026-01-01 00:00:00.000: I tensorflow/..." form, absl's preamble and the CPU-feature note's 2nd line.
-_TF_LOG_LINE = re.compile(r"([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] "
-                          r"|WARNING: All log messages before absl::InitializeLog\(\)|To enable the following instructions: )")
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its start-up log kept off file descriptor 2 (where Jupyter shows it).
-
-    TensorFlow 2.17+ logs through absl before ``absl::InitializeLog()``, which ``TF_CPP_MIN_LOG_LEVEL``
-    does not reach, so the first import runs with fd 2 sent to a file; lines that are not TensorFlow's
-    log (a crash message, a library's warning) are written back. A user who set ``TF_CPP_MIN_LOG_LEVEL``
-    below 3 sees TensorFlow's log as they asked."""
-    import sys
-
-    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3":
-        return
-    import tempfile
-
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no fd 2 at all: nothing to keep clean
-        return
-    with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            caught.seek(0)
-            kept = [line for line in caught.read().decode("utf-8", "replace").splitlines(keepends=True)
-                    if not _TF_LOG_LINE.match(line)]
-            if kept:
-                sys.stderr.write("".join(kept))
 
 
 def _judged(report: Report, fail_on: str, ignore: Iterable[str]) -> Report:
@@ -116,8 +82,6 @@ def validate(data: str | None = None, *, source: Any = None, labels: Any = None,
     from pipecheck.progress import reporting
     from pipecheck.validators.suite import ValidateOptions, run_validate
 
-    if labels is None:  # a label table alone needs no TensorFlow
-        _import_tensorflow_quietly()
     # A pathlib.Path is a path like any other (findings name it as their subject: a str everywhere).
     data = None if data is None else os.fspath(data)
     labels = os.fspath(labels) if isinstance(labels, os.PathLike) else labels
@@ -139,7 +103,6 @@ def train_check(model: Any, data: str, *, fail_on: str = "error", ignore: Iterab
     from pipecheck.validators.suite import placed_for_training
     from pipecheck.validators.train_suite import TrainCheckOptions, run_train_check_on_data
 
-    _import_tensorflow_quietly()
     preprocessing = options.pop("preprocessing", "auto")
     opts = placed_for_training(TrainCheckOptions(model=model, data_dir=str(data), **options), preprocessing)
     with reporting("train-check", bool(progress)) as shown:
@@ -148,8 +111,6 @@ def train_check(model: Any, data: str, *, fail_on: str = "error", ignore: Iterab
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("load_dataset", "VerifyTraining"):
-        _import_tensorflow_quietly()
     if name == "load_dataset":
         from pipecheck.pipeline.reader import load_dataset
 

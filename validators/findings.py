@@ -172,7 +172,7 @@ class Report:
         return sorted(self.findings, key=lambda f: (-worst[f.family], f.family, -f.severity.rank, f.check))
 
     def to_dict(self) -> dict[str, Any]:
-        from pipecheck import __version__
+        from pipecheck.pipeline.version import __version__
 
         return {
             "pipecheck_version": __version__,
