@@ -104,7 +104,7 @@ class _Group(click.Group):
         except ValueError as exc:
             if os.environ.get("PIPECHECK_DEBUG"):
                 raise
-            if "null byte" not in str(exc):
+            if "embedded null" not in str(exc):  # "embedded null byte" (3.11/3.12), "... null character" (3.13)
                 raise InternalFailure(f"{type(exc).__name__}: {_one_line(exc)}") from exc
             # os functions refuse a path holding NUL with a ValueError: it is the user's path, not a bug.
             raise InputFailure("a path given on the command line holds a NUL byte; pass the file's real name") from exc

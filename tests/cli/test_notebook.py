@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -44,9 +43,8 @@ def executed(tmp_path_factory):
     env["IPYTHONDIR"] = str(root / "ipython")  # no user profile or history file outside the test's folder
     client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT_S, allow_errors=True,
                             resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-    start = time.monotonic()
     client.execute(env=env)
-    return {"nb": nb, "seconds": time.monotonic() - start}
+    return {"nb": nb}
 
 
 def cell(nb, tag: str):
@@ -77,7 +75,6 @@ def test_every_cell_runs_in_the_pytest_interpreter_without_error(executed):
     assert errors == []
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
     assert stream(cell(nb, "probe"), "stdout").strip() == sys.executable
-    assert executed["seconds"] < 90, f"the notebook took {executed['seconds']:.0f} s"
 
 
 def test_reports_draw_as_html_with_their_check_ids(executed):
