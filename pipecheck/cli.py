@@ -61,7 +61,7 @@ def emit(report: Report, fmt: str, output: str | None, fail_on: str, ignore: tup
     verbose = bool(ctx and ctx.meta.get("pipecheck.verbose"))
     if output:
         text = render(report, fmt, verbose=verbose)
-        from pipecheck.pipeline.manifest import write_atomic
+        from pipecheck.pipeline.fsio import write_atomic
 
         write_atomic(output, text.encode("utf-8"))
         if fmt != "text":

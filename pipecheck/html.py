@@ -129,7 +129,7 @@ def render_html(report: Report) -> str:
 
 def write_html(report: Report, path: str) -> None:
     """Write the page atomically (temp name, then rename)."""
-    from pipecheck.pipeline.manifest import write_atomic
+    from pipecheck.pipeline.fsio import write_atomic
 
     from pipecheck.render import printable
 

@@ -23,15 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pipecheck import __version__
 from pipecheck.pipeline import fsio, spec
 from pipecheck.pipeline.dump import Scan, scan_manifest, scan_sidecars
 from pipecheck.pipeline.errors import InputError
-from pipecheck.pipeline.images import ImageOptions
-from pipecheck.pipeline.labels import (DEFAULT_MAX_META_KEYS, LabelSpec, cap_meta_keys, coerce_meta, extract_labels, flatten_meta,
+from pipecheck.pipeline.labels import (cap_meta_keys, coerce_meta, extract_labels, flatten_meta,
                                        lookup, meta_types, vocabulary)
 from pipecheck.pipeline.manifest import (CHECKSUMS_NAME, FORMAT_VERSION, MANIFEST_NAME, REJECTS_NAME, manifest_bytes, swap_in,
                                          swap_in_remote)
+from pipecheck.pipeline.options import BuildOptions
 from pipecheck.pipeline.precheck import Precheck
 from pipecheck.pipeline.rejects import Reject
 from pipecheck.pipeline.shards import (DONE_SUFFIX, ShardResult, ShardTask, run_tasks,
@@ -39,50 +38,8 @@ from pipecheck.pipeline.shards import (DONE_SUFFIX, ShardResult, ShardTask, run_
 from pipecheck.pipeline.split import iterative_split, split_from_value
 from pipecheck.pipeline.staging import (STATE_NAME, check_out, check_out_path, make_durable, out_lock, prepare_staging,
                                         resolve_out, staging_path)
+from pipecheck.pipeline.version import __version__
 from pipecheck.pipeline.workers import gc_paused
-
-@dataclass
-class BuildOptions:
-    """Options of one build (the CLI flags of ``build-tfrecords``)."""
-
-    dump: str
-    out: str
-    label_field: str | None = None
-    multi_label_field: str | None = None
-    label_sep: str | None = None
-    allow_empty: bool = False
-    manifest: str | None = None
-    path_column: str = "path"
-    recursive: bool = True
-    val_fraction: float = 0.1
-    test_fraction: float = 0.0
-    split_field: str | None = None
-    group_field: str | None = None
-    seed: int = 0
-    max_side: int | None = None
-    min_side: int = 32
-    max_pixels: int = 89_478_485
-    jpeg_quality: int | None = None
-    workers: int | None = None
-    shard_size_mb: float = 128.0
-    overwrite: bool = False
-    resume: bool = False
-    follow_symlinks: bool = False
-    stats: bool = True
-    max_metadata_keys: int = DEFAULT_MAX_META_KEYS  # the most frequent metadata keys kept (labels.cap_meta_keys)
-
-    @property
-    def label_spec(self) -> LabelSpec:
-        if bool(self.label_field) == bool(self.multi_label_field):
-            raise InputError("give exactly one of --label-field or --multi-label-field")
-        if self.multi_label_field:
-            return LabelSpec(self.multi_label_field, True, self.label_sep, self.allow_empty)
-        return LabelSpec(self.label_field, False)
-
-    @property
-    def image_options(self) -> ImageOptions:
-        return ImageOptions(self.max_side, self.min_side, self.max_pixels, self.jpeg_quality)
-
 
 @dataclass
 class BuildResult:

@@ -295,7 +295,7 @@ def write_table(df, path: str) -> None:
     """Write a table in the format its suffix names, atomically (temp name, then rename)."""
     import io
 
-    from pipecheck.pipeline.manifest import write_atomic
+    from pipecheck.pipeline.fsio import write_atomic
 
     suffix = Path(path).suffix.lower()
     buf = io.BytesIO()

@@ -9,6 +9,7 @@ once, in the process that touches it. Remote paths are kept as plain strings: ``
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -168,15 +169,30 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, durable: bool = True) 
     unless ``durable=False``, for records that are re-checked before use anyway)."""
     path = os.fspath(path)
     if not is_remote(path):
-        from pipecheck.pipeline.manifest import write_atomic as local_write_atomic
-
-        local_write_atomic(path, data, durable=durable)
+        _write_atomic_local(path, data, durable)
         return
     parent, name = split(path)
     tmp = join(parent, f".{name}.tmp-{os.getpid()}")
     with _gfile().GFile(tmp, "wb") as fh:
         fh.write(data)
     _gfile().rename(tmp, path, overwrite=True)
+
+
+def _write_atomic_local(path: str, data: bytes, durable: bool) -> None:
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if exc.filename is None:  # a failed write() names no file; say which one
+            raise OSError(exc.errno, f"{exc.strerror} while writing", tmp) from exc
+        raise
 
 
 def overlaps(a: str | os.PathLike, b: str | os.PathLike) -> bool:

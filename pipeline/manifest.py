@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipecheck.pipeline import fsio
 from pipecheck.pipeline.errors import InputError
 
 MANIFEST_NAME = "dataset.json"
@@ -18,32 +19,13 @@ CHECKSUMS_NAME = "checksums.jsonl"
 FORMAT_VERSION = 1
 
 
-def write_atomic(path: str | os.PathLike, data: bytes, *, durable: bool = True) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync (unless ``durable=False``), then rename
-    over it."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        if exc.filename is None:  # a failed write() names no file; say which one
-            raise OSError(exc.errno, f"{exc.strerror} while writing", str(tmp)) from exc
-        raise
-
-
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     """``dataset.json`` as written (one place for its formatting)."""
     return (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode()
 
 
 def write_manifest(out_dir: str | os.PathLike, manifest: dict[str, Any]) -> None:
-    write_atomic(Path(out_dir) / MANIFEST_NAME, manifest_bytes(manifest))
+    fsio.write_atomic(Path(out_dir) / MANIFEST_NAME, manifest_bytes(manifest))
 
 
 def read_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
@@ -128,8 +110,6 @@ def swap_in_remote(staging: str, out: str) -> None:
     The old ``dataset.json`` goes first and the new one comes last, so a reader never sees a
     manifest next to shards of another build: until the last rename ``out`` is not a build.
     """
-    from pipecheck.pipeline import fsio
-
     if fsio.exists(out):
         fsio.remove(fsio.join(out, MANIFEST_NAME))
         fsio.rmtree(out)

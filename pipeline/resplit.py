@@ -16,7 +16,8 @@ from typing import Any, Sequence
 from pipecheck.pipeline import spec
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.labels import label_values, vocabulary
-from pipecheck.pipeline.manifest import CHECKSUMS_NAME, read_manifest, shard_paths, swap_in, write_atomic, write_manifest
+from pipecheck.pipeline.fsio import write_atomic
+from pipecheck.pipeline.manifest import CHECKSUMS_NAME, read_manifest, shard_paths, swap_in, write_manifest
 from pipecheck.pipeline.shards import shard_count
 from pipecheck.pipeline.split import iterative_split
 from pipecheck.pipeline.staging import out_lock, resolve_out, staging_dir

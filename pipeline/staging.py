@@ -27,7 +27,7 @@ from pipecheck.pipeline.shards import ShardResult, ShardTask, done_path, load_do
 from pipecheck.pipeline.workers import keep_from_workers
 
 if TYPE_CHECKING:
-    from pipecheck.pipeline.build import BuildOptions
+    from pipecheck.pipeline.options import BuildOptions
 
 STATE_NAME = "state.json"
 # Bumped whenever what a resumed build would reuse changes meaning (options' defaults, shard

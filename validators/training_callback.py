@@ -99,7 +99,7 @@ class VerifyTraining(keras.callbacks.Callback):
     def write_report(self) -> None:
         if self.report_path is None:
             return
-        from pipecheck.pipeline.manifest import write_atomic
+        from pipecheck.pipeline.fsio import write_atomic
 
         self.report_path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.report_path, json.dumps(self.report().to_dict(), indent=2).encode("utf-8"))
