@@ -89,6 +89,7 @@ def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> l
         # Presence varies naturally for optional sidecar fields; absence itself is not an anomaly.
         feature.presence.min_fraction = 0.0
     findings: list[Finding] = []
+    meta_hits: dict[str, list[tuple[str, str, str, Finding]]] = {}  # check -> (feature, split, reason, finding)
     for split in manifest["statistics"]:
         if split == "train":
             continue
@@ -104,14 +105,40 @@ def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> l
             for reason in info.reason:
                 text = f"{reason.short_description} {reason.description}".lower()
                 drift = "distance" in text or "divergence" in text
-                findings.append(registry.finding(
-                    "schema.drift" if drift else "schema.anomaly",
-                    f"{split} vs train, {feature_name}: {' '.join(reason.description.split())}",
-                    subject=feature_name,
-                    evidence={"split": split, "tfdv_reason": reason.short_description,
-                              "train_examples": n_train, f"{split}_examples": n_other},
-                ))
+                check = "schema.drift" if drift else "schema.anomaly"
+                message = f"{split} vs train, {feature_name}: {' '.join(reason.description.split())}"
+                one = registry.finding(check, message, subject=feature_name,
+                                       evidence={"split": split, "tfdv_reason": reason.short_description,
+                                                 "train_examples": n_train, f"{split}_examples": n_other})
+                if feature_name.startswith(META):
+                    meta_hits.setdefault(check, []).append((feature_name, split, reason.short_description, one))
+                else:
+                    findings.append(one)
+    for check, hits in sorted(meta_hits.items()):
+        # One metadata feature keeps its own finding(s); several are one finding naming them.
+        findings += [h[3] for h in hits] if len({h[0] for h in hits}) == 1 else [_grouped(check, hits, n_train)]
     return findings
+
+
+META = "meta/"
+SUBJECTS_LISTED = 20  # metadata features named in a grouped finding's evidence
+
+
+def _grouped(check: str, hits: list[tuple[str, str, str, Finding]], n_train: int) -> Finding:
+    """One finding for every metadata feature a check flagged (one per key buried the report: a
+    1,000-field sidecar gave 1,000 warnings), naming the features and counting them per split."""
+    features = sorted({h[0] for h in hits})
+    by_split: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    for _feature, split, reason, _finding in hits:
+        by_split[split] = by_split.get(split, 0) + 1
+        reasons[reason] = reasons.get(reason, 0) + 1
+    shown = ", ".join(features[:5]) + (f" and {len(features) - 5} more" if len(features) > 5 else "")
+    return registry.finding(
+        check, f"{len(features)} metadata features ({shown}); e.g. {hits[0][3].message}",
+        subject=f"{len(features)} metadata features",
+        evidence={"features": features[:SUBJECTS_LISTED], "feature_count": len(features), "by_split": by_split,
+                  "tfdv_reasons": reasons, "train_examples": n_train})
 
 
 def _load_all(stats_mod, data_dir: str, splits: list[str]) -> tuple[dict, list[Finding]]:
