@@ -18,7 +18,8 @@ image/source        bytes      path relative to the dump root
 image/repairs       bytes[]    what was repaired (e.g. ``cmyk_to_rgb``, ``exif_orientation``)
 label/index         int64[]    class indices into the manifest's sorted vocabulary
 label/name          bytes[]    class names, same order as label/index
-meta/<name>         any        the sidecar's other scalar fields (nested keys joined with ``.``)
+meta/<name>         any        the sidecar's other scalar fields (nested keys joined with ``.``), at most
+                               ``--max-metadata-keys`` (256) keys per build, the most frequent
 =================== ========== ===============================================================
 
 The writer here encodes protobuf and TFRecord framing directly so build workers never import
