@@ -40,7 +40,7 @@ def _html(report: Report) -> str:
     from pipecheck.html import render_html
     from pipecheck.render import printable
 
-    return printable(render_html(report))
+    return printable(render_html(report, fragment=True))
 
 
 set_html_renderer(_html)

@@ -14,16 +14,19 @@ from pipecheck.validators.findings import Report
 
 _COLORS = ["#3b6fb6", "#e07b39", "#4a9a5b", "#a05195", "#7a7a7a"]
 _MAX_CLASS_ROWS = 150
+# Every rule is scoped under .pipecheck-report: in Jupyter the report is a fragment of the notebook's
+# page (``Report._repr_html_``), and unscoped body/h1/table rules would restyle the whole notebook.
 _CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1100px;color:#222}
-h1{font-size:22px} h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.pass{color:#1d7a35}.fail{color:#b3261e} table{border-collapse:collapse;width:100%}
-td,th{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-align:top}
-.sev-error{color:#b3261e;font-weight:600}.sev-warning{color:#a86400;font-weight:600}.sev-info{color:#35659b}
-.legend span{display:inline-block;margin-right:14px}.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
-.flag{color:#b3261e;font-weight:600} code{background:#f4f4f4;padding:0 3px;border-radius:3px} .muted{color:#777}
+.pipecheck-report{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1100px;color:#222}
+.pipecheck-report h1{font-size:22px} .pipecheck-report h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.pipecheck-report .pass{color:#1d7a35} .pipecheck-report .fail{color:#b3261e} .pipecheck-report table{border-collapse:collapse;width:100%}
+.pipecheck-report td,.pipecheck-report th{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-align:top}
+.pipecheck-report .sev-error{color:#b3261e;font-weight:600} .pipecheck-report .sev-warning{color:#a86400;font-weight:600}
+.pipecheck-report .sev-info{color:#35659b} .pipecheck-report .legend span{display:inline-block;margin-right:14px}
+.pipecheck-report .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
+.pipecheck-report .flag{color:#b3261e;font-weight:600}
+.pipecheck-report code{background:#f4f4f4;padding:0 3px;border-radius:3px} .pipecheck-report .muted{color:#777}
 """
-
 
 def _bars(labels: dict[str, Any], flagged: set[str]) -> str:
     classes = labels["classes"]
@@ -89,14 +92,18 @@ def _histogram(values: list[float], title: str, xlabel: str, bins: list[tuple[st
     return "".join(out)
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report, *, fragment: bool = False) -> str:
+    """The report as one self-contained page, or (``fragment=True``, for Jupyter) the same content as a
+    ``<div>`` with its scoped ``<style>``, to sit inside another page."""
     data = report.to_dict()
     counts = data["summary"]["counts"]
     labels = report.summary.get("labels")
     flagged = {f.subject for f in report.findings
                if f.family in ("label_skew", "class_counts") and f.severity.rank >= 1 and labels and f.subject in labels["classes"]}
-    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>pipecheck {escape(report.command)}</title>"
-             f"<style>{_CSS}</style></head><body>",
+    style = f"<style>{_CSS}</style>"
+    head = style if fragment else (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>pipecheck "
+                                   f"{escape(report.command)}</title>{style}</head><body>")
+    parts = [f'{head}<div class="pipecheck-report">',
              f'<h1>pipecheck {escape(report.command)}: <span class="{data["status"]}">{data["status"].upper()}</span></h1>',
              f'<p>{counts["error"]} error(s), {counts["warning"]} warning(s), {counts["info"]} info — fail-on '
              f'<code>{report.fail_on.value}</code> · pipecheck {escape(data["pipecheck_version"])}</p>']
@@ -123,7 +130,7 @@ def render_html(report: Report) -> str:
         parts.append(f"<table><tr><th>severity</th><th>check</th><th>subject</th><th>message</th><th>hint</th></tr>{rows}</table>")
     else:
         parts.append("<p>No findings.</p>")
-    parts.append("</body></html>\n")
+    parts.append("</div>" if fragment else "</div></body></html>\n")
     return "".join(parts)
 
 

@@ -30,7 +30,14 @@ def test_validate_a_generator_function_and_read_the_report():
     with pytest.raises(pipecheck.ReportFailed, match="input_range.raw_unpreprocessed"):
         report.raise_for_errors()
     page = report._repr_html_()
-    assert page.startswith("<!doctype html>") and "input_range.raw_unpreprocessed" in page
+    assert "input_range.raw_unpreprocessed" in page
+    # a fragment inside the notebook's page: no document of its own, and styles that cannot leak out
+    assert "<html" not in page and "<body" not in page and 'class="pipecheck-report"' in page
+    import re
+
+    css = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    selectors = [sel.strip() for rule in re.findall(r"([^{}]+)\{", css) for sel in rule.split(",")]
+    assert selectors and all(sel.startswith(".pipecheck-report") for sel in selectors), selectors
 
 
 def test_validate_a_dataset_object_with_a_model_object():
