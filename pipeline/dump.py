@@ -279,16 +279,57 @@ def read_table(path: str):
     suffix = Path(path).suffix.lower()
     try:
         if suffix == ".csv":
+            _refuse_duplicate_columns(path)
             return pd.read_csv(path, dtype=str, keep_default_na=False)
         if suffix in (".jsonl", ".ndjson"):
+            _refuse_duplicate_keys(path)
             return pd.read_json(path, lines=True, dtype=False)
         if suffix == ".parquet":
             return pd.read_parquet(path)
     except FileNotFoundError:
         raise InputError(f"table not found: {path}") from None
+    except InputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - pandas raises many types for unreadable tables
         raise InputError(f"{path}: cannot read table ({' '.join(str(exc).split())[:160]})") from None
     raise InputError(f"{path}: unsupported table type {suffix!r}; use .csv, .jsonl or .parquet")
+
+
+def _refuse_duplicate_columns(path: str) -> None:
+    """pandas renames a repeated CSV header to ``name.1``: the label column would be the first of two
+    and the other value silently become metadata. Refuse the table instead."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        header = next(csv.reader(fh), [])
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise InputError(f"{path}: column {name!r} appears twice in the header; rename or remove one")
+        seen.add(name)
+
+
+def _refuse_duplicate_keys(path: str) -> None:
+    """pandas keeps the last of two equal keys in a JSON Lines row (a label silently replaced, as a
+    duplicate key in a sidecar would: there it is ``bad_sidecar``). Refuse the table, naming the line."""
+    import json
+
+    def pairs(items):
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys):
+            raise InputError(next(k for i, k in enumerate(keys) if k in keys[:i]))
+        return dict(items)
+
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                json.loads(line, object_pairs_hook=pairs)
+            except InputError as dup:
+                raise InputError(f"{path}, line {number}: duplicate key {str(dup)!r} in one row; keep one") from None
+            except ValueError:
+                return  # not JSON: pandas says so with its own message below
 
 
 def write_table(df, path: str) -> None:
