@@ -1,5 +1,5 @@
 """The CLI run in real subprocesses, for the tests that kill, stop or race builds (shared by
-test_reliability.py and test_lock.py)."""
+reliability/ and test_lock.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Issue 16 item 1: one build at a time into an ``--out``.
 
-Real processes, as in ``test_reliability.py``: the CLI runs in its own process group. To hold a
+Real processes, as in ``reliability/test_kill_resume.py``: the CLI runs in its own process group. To hold a
 build mid-way without sleeping blindly, the test polls the staging folder and freezes the whole
 group (SIGSTOP, as Ctrl-Z would) the moment shards are being written: a stopped build is alive and
 holds its lock, and cannot finish behind the test's back; SIGCONT lets it go on, SIGKILL kills it.
