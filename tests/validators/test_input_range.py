@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from input_range_sources import dark_photos, labels, photos
 
+from pipecheck.pipeline import backbones
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators.findings import Report, Severity
 from pipecheck.validators.input_range import (
@@ -374,3 +375,28 @@ def test_preprocessed_then_rescaled_is_not_mistaken_for_centered(raw):
     # and its twin: plain x/255 - 0.5 stays centered_0_5
     (g,) = run(raw / 255.0 - 0.5, "vgg16")
     assert g.check == "input_range.centered_0_5"
+
+
+# --- low-contrast inputs (moved from test_review_fixes.py) ---------------------------------------
+
+
+def _labels(n, rng):
+    return np.eye(3, dtype="float32")[rng.integers(0, 3, n)]
+
+
+@pytest.mark.parametrize("name,lo,hi", [("mobilenetv2", 190, 255), ("mobilenetv2", 60, 190), ("densenet121", 100, 140)])
+def test_correct_preprocessing_of_low_contrast_images_is_at_most_a_warning(name, lo, hi):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(lo, hi, size=(8, 32, 32, 3)).astype("float32")
+    pre = backbones.get(name).preprocess_function()(x.copy())
+    found = [f for f in check_input_range([(pre, _labels(8, rng))], name, image_size=32)]
+    assert all(f.severity.value != "error" for f in found), [(f.check, f.severity.value) for f in found]
+    assert all("low-contrast" in f.message for f in found if f.check.startswith("input_range.") and "size" not in f.check)
+
+
+def test_seed001_rescaled_input_stays_an_error():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, size=(8, 32, 32, 3)).astype("float32") / 255.0
+    (f,) = [f for f in check_input_range([(x, _labels(8, rng))], "resnet50", image_size=32) if "size" not in f.check]
+    assert (f.check, f.severity.value) == ("input_range.rescaled_0_1", "error")
+    assert "keras.applications.resnet50.preprocess_input" in f.hint

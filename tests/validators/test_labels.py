@@ -290,6 +290,15 @@ def test_from_table_reads_lists_delimited_strings_and_empties_alike():
     assert list(plain.counts()) == ["train"]
 
 
+def test_label_table_split_names_use_the_builds_aliases():
+    from pipecheck.validators.labels import LabelSet
+
+    df = pd.DataFrame({"label": ["a", "b"] * 6, "split": ["train"] * 8 + ["Validation "] * 2 + ["dev"] * 2})
+    labels = LabelSet.from_table(df, "label", "split")
+    assert sorted(labels.splits) == ["train", "val"]
+    assert labels.counts()["val"].n_images == 4
+
+
 def test_split_counts_stream_equals_whole_matrix():
     rng = np.random.default_rng(9)
     m = rng.random((1000, 30)) < 0.1

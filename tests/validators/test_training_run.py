@@ -127,3 +127,16 @@ def test_bn_momentum_is_judged_against_the_real_run_not_the_probe_run(data):
     assert problems(twin.findings) == set()
     short = run_train_check(_compiled(bn_net(0.99), keras.optimizers.Adam(1e-3)), data[0], steps=10, run_steps=50)
     assert "training.bn_momentum_high" in problems(short.findings)
+
+
+def test_lr_alone_keeps_the_users_optimizer():
+    import keras
+
+    from pipecheck.validators.train_suite import TrainCheckOptions, _compile
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9, clipnorm=1.0), loss="categorical_crossentropy")
+    _compile(model, TrainCheckOptions(model="m:f", data_dir="d", lr=0.003))
+    opt = model.optimizer
+    assert isinstance(opt, keras.optimizers.SGD) and opt.momentum == 0.9 and opt.clipnorm == 1.0
+    assert float(keras.ops.convert_to_numpy(opt.learning_rate)) == pytest.approx(0.003)
