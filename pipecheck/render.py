@@ -1,7 +1,7 @@
 """Render a :class:`Report` as text (rich), JSON, JUnit XML or Markdown.
 
 JSON shape: ``{"pipecheck_version", "command", "status", "fail_on", "findings": [...],
-"summary": {...}}``. JUnit has one testcase per check that ran (``summary["checks_run"]``) or fired,
+"summary": {...}}``. JUnit has one testcase per check that ran (:attr:`Report.checks_run`) or fired,
 so CI systems list every check; findings at or above ``--fail-on`` are failures.
 """
 
@@ -166,7 +166,7 @@ def to_junit(report: Report) -> str:
     by_check: dict[str, list[Finding]] = {}
     for f in report.findings:
         by_check.setdefault(f.check, []).append(f)
-    checks = list(dict.fromkeys(list(report.summary.get("checks_run", [])) + sorted(by_check)))
+    checks = list(dict.fromkeys([*report.checks_run, *sorted(by_check)]))
     failing = {f.check for f in report.failing()}
     cases = []
     for check in checks:

@@ -23,48 +23,48 @@ _WEIGHT_HINT = (
     "rare classes."
 )
 
-registry.define(
+TOO_FEW_TRAIN = registry.define(
     "class_counts.too_few_train", "warning",
     "Classes with fewer training images than fine-tuning usually needs.",
     "Collect more images for these classes, merge them into a broader class, or train a linear "
     "head on frozen bottleneck features instead of fine-tuning the backbone.",
 )
-registry.define(
+TOO_FEW_VAL = registry.define(
     "class_counts.too_few_val", "warning",
     "Classes with too few images in an evaluation split to measure them.",
     "Move images of these classes into the evaluation split (re-split with `pipecheck split`) or "
     "report their metrics with confidence intervals.",
 )
-registry.define(
+MISSING_IN_TRAIN = registry.define(
     "class_counts.missing_in_train", "error",
     "Classes that occur in an evaluation split but never in train.",
     "Add training images for these classes or re-split with `pipecheck split`; the model cannot "
     "learn a class it never sees.",
 )
-registry.define(
+EMPTY_CLASS = registry.define(
     "class_counts.empty_class", "warning",
     "Vocabulary classes with no image in any split.",
     "Drop these classes from the vocabulary (and the model's output layer) or add images; check "
     "that the label field maps to the vocabulary you expect.",
 )
-registry.define(
+OUT_OF_VOCABULARY = registry.define(
     "class_counts.out_of_vocabulary", "error",
     "Labels that are not in the declared class vocabulary.",
     "Fix the label strings or extend the vocabulary; the output layer has no unit for them.",
 )
-registry.define(
+IMBALANCE = registry.define(
     "class_counts.imbalance", "warning",
     "Training class counts are strongly imbalanced (largest over smallest class).",
     _WEIGHT_HINT,
 )
-registry.define(
+UNLABELED_IMAGES = registry.define(
     "class_counts.unlabeled_images", "error",
     "Images with no label (error for single-label data; info for multi-label data unless empty "
     "label sets are allowed).",
     "Drop or label these images; for multi-label data where 'no object' is a valid answer, pass "
     "--allow-empty.",
 )
-registry.define(
+MULTIPLE_LABELS_SINGLE_LABEL_DATA = registry.define(
     "class_counts.multiple_labels_single_label_data", "error",
     "Images with more than one label in data declared single-label.",
     "Resolve the conflicting labels, or treat the task as multi-label (sigmoid outputs with "
@@ -180,8 +180,7 @@ def check_class_counts(labels: LabelSet, thresholds: LabelThresholds | None = No
 
     if labels.out_of_vocabulary:
         oov = sorted(labels.out_of_vocabulary.items(), key=lambda kv: -kv[1])
-        out.append(registry.finding(
-            "class_counts.out_of_vocabulary",
+        out.append(OUT_OF_VOCABULARY.finding(
             f"{len(oov)} label(s) outside the vocabulary: "
             + ", ".join(f"{k} ({v:,} images)" for k, v in oov[: th.max_listed]),
             subject=", ".join(k for k, _ in oov[: th.max_listed]), evidence={"labels": dict(oov)},
@@ -194,18 +193,18 @@ def check_class_counts(labels: LabelSet, thresholds: LabelThresholds | None = No
         ]
         out.extend(list_or_aggregate(check_id, items, class_finding(check_id), noun, th.max_listed))
 
-    per_class("class_counts.empty_class", total == 0,
+    per_class(EMPTY_CLASS, total == 0,
               lambda i: f"{classes[i]}: no image in any split", "have no image in any split", total)
-    per_class("class_counts.missing_in_train", (ct.positives == 0) & (total > 0),
+    per_class(MISSING_IN_TRAIN, (ct.positives == 0) & (total > 0),
               lambda i: f"{classes[i]}: 0 {train} images but {int(total[i]):,} in other splits",
               f"never occur in {train}", -total)
-    per_class("class_counts.too_few_train", (ct.positives > 0) & (ct.positives < th.min_train),
+    per_class(TOO_FEW_TRAIN, (ct.positives > 0) & (ct.positives < th.min_train),
               lambda i: f"{classes[i]}: {int(ct.positives[i]):,} {train} images (< {th.min_train})",
               f"have fewer than {th.min_train} {train} images", ct.positives)
     for s, cs in counts.items():
         if s == train:
             continue
-        per_class("class_counts.too_few_val", (total > 0) & (cs.positives < th.min_eval),
+        per_class(TOO_FEW_VAL, (total > 0) & (cs.positives < th.min_eval),
                   lambda i, s=s, cs=cs: f"{classes[i]}: {int(cs.positives[i]):,} {s} images (< {th.min_eval})",
                   f"have fewer than {th.min_eval} {s} images", cs.positives)
 
@@ -214,16 +213,14 @@ def check_class_counts(labels: LabelSet, thresholds: LabelThresholds | None = No
     for s, cs in counts.items():
         empty = int(cs.cardinality[0]) if cs.cardinality.size else 0
         if empty and not (labels.multi_label and labels.allow_empty):
-            out.append(registry.finding(
-                "class_counts.unlabeled_images",
+            out.append(UNLABELED_IMAGES.finding(
                 f"{empty:,} of {cs.n_images:,} {s} images ({format_pct(empty / cs.n_images)}) have no label",
                 subject=s, evidence={"split": s, "unlabeled": empty, "n_images": cs.n_images},
                 severity="info" if labels.multi_label else "error",
             ))
         multi = int(cs.cardinality[2:].sum())
         if multi and not labels.multi_label:
-            out.append(registry.finding(
-                "class_counts.multiple_labels_single_label_data",
+            out.append(MULTIPLE_LABELS_SINGLE_LABEL_DATA.finding(
                 f"{multi:,} of {cs.n_images:,} {s} images carry more than one label (up to "
                 f"{cs.cardinality.size - 1}) in data declared single-label",
                 subject=s, evidence={"split": s, "multi_labelled": multi, "n_images": cs.n_images,
@@ -267,4 +264,4 @@ def _imbalance(
         "largest_count": int(pos[big]), "mean_ir": float(ir[present].mean()),
         "n_imbalanced_classes": len(rare), "weight_kind": kind, "suggested_weights": suggested,
     }
-    return [registry.finding("class_counts.imbalance", message, subject=names, evidence=evidence, hint=hint)]
+    return [IMBALANCE.finding(message, subject=names, evidence=evidence, hint=hint)]

@@ -93,12 +93,22 @@ class Finding:
 
 @dataclass
 class Report:
-    """All findings of one command plus a free-form summary (counts, timings, paths)."""
+    """All findings of one command plus a free-form summary (counts, timings, paths).
+
+    ``checks_run`` lists every check id the command ran, those that found nothing too (one JUnit
+    testcase each); commands fill it from ``registry.ids(...)``. JSON writes it as
+    ``summary["checks_run"]``.
+    """
 
     command: str
     findings: list[Finding] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     fail_on: Severity = Severity.ERROR
+    checks_run: list[str] = field(default_factory=list)
+
+    def ran(self, check_ids: Iterable[str]) -> None:
+        """Record checks as run (in order, each once)."""
+        self.checks_run = list(dict.fromkeys([*self.checks_run, *check_ids]))
 
     def add(self, findings: Iterable[Finding] | Finding) -> None:
         if isinstance(findings, Finding):
@@ -110,11 +120,9 @@ class Report:
         """A copy without findings whose check id or family is in ``ignored``."""
         ignored = set(ignored)
         kept = [f for f in self.findings if f.check not in ignored and f.family not in ignored]
-        summary = dict(self.summary)
-        if "checks_run" in summary:  # an ignored check did not run as far as the user is concerned
-            summary["checks_run"] = [c for c in summary["checks_run"]
-                                     if c not in ignored and c.split(".", 1)[0] not in ignored]
-        return Report(self.command, kept, summary, self.fail_on)
+        # An ignored check did not run as far as the user is concerned.
+        ran = [c for c in self.checks_run if c not in ignored and c.split(".", 1)[0] not in ignored]
+        return Report(self.command, kept, dict(self.summary), self.fail_on, ran)
 
     def failing(self) -> list[Finding]:
         return [f for f in self.findings if f.severity.rank >= self.fail_on.rank]
@@ -180,7 +188,8 @@ class Report:
             "status": self.status,
             "fail_on": self.fail_on.value,
             "findings": [f.to_dict() for f in self.sorted_findings()],
-            "summary": {**_jsonable(self.summary), "counts": self.counts()},
+            "summary": {**_jsonable(self.summary), **({"checks_run": list(self.checks_run)} if self.checks_run else {}),
+                        "counts": self.counts()},
         }
 
 

@@ -54,27 +54,27 @@ _SPLIT_HINT = (
     "sklearn.model_selection.StratifiedShuffleSplit for single-label data. If the shift is real "
     "(val drawn from the deployment distribution), report per-class metrics and recalibrate."
 )
-registry.define(
+ABSENT_IN_SPLIT = registry.define(
     "label_skew.absent_in_split", "error",
     "A class never occurs in a split although a random split would almost surely have put some of "
     "its images there; error when the other split's prevalence predicts several images, warning "
     "for a rarer class whose absence is still statistically clear.",
     _SPLIT_HINT,
 )
-registry.define(
+PREVALENCE_GAP = registry.define(
     "label_skew.prevalence_gap", "warning",
     "A class's per-image prevalence differs between two splits, significantly and by a clear "
     "effect size (Cohen's h); error when the effect is medium or larger.",
     _SPLIT_HINT,
 )
-registry.define(
+LABELS_PER_IMAGE = registry.define(
     "label_skew.labels_per_image", "warning",
     "The number of labels per image is distributed differently in two splits.",
     "Check that both splits were labelled with the same vocabulary and annotation protocol, then "
     "re-split with iterative stratification (`pipecheck split`), which also balances label "
     "combinations.",
 )
-registry.define(
+SUMMARY = registry.define(
     "label_skew.summary", "info",
     "Aggregate skew metrics (Sechidis LD/ED, FZ/FLZ, TFDV L-infinity and Jensen-Shannon) for "
     "comparison with the literature.",
@@ -134,14 +134,14 @@ def check_label_skew(labels: LabelSet, thresholds: LabelThresholds | None = None
         absent, gaps = per_pair[(a, b)]
         absent = [it for it in absent if clearest[(it["class"], it["split"])] is it]
         out += list_or_aggregate(
-            "label_skew.absent_in_split", absent, class_finding("label_skew.absent_in_split"),
+            ABSENT_IN_SPLIT, absent, class_finding(ABSENT_IN_SPLIT),
             f"never occur in one of {a}/{b} although a random split would put some there",
             th.max_listed,
             severity="error" if any(it["severity"] == "error" for it in absent) else "warning",
         )
         worst = "error" if any(g["severity"] == "error" for g in gaps) else "warning"
         out += list_or_aggregate(
-            "label_skew.prevalence_gap", gaps, class_finding("label_skew.prevalence_gap"),
+            PREVALENCE_GAP, gaps, class_finding(PREVALENCE_GAP),
             f"differ in prevalence between {a} and {b}", th.max_listed, severity=worst,
         )
         out += _labels_per_image(a, counts[a], b, counts[b], th)
@@ -227,7 +227,7 @@ def _labels_per_image(
         "split_a": a, "split_b": b, **cmp,
         "histogram_a": ca.cardinality.tolist(), "histogram_b": cb.cardinality.tolist(),
     }
-    return [registry.finding("label_skew.labels_per_image", message, subject=f"{a} vs {b}",
+    return [LABELS_PER_IMAGE.finding(message, subject=f"{a} vs {b}",
                              evidence=evidence)]
 
 
@@ -255,7 +255,7 @@ def _summary(labels: LabelSet, counts: dict[str, SplitCounts], pairs: list[tuple
         "LD": ld, "LD_undefined_terms": undefined, "ED": ed, "FZ": fz, "FLZ": flz,
         "pairs": per_pair, "n_images": sizes,
     }
-    return registry.finding("label_skew.summary", message, subject="all splits", evidence=evidence)
+    return SUMMARY.finding(message, subject="all splits", evidence=evidence)
 
 
 def prevalence_table(labels: LabelSet) -> dict[str, dict[str, float]]:

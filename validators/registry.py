@@ -1,15 +1,17 @@
 """The one registry of checks: check id -> family, default severity, what it means, default hint.
 
-Each validator module declares its checks at import time with :func:`define`; findings are made
-with :func:`finding`, which fills severity and hint from the registry so the README table, the
-``pipecheck checks`` listing and the findings cannot drift apart.
+Each validator module declares its checks at import time with :func:`define`, which returns the
+check's handle (``NO_DATA = define("family.no_data", ...)``); findings are made from the handle
+(``NO_DATA.finding(message, ...)``), which fills severity and hint from the registry so the check
+table, the ``pipecheck checks`` listing and the findings cannot drift apart. Which checks a command
+ran is said one way: :func:`ids` of families or handles, into ``Report.checks_run``.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 from pipecheck.validators.findings import Finding, Severity
 
@@ -39,6 +41,24 @@ class CheckInfo:
     def family(self) -> str:
         return self.id.split(".", 1)[0]
 
+    def __str__(self) -> str:
+        return self.id
+
+    def finding(self, message: str, *, subject: str = "", evidence: dict[str, Any] | None = None,
+                hint: str | None = None, severity: Severity | str | None = None) -> Finding:
+        """A :class:`Finding` of this check; severity and hint default to the declared ones."""
+        return Finding(
+            check=self.id,
+            severity=Severity.parse(severity) if severity is not None else self.severity,
+            message=message,
+            subject=subject,
+            evidence=dict(evidence or {}),
+            hint=self.hint if hint is None else hint,
+        )
+
+
+# A check named by its handle or by its id string.
+CheckRef = Union[CheckInfo, str]
 
 _CHECKS: dict[str, CheckInfo] = {}
 
@@ -63,7 +83,7 @@ def get(check_id: str) -> CheckInfo:
 
 
 def finding(
-    check_id: str,
+    check: CheckRef,
     message: str,
     *,
     subject: str = "",
@@ -71,16 +91,31 @@ def finding(
     hint: str | None = None,
     severity: Severity | str | None = None,
 ) -> Finding:
-    """Make a Finding for a declared check; severity and hint default to the registry's."""
-    info = get(check_id)
-    return Finding(
-        check=check_id,
-        severity=Severity.parse(severity) if severity is not None else info.severity,
-        message=message,
-        subject=subject,
-        evidence=dict(evidence or {}),
-        hint=info.hint if hint is None else hint,
-    )
+    """Make a Finding for a declared check (handle or id); severity and hint default to the registry's."""
+    info = get(check.id if isinstance(check, CheckInfo) else check)
+    return info.finding(message, subject=subject, evidence=evidence, hint=hint, severity=severity)
+
+
+def ids(*checks: CheckRef) -> list[str]:
+    """The check ids a command ran, for ``Report.checks_run``: each argument is a family name (all of
+    its declared checks, by id), a handle, or a declared id; in argument order, without repeats.
+
+    Raises:
+        KeyError: an id that is not declared, or a family with no declared check (a typo would
+            otherwise make a command claim it ran nothing).
+    """
+    out: dict[str, None] = {}
+    for check in checks:
+        if isinstance(check, CheckInfo):
+            out[get(check.id).id] = None
+        elif "." in check:
+            out[get(check).id] = None
+        else:
+            family = [c.id for c in all_checks() if c.family == check]
+            if not family:
+                raise KeyError(f"no check of family {check!r} is declared")
+            out.update(dict.fromkeys(family))
+    return list(out)
 
 
 def all_checks() -> list[CheckInfo]:

@@ -42,12 +42,12 @@ def run_validate(opts: ValidateOptions, progress: Progress | None = None) -> Rep
     ``progress`` hears of the long work: the passes over a build's records (integrity, labels, leakage,
     schema: one step each) and the batches sampled for the input checks."""
     progress = progress_or_none(progress)
-    report = Report("validate")
-    checks_run: list[str] = []
-    if opts.data_dir:
-        from pipecheck.validators.dataset import check_dataset
+    from pipecheck.validators import registry
 
+    report = Report("validate")
+    if opts.data_dir:
         from pipecheck.validators.dataset import CHECKS as DATASET_CHECKS
+        from pipecheck.validators.dataset import CLASSES_MISMATCH, SHARD_MISSING, SHARD_SIZE, check_dataset
         from pipecheck.validators.labels import LabelSet
         from pipecheck.validators.leakage import check_leakage
         from pipecheck.validators.schema import check_schema
@@ -56,33 +56,31 @@ def run_validate(opts: ValidateOptions, progress: Progress | None = None) -> Rep
         integrity = check_dataset(opts.data_dir)
         report.add(integrity)
         progress.advance()
-        checks_run += list(DATASET_CHECKS)
-        broken = [f for f in integrity if f.check in ("dataset.shard_missing", "dataset.shard_size",
-                                                      "dataset.classes_mismatch")]
+        report.ran(registry.ids(*DATASET_CHECKS))
+        broken = [f for f in integrity if f.check in registry.ids(SHARD_MISSING, SHARD_SIZE, CLASSES_MISMATCH)]
         if broken:
             # The other families read every shard; on a damaged copy they would only crash.
             report.summary["skipped"] = (f"labels, leakage, schema and input checks: {len(broken)} problem(s) with the "
                                          "build's files (run `pipecheck verify` for a per-record check)")
-            report.summary["checks_run"] = list(dict.fromkeys(checks_run))
             progress.finish()
             return report
         # Labels, leakage and schema read only non-image features: no pixel is decoded for them.
-        checks_run += _labels(report, LabelSet.from_build(opts.data_dir, allow_empty=opts.allow_empty or None))
+        _labels(report, LabelSet.from_build(opts.data_dir, allow_empty=opts.allow_empty or None))
         progress.advance()
         report.add(check_leakage(opts.data_dir))
         progress.advance()
         report.add(check_schema(opts.data_dir))
         progress.advance()
         progress.finish()
-        checks_run += _family_ids("leakage", "schema")
+        report.ran(registry.ids("leakage", "schema"))
         if opts.backbone:
             # The project's own reader must hand the backbone exactly what it expects.
             batches, label_mode, num_classes, preprocessing = _reader_batches(opts, report)
-            checks_run += _input_range(report, batches, opts, subject=f"{opts.data_dir} [{opts.split}]",
-                                       label_mode=label_mode, num_classes=num_classes, preprocessing=preprocessing,
-                                       progress=progress, total=_reader_batch_count(opts))
+            _input_range(report, batches, opts, subject=f"{opts.data_dir} [{opts.split}]",
+                         label_mode=label_mode, num_classes=num_classes, preprocessing=preprocessing,
+                         progress=progress, total=_reader_batch_count(opts))
     if opts.labels_path is not None:
-        checks_run += _labels(report, _table_labels(opts))
+        _labels(report, _table_labels(opts))
     if opts.source:
         from pipecheck.validators.sources import load_source
 
@@ -92,25 +90,24 @@ def run_validate(opts: ValidateOptions, progress: Progress | None = None) -> Rep
         if opts.model:
             batches = _through_model(report, batches, opts)
             preprocessing = "in-data"  # what the backbone receives is judged, wherever it was made
-        checks_run += _input_range(report, batches, opts, subject=source.spec, preprocessing=preprocessing,
-                                   progress=progress, total=opts.batches)
-        checks_run += _generator(report, source, opts)
-    report.summary["checks_run"] = list(dict.fromkeys(checks_run))
+        _input_range(report, batches, opts, subject=source.spec, preprocessing=preprocessing,
+                     progress=progress, total=opts.batches)
+        _generator(report, source, opts)
     return report
 
 
 def run_input_range(batches: Iterable[Any], opts: ValidateOptions) -> Report:
     """The ``input_range`` part of :func:`run_validate` over any iterable of batches (no loader)."""
     report = Report("validate")
-    report.summary["checks_run"] = _input_range(report, batches, opts, subject="batches")
+    _input_range(report, batches, opts, subject="batches")
     return report
 
 
 def _input_range(report: Report, batches: Iterable[Any], opts: ValidateOptions, subject: str,
                  label_mode: str | None = None, num_classes: int | None = None,
-                 preprocessing: str | None = None, progress: Progress | None = None, total: int = 0) -> list[str]:
-    """Stream ``batches`` once into the input_range family (``total`` of them expected, as progress);
-    returns the check ids that ran."""
+                 preprocessing: str | None = None, progress: Progress | None = None, total: int = 0) -> None:
+    """Stream ``batches`` once into the input_range family (``total`` of them expected, as progress)."""
+    from pipecheck.validators import registry
     from pipecheck.validators.input_range import BACKBONE_FREE_CHECK_IDS, CHECK_IDS, accumulate, diagnose
 
     progress = progress_or_none(progress)
@@ -121,17 +118,17 @@ def _input_range(report: Report, batches: Iterable[Any], opts: ValidateOptions, 
                         num_classes=num_classes, preprocessing=preprocessing or opts.preprocessing))
     against = f" against {opts.backbone}" if opts.backbone else ""
     report.summary.setdefault("sampled", {})[subject] = f"{stats.images} images in {stats.batches} batches{against}"
-    return list(CHECK_IDS) if opts.backbone else list(BACKBONE_FREE_CHECK_IDS)
+    report.ran(registry.ids(*(CHECK_IDS if opts.backbone else BACKBONE_FREE_CHECK_IDS)))
 
 
-def _generator(report: Report, source: Any, opts: ValidateOptions) -> list[str]:
+def _generator(report: Report, source: Any, opts: ValidateOptions) -> None:
     """The generator family on its own fresh walk of the source (it makes one if already consumed)."""
     from pipecheck.validators import registry
     from pipecheck.validators.generator import check_generator, check_generator_static
 
     report.add(check_generator(source, batches=opts.batches))
     report.add(check_generator_static(source))
-    return [c.id for c in registry.all_checks() if c.family == "generator"]
+    report.ran(registry.ids("generator"))
 
 
 def _reader_batch_count(opts: ValidateOptions) -> int:
@@ -250,14 +247,9 @@ def _through_model(report: Report, batches: Iterator[Any], opts: ValidateOptions
     return through_stage(itertools.chain([first], batches), stage)
 
 
-def _family_ids(*families: str) -> list[str]:
-    from pipecheck.validators import registry
-
-    return [c.id for c in registry.all_checks() if c.family in families]
-
-
-def _labels(report: Report, labels: Any) -> list[str]:
+def _labels(report: Report, labels: Any) -> None:
     """label_skew + class_counts, and the per-split counts the HTML report draws."""
+    from pipecheck.validators import registry
     from pipecheck.validators.labels import check_class_counts, check_label_skew
 
     report.add(check_label_skew(labels))
@@ -268,7 +260,7 @@ def _labels(report: Report, labels: Any) -> list[str]:
         "splits": {s: {"images": c.n_images, "positives": c.positives.tolist(), "labels_per_image": c.cardinality.tolist()}
                    for s, c in labels.counts().items()},
     }
-    return _family_ids("label_skew", "class_counts")
+    report.ran(registry.ids("label_skew", "class_counts"))
 
 
 def _table_labels(opts: ValidateOptions) -> Any:

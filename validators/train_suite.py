@@ -188,6 +188,6 @@ def run_train_check_on_data(opts: TrainCheckOptions, progress: Any = None) -> Re
     model_name = opts.model if isinstance(opts.model, str) else (getattr(opts.model, "__qualname__", None)
                                                                  or getattr(opts.model, "name", None) or type(opts.model).__name__)
     report.summary = {"device": device, "model": model_name, "data": opts.data_dir, "image_size": size,
-                      "steps": opts.steps, "labels": form, **report.summary,
-                      "checks_run": [c.id for c in registry.all_checks() if c.family == "training"]}
+                      "steps": opts.steps, "labels": form, **report.summary}
+    report.ran(registry.ids("training"))
     return report

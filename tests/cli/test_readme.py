@@ -122,10 +122,40 @@ def _module_strings(tree: ast.Module) -> dict[str, str]:
     return out
 
 
+def _handles() -> dict[str, dict[str, str]]:
+    """Per validators module, its check handles: ``NAME = define("family.code", ...)`` -> {NAME: id}."""
+    out: dict[str, dict[str, str]] = {}
+    for path in sorted(VALIDATORS.rglob("*.py")):
+        names = out.setdefault(path.stem, {})
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and node.value.args
+                    and (getattr(node.value.func, "attr", None) or getattr(node.value.func, "id", None)) == "define"
+                    and isinstance(node.value.args[0], ast.Constant)):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        names[target.id] = node.value.args[0].value
+    return out
+
+
+def _visible_handles(tree: ast.Module, own: dict[str, str], handles: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The handles a module can name: its own and those it imports from other validators modules."""
+    seen = dict(own)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipecheck.validators."):
+            theirs = handles.get(node.module.rsplit(".", 1)[1], {})
+            for alias in node.names:
+                if alias.name in theirs:
+                    seen[alias.asname or alias.name] = theirs[alias.name]
+    return seen
+
+
 def _literal(node: ast.AST, consts: dict[str, str]) -> list[str]:
-    """The check ids a first argument can be: a string, an f-string of module constants, a ternary."""
+    """The check ids a first argument can be: a string, an f-string of module constants, a ternary,
+    a check handle."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return [node.value]
+    if isinstance(node, ast.Name) and node.id in consts and "." in consts[node.id]:
+        return [consts[node.id]]
     if isinstance(node, ast.IfExp):
         return _literal(node.body, consts) + _literal(node.orelse, consts)
     if isinstance(node, ast.JoinedStr):
@@ -142,17 +172,23 @@ def _literal(node: ast.AST, consts: dict[str, str]) -> list[str]:
 
 
 def emitted_check_ids() -> dict[str, str]:
-    """Every check id literal passed to finding()/registry.finding()/class_finding() under validators/,
-    plus generator_ast's hit("code") codes (emitted as generator.<code>); id -> where."""
+    """Every check id literal or handle passed to finding()/registry.finding()/class_finding() under
+    validators/, every HANDLE.finding(...), plus generator_ast's hit("code") codes (emitted as
+    generator.<code>); id -> where."""
     found: dict[str, str] = {}
+    handles = _handles()
     for path in sorted(VALIDATORS.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        consts = _module_strings(tree)
+        visible = _visible_handles(tree, handles.get(path.stem, {}), handles)
+        consts = {**_module_strings(tree), **visible}
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and node.args):
                 continue
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-            if name in ("finding", "class_finding"):
+            owner = node.func.value if isinstance(node.func, ast.Attribute) else None
+            if name == "finding" and isinstance(owner, ast.Name) and owner.id in visible:  # HANDLE.finding(message)
+                found.setdefault(visible[owner.id], f"{path.name}:{node.lineno}")
+            elif name in ("finding", "class_finding"):
                 for check in _literal(node.args[0], consts):
                     found.setdefault(check, f"{path.name}:{node.lineno}")
             elif path.name == "generator_ast.py" and name == "hit":

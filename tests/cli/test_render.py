@@ -22,7 +22,7 @@ def report():
     f = registry.finding("class_counts.too_few_val", f"class {HOSTILE!s} has 0 val images", subject=HOSTILE,
                          evidence={"class": HOSTILE})
     r = Report("validate", [f])
-    r.summary["checks_run"] = ["class_counts.too_few_val"]
+    r.checks_run = ["class_counts.too_few_val"]
     r.summary["classes"] = HOSTILE
     return r
 
