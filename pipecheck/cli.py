@@ -2,8 +2,10 @@
 unreadable input (one line on stderr, never a traceback; ``PIPECHECK_DEBUG=1`` shows it), 3 an internal
 error (one line, "please report"), 130 interrupted.
 
-Exit codes live on exception types (click's ``UsageError`` and :class:`InputError` → 2) and on the
-report (:attr:`Report.exit_code`); commands only build a :class:`Report`.
+Exit codes live on exception types (click's ``UsageError`` and :class:`InputError` → 2; ``_Group``
+maps any other exception to 3 and Ctrl-C to 130, for every command) and on the report
+(:attr:`Report.exit_code`). Every command is thin: options → ``run_<command>(options) -> Report``
+(in ``validators/``) → :func:`write_report` → exit with the report's code.
 """
 
 from __future__ import annotations
@@ -52,11 +54,18 @@ def finalize(report: Report, fail_on: str, ignore: tuple[str, ...] = ()) -> Repo
     return report.without(ignore)
 
 
-def emit(report: Report, fmt: str, output: str | None, fail_on: str, ignore: tuple[str, ...] = ()) -> None:
-    """Render the report to stdout or a file (atomically) and exit with its code."""
+def write_report(report: Report, fmt: str, output: str | None, fail_on: str, ignore: tuple[str, ...] = (),
+                 html_path: str | None = None) -> Report:
+    """Judge the report as asked (:func:`finalize`), render it to stdout or a file (atomically), and
+    the HTML page too with ``html_path``; returns the judged report, whose ``exit_code`` the command
+    exits with."""
     from pipecheck.render import render
 
     report = finalize(report, fail_on, ignore)
+    if html_path:
+        from pipecheck.html import write_html
+
+        write_html(report, html_path)
     ctx = click.get_current_context(silent=True)
     verbose = bool(ctx and ctx.meta.get("pipecheck.verbose"))
     if output:
@@ -68,7 +77,7 @@ def emit(report: Report, fmt: str, output: str | None, fail_on: str, ignore: tup
             click.echo(render(report, "text", color=sys.stdout.isatty(), verbose=verbose), nl=False)
     else:
         click.echo(render(report, fmt, color=fmt == "text" and sys.stdout.isatty(), verbose=verbose), nl=False)
-    sys.exit(report.exit_code)
+    return report
 
 
 class InputFailure(click.ClickException):
@@ -170,45 +179,19 @@ def cli() -> None:
 def build_tfrecords(dump: str, out_dir: str, fmt: str, output: str | None, fail_on: str, ignore: tuple, progress,
                     runner: str, beam_options: tuple, **options: Any) -> None:
     """Pair images with metadata in DUMP, check/repair/reject each, split, write sharded TFRecords."""
-    from pipecheck.pipeline.build import BuildOptions, build
+    from pipecheck.pipeline.build import BuildOptions
     from pipecheck.progress import reporting
-    from pipecheck.validators.build import build_report
+    from pipecheck.validators.build import run_build
 
-    if bool(options["label_field"]) == bool(options["multi_label_field"]):
-        raise InputFailure("give exactly one of --label-field or --multi-label-field")
     opts = BuildOptions(dump=dump, out=out_dir, **options)
-    if beam_options and runner != "beam":
-        raise InputFailure("--beam-option needs --runner beam")
     try:
-        if runner == "beam":
-            _require_beam(opts.stats)
-            from pipecheck.pipeline.beam import BeamBuildError, build_beam
-
-            try:
-                result = build_beam(opts, list(beam_options))
-            except BeamBuildError as exc:
-                raise InputFailure(f"{exc} (finished shards are kept: rerun with --resume)") from exc
-        else:
-            with reporting("build-tfrecords", progress) as shown:
-                result = build(opts, progress=shown)
+        # Beam reports no progress of its own: its runner prints its own log.
+        with reporting("build-tfrecords", progress if runner == "local" else False) as shown:
+            report = run_build(opts, runner, beam_options, progress=shown)
     except KeyboardInterrupt:
         click.echo("pipecheck: interrupted; complete shards are kept, run the same command with --resume to finish", err=True)
         sys.exit(130)
-    emit(build_report(result), fmt, output, fail_on, ignore)
-
-
-def _require_beam(stats: bool) -> None:
-    """``--runner beam`` needs the ``pipecheck[beam]`` extra, and its statistics branch TFDV: exit 2 naming them."""
-    import importlib.util
-
-    from pipecheck.pipeline.stats import TFDV_EXTRA, tfdv_available
-
-    if importlib.util.find_spec("apache_beam") is None:
-        raise InputFailure("--runner beam needs Apache Beam, which is not installed: pip install 'pipecheck[beam]' "
-                           "(or use the default --runner local)")
-    if stats and not tfdv_available():
-        raise InputFailure(f"--runner beam computes TFDV statistics, and TFDV is not installed: {TFDV_EXTRA}, "
-                           "or pass --no-stats")
+    sys.exit(write_report(report, fmt, output, fail_on, ignore).exit_code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,12 +226,7 @@ def validate(fmt: str, output: str | None, fail_on: str, ignore: tuple, html_pat
         raise InputFailure("give --data OUT_DIR, --labels TABLE or --source module:callable")
     with reporting("validate", progress) as shown:
         report = run_validate(ValidateOptions(**options), progress=shown)
-    report = finalize(report, fail_on, ignore)
-    if html_path:
-        from pipecheck.html import write_html
-
-        write_html(report, html_path)
-    emit(report, fmt, output, fail_on, ignore)
+    sys.exit(write_report(report, fmt, output, fail_on, ignore, html_path).exit_code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,7 +280,7 @@ def train_check(data_dir, backbone, image_size, fmt, output, fail_on, ignore, pr
         report = run_train_check_on_data(placed_for_training(_train_opts(data_dir, backbone, image_size, o),
                                                              o["preprocessing"]), progress=shown)
     click.echo(f"pipecheck train-check: ran on {report.summary.get('device')}", err=True)
-    emit(report, fmt, output, fail_on, ignore)
+    sys.exit(write_report(report, fmt, output, fail_on, ignore).exit_code)
 
 
 @cli.command("gate", context_settings={"ignore_unknown_options": False})
@@ -319,8 +297,9 @@ def train_check(data_dir, backbone, image_size, fmt, output, fail_on, ignore, pr
 def gate(data_dir, backbone, image_size, batches, allow_empty, html_path, fmt, output, fail_on, ignore, command, progress,
          **o) -> None:
     """validate, then train-check, as one report; `-- CMD ...` runs your training only if it passes."""
-    from pipecheck.gate import run_command, run_gate
+    from pipecheck.gate import run_command
     from pipecheck.progress import reporting
+    from pipecheck.validators.gate_suite import run_gate
     from pipecheck.validators.suite import ValidateOptions
 
     vopts = ValidateOptions(data_dir=data_dir, backbone=backbone, image_size=image_size, batches=batches,
@@ -329,18 +308,8 @@ def gate(data_dir, backbone, image_size, batches, allow_empty, html_path, fmt, o
     topts = _train_opts(data_dir, backbone, image_size, o) if o["model"] else None
     with reporting("gate", progress) as shown:
         report = run_gate(vopts, topts, Severity.parse(fail_on), ignore, progress=shown)
-    report = finalize(report, fail_on, ignore)
-    if html_path:
-        from pipecheck.html import write_html
-
-        write_html(report, html_path)
-    if not command or report.exit_code:
-        emit(report, fmt, output, fail_on, ignore)
-    try:
-        emit(report, fmt, output, fail_on, ignore)
-    except SystemExit:
-        pass
-    sys.exit(run_command(command))
+    report = write_report(report, fmt, output, fail_on, ignore, html_path)
+    sys.exit(run_command(command) if command and report.ok else report.exit_code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,54 +330,13 @@ def gate(data_dir, backbone, image_size, batches, allow_empty, html_path, fmt, o
 def split_cmd(data_dir, labels_path, out_path, label_field, multi_label_field, label_sep, split_field, group_field,
               val_fraction, test_fraction, seed, overwrite, fmt, output, fail_on, ignore) -> None:
     """Re-split with iterative stratification; prints per-class prevalence and LD/FLZ before and after."""
-    from pipecheck.pipeline.resplit import fractions_for
-    from pipecheck.validators.labels import LabelSet, check_class_counts, check_label_skew, prevalence_table, split_metrics
+    from pipecheck.validators.split_suite import SplitOptions, run_split
 
-    if bool(data_dir) == bool(labels_path):
-        raise InputFailure("give exactly one of --data DIR or --labels TABLE")
-    fractions = fractions_for(val_fraction, test_fraction)
-    if data_dir:
-        from pipecheck.pipeline.resplit import resplit_dataset
-
-        before = LabelSet.from_build(data_dir)
-        resplit_dataset(data_dir, out_path, fractions=fractions, seed=seed, group_field=group_field, overwrite=overwrite)
-        after = LabelSet.from_build(out_path)
-    else:
-        from pipecheck.pipeline.dump import read_table, write_table
-        from pipecheck.pipeline.resplit import resplit_table
-
-        if bool(label_field) == bool(multi_label_field):
-            raise InputFailure("with --labels give exactly one of --label-field or --multi-label-field")
-        if os.path.exists(out_path) and not overwrite:
-            raise InputError(f"{out_path} exists; pass --overwrite to replace it")
-        column = label_field or multi_label_field
-        df = read_table(labels_path)
-        if len(df) == 0:
-            raise InputError(f"{labels_path}: the table has a header and no rows; point --labels at the table that "
-                             "lists one image per row")
-        sep = label_sep if multi_label_field else None
-        multi = bool(multi_label_field)
-        before = (LabelSet.from_table(df, column, split_field, sep, multi_label=multi)
-                  if split_field in df.columns else None)
-        df = df.copy()
-        df[split_field] = resplit_table(df, column, sep=sep, fractions=fractions, group_column=group_field, seed=seed)
-        write_table(df, out_path)
-        after = LabelSet.from_table(df, column, split_field, sep, multi_label=multi, target_fractions=fractions)
-    report = Report("split", check_label_skew(after) + check_class_counts(after))
-    after_table = prevalence_table(after)
-    before_table = prevalence_table(before) if before is not None else {}
-    report.summary["out"] = out_path
-    report.summary["prevalence (before -> after)"] = {
-        c: (" ".join(f"{s} {p:.2%}" for s, p in before_table.get(c, {}).items()) + " -> " if before_table else "")
-        + " ".join(f"{s} {p:.2%}" for s, p in after_table[c].items())
-        for c in after.classes
-    }
-    if before is not None:
-        report.summary["before"] = split_metrics(before)
-    report.summary["after"] = split_metrics(after)
-    report.summary["checks_run"] = ["label_skew.absent_in_split", "label_skew.prevalence_gap",
-                                    "label_skew.labels_per_image", "class_counts.missing_in_train"]
-    emit(report, fmt, output, fail_on, ignore)
+    report = run_split(SplitOptions(out_path=out_path, data_dir=data_dir, labels_path=labels_path,
+                                    label_field=label_field, multi_label_field=multi_label_field, label_sep=label_sep,
+                                    split_field=split_field, group_field=group_field, val_fraction=val_fraction,
+                                    test_fraction=test_fraction, seed=seed, overwrite=overwrite))
+    sys.exit(write_report(report, fmt, output, fail_on, ignore).exit_code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,12 +345,9 @@ def split_cmd(data_dir, labels_path, out_path, label_field, multi_label_field, l
 @report_options
 def verify(data_dir: str, fmt: str, output: str | None, fail_on: str, ignore: tuple) -> None:
     """Re-read every shard of DATA_DIR: record CRCs and sha256 against the build, counts, shard sha256."""
-    from pipecheck.validators.dataset import VERIFY_CHECKS, verify_dataset
+    from pipecheck.validators.dataset import run_verify
 
-    findings, totals = verify_dataset(data_dir)
-    report = Report("verify", findings)
-    report.summary.update({"data": data_dir, **totals, "checks_run": list(VERIFY_CHECKS)})
-    emit(report, fmt, output, fail_on, ignore)
+    sys.exit(write_report(run_verify(data_dir), fmt, output, fail_on, ignore).exit_code)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """``pipecheck gate``: the pre-training gate for CI. ``validate``, then (only if nothing failed)
-``train-check``, as one report; when it passes, optionally the user's real training command, whose
-exit code becomes the gate's. When it fails, that command never starts.
+``train-check``, as one report (:func:`run_gate`, in ``validators/gate_suite.py``); when it passes,
+optionally the user's real training command, whose exit code becomes the gate's. When it fails,
+that command never starts.
 """
 
 from __future__ import annotations
@@ -10,46 +11,7 @@ import subprocess
 import sys
 from typing import Sequence
 
-from pipecheck.pipeline.progress import Progress
-from pipecheck.validators.findings import Report, Severity
-from pipecheck.validators.suite import ValidateOptions, run_validate
-from pipecheck.validators.train_suite import TrainCheckOptions, run_train_check_on_data
-
-
-def run_gate(validate: ValidateOptions, train: TrainCheckOptions | None, fail_on: Severity,
-             ignore: Sequence[str] = (), progress: Progress | None = None) -> Report:
-    """One ``gate`` report: validate's findings, then train-check's unless validate already failed.
-
-    ``ignore`` is applied before that decision: an ignored check must neither fail the gate nor
-    stop train-check from running. ``progress`` hears of both parts' long work.
-    """
-    first = run_validate(validate, progress=progress).without(ignore)
-    first.fail_on = fail_on
-    report = Report("gate", list(first.findings), fail_on=fail_on)
-    checks = list(first.summary.get("checks_run", []))
-    report.summary["validate"] = {k: v for k, v in first.summary.items() if k not in ("checks_run", "labels")}
-    if "labels" in first.summary:
-        report.summary["labels"] = first.summary["labels"]
-    if train is None:
-        report.summary["train-check"] = "not run (no --model)"
-    elif first.failing():
-        report.summary["train-check"] = f"skipped: validate found {len(first.failing())} problem(s) at or above {fail_on.value}"
-    else:
-        if str(first.summary.get("preprocessing", "")).startswith("in-model") and train.backbone:
-            # validate found (or was told) that the model applies the backbone's preprocessing: the
-            # training run's reader must then feed raw pixels, as validate's did.
-            import dataclasses
-
-            from pipecheck.validators.input_range import backbone_info
-
-            size = train.image_size or backbone_info(train.backbone).default_size
-            train = dataclasses.replace(train, backbone=None, image_size=size)
-        second = run_train_check_on_data(train, progress=progress)
-        report.add(second.findings)
-        report.summary["train-check"] = {k: v for k, v in second.summary.items() if k not in ("checks_run", "gradient_norm_by_layer")}
-        checks += list(second.summary.get("checks_run", []))
-    report.summary["checks_run"] = list(dict.fromkeys(checks))
-    return report
+from pipecheck.validators.gate_suite import run_gate  # noqa: F401  (the gate's report, re-exported)
 
 
 def run_command(command: Sequence[str]) -> int:
