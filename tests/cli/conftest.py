@@ -10,14 +10,10 @@ from __future__ import annotations
 import io
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE_DUMP = REPO / "samples" / "dump"
 
 
 def invoke(*args: str):
@@ -35,13 +31,10 @@ def pipecheck_cli():
 
 
 @pytest.fixture(scope="session")
-def cli_sample_build(tmp_path_factory) -> str:
-    """The committed sample dump as ``./dev sample`` builds it (species, grouped by specimen, TFDV stats)."""
-    from pipecheck.pipeline.build import BuildOptions, build
-
-    out = tmp_path_factory.mktemp("cli_sample") / "out"
-    build(BuildOptions(dump=str(SAMPLE_DUMP), out=str(out), label_field="species", group_field="specimen", workers=1))
-    return str(out)
+def cli_sample_build(sample_build) -> str:
+    """The committed sample dump as ``./dev sample`` builds it (species, grouped by specimen, TFDV stats): the
+    folder of the session's one ``sample_build`` (tests/conftest.py)."""
+    return str(sample_build.out_dir)
 
 
 def _noise(seed: int, side: int = 32):

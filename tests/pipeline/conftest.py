@@ -197,14 +197,7 @@ def mini_build(mini_dump, tmp_path_factory):
     return Helpers.build(mini_dump, out, label_field="species", group_field="group", val_fraction=0.2)
 
 
-@pytest.fixture(scope="session")
-def sample_build(tmp_path_factory):
-    """The committed sample dump as the README describes (with default options, TFDV stats included)."""
-    from pipecheck.pipeline.build import BuildOptions, build
-
-    out = tmp_path_factory.mktemp("sample_build") / "out"
-    return build(BuildOptions(dump=str(SAMPLE_DUMP), out=str(out), label_field="species",
-                              group_field="specimen", workers=1))
+# sample_build (the committed sample dump, built once per session) is in tests/conftest.py.
 
 
 @pytest.fixture(scope="session")
