@@ -4,8 +4,9 @@ Only the orchestration differs from a local build. The driver plans exactly as `
 (``build.plan_build``: scan, labels, split, shard plan, staging folder, ``--resume``), the pipeline
 runs the one per-shard transform (``shards.write_shard``: each worker writes one whole shard under a
 temp name, renames it, then writes its ``.done.json`` record), and the driver finishes exactly as
-``build()`` does (``build.finish_build``: accounting, ``rejects.jsonl``, ``checksums.jsonl``,
-``dataset.json``, swap-in). Shard bytes are therefore identical to a local build of the same plan.
+``build()`` does (``build.finish_build``: accounting, then the one publisher of a build folder,
+``staging.publish``: ``rejects.jsonl``, ``checksums.jsonl``, ``dataset.json``, swap-in). Shard bytes
+are therefore identical to a local build of the same plan.
 
 TFDV statistics run in the same pipeline: one branch per split groups the written records'
 label/metadata rows, turns them into the Arrow RecordBatch the in-process path uses

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import json
 import os
 import time
 from collections import Counter
@@ -23,21 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pipecheck.pipeline import fsio, spec
+from pipecheck.pipeline import fsio
 from pipecheck.pipeline.dump import Scan, scan_manifest, scan_sidecars
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.labels import (cap_meta_keys, coerce_meta, extract_labels, flatten_meta,
                                        lookup, meta_types, vocabulary)
-from pipecheck.pipeline.manifest import (CHECKSUMS_NAME, FORMAT_VERSION, MANIFEST_NAME, REJECTS_NAME, manifest_bytes, swap_in,
-                                         swap_in_remote)
+from pipecheck.pipeline.manifest import (FORMAT_VERSION, MULTI_LABEL, SINGLE_LABEL, Manifest, ShardInfo, SplitInfo,
+                                         splits_from_shards)
 from pipecheck.pipeline.options import BuildOptions
 from pipecheck.pipeline.precheck import Precheck
 from pipecheck.pipeline.rejects import Reject
-from pipecheck.pipeline.shards import (DONE_SUFFIX, ShardResult, ShardTask, run_tasks,
-                                       shard_count)
+from pipecheck.pipeline.shards import DONE_SUFFIX, ShardResult, ShardTask, plan_shards, run_tasks
 from pipecheck.pipeline.split import iterative_split, split_from_value
 from pipecheck.pipeline.staging import (STATE_NAME, check_out, check_out_path, make_durable, out_lock, prepare_staging,
-                                        resolve_out, staging_path)
+                                        publish, resolve_out, staging_path)
 from pipecheck.pipeline.version import __version__
 from pipecheck.pipeline.workers import gc_paused
 
@@ -126,10 +124,8 @@ def _assign_splits(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[s
 
 def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int], types: dict[str, str],
           staging: str) -> tuple[list[ShardTask], dict[str, tuple[int, int]]]:
-    """The shard tasks, and each image's ``(size, mtime)`` (stat once: sizes size the shards, both
-    go into the resume fingerprint)."""
-    import numpy as np
-
+    """The shard tasks (``shards.plan_shards``), and each image's ``(size, mtime)`` (stat once: sizes
+    size the shards, both go into the resume fingerprint)."""
     stamps: dict[str, tuple[int, int]] = {}
 
     target = opts.shard_size_mb * 1024 * 1024
@@ -139,23 +135,19 @@ def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int],
         by_split.setdefault(k["split"], []).append(k)
     for split in sorted(by_split):
         rows = by_split[split]
-        # Shuffle once so every shard is class-mixed and interleaved reads see all classes.
-        order = np.random.default_rng([opts.seed, len(rows)]).permutation(len(rows))
-        rows = [rows[i] for i in order]
         for k in rows:
             stamps[k["item"].image] = fsio.stamp(fsio.join(opts.dump, k["item"].image))
         est = sum(max(0, stamps[k["item"].image][0]) for k in rows)
         if opts.max_side:
             est = min(est, len(rows) * opts.max_side * opts.max_side * 0.5)
-        count = shard_count(len(rows), est, target)
-        for i, chunk in enumerate(np.array_split(np.arange(len(rows)), count)):
+        chunks = plan_shards(rows, seed=opts.seed, est_bytes=est, target_bytes=target)
+        for i, chunk in enumerate(chunks):
             items = []
-            for j in chunk:
-                k = rows[j]
+            for k in chunk:
                 labels = sorted(k["labels"], key=index.__getitem__)
                 items.append((k["item"].image, k["item"].stem, [index[n] for n in labels], labels, coerce_meta(k["meta"], types)))
                 k["meta"] = None  # now in the task; freeing it as we go lowers the plan's peak
-            tasks.append(ShardTask(split, i, count, opts.dump, staging, opts.image_options, items))
+            tasks.append(ShardTask(split, i, len(chunks), opts.dump, staging, opts.image_options, items))
     return tasks, stamps
 
 
@@ -258,95 +250,73 @@ def _build_locked(opts: BuildOptions, progress: bool) -> BuildResult:
 
 def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
                  statistics: Callable[[], dict[str, str]] | None = None) -> BuildResult:
-    """Everything after the shards are written, shared by every runner: account, write
-    ``rejects.jsonl``, ``checksums.jsonl``, statistics and ``dataset.json``, then swap the staging
-    folder in. ``statistics`` writes ``stats/`` itself when a runner computes them (Beam); by default
-    they are computed here, in process, and then the plan's task items are released (emptied;
-    the tasks keep their names and splits)."""
-    started, staging, scan, classes, types = planned.started, planned.staging, planned.scan, planned.classes, planned.types
+    """Everything after the shards are written, shared by every runner: account, compute the
+    statistics, wait for the shards to reach the disk, then ``staging.publish`` (``rejects.jsonl``,
+    ``checksums.jsonl``, ``dataset.json``, the swap). ``statistics`` writes ``stats/`` itself when a
+    runner computes them (Beam); by default they are computed here, in process, and then the plan's
+    task items are released (emptied; the tasks keep their names and splits)."""
+    staging, scan = planned.staging, planned.scan
     results = sorted(planned.done + list(new), key=lambda r: r.file)
     rejects = list(scan.rejects)
     repairs: Counter = Counter()
-    splits: dict[str, Any] = {}
     for r in results:
         rejects.extend(r.rejects)
         repairs.update(r.repairs)
-        s = splits.setdefault(r.split, {"examples": 0, "class_counts": Counter(), "shards": []})
-        s["examples"] += r.records
-        s["class_counts"].update(r.class_counts)
-        s["shards"].append({"file": r.file, "records": r.records, "bytes": r.bytes, "sha256": r.sha256})
-    for name in requested_splits(opts):
-        # A requested split that received no image stays in the manifest, empty, so the checks
-        # (build.empty_split, dataset.empty_split) can say so instead of it silently not existing.
-        splits.setdefault(name, {"examples": 0, "class_counts": Counter(), "shards": []})
-    for s in splits.values():
-        s["class_counts"] = {c: s["class_counts"].get(c, 0) for c in classes}
     rejects.sort(key=lambda r: (r.path, r.reason))
-    written = sum(s["examples"] for s in splits.values())
-    by_reason = Counter(r.reason for r in rejects)
-    manifest = {
-        "pipecheck_version": __version__,
-        "format_version": FORMAT_VERSION,
-        "created_unix": round(started, 3),
-        "build_seconds": round(time.time() - started, 3),
-        "dump": opts.dump if fsio.is_remote(opts.dump) else os.path.abspath(opts.dump),
-        "options": {k: v for k, v in dataclasses.asdict(opts).items()
-                    if k not in ("dump", "out", "overwrite", "resume", "workers", "stats")},
-        "label_mode": "multi_label" if opts.multi_label_field else "single_label",
-        "label_field": opts.label_spec.field,
-        "classes": classes,
-        "meta_features": types,
-        "metadata_keys": planned.meta_keys,
-        "splits": {k: splits[k] for k in sorted(splits, key=lambda s: (s != "train", s != "val", s))},
-        "accounting": {
-            "inputs_found": scan.inputs_found,
-            "written": written,
-            "rejected": len(rejects),
-            "balanced": written + len(rejects) == scan.inputs_found,
-            "rejects_by_reason": dict(sorted(by_reason.items())),
-            "repairs": dict(sorted(repairs.items())),
-            "litter_ignored": len(scan.litter),
-            "other_files_ignored": dict(sorted(scan.ignored.items())),
-        },
-    }
+    splits = splits_from_shards(((r.split, ShardInfo(r.file, r.records, r.bytes, r.sha256), r.class_counts)
+                                 for r in results), planned.classes, requested_splits(opts))
+    manifest = _manifest(opts, planned, splits, rejects, repairs)
     if opts.stats and statistics:
-        manifest["statistics"] = statistics()
+        manifest = manifest.replace(statistics=statistics())
     elif opts.stats:
         from pipecheck.pipeline import stats
 
-        frames = _statistics_frames(planned.tasks, results, types)
+        frames = _statistics_frames(planned.tasks, results, planned.types)
         # Nothing below reads the plan's per-image items (paths, labels, metadata) again, and TFDV
         # peaks while it runs: released first, the part of a build's peak memory that grew with
         # the number of images goes (at 100k images the driver peaked 81 MiB lower).
         for task in planned.tasks:
             task.items = []
-        manifest["statistics"] = stats.write_statistics(staging, frames)
+        manifest = manifest.replace(statistics=stats.write_statistics(staging, frames))
     if not fsio.is_remote(staging):
         make_durable(staging, results)
-    fsio.write_atomic(fsio.join(staging, REJECTS_NAME),
-                      "".join(json.dumps(r.to_dict(), ensure_ascii=True) + "\n" for r in rejects).encode())
-    fsio.write_atomic(fsio.join(staging, CHECKSUMS_NAME), "".join(
-        json.dumps({"file": r.file, spec.RECORD_DIGEST_KEY: r.record_digests}) + "\n" for r in results).encode())
-    fsio.write_atomic(fsio.join(staging, MANIFEST_NAME), manifest_bytes(manifest))
-    bookkeeping = [f".{r.file}{DONE_SUFFIX}" for r in results] + [STATE_NAME]
-    if isinstance(planned.out, Path):
-        if os.path.isdir(fsio.join(staging, "stats")):
-            fsio.sync_folder(fsio.join(staging, "stats"))
-        fsio.sync_folder(staging)  # the shards' and the three files' names
-        # The resume records go only after the swap: a kill before it leaves a staging folder that
-        # --resume can finish; a kill after it leaves them in --out, which --resume also accepts.
-        swap_in(Path(staging), planned.out)
-        for name in bookkeeping:
-            (planned.out / name).unlink(missing_ok=True)
-        try:
-            fsio.sync_folder(str(planned.out.parent))  # the swap itself
-        except OSError:
-            pass  # the build is complete and in place; only the rename's durability is in doubt
-    else:
-        for name in bookkeeping:
-            fsio.remove(fsio.join(staging, name))
-        swap_in_remote(staging, planned.out)
-    return BuildResult(str(planned.out), manifest, rejects, repairs, len(scan.litter), scan.ignored)
+    # The resume records go only after the swap: a kill before it leaves a staging folder that
+    # --resume can finish; a kill after it leaves them in --out, which --resume also accepts.
+    publish(staging, planned.out, manifest, rejects, ((r.file, r.record_digests) for r in results),
+            bookkeeping=[f".{r.file}{DONE_SUFFIX}" for r in results] + [STATE_NAME])
+    return BuildResult(str(planned.out), manifest.to_dict(), rejects, repairs, len(scan.litter), scan.ignored)
+
+
+def _manifest(opts: BuildOptions, planned: Planned, splits: dict[str, SplitInfo], rejects: list[Reject],
+              repairs: Counter) -> Manifest:
+    """The build's ``dataset.json`` (without statistics, computed after it)."""
+    scan = planned.scan
+    written = sum(s.examples for s in splits.values())
+    return Manifest(
+        pipecheck_version=__version__,
+        format_version=FORMAT_VERSION,
+        created_unix=round(planned.started, 3),
+        build_seconds=round(time.time() - planned.started, 3),
+        dump=opts.dump if fsio.is_remote(opts.dump) else os.path.abspath(opts.dump),
+        options={k: v for k, v in dataclasses.asdict(opts).items()
+                 if k not in ("dump", "out", "overwrite", "resume", "workers", "stats")},
+        label_mode=MULTI_LABEL if opts.multi_label_field else SINGLE_LABEL,
+        label_field=opts.label_spec.field,
+        classes=tuple(planned.classes),
+        meta_features=planned.types,
+        metadata_keys=planned.meta_keys,
+        splits=splits,
+        accounting={
+            "inputs_found": scan.inputs_found,
+            "written": written,
+            "rejected": len(rejects),
+            "balanced": written + len(rejects) == scan.inputs_found,
+            "rejects_by_reason": dict(sorted(Counter(r.reason for r in rejects).items())),
+            "repairs": dict(sorted(repairs.items())),
+            "litter_ignored": len(scan.litter),
+            "other_files_ignored": dict(sorted(scan.ignored.items())),
+        },
+    )
 
 
 def _statistics_frames(tasks: list[ShardTask], results: list[ShardResult], types: dict[str, str]) -> dict[str, Any]:

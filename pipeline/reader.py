@@ -9,17 +9,19 @@ parallel, then batched and prefetched.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Mapping
 
 from pipecheck.pipeline import spec
 from pipecheck.pipeline.errors import InputError
-from pipecheck.pipeline.manifest import read_manifest, shard_paths
+from pipecheck.pipeline.manifest import MULTI_LABEL, Manifest, load_manifest
 
 LABEL_MODES = ("categorical", "multi_hot", "int")
 
 
-def default_label_mode(manifest: dict[str, Any]) -> str:
-    return "multi_hot" if manifest.get("label_mode") == "multi_label" else "categorical"
+def default_label_mode(manifest: Manifest | Mapping[str, Any]) -> str:
+    """``multi_hot`` for a multi-label build, else ``categorical`` (``manifest``: typed, or its JSON object)."""
+    multi = manifest.multi_label if isinstance(manifest, Manifest) else manifest.get("label_mode") == MULTI_LABEL
+    return "multi_hot" if multi else "categorical"
 
 
 def load_dataset(
@@ -69,13 +71,12 @@ def load_dataset(
     """
     import tensorflow as tf
 
-    manifest = read_manifest(data_dir)
-    classes = manifest["classes"]
-    n_classes = len(classes)
+    manifest = load_manifest(data_dir)
+    n_classes = len(manifest.classes)
     label_mode = label_mode or default_label_mode(manifest)
     if label_mode not in LABEL_MODES:
         raise InputError(f"label_mode {label_mode!r} is not one of {', '.join(LABEL_MODES)}")
-    if label_mode != "multi_hot" and manifest.get("label_mode") == "multi_label":
+    if label_mode != "multi_hot" and manifest.multi_label:
         raise InputError(f"{data_dir} holds multi-label data; use label_mode='multi_hot'")
     bb = None
     if backbone:
@@ -90,7 +91,7 @@ def load_dataset(
     height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
     shuffle = (split == "train") if shuffle is None else shuffle
 
-    paths = shard_paths(data_dir, manifest, split)
+    paths = manifest.shard_paths(data_dir, split)
     if not paths:
         raise InputError(f"split {split!r} of {data_dir} is empty (no image landed in it); rebuild with other split options")
     files = tf.data.Dataset.from_tensor_slices(paths)
@@ -112,7 +113,7 @@ def load_dataset(
     # DCT scaling (decode at 1/2, 1/4 or 1/8 while the short side stays >= the target side) skips
     # most of the IDCT work for large stored images; a build whose --max-side rules it out skips the
     # per-record branch and the size features too.
-    max_side = (manifest.get("options") or {}).get("max_side")
+    max_side = manifest.option.get("max_side")
     dct_scaling = max_side is None or max_side >= 2 * target_side
     description = {
         spec.IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
@@ -270,11 +271,11 @@ def _reverse_channels(image):
 
 def class_names(data_dir: str) -> list[str]:
     """The sorted class vocabulary of a build (index i is class ``names[i]``)."""
-    return list(read_manifest(data_dir)["classes"])
+    return list(load_manifest(data_dir).classes)
 
 
 def num_examples(data_dir: str, split: str) -> int:
-    return int(read_manifest(data_dir)["splits"][split]["examples"])
+    return load_manifest(data_dir).split(split, data_dir).examples
 
 
 def read_columns(data_dir: str, split: str, keys: list[str], *, batch: int = 256) -> dict[str, list]:
@@ -291,14 +292,14 @@ def read_columns(data_dir: str, split: str, keys: list[str], *, batch: int = 256
     """
     import tensorflow as tf
 
-    manifest = read_manifest(data_dir)
+    manifest = load_manifest(data_dir)
     kinds = {"int": tf.int64, "float": tf.float32, "bytes": tf.string}
     fixed = {spec.IMAGE_HEIGHT: tf.int64, spec.IMAGE_WIDTH: tf.int64, spec.IMAGE_CHANNELS: tf.int64,
              spec.IMAGE_PHASH: tf.int64}
     desc: dict[str, Any] = {}
     for key in keys:
         if key.startswith(spec.META_PREFIX):
-            kind = manifest.get("meta_features", {}).get(key[len(spec.META_PREFIX):], "bytes")
+            kind = manifest.meta_types.get(key[len(spec.META_PREFIX):], "bytes")
             desc[key] = tf.io.RaggedFeature(kinds[kind])
         elif key in (spec.LABEL_INDEX,):
             desc[key] = tf.io.RaggedFeature(tf.int64)
@@ -306,7 +307,7 @@ def read_columns(data_dir: str, split: str, keys: list[str], *, batch: int = 256
             desc[key] = tf.io.RaggedFeature(fixed[key])
         else:
             desc[key] = tf.io.RaggedFeature(tf.string)
-    paths = shard_paths(data_dir, manifest, split)
+    paths = manifest.shard_paths(data_dir, split)
     out: dict[str, list] = {k: [] for k in keys}
     if not paths:
         return out

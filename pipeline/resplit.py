@@ -1,12 +1,12 @@
 """Re-split labels with iterative stratification: a label table gets a new split column, a built
 dataset gets rebuilt into new split shards by copying its raw records (no image is decoded and
-the original dump is not needed).
+the original dump is not needed). The new folder is planned (``shards.plan_shards``) and
+published (``staging.publish``) by the same code as a build, so it is the same kind of folder.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from collections import Counter
@@ -16,11 +16,10 @@ from typing import Any, Sequence
 from pipecheck.pipeline import spec
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.labels import label_values, vocabulary
-from pipecheck.pipeline.fsio import write_atomic
-from pipecheck.pipeline.manifest import CHECKSUMS_NAME, read_manifest, shard_paths, swap_in, write_manifest
-from pipecheck.pipeline.shards import shard_count
+from pipecheck.pipeline.manifest import REJECTS_NAME, Manifest, ShardInfo, load_manifest, splits_from_shards
+from pipecheck.pipeline.shards import plan_shards
 from pipecheck.pipeline.split import iterative_split
-from pipecheck.pipeline.staging import out_lock, resolve_out, staging_dir
+from pipecheck.pipeline.staging import out_lock, publish, resolve_out, staging_dir
 
 
 def fractions_for(val_fraction: float, test_fraction: float = 0.0) -> dict[str, float]:
@@ -78,8 +77,9 @@ def _parse_shard(path: str, meta_types: dict[str, str], group_key: str | None) -
 
 def resplit_dataset(src: str, dst: str, *, fractions: dict[str, float], seed: int = 0,
                     group_field: str | None = None, shard_size_mb: float = 128.0, overwrite: bool = False) -> dict[str, Any]:
-    """Rebuild ``src`` into ``dst`` with a fresh iterative-stratification split; returns the manifest."""
-    manifest = read_manifest(src)
+    """Rebuild ``src`` into ``dst`` with a fresh iterative-stratification split; returns the manifest
+    (the JSON object of its ``dataset.json``)."""
+    manifest = load_manifest(src)
     out = Path(resolve_out(dst))  # `--out .` must not put the staging folder inside --out
     from pipecheck.pipeline import fsio
 
@@ -90,99 +90,103 @@ def resplit_dataset(src: str, dst: str, *, fractions: dict[str, float], seed: in
     with out_lock(out):
         if out.is_dir() and any(out.iterdir()) and not overwrite:
             raise InputError(f"output folder {dst} is not empty; pass --overwrite to replace it")
-        return _resplit(src, out, manifest, fractions, seed, group_field, shard_size_mb)
+        return _resplit(src, out, manifest, fractions, seed, group_field, shard_size_mb).to_dict()
 
 
-def _resplit(src: str, out: Path, manifest: dict[str, Any], fractions: dict[str, float], seed: int,
-             group_field: str | None, shard_size_mb: float) -> dict[str, Any]:
+def _plan(items: list[dict[str, Any]], new_split: list[str], seed: int, shard_size_mb: float
+          ) -> dict[str, list[list[dict[str, Any]]]]:
+    """Per new split, its records cut into shards exactly as a build plans them (``shards.plan_shards``)."""
+    by_split: dict[str, list[dict[str, Any]]] = {}
+    for it, split in zip(items, new_split):
+        by_split.setdefault(split, []).append(it)
+    plan = {}
+    for split in sorted(by_split):
+        rows = sorted(by_split[split], key=lambda it: it["id"])
+        plan[split] = plan_shards(rows, seed=seed, est_bytes=sum(it["bytes"] for it in rows),
+                                  target_bytes=shard_size_mb * 1024 * 1024)
+    return plan
+
+
+class _Shard:
+    """One shard being copied: its open file, sha256, size, label counts and record digests."""
+
+    def __init__(self, split: str, name: str, path: Path):
+        self.split, self.name, self.fh = split, name, open(path, "wb")
+        self.sha256, self.size, self.counts, self.digests = hashlib.sha256(), 0, Counter(), []
+
+    def add(self, record: bytes, labels: list[str]) -> None:
+        framed = spec.frame_record(record)
+        self.fh.write(framed)
+        self.sha256.update(framed)
+        self.size += len(framed)
+        self.counts.update(labels)
+        self.digests.append(spec.record_digest(record))
+
+    def close(self) -> ShardInfo:
+        """Flushed to disk and closed (publish expects the shards durable)."""
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        return ShardInfo(self.name, len(self.digests), self.size, self.sha256.hexdigest())
+
+
+def _resplit(src: str, out: Path, manifest: Manifest, fractions: dict[str, float], seed: int,
+             group_field: str | None, shard_size_mb: float) -> Manifest:
     from pipecheck.pipeline import stats as stats_mod
 
-    group_field = group_field or manifest.get("options", {}).get("group_field")
-    types = manifest.get("meta_features", {})
+    group_field = group_field or manifest.option.get("group_field")
+    types = manifest.meta_types
     if group_field and group_field not in types:
         raise InputError(f"{src} has no metadata field {group_field!r} to group by (has: {', '.join(types) or 'none'})")
     items = []
-    for split in manifest["splits"]:
-        for path in shard_paths(src, manifest, split):
+    for split in manifest.splits:
+        for path in manifest.shard_paths(src, split):
             for row in _parse_shard(path, types, group_field):
                 row["source"] = path
                 items.append(row)
     new_split = assign([r["labels"] for r in items], fractions,
                        groups=[r["group"] for r in items] if group_field else None,
                        keys=[r["id"] for r in items], seed=seed)
-    import numpy as np
-
-    target: dict[tuple[str, int], tuple[str, int, int]] = {}
-    by_split: dict[str, list[int]] = {}
-    for i, s in enumerate(new_split):
-        by_split.setdefault(s, []).append(i)
-    plan: dict[str, int] = {}
-    for split in sorted(by_split):
-        members = sorted(by_split[split], key=lambda i: items[i]["id"])
-        members = [members[j] for j in np.random.default_rng([seed, len(members)]).permutation(len(members))]
-        count = shard_count(len(members), sum(items[i]["bytes"] for i in members), shard_size_mb * 1024 * 1024)
-        plan[split] = count
-        for k, chunk in enumerate(np.array_split(np.arange(len(members)), count)):
-            for j in chunk:
-                it = items[members[j]]
-                target[(it["source"], it["record"])] = (split, k, count)
+    plan = _plan(items, new_split, seed, shard_size_mb)
+    target: dict[tuple[str, int], tuple[str, int]] = {}
+    for split, chunks in plan.items():
+        for k, chunk in enumerate(chunks):
+            for it in chunk:
+                target[(it["source"], it["record"])] = (split, k)
 
     staging = staging_dir(out)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    shards: dict[tuple[str, int], _Shard] = {}
     try:
-        files, digests, sizes, counts, record_digests, rows_by_split = {}, {}, Counter(), {}, {}, {}
-        for split, count in plan.items():
-            for k in range(count):
-                name = spec.shard_name(split, k, count)
-                files[(split, k)] = open(staging / name, "wb")
-                digests[(split, k)] = hashlib.sha256()
-                counts[(split, k)] = Counter()
-                record_digests[(split, k)] = []
+        for split, chunks in plan.items():
+            for k in range(len(chunks)):
+                name = spec.shard_name(split, k, len(chunks))
+                shards[(split, k)] = _Shard(split, name, staging / name)
         by_id = {(it["source"], it["record"]): it for it in items}
-        sources = list(dict.fromkeys(it["source"] for it in items))
-        for path in sources:
+        rows_by_split: dict[str, list] = {}
+        for path in dict.fromkeys(it["source"] for it in items):
             for i, rec in enumerate(spec.iter_records(path)):
-                split, k, _ = target[(path, i)]
-                framed = spec.frame_record(rec)
-                files[(split, k)].write(framed)
-                digests[(split, k)].update(framed)
-                sizes[(split, k)] += len(framed)
                 it = by_id[(path, i)]
-                counts[(split, k)].update(it["labels"])
-                record_digests[(split, k)].append(spec.record_digest(rec))
+                split, k = target[(path, i)]
+                shards[(split, k)].add(rec, it["labels"])
                 rows_by_split.setdefault(split, []).append((it["labels"], it["meta"]))
-        for fh in files.values():
-            fh.flush()
-            os.fsync(fh.fileno())
-            fh.close()
-        classes = manifest["classes"]
-        splits: dict[str, Any] = {}
-        for (split, k) in sorted(files):
-            name = spec.shard_name(split, k, plan[split])
-            s = splits.setdefault(split, {"examples": 0, "class_counts": Counter(), "shards": []})
-            n = len(record_digests[(split, k)])
-            s["examples"] += n
-            s["class_counts"].update(counts[(split, k)])
-            s["shards"].append({"file": name, "records": n, "bytes": sizes[(split, k)], "sha256": digests[(split, k)].hexdigest()})
-        for s in splits.values():
-            s["class_counts"] = {c: s["class_counts"].get(c, 0) for c in classes}
-        new = dict(manifest)
-        new["splits"] = {k: splits[k] for k in sorted(splits, key=lambda s: (s != "train", s != "val", s))}
-        new["options"] = {**manifest.get("options", {}), "split_field": None, "group_field": group_field, "seed": seed,
-                          "val_fraction": fractions.get("val", 0.0), "test_fraction": fractions.get("test", 0.0)}
-        new["resplit_from"] = os.path.abspath(src)
-        if manifest.get("statistics"):
-            new["statistics"] = stats_mod.write_statistics(staging, {s: stats_mod.frame(r, types) for s, r in rows_by_split.items()})
-        write_atomic(staging / CHECKSUMS_NAME, "".join(
-            json.dumps({"file": spec.shard_name(s, k, plan[s]), spec.RECORD_DIGEST_KEY: record_digests[(s, k)]}) + "\n"
-            for (s, k) in sorted(files)).encode())
-        src_rejects = Path(src) / "rejects.jsonl"
-        if src_rejects.is_file():
-            shutil.copyfile(src_rejects, staging / "rejects.jsonl")
-        write_manifest(staging, new)
-        swap_in(staging, out)
+        written = [(s, s.close()) for _, s in sorted(shards.items())]
+        new = manifest.replace(
+            splits=splits_from_shards(((s.split, info, s.counts) for s, info in written), manifest.classes, fractions),
+            options={**manifest.option, "split_field": None, "group_field": group_field, "seed": seed,
+                     "val_fraction": fractions.get("val", 0.0), "test_fraction": fractions.get("test", 0.0)},
+            resplit_from=os.path.abspath(src))
+        if manifest.statistics:
+            new = new.replace(statistics=stats_mod.write_statistics(
+                staging, {s: stats_mod.frame(r, types) for s, r in rows_by_split.items()}))
+        # The source's rejects are this dataset's too (the same inputs were left out), byte for byte.
+        src_rejects = Path(src) / REJECTS_NAME
+        rejects = src_rejects.read_bytes() if src_rejects.is_file() else []
+        publish(str(staging), out, new, rejects, ((info.file, s.digests) for s, info in written))
     except BaseException:
+        for shard in shards.values():
+            shard.fh.close()
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return new

@@ -21,7 +21,7 @@ import os
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence, TypeVar
 
 from pipecheck.pipeline import fsio, spec
 from pipecheck.pipeline.images import Checked, ImageOptions, Rejected, check_image
@@ -32,6 +32,7 @@ from pipecheck.pipeline.rejects import Reject
 from pipecheck.pipeline.workers import gc_paused, new_pool, stop_pool
 
 DONE_SUFFIX = ".done.json"
+T = TypeVar("T")
 # Small builds get several small shards so every core stays busy until the end (with a few large
 # shards, one worker idles while the other finishes the last one); this caps how many that adds.
 _MIN_RECORDS_PER_SHARD = 128
@@ -46,6 +47,21 @@ def shard_count(records: int, est_bytes: float, target_bytes: float) -> int:
     count = max(1, math.ceil(est_bytes / target_bytes),
                 min(_MAX_SHARDS_FOR_PARALLELISM, math.ceil(records / _MIN_RECORDS_PER_SHARD)))
     return max(1, min(count, records))
+
+
+def plan_shards(rows: Sequence[T], *, seed: int, est_bytes: float, target_bytes: float) -> list[list[T]]:
+    """One split's rows cut into shards, the one shard plan of every writer (build and resplit).
+
+    ``rows`` come in a stable order (by image id); they are shuffled once with ``seed`` (so every
+    shard is class-mixed and interleaved reads see all classes), then cut into :func:`shard_count`
+    contiguous, near-equal shards for ``est_bytes`` of data at ``target_bytes`` per shard.
+    """
+    import numpy as np
+
+    order = np.random.default_rng([seed, len(rows)]).permutation(len(rows))
+    shuffled = [rows[i] for i in order]
+    count = shard_count(len(rows), est_bytes, target_bytes)
+    return [[shuffled[j] for j in chunk] for chunk in np.array_split(np.arange(len(rows)), count)]
 
 
 @dataclass

@@ -1,7 +1,8 @@
-"""The staging folder a build is assembled in, and what ``--resume`` may reuse from it.
+"""The staging folder a build is assembled in, what ``--resume`` may reuse from it, and its publication.
 
 A build never writes into ``--out``: it writes ``.NAME.partial`` beside it and swaps that in when
-complete (``build.finish_build``). This module decides whether ``--out`` may be written at all
+complete (:func:`publish`, the one way a build folder comes into being: ``build.finish_build`` and
+``resplit`` both end there). This module decides whether ``--out`` may be written at all
 (overlap with the dump, not a folder, not empty, an interrupted build waiting, another build
 running into it: :func:`out_lock`), fingerprints the plan (options, everything each record holds
 but the pixels, and each image file's size and mtime) and reopens an interrupted build only if
@@ -19,11 +20,14 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-from pipecheck.pipeline import fsio
+from pipecheck.pipeline import fsio, spec
 from pipecheck.pipeline.errors import InputError
+from pipecheck.pipeline.manifest import CHECKSUMS_NAME, MANIFEST_NAME, REJECTS_NAME, Manifest
+from pipecheck.pipeline.rejects import Reject
 from pipecheck.pipeline.shards import ShardResult, ShardTask, done_path, load_done
+from pipecheck.pipeline.stats import STATS_DIR
 from pipecheck.pipeline.workers import keep_from_workers
 
 if TYPE_CHECKING:
@@ -199,6 +203,85 @@ def make_durable(staging: str, results: list[ShardResult]) -> None:
         more = f" and {len(failed) - 1} more shard{'s' if len(failed) > 2 else ''}" if len(failed) > 1 else ""
         raise OSError(exc.errno, f"{exc.strerror or exc} while flushing to disk (removed{more}; "
                       "--resume writes them again)", path) from exc
+
+
+# --- publishing: the three files, then the swap ------------------------------------------------
+
+
+def publish(staging: str, out: Path | str, manifest: Manifest, rejects: Sequence[Reject] | bytes,
+            checksums: Iterable[tuple[str, Sequence[str]]], *, bookkeeping: Sequence[str] = ()) -> None:
+    """Finish a staging folder whose shards (and ``stats/``) are written and on disk, and make it ``out``.
+
+    Writes ``rejects.jsonl`` (``rejects``: records, or the bytes of a file to carry over),
+    ``checksums.jsonl`` (``checksums``: each shard's file name and record digests, in file order)
+    and ``dataset.json`` last, each fsynced and renamed into place; then, for a local folder,
+    fsyncs ``stats/`` and the staging folder (the names in them), swaps it in for ``out``, removes
+    the ``bookkeeping`` files (the resume records, which a kill before this point still needs) and
+    fsyncs ``out``'s parent (the swap). A ``scheme://`` folder is copied in manifest-last instead
+    (:func:`swap_in_remote`). The shards' own bytes are the writer's to flush first.
+    """
+    if not isinstance(rejects, bytes):
+        rejects = "".join(json.dumps(r.to_dict(), ensure_ascii=True) + "\n" for r in rejects).encode()
+    fsio.write_atomic(fsio.join(staging, REJECTS_NAME), rejects)
+    fsio.write_atomic(fsio.join(staging, CHECKSUMS_NAME), "".join(
+        json.dumps({"file": file, spec.RECORD_DIGEST_KEY: list(digests)}) + "\n" for file, digests in checksums).encode())
+    fsio.write_atomic(fsio.join(staging, MANIFEST_NAME), manifest.to_json())
+    if fsio.is_remote(out):
+        for name in bookkeeping:
+            fsio.remove(fsio.join(staging, name))
+        swap_in_remote(staging, str(out))
+        return
+    out = Path(out)
+    if os.path.isdir(fsio.join(staging, STATS_DIR)):
+        fsio.sync_folder(fsio.join(staging, STATS_DIR))
+    fsio.sync_folder(staging)  # the shards' and the three files' names
+    swap_in(Path(staging), out)
+    for name in bookkeeping:
+        (out / name).unlink(missing_ok=True)
+    try:
+        fsio.sync_folder(str(out.parent))  # the swap itself
+    except OSError:
+        pass  # the folder is complete and in place; only the rename's durability is in doubt
+
+
+def swap_in(staging: Path, out: Path) -> None:
+    """Replace ``out`` by a finished staging folder; the old output is removed only afterwards."""
+    import shutil
+
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    for leftover in out.parent.glob(f".{out.name}.old-*"):  # from a process killed mid-swap
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def swap_in_remote(staging: str, out: str) -> None:
+    """:func:`swap_in` for ``scheme://`` folders, which object stores cannot rename in one step.
+
+    The old ``dataset.json`` goes first and the new one comes last, so a reader never sees a
+    manifest next to shards of another build: until the last rename ``out`` is not a build.
+    """
+    if fsio.exists(out):
+        fsio.remove(fsio.join(out, MANIFEST_NAME))
+        fsio.rmtree(out)
+    fsio.makedirs(out)
+    last = None
+    for dirpath, _dirs, files in fsio.walk(staging):
+        rel_dir = dirpath.rstrip("/")[len(staging.rstrip("/")):].lstrip("/")
+        target_dir = fsio.join(out, rel_dir) if rel_dir else out
+        fsio.makedirs(target_dir)
+        for name in files:
+            if not rel_dir and name == MANIFEST_NAME:
+                last = fsio.join(dirpath, name)
+                continue
+            fsio.replace(fsio.join(dirpath, name), fsio.join(target_dir, name))
+    if last is not None:
+        fsio.replace(last, fsio.join(out, MANIFEST_NAME))
+    fsio.rmtree(staging)
 
 
 # --- one build at a time per --out ------------------------------------------------------------
