@@ -90,10 +90,20 @@ def iterative_split(
         raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions}")
     if len(names) == 1:  # one split (e.g. --val-fraction 0): nothing to balance
         return [names[0]] * n
-    rng = np.random.default_rng(seed)
     order = sorted(range(n), key=lambda i: keys[i]) if keys is not None else list(range(n))
+    members = _units(order, groups)
+    demand = _Demand(frac, [_label_counts(m, labels) for m in members], [len(m) for m in members],
+                     np.random.default_rng(seed))
+    demand.assign_all()
+    out = [""] * n
+    for u, m in enumerate(members):
+        for i in m:
+            out[i] = names[demand.assigned[u]]
+    return out
 
-    # Units: groups or single items, numbered in the stable order of their first member.
+
+def _units(order: list[int], groups: Sequence[Hashable] | None) -> list[list[int]]:
+    """Items per unit (a group, or one ungrouped item), units numbered in the order of their first member."""
     unit_of: dict[Hashable, int] = {}
     members: list[list[int]] = []
     for i in order:
@@ -102,57 +112,63 @@ def iterative_split(
             unit_of[g] = len(members)
             members.append([])
         members[unit_of[g]].append(i)
-    unit_counts: list[dict[int, int]] = []
-    for m in members:
-        counts: dict[int, int] = defaultdict(int)
-        for i in m:
-            for c in set(labels[i]):
-                counts[c] += 1
-        unit_counts.append(dict(counts))
-    sizes = np.array([len(m) for m in members], dtype="float64")
+    return members
 
-    n_classes = 1 + max((c for uc in unit_counts for c in uc), default=-1)
-    label_total = np.zeros(n_classes)
-    units_with: list[list[int]] = [[] for _ in range(n_classes)]
-    for u, uc in enumerate(unit_counts):
-        for c, k in uc.items():
-            label_total[c] += k
-            units_with[c].append(u)
-    demand_label = np.outer(frac, label_total)  # splits x classes
-    demand_total = frac * sizes.sum()
-    assigned = np.full(len(members), -1)
-    remaining = np.array([len(u) for u in units_with], dtype="int64")
 
-    def best_split(c: int | None) -> int:
-        score = np.zeros(len(names)) if c is None else demand_label[:, c]
+def _label_counts(members: list[int], labels: Sequence[Sequence[int]]) -> dict[int, int]:
+    """Class -> number of the unit's items that carry it."""
+    counts: dict[int, int] = defaultdict(int)
+    for i in members:
+        for c in set(labels[i]):
+            counts[c] += 1
+    return dict(counts)
+
+
+class _Demand:
+    """What each split still wants (per label and in total) while units are handed out."""
+
+    def __init__(self, frac: np.ndarray, unit_counts: list[dict[int, int]], sizes: list[int],
+                 rng: np.random.Generator) -> None:
+        self.unit_counts, self.rng = unit_counts, rng
+        self.sizes = np.array(sizes, dtype="float64")
+        n_classes = 1 + max((c for uc in unit_counts for c in uc), default=-1)
+        label_total = np.zeros(n_classes)
+        self.units_with: list[list[int]] = [[] for _ in range(n_classes)]
+        for u, uc in enumerate(unit_counts):
+            for c, k in uc.items():
+                label_total[c] += k
+                self.units_with[c].append(u)
+        self.label = np.outer(frac, label_total)  # splits x classes
+        self.total = frac * self.sizes.sum()
+        self.assigned = np.full(len(unit_counts), -1)
+        self.remaining = np.array([len(u) for u in self.units_with], dtype="int64")  # unassigned units per label
+
+    def assign_all(self) -> None:
+        """Rarest open label first (ties: random); its unassigned units in random order."""
+        while True:
+            open_labels = np.flatnonzero(self.remaining > 0)
+            if open_labels.size == 0:
+                break
+            fewest = self.remaining[open_labels].min()
+            candidates = open_labels[self.remaining[open_labels] == fewest]
+            c = int(candidates[self.rng.integers(len(candidates))])
+            units = [u for u in self.units_with[c] if self.assigned[u] < 0]
+            self.rng.shuffle(units)
+            for u in units:
+                if self.assigned[u] < 0:
+                    self.give(u, self.best_split(c))
+        for u in np.flatnonzero(self.assigned < 0):  # units without labels
+            self.give(int(u), self.best_split(None))
+
+    def best_split(self, c: int | None) -> int:
+        score = np.zeros(len(self.total)) if c is None else self.label[:, c]
         # Lexicographic: label demand, then total demand, then a random tie-break.
-        keys_ = list(zip(score, demand_total, rng.random(len(names))))
-        return max(range(len(names)), key=lambda s: keys_[s])
+        keys_ = list(zip(score, self.total, self.rng.random(len(self.total))))
+        return max(range(len(self.total)), key=lambda s: keys_[s])
 
-    def give(u: int, s: int) -> None:
-        assigned[u] = s
-        for c, k in unit_counts[u].items():
-            demand_label[s, c] -= k
-            remaining[c] -= 1
-        demand_total[s] -= sizes[u]
-
-    while True:
-        open_labels = np.flatnonzero(remaining > 0)
-        if open_labels.size == 0:
-            break
-        fewest = remaining[open_labels].min()
-        candidates = open_labels[remaining[open_labels] == fewest]
-        c = int(candidates[rng.integers(len(candidates))])
-        units = [u for u in units_with[c] if assigned[u] < 0]
-        rng.shuffle(units)
-        for u in units:
-            if assigned[u] < 0:
-                give(u, best_split(c))
-    for u in np.flatnonzero(assigned < 0):
-        give(int(u), best_split(None))
-
-    out = [""] * n
-    for u, m in enumerate(members):
-        for i in m:
-            out[i] = names[assigned[u]]
-    return out
+    def give(self, u: int, s: int) -> None:
+        self.assigned[u] = s
+        for c, k in self.unit_counts[u].items():
+            self.label[s, c] -= k
+            self.remaining[c] -= 1
+        self.total[s] -= self.sizes[u]
