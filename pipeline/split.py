@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Any, Hashable, Sequence
+from typing import Any, Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -172,3 +172,22 @@ class _Demand:
             self.label[s, c] -= k
             self.remaining[c] -= 1
         self.total[s] -= self.sizes[u]
+
+
+SPLIT_ORDER = ("train", "val", "test")  # the canonical names, in reading order
+
+
+def split_order(names: Iterable[str]) -> list[str]:
+    """Split names in reading order, the one order of manifests, reports and label tables:
+    train (and its aliases), then val (validation, eval, ...), then test (holdout, ...), then the rest
+    by name. Among names of one split the canonical name comes first, then its aliases in the order
+    of :data:`SPLIT_ALIASES`. Names are kept as given (not normalised)."""
+    aliases = list(SPLIT_ALIASES)
+
+    def key(name: str) -> tuple[int, int, str]:
+        low = str(name).strip().lower()
+        canonical = SPLIT_ALIASES.get(low, low)
+        rank = SPLIT_ORDER.index(canonical) if canonical in SPLIT_ORDER else len(SPLIT_ORDER)
+        return rank, aliases.index(low) + 1 if low in SPLIT_ALIASES else 0, low
+
+    return sorted(names, key=key)
