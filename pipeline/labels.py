@@ -5,12 +5,61 @@ Sidecar values are data, never paths: nothing here opens a file named by a sidec
 
 from __future__ import annotations
 
+import enum
 import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from pipecheck.pipeline.errors import InputError
+
 _MISSING = object()
+
+
+class LabelMode(enum.StrEnum):
+    """How label tensors are laid out: the one vocabulary of the reader (``load_dataset(label_mode=)``),
+    the input checks (``validate``'s label checks) and the training checks (``run_train_check``).
+
+    ``INT``: one class index per image, for sparse_categorical_crossentropy. ``CATEGORICAL``: one-hot
+    rows of ``C``. ``BINARY``: one 0/1 value per image, for a one-unit sigmoid head on two classes.
+    ``MULTI_HOT``: rows of ``C`` with a 1 for every class present (multi-label data).
+
+    Members are ``str``: they compare equal to, and print and serialize as, their value. The manifest's
+    own ``label_mode`` field (``single_label``/``multi_label``, a file format) is not one of these: read
+    it through ``Manifest.multi_label`` and :meth:`for_data`.
+    """
+
+    INT = "int"
+    CATEGORICAL = "categorical"
+    BINARY = "binary"
+    MULTI_HOT = "multi_hot"
+
+    @classmethod
+    def normalize(cls, value: str | LabelMode | None) -> LabelMode | None:
+        """The mode ``value`` names (None stays None): a member, its value or one of :data:`LABEL_MODE_ALIASES`,
+        in any case, with ``-`` for ``_``. Raises a one-line :class:`InputError` naming the valid values."""
+        if value is None or isinstance(value, cls):
+            return value
+        key = str(value).strip().lower().replace("-", "_") if isinstance(value, str) else None
+        if key not in LABEL_MODE_ALIASES:
+            raise InputError(f"label_mode {value!r} is not a label mode; use {', '.join(m.value for m in cls)} "
+                             f"(or an alias: {', '.join(a for a in LABEL_MODE_ALIASES if a not in cls._value2member_map_)})")
+        return cls(LABEL_MODE_ALIASES[key])
+
+    @classmethod
+    def for_data(cls, multi_label: bool) -> LabelMode:
+        """The reader's default for a build: ``MULTI_HOT`` for multi-label data, else ``CATEGORICAL``."""
+        return cls.MULTI_HOT if multi_label else cls.CATEGORICAL
+
+
+# Every spelling users pass today (the reader's, the input checks' and the training run's), lowercased
+# with ``_`` for ``-``, and the mode it names.
+LABEL_MODE_ALIASES: dict[str, str] = {
+    "int": "int", "sparse": "int", "sparse_categorical": "int",
+    "categorical": "categorical", "one_hot": "categorical", "onehot": "categorical",
+    "binary": "binary",
+    "multi_hot": "multi_hot", "multihot": "multi_hot", "multi_label": "multi_hot", "multilabel": "multi_hot",
+}
 
 
 def lookup(obj: dict[str, Any], dotted: str) -> Any:

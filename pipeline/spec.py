@@ -258,11 +258,14 @@ def iter_records(path: str) -> Iterable[bytes]:
 # ---------------------------------------------------------------------------------------------
 
 
-def feature_description(meta_types: Mapping[str, str] | None = None) -> dict[str, Any]:
+def feature_description(meta_types: Mapping[str, str] | None = None,
+                        keys: Iterable[str] | None = None) -> dict[str, Any]:
     """The ``tf.io.parse_single_example`` description for the fixed features (+ optional meta).
 
     Args:
         meta_types: ``{name: "int"|"float"|"bytes"}`` from the manifest, to parse ``meta/<name>``.
+        keys: Only these features, in this order (a reader that parses fewer features parses faster);
+            default every fixed feature and the ``meta_types`` ones.
     """
     import tensorflow as tf
 
@@ -284,4 +287,9 @@ def feature_description(meta_types: Mapping[str, str] | None = None) -> dict[str
     kinds = {"int": tf.int64, "float": tf.float32, "bytes": tf.string}
     for name, kind in (meta_types or {}).items():
         desc[META_PREFIX + name] = tf.io.VarLenFeature(kinds[kind])
-    return desc
+    if keys is None:
+        return desc
+    try:
+        return {key: desc[key] for key in keys}
+    except KeyError as exc:
+        raise ValueError(f"{exc.args[0]!r} is not a feature of the record spec") from None
