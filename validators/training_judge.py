@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from pipecheck.pipeline.labels import LabelMode
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
 from pipecheck.validators.training import TrainingThresholds
@@ -29,19 +30,23 @@ def _fmt_layers(names, limit: int = 4) -> str:
 
 
 def label_shape(y: np.ndarray, info: LossInfo | None) -> dict:
-    """What the labels look like: sparse ints, one-hot or multi-hot rows, and the class count seen."""
+    """What the labels look like: sparse ints, one-hot or multi-hot rows, and the class count seen.
+
+    ``form`` is what the tensor shows, not a declared mode: ``binary`` and ``multi_hot`` are
+    :class:`LabelMode` values; ``sparse`` and ``one_hot`` (also ``int``/``categorical`` data, told
+    apart from the loss) and ``soft`` (rows no mode gives) name shapes and stay as the evidence wrote them."""
     y = np.asarray(y)
     if y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1 and (info is None or info.kind == "sparse")):
         return {"form": "sparse", "classes_seen": int(np.max(y)) + 1 if y.size else 0}
     rows = y.reshape(len(y), -1)
     binary = bool(np.all((rows == 0) | (rows == 1)))
     if binary and rows.shape[1] == 1:  # one 0/1 column: a two-class target for one sigmoid unit
-        return {"form": "binary", "width": 1}
+        return {"form": LabelMode.BINARY.value, "width": 1}
     sums = rows.sum(axis=1)
     if binary and np.all(sums == 1):
         form = "one_hot"
     elif binary:
-        form = "multi_hot"
+        form = LabelMode.MULTI_HOT.value
     else:
         form = "soft"
     return {"form": form, "width": int(rows.shape[1]), "max_labels_per_row": float(sums.max())}
@@ -78,7 +83,7 @@ def judge_output_loss(model, info: LossInfo | None, y: np.ndarray, y_pred: np.nd
             subject=last.name, evidence=ev))
     labels = label_shape(y, info)
     n_out = int(flat.shape[1])
-    if labels["form"] == "multi_hot" and (kind == "softmax" or info.kind == "categorical"):
+    if labels["form"] == LabelMode.MULTI_HOT and (kind == "softmax" or info.kind == "categorical"):
         out.append(registry.finding(
             "training.softmax_multilabel",
             f"Targets have up to {labels['max_labels_per_row']:.0f} positive labels per row but the model "
@@ -117,7 +122,7 @@ def judge_label_shapes(subject: str, info: LossInfo | None, y: np.ndarray, n_out
     elif kind == "sparse":
         why = f"the labels are {form.replace('_', '-')} rows of {seen} but {loss} expects integer class ids"
     elif seen != n_out and kind != "other":  # a custom loss may take other label shapes
-        rows = "one 0/1 column" if form == "binary" else f"{form.replace('_', '-')} rows of {seen}"
+        rows = "one 0/1 column" if form == LabelMode.BINARY else f"{form.replace('_', '-')} rows of {seen}"
         why = f"the labels are {rows} but the model has {n_out} outputs"
     if not why and num_classes and num_classes != n_out and not (n_out == 1 and num_classes == 2):
         expected, why = num_classes, f"the data has {num_classes} classes but the model has {n_out} outputs"
