@@ -26,7 +26,7 @@ import numpy as np
 import xxhash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipecheck.pipeline.decodable import tf_refusal
+from pipecheck.pipeline.decodable import Refusal, tf_refusal
 from pipecheck.pipeline.dump import sniff_format
 from pipecheck.pipeline.jpeg import plain_jpeg_size
 
@@ -246,14 +246,49 @@ def _open(data: bytes) -> "Image.Image | Rejected":
         Image.MAX_IMAGE_PIXELS = saved
 
 
+@dataclass
+class _Source:
+    """What one image's header says, before any pixel is decoded."""
+
+    fmt: str  # from the magic bytes
+    width: int  # of the stored source, before any EXIF turn
+    height: int
+    refusal: Refusal | None  # why TensorFlow's decoder would refuse the bytes; None: it reads them
+    img: Image.Image | None  # Pillow's lazy open, before any repair; None for a plain JPEG until needed
+
+
 def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejected:
     """Verify, repair and encode one image. Never raises on bad content.
+
+    Steps: read the header (format, size, TensorFlow's refusal), apply the size limits, then the
+    cheapest decode that suffices: libjpeg-turbo straight into numpy for an upright RGB JPEG, else
+    Pillow (turned upright, made RGB), whose bytes are stored as they are or re-encoded.
 
     Args:
         data: The file's bytes.
         name: Its file name (only the extension is used, to record a mismatch).
         opts: Limits and encoding options.
     """
+    src = _read_header(data)
+    if isinstance(src, Rejected):
+        return src
+    too_big = _size_limits(src, opts)
+    if too_big is not None:
+        return too_big
+    ext = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    repairs = ["extension_mismatch"] if _EXT_FORMAT.get(ext, src.fmt) != src.fmt else []
+    direct = _without_pillow_decode(data, src, opts, repairs)
+    if direct is not None:
+        return direct
+    decoded = _decode_upright_rgb(data, src, opts, repairs)
+    if isinstance(decoded, Rejected):
+        return decoded
+    img, transposed = decoded
+    return _store(data, img, transposed, src, opts, repairs)
+
+
+def _read_header(data: bytes) -> _Source | Rejected:
+    """Format, size and TensorFlow's verdict; the pixels are not decoded yet."""
     if not data:
         return Rejected("empty_file", "0 bytes")
     fmt = sniff_format(data[:16])
@@ -265,50 +300,65 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
     # A plain JPEG (RGB, one frame, upright) is sized from its header without Pillow's parser;
     # anything else, or any doubt, is opened by Pillow, which decides and names problems.
     plain = plain_jpeg_size(data) if fmt == "jpeg" and refusal is None else None
-    img = None
-    if plain is None:
-        img = _open(data)
-        if isinstance(img, Rejected):
-            return img
-        width, height = img.size
-    else:
-        width, height = plain
+    if plain is not None:
+        return _Source(fmt, plain[0], plain[1], refusal, None)
+    img = _open(data)
+    if isinstance(img, Rejected):
+        return img
+    return _Source(fmt, img.size[0], img.size[1], refusal, img)
+
+
+def _size_limits(src: _Source, opts: ImageOptions) -> Rejected | None:
+    width, height = src.width, src.height
     if width * height > opts.max_pixels:
         return Rejected("too_many_pixels", f"{width}x{height} = {width * height:,} pixels > --max-pixels {opts.max_pixels:,}")
     if min(width, height) < opts.min_side:
         return Rejected("too_small", f"{width}x{height}: shorter side < --min-side {opts.min_side}")
-    repairs: list[str] = []
-    ext = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if _EXT_FORMAT.get(ext, fmt) != fmt:
-        repairs.append("extension_mismatch")
-    upright_rgb_jpeg = plain is not None or (
-        refusal is None and fmt == "jpeg" and img.mode == "RGB" and getattr(img, "n_frames", 1) == 1
-        and img.getexif().get(_ORIENTATION, 1) in (1, None))
-    if upright_rgb_jpeg and (opts.max_side is None or max(width, height) <= opts.max_side):
-        # Already RGB, upright and small enough: stored as is, so only the hashes need the pixels.
-        fast = _fast_jpeg(data, width, height)
-        if fast is not None:
-            return Checked(data, fmt, height, width, hashlib.sha256(data).hexdigest(), fast[0], fast[1], repairs)
-    elif upright_rgb_jpeg:
-        small = _downscaled_jpeg(data, width, height, opts, repairs)
-        if small is not None:
-            return small
+    return None
+
+
+def _over_max_side(src: _Source, opts: ImageOptions) -> bool:
     # Decided on the source's size (the header's), not on what a DCT-scaled decode gives: a 512 px
     # JPEG drafted to exactly 256 px must still be re-encoded at 256 px.
-    downscale = opts.max_side is not None and max(width, height) > opts.max_side
-    if img is None:
-        img = _open(data)
-        if isinstance(img, Rejected):
-            return img
-    opened = img  # repairs below replace img; the JPEG's own tables are read from this one
-    source_size = (width, height)
+    return opts.max_side is not None and max(src.width, src.height) > opts.max_side
+
+
+def _without_pillow_decode(data: bytes, src: _Source, opts: ImageOptions, repairs: list[str]) -> Checked | None:
+    """An upright RGB JPEG through libjpeg-turbo alone: stored as is when small enough (only the
+    hashes need the pixels), else decoded at a DCT scale and downscaled. None: Pillow decides."""
+    img = src.img
+    upright_rgb_jpeg = img is None or (  # None: a plain JPEG, sized from its header
+        src.refusal is None and src.fmt == "jpeg" and img.mode == "RGB" and getattr(img, "n_frames", 1) == 1
+        and img.getexif().get(_ORIENTATION, 1) in (1, None))
+    if not upright_rgb_jpeg:
+        return None
+    width, height = src.width, src.height
+    if _over_max_side(src, opts):
+        return _downscaled_jpeg(data, width, height, opts, repairs)
+    fast = _fast_jpeg(data, width, height)
+    if fast is None:
+        return None
+    return Checked(data, src.fmt, height, width, hashlib.sha256(data).hexdigest(), fast[0], fast[1], repairs)
+
+
+def _decode_upright_rgb(data: bytes, src: _Source, opts: ImageOptions,
+                        repairs: list[str]) -> "tuple[Image.Image, bool] | Rejected":
+    """Pillow's full decode (DCT-scaled for a JPEG over ``max_side``), turned upright by its EXIF
+    orientation and converted to RGB: ``(image, transposed by 90 degrees)``. Opens the source
+    first when the header step did not (``src.img`` is then set: the JPEG's tables are read there)."""
+    if src.img is None:
+        opened = _open(data)
+        if isinstance(opened, Rejected):
+            return opened
+        src.img = opened
+    img = src.img
     try:
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None  # the limit above already applied
         try:
             if getattr(img, "n_frames", 1) > 1:
                 repairs.append("first_frame_only")
-            if fmt == "jpeg" and downscale:
+            if src.fmt == "jpeg" and _over_max_side(src, opts):
                 img.draft(img.mode, (opts.max_side, opts.max_side))  # DCT-scaled decode, same mode
             img.load()
         finally:
@@ -321,36 +371,53 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
         img = _to_rgb(img, repairs)
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
         return _decode_error(exc)
+    return img, transposed
+
+
+def _store(data: bytes, img: Image.Image, transposed: bool, src: _Source, opts: ImageOptions,
+           repairs: list[str]) -> Checked:
+    """Hash the decoded RGB pixels; keep the source's bytes when they need no change, else re-encode."""
     width, height = img.size
     pixels = img.tobytes()
     digest = pixel_hash(pixels, width, height)
     phash = dhash(np.frombuffer(pixels, np.uint8).reshape(height, width, 3))
+    downscale = _over_max_side(src, opts)
     pixel_repairs = [r for r in repairs if r != "extension_mismatch"]
-    if not pixel_repairs and not downscale and fmt in ("jpeg", "png") and refusal is None:
-        return Checked(data, fmt, height, width, hashlib.sha256(data).hexdigest(), digest, phash, repairs)
-    if refusal is not None:
+    if not pixel_repairs and not downscale and src.fmt in ("jpeg", "png") and src.refusal is None:
+        return Checked(data, src.fmt, height, width, hashlib.sha256(data).hexdigest(), digest, phash, repairs)
+    if src.refusal is not None:
         repairs.append("reencoded_for_tensorflow")
     if downscale:
-        # The target follows the source's (upright) size, whatever scale the decode ran at.
-        w0, h0 = (source_size[1], source_size[0]) if transposed else source_size
-        scale = opts.max_side / max(w0, h0)
-        size = (max(1, round(w0 * scale)), max(1, round(h0 * scale)))
-        # Pillow's bilinear filter widens with the reduction (antialiased), at a third of LANCZOS' cost;
-        # the reader resizes bilinearly again anyway.
-        img = img.resize(size, Image.BILINEAR, reducing_gap=2.0)
+        img = _downscale(img, src, opts, transposed)
         repairs.append("downscaled")
         out_fmt = "jpeg"
     else:
-        if fmt not in ("jpeg", "png"):
-            repairs.append(f"reencoded_from_{fmt}")
-        out_fmt = "png" if fmt in _LOSSLESS or (refusal is not None and refusal.lossless) else "jpeg"
+        if src.fmt not in ("jpeg", "png"):
+            repairs.append(f"reencoded_from_{src.fmt}")
+        out_fmt = "png" if src.fmt in _LOSSLESS or (src.refusal is not None and src.refusal.lossless) else "jpeg"
+    encoded = _encode(img, out_fmt, src, opts, transposed)
+    return Checked(encoded, out_fmt, img.size[1], img.size[0], hashlib.sha256(encoded).hexdigest(), digest, phash, repairs)
+
+
+def _downscale(img: Image.Image, src: _Source, opts: ImageOptions, transposed: bool) -> Image.Image:
+    # The target follows the source's (upright) size, whatever scale the decode ran at.
+    w0, h0 = (src.height, src.width) if transposed else (src.width, src.height)
+    scale = opts.max_side / max(w0, h0)
+    size = (max(1, round(w0 * scale)), max(1, round(h0 * scale)))
+    # Pillow's bilinear filter widens with the reduction (antialiased), at a third of LANCZOS' cost;
+    # the reader resizes bilinearly again anyway.
+    return img.resize(size, Image.BILINEAR, reducing_gap=2.0)
+
+
+def _encode(img: Image.Image, out_fmt: str, src: _Source, opts: ImageOptions, transposed: bool) -> bytes:
     # Pixels only: a colour conversion's fresh ICC profile (a CIELAB source's sRGB one carries its
     # creation time) would make two builds differ, and TensorFlow ignores profiles anyway.
     img.info = {}
     buf = io.BytesIO()
     if out_fmt == "jpeg":
-        img.save(buf, "JPEG", **_encoder_settings(opts.jpeg_quality, _jpeg_encoding(opened, transposed) if fmt == "jpeg" else None))
+        # The JPEG's own tables are read from the image as opened (src.img), not from the repaired one.
+        source = _jpeg_encoding(src.img, transposed) if src.fmt == "jpeg" else None
+        img.save(buf, "JPEG", **_encoder_settings(opts.jpeg_quality, source))
     else:
         img.save(buf, "PNG", compress_level=3)
-    encoded = buf.getvalue()
-    return Checked(encoded, out_fmt, img.size[1], img.size[0], hashlib.sha256(encoded).hexdigest(), digest, phash, repairs)
+    return buf.getvalue()
