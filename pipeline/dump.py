@@ -95,41 +95,8 @@ def _walk(root: Path, recursive: bool, follow_symlinks: bool):
         target = os.path.realpath(path)
         return os.path.commonpath([root_real, target]) != root_real
 
-    def fail(exc: OSError) -> None:
-        raise InputError(f"cannot list folder {exc.filename}: {exc.strerror}; fix its permissions or move it out of the dump")
-
-    def regular(entry: os.DirEntry) -> bool:
-        """Whether an entry may be opened: a regular file (links followed), or a broken link or
-        one that vanished (its read fails and says so). Free for plain files (the d_type)."""
-        try:
-            if entry.is_file():
-                return True
-            return stat.S_ISREG(entry.stat().st_mode)
-        except OSError:
-            return True
-
-    def hidden(entry: os.DirEntry, rel: str):
-        if entry.is_symlink():  # never followed: counted as one entry
-            yield rel, HIDDEN
-            return
-        counted = False
-        for dirpath, dirs, files in os.walk(entry.path, followlinks=False):
-            counted = True
-            sub = rel + dirpath[len(entry.path):]
-            links = [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]  # not walked: one each
-            for name in sorted(files + links):
-                yield f"{sub}{os.sep}{name}", HIDDEN
-        if not counted:  # unreadable: its files cannot be counted, so it counts as one
-            yield rel, HIDDEN
-
     def walk(full_dir: str, rel_dir: str):
-        # os.scandir rather than os.walk + relpath + islink per file: the entries already know
-        # whether they are links, and relative paths are built by joining, not recomputed.
-        try:
-            with os.scandir(full_dir) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            fail(exc)
+        entries = _listing(full_dir)
         subdirs = []
         for entry in entries:
             try:
@@ -141,7 +108,7 @@ def _walk(root: Path, recursive: bool, follow_symlinks: bool):
             rel = f"{rel_dir}{entry.name}"
             if entry.name.startswith("."):
                 # not descended into, but every file in it is counted, so none vanishes unnoticed
-                yield from hidden(entry, rel)
+                yield from _hidden_files(entry, rel)
                 continue
             if entry.is_symlink() and not follow_symlinks:
                 # not descended into; counted so its files do not vanish unnoticed
@@ -158,11 +125,50 @@ def _walk(root: Path, recursive: bool, follow_symlinks: bool):
             if not follow_symlinks and entry.is_symlink() and outside(entry.path):
                 yield rel, "symlink_outside_dump"
                 continue
-            yield rel, ("" if regular(entry) else NOT_REGULAR_SKIP)
+            yield rel, ("" if _regular(entry) else NOT_REGULAR_SKIP)
         for entry in subdirs:
             yield from walk(entry.path, f"{rel_dir}{entry.name}{os.sep}")
 
     yield from walk(os.fspath(root), "")
+
+
+def _listing(folder: str) -> list[os.DirEntry]:
+    """A folder's entries by name. os.scandir rather than os.walk + relpath + islink per file: the
+    entries already know whether they are links, and relative paths are built by joining."""
+    try:
+        with os.scandir(folder) as it:
+            return sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        raise InputError(f"cannot list folder {exc.filename}: {exc.strerror}; "
+                         "fix its permissions or move it out of the dump") from None
+
+
+def _regular(entry: os.DirEntry) -> bool:
+    """Whether an entry may be opened: a regular file (links followed), or a broken link or one
+    that vanished (its read fails and says so). Free for plain files (the d_type)."""
+    try:
+        if entry.is_file():
+            return True
+        return stat.S_ISREG(entry.stat().st_mode)
+    except OSError:
+        return True
+
+
+def _hidden_files(entry: os.DirEntry, rel: str):
+    """``(path, HIDDEN)`` for every file under a hidden folder (a link to one, or an unreadable
+    one, counts as one entry)."""
+    if entry.is_symlink():  # never followed: counted as one entry
+        yield rel, HIDDEN
+        return
+    counted = False
+    for dirpath, dirs, files in os.walk(entry.path, followlinks=False):
+        counted = True
+        sub = rel + dirpath[len(entry.path):]
+        links = [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]  # not walked: one each
+        for name in sorted(files + links):
+            yield f"{sub}{os.sep}{name}", HIDDEN
+    if not counted:  # unreadable: its files cannot be counted, so it counts as one
+        yield rel, HIDDEN
 
 
 def _walk_remote(root: str, recursive: bool):
@@ -186,6 +192,15 @@ def _read_head(path: str, n: int = 16) -> bytes:
     return read_input(path, n)
 
 
+@dataclass
+class _Found:
+    """A dump's files by kind, keyed by stem: what the walk saw, before pairing."""
+
+    images: dict[str, list[str]] = field(default_factory=dict)
+    sidecars: dict[str, list[str]] = field(default_factory=dict)
+    special: set[str] = field(default_factory=set)  # not regular files: rejected as unreadable wherever they pair
+
+
 def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = False,
                   on_images: Callable[[list[str]], None] | None = None) -> Scan:
     """Pair every image with the ``.json`` of the same stem in the same folder.
@@ -199,12 +214,36 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
     if not (fsio.isdir(root) if remote else base.is_dir()):
         raise InputError(f"dump folder not found: {root} (pass the folder that holds the images)")
     scan = Scan(root=str(base))
-    images: dict[str, list[str]] = {}
-    sidecars: dict[str, list[str]] = {}
-    special: set[str] = set()  # not regular files: rejected as unreadable wherever they pair
     if not remote and not os.access(base, os.R_OK | os.X_OK):
         raise InputError(f"cannot read dump folder {root}: permission denied; fix its permissions")
-    for rel, skipped in (_walk_remote(root, recursive) if remote else _walk(base, recursive, follow_symlinks)):
+    walked = _walk_remote(root, recursive) if remote else _walk(base, recursive, follow_symlinks)
+    found = _sort_files(scan, base, walked)
+    ordered = sorted(found.images.items())
+    if on_images is not None:  # the images that will be read: one per stem, one sidecar
+        on_images([paths[0] for stem, paths in ordered
+                   if len(paths) == 1 and len(found.sidecars.get(stem, ())) == 1 and paths[0] not in found.special])
+    for stem, paths in ordered:
+        scan.inputs_found += len(paths)
+        paired = _pair(base, stem, paths, found)
+        if isinstance(paired, Item):
+            scan.items.append(paired)
+        else:
+            scan.rejects.extend(paired)
+    for stem, sidecars in sorted(found.sidecars.items()):
+        if stem not in found.images:
+            for sidecar in sidecars:
+                scan.inputs_found += 1
+                scan.rejects.append(Reject(sidecar, stem, "unreadable", NOT_REGULAR) if sidecar in found.special
+                                    else Reject(sidecar, stem, "orphan_sidecar", "no image with this stem"))
+    return scan
+
+
+def _sort_files(scan: Scan, base, walked) -> _Found:
+    """Images and sidecars by stem; litter, skipped and other files counted in ``scan``, and a special
+    file that is neither image nor sidecar rejected there. Files without an image extension are
+    sniffed (a PNG named ``.dat`` is an image)."""
+    found = _Found()
+    for rel, skipped in walked:
         name = os.path.basename(rel)
         stem, ext = os.path.splitext(rel)
         if skipped and skipped != NOT_REGULAR_SKIP:
@@ -215,60 +254,45 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
             continue
         ext = ext.lower()
         if skipped:  # a FIFO, socket or device: never opened, never sniffed
-            special.add(rel)
+            found.special.add(rel)
             if ext not in IMAGE_EXTS and ext != SIDECAR_EXT:
                 scan.inputs_found += 1
                 scan.rejects.append(Reject(rel, stem, "unreadable", NOT_REGULAR))
                 continue
         if ext == SIDECAR_EXT:
-            sidecars.setdefault(stem, []).append(rel)
+            found.sidecars.setdefault(stem, []).append(rel)
             continue
         if ext in IMAGE_EXTS:
-            images.setdefault(stem, []).append(rel)
+            found.images.setdefault(stem, []).append(rel)
             continue
         try:
             head = _read_head(fsio.join(base, rel))
         except Exception:  # noqa: BLE001 - OSError locally, tf.errors.* remotely
             head = b""
         if sniff_format(head):
-            images.setdefault(stem, []).append(rel)
+            found.images.setdefault(stem, []).append(rel)
         else:
             scan.ignored[ext or "(no extension)"] += 1
+    return found
 
-    ordered = sorted(images.items())
-    if on_images is not None:  # the images that will be read: one per stem, one sidecar
-        on_images([paths[0] for stem, paths in ordered
-                   if len(paths) == 1 and len(sidecars.get(stem, ())) == 1 and paths[0] not in special])
-    for stem, paths in ordered:
-        scan.inputs_found += len(paths)
-        if len(paths) > 1:
-            for p in paths:
-                scan.rejects.append(Reject(p, stem, "duplicate_stem", f"same stem as {', '.join(q for q in paths if q != p)}"))
-            continue
-        image = paths[0]
-        candidates = sidecars.get(stem, [])
-        if len(candidates) > 1:  # a.json and a.JSON: which one describes the image is ambiguous
-            scan.rejects.append(Reject(image, stem, "duplicate_stem", f"several sidecars: {', '.join(candidates)}"))
-            continue
-        sidecar = candidates[0] if candidates else None
-        if image in special or sidecar in special:
-            scan.rejects.append(Reject(image, stem, "unreadable", NOT_REGULAR if image in special else f"{sidecar}: {NOT_REGULAR}"))
-            continue
-        if sidecar is None:
-            scan.rejects.append(Reject(image, stem, "no_sidecar", f"expected {os.path.basename(stem)}.json next to it"))
-            continue
-        meta, problem = read_sidecar(fsio.join(base, sidecar))
-        if problem:
-            scan.rejects.append(Reject(image, stem, "bad_sidecar", f"{sidecar}: {problem}"))
-            continue
-        scan.items.append(Item(stem=stem, image=image, meta=meta))
-    for stem, found in sorted(sidecars.items()):
-        if stem not in images:
-            for sidecar in found:
-                scan.inputs_found += 1
-                scan.rejects.append(Reject(sidecar, stem, "unreadable", NOT_REGULAR) if sidecar in special
-                                    else Reject(sidecar, stem, "orphan_sidecar", "no image with this stem"))
-    return scan
+
+def _pair(base, stem: str, paths: list[str], found: _Found) -> Item | list[Reject]:
+    """The item of one stem's image(s), or why it is rejected (its sidecar read only when needed)."""
+    if len(paths) > 1:
+        return [Reject(p, stem, "duplicate_stem", f"same stem as {', '.join(q for q in paths if q != p)}") for p in paths]
+    image = paths[0]
+    candidates = found.sidecars.get(stem, [])
+    if len(candidates) > 1:  # a.json and a.JSON: which one describes the image is ambiguous
+        return [Reject(image, stem, "duplicate_stem", f"several sidecars: {', '.join(candidates)}")]
+    sidecar = candidates[0] if candidates else None
+    if image in found.special or sidecar in found.special:
+        return [Reject(image, stem, "unreadable", NOT_REGULAR if image in found.special else f"{sidecar}: {NOT_REGULAR}")]
+    if sidecar is None:
+        return [Reject(image, stem, "no_sidecar", f"expected {os.path.basename(stem)}.json next to it")]
+    meta, problem = read_sidecar(fsio.join(base, sidecar))
+    if problem:
+        return [Reject(image, stem, "bad_sidecar", f"{sidecar}: {problem}")]
+    return Item(stem=stem, image=image, meta=meta)
 
 
 def read_table(path: str):
