@@ -28,8 +28,11 @@ MULTI_LABEL = "multi_label"
 
 
 def split_order(names: Iterable[str]) -> list[str]:
-    """Split names as a manifest lists them: ``train``, ``val``, then the others sorted."""
-    return sorted(names, key=lambda s: (s != "train", s != "val", s))
+    """Split names as a manifest lists them: the one order, :func:`pipecheck.pipeline.split.split_order`
+    (train, val, test, then the others sorted); imported here when called, so reading a manifest stays light."""
+    from pipecheck.pipeline.split import split_order as one_order
+
+    return one_order(names)
 
 
 class _Keyed:

@@ -13,15 +13,14 @@ from typing import Any, Mapping
 
 from pipecheck.pipeline import spec
 from pipecheck.pipeline.errors import InputError
-from pipecheck.pipeline.manifest import MULTI_LABEL, Manifest, load_manifest
+from pipecheck.pipeline.labels import LabelMode
+from pipecheck.pipeline.manifest import Manifest, load_manifest
 
-LABEL_MODES = ("categorical", "multi_hot", "int")
-
-
-def default_label_mode(manifest: Manifest | Mapping[str, Any]) -> str:
+def default_label_mode(manifest: Manifest | Mapping[str, Any]) -> LabelMode:
     """``multi_hot`` for a multi-label build, else ``categorical`` (``manifest``: typed, or its JSON object)."""
-    multi = manifest.multi_label if isinstance(manifest, Manifest) else manifest.get("label_mode") == MULTI_LABEL
-    return "multi_hot" if multi else "categorical"
+    if not isinstance(manifest, Manifest):
+        manifest = Manifest.from_dict(manifest)
+    return LabelMode.for_data(manifest.multi_label)
 
 
 def load_dataset(
@@ -33,7 +32,7 @@ def load_dataset(
     batch_size: int | None = 32,
     shuffle: bool | None = None,
     shuffle_buffer: int = 2048,
-    label_mode: str | None = None,
+    label_mode: str | LabelMode | None = None,
     repeat: bool = False,
     deterministic: bool = False,
     seed: int | None = None,
@@ -53,8 +52,10 @@ def load_dataset(
         batch_size: Batch size, or None for unbatched examples.
         shuffle: Shuffle files and records; defaults to True for ``train`` only.
         shuffle_buffer: Records in the shuffle buffer.
-        label_mode: ``categorical`` (one-hot), ``multi_hot`` or ``int`` (class index); defaults to
-            ``multi_hot`` for multi-label builds, else ``categorical``.
+        label_mode: A :class:`LabelMode` or its name or alias (``LabelMode.normalize``): ``categorical``
+            (one-hot), ``multi_hot``, ``int`` (class index) or ``binary`` (the class index as one
+            float 0/1 column, two-class builds only); defaults to ``multi_hot`` for multi-label
+            builds, else ``categorical``.
         repeat: Repeat forever (for ``steps_per_epoch`` training).
         deterministic: Keep a fixed element order (slower); pair with ``seed`` for repeatability.
         seed: Shuffle seed.
@@ -67,33 +68,63 @@ def load_dataset(
 
     Returns:
         The dataset; ``images`` are float32 ``(batch, H, W, 3)``, ``labels`` float32 one-/multi-hot
-        ``(batch, C)`` or int64 ``(batch,)``.
+        ``(batch, C)``, int64 ``(batch,)`` or float32 ``(batch, 1)`` (binary).
     """
     import tensorflow as tf
 
     manifest = load_manifest(data_dir)
-    n_classes = len(manifest.classes)
-    label_mode = label_mode or default_label_mode(manifest)
-    if label_mode not in LABEL_MODES:
-        raise InputError(f"label_mode {label_mode!r} is not one of {', '.join(LABEL_MODES)}")
-    if label_mode != "multi_hot" and manifest.multi_label:
-        raise InputError(f"{data_dir} holds multi-label data; use label_mode='multi_hot'")
-    bb = None
-    if backbone:
-        from pipecheck.pipeline.backbones import UnknownBackbone, get
-
-        try:
-            bb = get(backbone)
-        except UnknownBackbone as exc:
-            raise InputError(str(exc)) from None
-        image_size = image_size or bb.default_size
-    image_size = image_size or 224
+    mode = _label_mode(manifest, data_dir, label_mode)
+    bb = _backbone(backbone)
+    image_size = image_size or (bb.default_size if bb else None) or 224
     height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
     shuffle = (split == "train") if shuffle is None else shuffle
 
     paths = manifest.shard_paths(data_dir, split)
     if not paths:
         raise InputError(f"split {split!r} of {data_dir} is empty (no image landed in it); rebuild with other split options")
+    ds = _records(paths, shuffle=shuffle, shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat,
+                  deterministic=deterministic)
+
+    # DCT scaling (decode at 1/2, 1/4 or 1/8 while the short side stays >= the target side) skips
+    # most of the IDCT work for large stored images; a build whose --max-side rules it out skips the
+    # per-record branch and the size features too.
+    max_side = manifest.option.get("max_side")
+    dct_scaling = max_side is None or max_side >= 2 * max(height, width)
+    description = _parse_spec(dct_scaling)
+    decode_image = _decoder(bb, height, width, max_side, dct_scaling)
+    labeler = _labeler(mode, len(manifest.classes))
+
+    def decode(record):
+        parsed = tf.io.parse_single_example(record, description)
+        return decode_image(parsed), labeler(parsed[spec.LABEL_INDEX].values)  # label ids in record order
+
+    threads = _threadpool_size()
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE if autotune else threads, deterministic=deterministic)
+    if batch_size:
+        # A plain batch: with every core already decoding, a parallel batch only added contention.
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.with_options(_options(deterministic, autotune, threads))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _backbone(name: str | None):
+    """The backbone named ``name`` (``backbones.get``), None without one; one-line InputError if unknown."""
+    if not name:
+        return None
+    from pipecheck.pipeline.backbones import UnknownBackbone, get
+
+    try:
+        return get(name)
+    except UnknownBackbone as exc:
+        raise InputError(str(exc)) from None
+
+
+def _records(paths: list[str], *, shuffle: bool, shuffle_buffer: int, seed: int | None, repeat: bool,
+             deterministic: bool):
+    """Serialized records of the shards at ``paths``: files (shuffled) read interleaved, records
+    shuffled, repeated."""
+    import tensorflow as tf
+
     files = tf.data.Dataset.from_tensor_slices(paths)
     if shuffle and len(paths) > 1:
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
@@ -107,21 +138,37 @@ def load_dataset(
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    return ds
+
+
+def _label_mode(manifest: Manifest, data_dir: str, label_mode: str | LabelMode | None) -> LabelMode:
+    """The asked mode (any :class:`LabelMode` spelling) or the build's default; one-line InputError
+    for an unknown one, a single-label mode on multi-label data, or binary on more than two classes."""
+    mode = LabelMode.normalize(label_mode or None) or default_label_mode(manifest)
+    if mode != LabelMode.MULTI_HOT and manifest.multi_label:
+        raise InputError(f"{data_dir} holds multi-label data; use label_mode='multi_hot'")
+    if mode == LabelMode.BINARY and len(manifest.classes) != 2:
+        raise InputError(f"label_mode 'binary' needs two classes and {data_dir} has {len(manifest.classes)}; "
+                         "use label_mode='categorical' or 'int'")
+    return mode
+
+
+def _parse_spec(with_size: bool) -> dict[str, Any]:
+    """The features the reader parses, from the one feature spec: the image bytes and label ids, and
+    the stored size when DCT scaling may apply (fewer features parse faster)."""
+    keys = [spec.IMAGE_ENCODED, spec.LABEL_INDEX]
+    if with_size:
+        keys += [spec.IMAGE_HEIGHT, spec.IMAGE_WIDTH]
+    return spec.feature_description(keys=keys)
+
+
+def _decoder(bb, height: int, width: int, max_side: int | None, dct_scaling: bool):
+    """``parsed record -> float32 (height, width, 3) image``: decode (DCT-scaled when
+    ``dct_scaling``), the backbone's channel permutation, resize, its affine map."""
+    import tensorflow as tf
 
     target_side = max(height, width)
     permute, affine = _preprocess_ops(bb, height, width)
-    # DCT scaling (decode at 1/2, 1/4 or 1/8 while the short side stays >= the target side) skips
-    # most of the IDCT work for large stored images; a build whose --max-side rules it out skips the
-    # per-record branch and the size features too.
-    max_side = manifest.option.get("max_side")
-    dct_scaling = max_side is None or max_side >= 2 * target_side
-    description = {
-        spec.IMAGE_ENCODED: tf.io.FixedLenFeature([], tf.string),
-        spec.LABEL_INDEX: tf.io.VarLenFeature(tf.int64),
-    }
-    if dct_scaling:
-        description[spec.IMAGE_HEIGHT] = tf.io.FixedLenFeature([], tf.int64)
-        description[spec.IMAGE_WIDTH] = tf.io.FixedLenFeature([], tf.int64)
 
     def decode_image(parsed):
         # decode_jpeg is TF's generic image kernel: it also decodes the PNGs the writer stores (the
@@ -155,27 +202,38 @@ def load_dataset(
         shape = tf.shape(image)
         return tf.cond(shape[0] * shape[1] <= cast_limit, cast_first, lambda: tf.image.resize(image, [height, width]))
 
-    def decode(record):
-        parsed = tf.io.parse_single_example(record, description)
+    def decode(parsed):
         # Bilinear weights are convex, so the resized values stay within [0, 255]: no clip needed.
         image = affine(resize(permute(decode_image(parsed))))
         image.set_shape([height, width, 3])
-        index = parsed[spec.LABEL_INDEX].values  # in record order; no densify needed
-        if label_mode == "int":
-            label = index[0]
-        elif label_mode == "categorical":
-            label = tf.one_hot(index[0], n_classes, dtype=tf.float32)
-        else:
-            # sum+clip, not max: max over an image with no labels (a negative) would be -inf
-            label = tf.minimum(tf.reduce_sum(tf.one_hot(index, n_classes, dtype=tf.float32), axis=0), 1.0)
-            label = tf.reshape(label, [n_classes])
-        return image, label
+        return image
 
-    threads = _threadpool_size()
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE if autotune else threads, deterministic=deterministic)
-    if batch_size:
-        # A plain batch: with every core already decoding, a parallel batch only added contention.
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    return decode
+
+
+def _labeler(mode: LabelMode, n_classes: int):
+    """``label ids of one record -> label`` in ``mode``: int64 id, float32 one-hot or multi-hot row of
+    ``n_classes``, or float32 ``[id]`` (binary)."""
+    import tensorflow as tf
+
+    def label(index):
+        if mode == LabelMode.INT:
+            return index[0]
+        if mode == LabelMode.BINARY:
+            return tf.reshape(tf.cast(index[0], tf.float32), [1])
+        if mode == LabelMode.CATEGORICAL:
+            return tf.one_hot(index[0], n_classes, dtype=tf.float32)
+        # sum+clip, not max: max over an image with no labels (a negative) would be -inf
+        hot = tf.minimum(tf.reduce_sum(tf.one_hot(index, n_classes, dtype=tf.float32), axis=0), 1.0)
+        return tf.reshape(hot, [n_classes])
+
+    return label
+
+
+def _options(deterministic: bool, autotune: bool, threads: int):
+    """The pipeline's ``tf.data.Options``: its element order, a private thread pool, the autotuner."""
+    import tensorflow as tf
+
     options = tf.data.Options()
     options.deterministic = deterministic
     # A private pool for this pipeline's reads, decodes and batching (as TF's official ImageNet
@@ -192,8 +250,7 @@ def load_dataset(
     # either way. Re-enable with autotune=True, or ``ds.with_options(o)`` where
     # ``o.autotune.enabled = True``, on a derived dataset.
     options.autotune.enabled = autotune
-    ds = ds.with_options(options)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return options
 
 
 def _threadpool_size() -> int:

@@ -7,17 +7,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pipecheck.pipeline.manifest import read_manifest
+from pipecheck.pipeline.manifest import Manifest, load_manifest
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding, Report
 
-SHARD_MISSING = registry.define("dataset.shard_missing", "error", "a shard listed in dataset.json is missing",
+SHARD_MISSING = registry.define("dataset.shard_missing", "error", "A shard listed in dataset.json is missing.",
                                 "copy the dataset again or rebuild it with `pipecheck build-tfrecords`")
-SHARD_SIZE = registry.define("dataset.shard_size", "error", "a shard's size differs from dataset.json (truncated or replaced)",
+SHARD_SIZE = registry.define("dataset.shard_size", "error", "A shard's size differs from dataset.json (truncated or replaced).",
                              "copy the dataset again or rebuild it; run `pipecheck verify` for a per-record check")
-ACCOUNTING = registry.define("dataset.accounting", "error", "the manifest does not account for every input",
+ACCOUNTING = registry.define("dataset.accounting", "error", "The manifest does not account for every input.",
                              "rebuild with the current pipecheck; check rejects.jsonl")
-EMPTY_SPLIT = registry.define("dataset.empty_split", "error", "a split has no examples",
+EMPTY_SPLIT = registry.define("dataset.empty_split", "error", "A split has no examples.",
                               "check --val-fraction, --split-field values and rejects.jsonl, then rebuild")
 
 CLASSES_MISMATCH = registry.define("dataset.classes_mismatch", "error",
@@ -30,36 +30,36 @@ CHECKS = (SHARD_MISSING, SHARD_SIZE, ACCOUNTING, EMPTY_SPLIT, CLASSES_MISMATCH)
 
 def check_dataset(data_dir: str) -> list[Finding]:
     """Findings about the folder's structure (raises InputError if it is not a build at all)."""
-    manifest = read_manifest(data_dir)
+    manifest = load_manifest(data_dir)
     out: list[Finding] = []
-    acc = manifest.get("accounting", {})
+    acc = dict(manifest.accounting or {})
     if acc and not acc.get("balanced", True):
         out.append(ACCOUNTING.finding(
                                     f"{acc.get('written')} written + {acc.get('rejected')} rejected != {acc.get('inputs_found')} found",
                                     evidence=acc))
-    for split, info in manifest["splits"].items():
-        if info.get("examples", 0) == 0:
+    for split, info in manifest.splits.items():
+        if info.examples == 0:
             out.append(EMPTY_SPLIT.finding(f"split {split} has no examples", subject=split))
-        for shard in info["shards"]:
-            path = Path(data_dir) / shard["file"]
+        for shard in info.shards:
+            path = Path(data_dir) / shard.file
             if not path.is_file():
-                out.append(SHARD_MISSING.finding(f"{shard['file']} is missing", subject=str(path)))
-            elif os.path.getsize(path) != shard["bytes"]:
+                out.append(SHARD_MISSING.finding(f"{shard.file} is missing", subject=str(path)))
+            elif os.path.getsize(path) != shard.bytes:
                 out.append(SHARD_SIZE.finding(
-                                            f"{shard['file']} has {os.path.getsize(path)} bytes, manifest says {shard['bytes']}",
-                                            subject=str(path), evidence={"actual": os.path.getsize(path), "expected": shard["bytes"]}))
+                                            f"{shard.file} has {os.path.getsize(path)} bytes, manifest says {shard.bytes}",
+                                            subject=str(path), evidence={"actual": os.path.getsize(path), "expected": shard.bytes}))
     if not out:
         out += _classes_findings(data_dir, manifest)
     return out
 
 
-def _classes_findings(data_dir: str, manifest: dict) -> list[Finding]:
+def _classes_findings(data_dir: str, manifest: Manifest) -> list[Finding]:
     """Each record's label names against ``dataset.json``'s classes at its label indices (no image decoded)."""
     from pipecheck.pipeline.reader import read_columns
 
-    classes = manifest["classes"]
+    classes = manifest.classes
     bad: dict[str, list] = {}
-    for split in manifest["splits"]:
+    for split in manifest.splits:
         try:
             cols = read_columns(data_dir, split, ["label/index", "label/name"])
         except Exception:  # noqa: BLE001 - a damaged shard: `pipecheck verify` names it record by record
@@ -76,17 +76,17 @@ def _classes_findings(data_dir: str, manifest: dict) -> list[Finding]:
         evidence={"mismatches": len(rows), "examples": rows[:5], "classes": len(classes)}) for split, rows in bad.items()]
 
 
-RECORD_CORRUPT = registry.define("dataset.record_corrupt", "error", "a shard fails its TFRecord CRC check or ends mid-record",
+RECORD_CORRUPT = registry.define("dataset.record_corrupt", "error", "A shard fails its TFRecord CRC check or ends mid-record.",
                                  "copy the dataset again from a good source or rebuild it")
-RECORD_CHANGED = registry.define("dataset.record_changed", "error", "a record differs from its checksum in checksums.jsonl written at build time",
+RECORD_CHANGED = registry.define("dataset.record_changed", "error", "A record differs from its checksum in checksums.jsonl written at build time.",
                                  "copy the dataset again from a good source or rebuild it")
-RECORD_COUNT = registry.define("dataset.record_count", "error", "a shard holds a different number of records than dataset.json says",
+RECORD_COUNT = registry.define("dataset.record_count", "error", "A shard holds a different number of records than dataset.json says.",
                                "copy the dataset again from a good source or rebuild it")
-SHARD_CHECKSUM = registry.define("dataset.shard_checksum", "error", "a shard's sha256 differs from dataset.json",
+SHARD_CHECKSUM = registry.define("dataset.shard_checksum", "error", "A shard's sha256 differs from dataset.json.",
                                  "copy the dataset again from a good source or rebuild it")
 CHECKSUMS_DAMAGED = registry.define("dataset.checksums_damaged", "error", "Lines of checksums.jsonl cannot be read (half-copied or edited).",
                                     "copy checksums.jsonl again from the build, or rebuild the dataset")
-NO_CHECKSUMS = registry.define("dataset.no_checksums", "warning", "checksums.jsonl is missing, so records can only be CRC-checked",
+NO_CHECKSUMS = registry.define("dataset.no_checksums", "warning", "The checksums.jsonl file is missing, so records can only be CRC-checked.",
                                "rebuild with this pipecheck version to get per-record checksums")
 
 # What verify_dataset runs. Not shard_size: verify drops those findings (a shard of the wrong size
@@ -115,7 +115,7 @@ def verify_dataset(data_dir: str) -> tuple[list[Finding], dict[str, int]]:
     from pipecheck.pipeline import spec
     from pipecheck.pipeline.manifest import CHECKSUMS_NAME
 
-    manifest = read_manifest(data_dir)
+    manifest = load_manifest(data_dir)
     findings = [f for f in check_dataset(data_dir) if f.check != SHARD_SIZE.id]
     expected: dict[str, tuple] = {}  # shard file -> (digest function, digests in record order)
     sums = Path(data_dir) / CHECKSUMS_NAME
@@ -140,14 +140,14 @@ def verify_dataset(data_dir: str) -> tuple[list[Finding], dict[str, int]]:
     else:
         findings.append(NO_CHECKSUMS.finding(f"{sums} not found", subject=str(sums)))
     totals = {"shards": 0, "records": 0, "bytes": 0}
-    for info in manifest["splits"].values():
-        for shard in info["shards"]:
-            path = Path(data_dir) / shard["file"]
+    for info in manifest.splits.values():
+        for shard in info.shards:
+            path = Path(data_dir) / shard.file
             if not path.is_file():
                 continue  # already reported as dataset.shard_missing
             totals["shards"] += 1
             totals["bytes"] += path.stat().st_size
-            digest_of, digests = expected.get(shard["file"], (None, None))
+            digest_of, digests = expected.get(shard.file, (None, None))
             n = 0
             changed: list[int] = []
             try:
@@ -155,21 +155,21 @@ def verify_dataset(data_dir: str) -> tuple[list[Finding], dict[str, int]]:
                     if digests is not None and (n > len(digests) or digest_of(record) != digests[n - 1]):
                         changed.append(n - 1)
             except ValueError as exc:
-                findings.append(RECORD_CORRUPT.finding(f"{shard['file']}: {exc} after {n} good record(s)",
+                findings.append(RECORD_CORRUPT.finding(f"{shard.file}: {exc} after {n} good record(s)",
                                                  subject=str(path), evidence={"good_records": n}))
                 continue
             totals["records"] += n
             if changed:
-                findings.append(RECORD_CHANGED.finding(f"{shard['file']}: {len(changed)} record(s) differ from the build",
+                findings.append(RECORD_CHANGED.finding(f"{shard.file}: {len(changed)} record(s) differ from the build",
                                                  subject=str(path), evidence={"records": changed[:20]}))
-            if n != shard["records"]:
-                findings.append(RECORD_COUNT.finding(f"{shard['file']} has {n} records, dataset.json says {shard['records']}",
-                                                 subject=str(path), evidence={"actual": n, "expected": shard["records"]}))
+            if n != shard.records:
+                findings.append(RECORD_COUNT.finding(f"{shard.file} has {n} records, dataset.json says {shard.records}",
+                                                 subject=str(path), evidence={"actual": n, "expected": shard.records}))
             digest = hashlib.sha256()
             with open(path, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(chunk)
-            if digest.hexdigest() != shard["sha256"]:
-                findings.append(SHARD_CHECKSUM.finding(f"{shard['file']}: sha256 differs from dataset.json",
-                                                 subject=str(path), evidence={"actual": digest.hexdigest(), "expected": shard["sha256"]}))
+            if digest.hexdigest() != shard.sha256:
+                findings.append(SHARD_CHECKSUM.finding(f"{shard.file}: sha256 differs from dataset.json",
+                                                 subject=str(path), evidence={"actual": digest.hexdigest(), "expected": shard.sha256}))
     return findings, totals

@@ -14,6 +14,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from pipecheck.pipeline.split import normalize_split, split_order  # noqa: F401  (split_order: re-exported)
+
 
 @dataclass
 class SplitCounts:
@@ -91,24 +93,6 @@ class SplitCounts:
         return float((k * self.cardinality).sum() / max(self.n_images, 1))
 
 
-_TRAIN_NAMES = ("train", "training")
-_EVAL_ORDER = ("val", "valid", "validation", "dev", "eval", "test", "holdout")
-
-
-def split_order(names: Iterable[str]) -> list[str]:
-    """Splits in reading order: train first, then val-like, test-like, the rest alphabetically."""
-
-    def key(name: str) -> tuple[int, str]:
-        low = name.lower()
-        if low in _TRAIN_NAMES:
-            return (0, low)
-        if low in _EVAL_ORDER:
-            return (1 + _EVAL_ORDER.index(low), low)
-        return (len(_EVAL_ORDER) + 1, low)
-
-    return sorted(names, key=key)
-
-
 @dataclass
 class LabelSet:
     """Labels of every split as multi-hot matrices (or per-split counts) plus how to read them.
@@ -162,10 +146,10 @@ class LabelSet:
         return self._counts
 
     def train_split(self) -> str:
-        """The split named train/training, else the largest one."""
+        """The split named train (or an alias: training, tr), else the largest one."""
         counts = self.counts()
         for s in counts:
-            if s.lower() in _TRAIN_NAMES:
+            if normalize_split(s) == "train":
                 return s
         return max(counts, key=lambda s: counts[s].n_images)
 
@@ -232,24 +216,24 @@ class LabelSet:
         """The labels of a folder built by ``build-tfrecords``, read without decoding any image."""
         import scipy.sparse as sp
 
-        from pipecheck.pipeline.manifest import read_manifest
+        from pipecheck.pipeline.manifest import load_manifest
         from pipecheck.pipeline.reader import read_columns
 
-        manifest = read_manifest(data_dir)
-        classes = list(manifest["classes"])
+        manifest = load_manifest(data_dir)
+        classes = list(manifest.classes)
         mats = {}
-        for split in manifest["splits"]:
+        for split in manifest.splits:
             rows = read_columns(data_dir, split, ["label/index"])["label/index"]
             indptr = np.zeros(len(rows) + 1, dtype=np.int64)
             indptr[1:] = np.cumsum([len(r) for r in rows])
             indices = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(indptr[-1]))
             mats[split] = sp.csr_matrix((np.ones(indices.size, dtype=bool), indices, indptr),
                                         shape=(len(rows), len(classes)))
-        options = manifest.get("options", {})
+        options = manifest.option
         val, test = options.get("val_fraction") or 0.0, options.get("test_fraction") or 0.0
         targets = None if options.get("split_field") else {k: v for k, v in
                                                            {"train": 1 - val - test, "val": val, "test": test}.items() if v > 0}
-        return cls(classes, mats, manifest.get("label_mode") == "multi_label",
+        return cls(classes, mats, manifest.multi_label,
                    bool(options.get("allow_empty")) if allow_empty is None else allow_empty, targets)
 
     @classmethod

@@ -20,13 +20,13 @@ from itertools import combinations
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
 
-EXACT_DUPLICATE = registry.define("leakage.exact_duplicate", "error", "the same image (decoded pixels) is in two splits",
+EXACT_DUPLICATE = registry.define("leakage.exact_duplicate", "error", "The same image (decoded pixels) is in two splits.",
                                   "remove the copies from val/test, or pass --group-field so copies share a split, and rebuild")
-SHARED_GROUP = registry.define("leakage.shared_group", "error", "a group value (e.g. specimen) occurs in two splits",
+SHARED_GROUP = registry.define("leakage.shared_group", "error", "A group value (e.g. specimen) occurs in two splits.",
                                "rebuild with --group-field set to that field so each group lands in one split")
-NEAR_DUPLICATE = registry.define("leakage.near_duplicate", "warning", "near-identical images (perceptual hash) are in two splits",
+NEAR_DUPLICATE = registry.define("leakage.near_duplicate", "warning", "Near-identical images (perceptual hash) are in two splits.",
                                  "inspect the pairs; if they are copies, drop one or group them with --group-field and rebuild")
-DUPLICATE_WITHIN_SPLIT = registry.define("leakage.duplicate_within_split", "info", "the same image occurs more than once inside one split",
+DUPLICATE_WITHIN_SPLIT = registry.define("leakage.duplicate_within_split", "info", "The same image occurs more than once inside one split.",
                                          "deduplicate to avoid over-weighting those images")
 
 
@@ -78,14 +78,14 @@ def near_pairs(hashes: dict[str, list[tuple[str, int]]], max_distance: int) -> l
 
 def check_leakage(data_dir: str, thresholds: LeakageThresholds | None = None) -> list[Finding]:
     """Leakage findings for every pair of splits of a build."""
-    from pipecheck.pipeline.manifest import read_manifest
+    from pipecheck.pipeline.manifest import load_manifest
     from pipecheck.pipeline.reader import read_columns
 
     t = thresholds or LeakageThresholds()
-    manifest = read_manifest(data_dir)
-    group = manifest.get("options", {}).get("group_field")
+    manifest = load_manifest(data_dir)
+    group = manifest.option.get("group_field")
     keys = ["image/id", "image/pixel_hash", "image/phash"] + ([f"meta/{group}"] if group else [])
-    cols = {split: read_columns(data_dir, split, keys) for split in manifest["splits"]}
+    cols = {split: read_columns(data_dir, split, keys) for split in manifest.splits}
     findings: list[Finding] = []
 
     by_sha: dict[str, list[tuple[str, str]]] = defaultdict(list)

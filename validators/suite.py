@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
+from pipecheck.pipeline.labels import LabelMode
 from pipecheck.pipeline.progress import Progress, counted, progress_or_none
 from pipecheck.validators.findings import Report
 
@@ -104,7 +105,7 @@ def run_input_range(batches: Iterable[Any], opts: ValidateOptions) -> Report:
 
 
 def _input_range(report: Report, batches: Iterable[Any], opts: ValidateOptions, subject: str,
-                 label_mode: str | None = None, num_classes: int | None = None,
+                 label_mode: LabelMode | None = None, num_classes: int | None = None,
                  preprocessing: str | None = None, progress: Progress | None = None, total: int = 0) -> None:
     """Stream ``batches`` once into the input_range family (``total`` of them expected, as progress)."""
     from pipecheck.validators import registry
@@ -135,23 +136,24 @@ def _reader_batch_count(opts: ValidateOptions) -> int:
     """Batches :func:`_reader_batches` yields: ``--batches``, or fewer when ``--split`` holds fewer images."""
     import math
 
-    from pipecheck.pipeline.manifest import read_manifest
+    from pipecheck.pipeline.manifest import load_manifest
 
-    examples = read_manifest(opts.data_dir)["splits"].get(opts.split, {}).get("examples", 0)
+    splits = load_manifest(opts.data_dir).splits
+    examples = splits[opts.split].examples if opts.split in splits else 0
     return min(opts.batches, math.ceil(examples / _READER_BATCH))
 
 
-def _reader_batches(opts: ValidateOptions, report: Report) -> tuple[Iterator[tuple], str, int, str]:
+def _reader_batches(opts: ValidateOptions, report: Report) -> tuple[Iterator[tuple], LabelMode, int, str]:
     """Batches of ``--split`` through :func:`load_dataset`, with the label mode, class count and where
     the backbone's preprocessing happens (the reader's, or the model's: then the reader feeds raw pixels
     and the batches pass through the model's input stage)."""
-    from pipecheck.pipeline.manifest import read_manifest
-    from pipecheck.pipeline.reader import default_label_mode, load_dataset
+    from pipecheck.pipeline.manifest import load_manifest
+    from pipecheck.pipeline.reader import load_dataset
     from pipecheck.validators.input_range import backbone_info
 
-    manifest = read_manifest(opts.data_dir)
-    label_mode = default_label_mode(manifest)
-    num_classes = len(manifest["classes"])
+    manifest = load_manifest(opts.data_dir)
+    label_mode = LabelMode.for_data(manifest.multi_label)
+    num_classes = len(manifest.classes)
     bb = backbone_info(opts.backbone)
     size = opts.image_size or bb.default_size
 
@@ -196,21 +198,19 @@ def model_placement(data_dir: str, backbone: str | None, size: int, model: str |
         in_model = preprocessing == "in-model"
         return Placement(in_model, "in-model (declared): the reader feeds raw pixels" if in_model
                          else "in-data: the reader applies the backbone's preprocess_input")
-    from pipecheck.pipeline.manifest import read_manifest
+    from pipecheck.pipeline.manifest import load_manifest
     from pipecheck.pipeline.reader import load_dataset
     from pipecheck.validators.input_range import backbone_info
     from pipecheck.validators.model_input import build_model, input_stage
 
-    manifest = read_manifest(data_dir)
-    built = build_model(model, model_arg, {"num_classes": len(manifest["classes"]), "input_shape": (size, size, 3),
-                                           "image_size": size, "multi_label": manifest.get("label_mode") == "multi_label"})
+    manifest = load_manifest(data_dir)
+    built = build_model(model, model_arg, {"num_classes": len(manifest.classes), "input_shape": (size, size, 3),
+                                           "image_size": size, "multi_label": manifest.multi_label})
     bb = backbone_info(backbone) if backbone else None
     stage = input_stage(built, backbone_preprocesses=bool(bb and bb.mode == "none"))
     if preprocessing == "auto":
-        from pipecheck.pipeline.reader import default_label_mode
-
         raw = load_dataset(data_dir, "train", image_size=size, batch_size=_READER_BATCH,
-                           label_mode=default_label_mode(manifest))
+                           label_mode=LabelMode.for_data(manifest.multi_label))
         probe = next(iter(raw.take(1).as_numpy_iterator()), None)
         in_model, how = probe is not None and stage.changes_values(probe[0]), "detected"
     else:

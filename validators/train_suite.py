@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipecheck.pipeline.errors import InputError
+from pipecheck.pipeline.labels import LabelMode
 from pipecheck.validators.findings import Report
 
 DEVICES = ("auto", "cpu", "gpu")
@@ -123,45 +124,34 @@ def _output_units(model: Any) -> int | None:
     return None
 
 
-def label_form(model: Any, multi_label: bool, num_classes: int) -> str:
+def label_form(model: Any, multi_label: bool, num_classes: int) -> LabelMode:
     """How to feed the labels so they fit the model's loss and head, as the official ways write it:
     ``multi_hot`` rows for multi-label data; ``int`` class ids for a sparse loss; ``binary`` (one 0/1
     column) for a one-unit head on two classes (``Dense(1, sigmoid)`` + binary cross-entropy);
     ``categorical`` (one-hot) otherwise. A head that fits none of these (one unit for six classes)
     is then reported by ``training.num_outputs_mismatch``."""
     if multi_label:
-        return "multi_hot"
+        return LabelMode.MULTI_HOT
     from pipecheck.validators.training_probes import loss_info
 
     info = loss_info(model)
     if info is not None and info.kind == "sparse":
-        return "int"
+        return LabelMode.INT
     if _output_units(model) == 1 and num_classes == 2:
-        return "binary"
-    return "categorical"
-
-
-def _load(data_dir: str, split: str, form: str, **kwargs: Any) -> Any:
-    """The project's reader with labels in ``form`` (``binary``: the class id as a (batch, 1) float)."""
-    from pipecheck.pipeline.reader import load_dataset
-
-    ds = load_dataset(data_dir, split, label_mode="int" if form == "binary" else form, **kwargs)
-    if form == "binary":
-        import tensorflow as tf
-
-        ds = ds.map(lambda x, y: (x, tf.cast(tf.reshape(y, [-1, 1]), tf.float32)))
-    return ds
+        return LabelMode.BINARY
+    return LabelMode.CATEGORICAL
 
 
 def run_train_check_on_data(opts: TrainCheckOptions, progress: Any = None) -> Report:
     """Build, compile and probe the user's model on a built dataset; one ``train-check`` report.
     ``progress`` (a ``pipeline.progress.Progress``) hears of the short fit's steps."""
-    from pipecheck.pipeline.manifest import read_manifest
+    from pipecheck.pipeline.manifest import load_manifest
+    from pipecheck.pipeline.reader import load_dataset
 
     device = select_device(opts.device)
-    manifest = read_manifest(opts.data_dir)
-    multi = manifest.get("label_mode") == "multi_label"
-    classes = manifest["classes"]
+    manifest = load_manifest(opts.data_dir)
+    multi = manifest.multi_label
+    classes = manifest.classes
     size = opts.image_size
     if size is None and opts.backbone:
         from pipecheck.pipeline.backbones import UnknownBackbone, get
@@ -174,20 +164,21 @@ def run_train_check_on_data(opts: TrainCheckOptions, progress: Any = None) -> Re
     model = _call_factory(opts, len(classes), (size, size, 3), multi)
     _compile(model, opts)
     form = label_form(model, multi, len(classes))
-    common = dict(backbone=opts.backbone, image_size=size, batch_size=opts.batch_size, seed=0)
-    train = _load(opts.data_dir, "train", form, shuffle=True, repeat=True, **common)
-    has_val = manifest["splits"].get("val", {}).get("examples", 0) > 0
-    val = _load(opts.data_dir, "val", form, shuffle=False, **common) if has_val else None
+    # One label mode for the reader and the training checks.
+    common = dict(backbone=opts.backbone, image_size=size, batch_size=opts.batch_size, seed=0, label_mode=form)
+    train = load_dataset(opts.data_dir, "train", shuffle=True, repeat=True, **common)
+    has_val = "val" in manifest.splits and manifest.splits["val"].examples > 0
+    val = load_dataset(opts.data_dir, "val", shuffle=False, **common) if has_val else None
     from pipecheck.validators.training import run_train_check
 
     report = run_train_check(model, train, val, steps=opts.steps, batch_size=opts.batch_size, frozen=opts.frozen,
-                             num_classes=len(classes), label_mode="multi_label" if multi else form,
+                             num_classes=len(classes), label_mode=form,
                              run_steps=opts.run_steps, progress=progress)
     from pipecheck.validators import registry
 
     model_name = opts.model if isinstance(opts.model, str) else (getattr(opts.model, "__qualname__", None)
                                                                  or getattr(opts.model, "name", None) or type(opts.model).__name__)
     report.summary = {"device": device, "model": model_name, "data": opts.data_dir, "image_size": size,
-                      "steps": opts.steps, "labels": form, **report.summary}
+                      "steps": opts.steps, "labels": form.value, **report.summary}
     report.ran(registry.ids("training"))
     return report

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from pipecheck.pipeline.errors import InputError
+from pipecheck.pipeline.labels import LabelMode
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding, Report
 from pipecheck.validators.training import TrainingThresholds
@@ -24,8 +25,6 @@ from pipecheck.validators.training_callback import FitProgress, VerifyTraining, 
 from pipecheck.validators.training_overfit import overfit_one_batch
 
 VAL_MAX_BATCHES = 50  # validation batches evaluated per epoch of the short fit (one pass counts them)
-
-LABEL_MODES = (None, "int", "categorical", "binary", "multi_label")
 
 
 def clone_compiled(model):
@@ -175,7 +174,7 @@ def _guarded(model, stage: str, batch: tuple, fn, *args, **kwargs):
 
 def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_size: int = 16,
                     thresholds: TrainingThresholds | None = None, frozen=(), num_classes: int | None = None,
-                    label_mode: str | None = None, run_steps: int | None = None, progress: Any = None) -> Report:
+                    label_mode: str | LabelMode | None = None, run_steps: int | None = None, progress: Any = None) -> Report:
     """Run every training probe on a compiled Keras 3 model and return one ``train-check`` report.
 
     Args:
@@ -187,8 +186,9 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
         thresholds: :class:`TrainingThresholds`; defaults documented there.
         frozen: Names of layers or nested models meant to stay frozen.
         num_classes: Classes in the data, if known.
-        label_mode: ``"int"``, ``"categorical"``, ``"binary"`` or ``"multi_label"``, if known; only
-            ``"multi_label"`` changes a check (softmax with multi-label targets is reported even if the
+        label_mode: A :class:`LabelMode` (``int``, ``categorical``, ``binary``, ``multi_hot``) or any
+            spelling ``LabelMode.normalize`` takes (``multi_label`` included), if known; only
+            ``multi_hot`` changes a check (softmax with multi-label targets is reported even if the
             probe batch holds one label per row).
         run_steps: Length of the real training run, for the BatchNorm momentum check (the short fit
             here is only a probe); default ``thresholds.assumed_run_steps``.
@@ -198,8 +198,7 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
         InputError: An uncompiled model, unusable data or an unknown ``label_mode``.
     """
     th = thresholds or TrainingThresholds()
-    if label_mode not in LABEL_MODES:
-        raise InputError(f"label_mode must be one of {LABEL_MODES[1:]}, not {label_mode!r}")
+    label_mode = LabelMode.normalize(label_mode)
     if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
         raise InputError("the model must be compiled (model.compile(optimizer, loss)) before train-check")
     x, y = _batch(train_data, batch_size)
@@ -211,10 +210,10 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
         found.setdefault((f.check, f.subject), f)
 
     last = probes.output_layer(model)
-    if label_mode == "multi_label" and probes.activation_name(last) == "softmax":
+    if label_mode == LabelMode.MULTI_HOT and probes.activation_name(last) == "softmax":
         keep(registry.finding(
             "training.softmax_multilabel", "The data is multi-label but the output layer uses softmax.",
-            subject=last.name, evidence={"label_mode": label_mode}))
+            subject=last.name, evidence={"label_mode": label_mode.value}))
     # Output units against labels and loss before any step: a mismatch makes Keras raise mid-fit.
     y_pred = _guarded(model, "a forward pass", (x, y), probes.predict, model, x)
     n_out = int(y_pred.reshape(len(y_pred), -1).shape[1])

@@ -91,7 +91,7 @@ def test_reader_rejects_bad_arguments(mini_build):
     with pytest.raises(InputError, match="backbone"):
         load_dataset(mini_build.out_dir, "train", backbone="resnet_51")
     with pytest.raises(InputError, match="label_mode"):
-        load_dataset(mini_build.out_dir, "train", label_mode="sparse")
+        load_dataset(mini_build.out_dir, "train", label_mode="soft")  # "sparse" is an alias of int (LabelMode)
 
 
 def _tiny_model(keras, n_out, activation):

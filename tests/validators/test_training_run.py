@@ -93,7 +93,7 @@ def test_unusable_input_is_an_input_error(data):
     with pytest.raises(InputError, match="compiled"):
         run_train_check(vgg_like(), data[0])
     with pytest.raises(InputError, match="label_mode"):
-        run_train_check(_compiled(vgg_like(), "adam"), data[0], label_mode="onehot")
+        run_train_check(_compiled(vgg_like(), "adam"), data[0], label_mode="onehotish")  # "onehot" is an alias of categorical
     with pytest.raises(InputError, match="equal"):
         run_train_check(_compiled(vgg_like(), "adam"), (data[0][0], data[0][1][:3]))
 
