@@ -25,36 +25,30 @@ from typing import Any
 
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.generator_contracts import ContractTrace, drop_explained, epoch_findings, no_batches
+from pipecheck.validators.generator_ast import scan
+from pipecheck.validators.generator_contracts import ContractTrace, epoch_findings, no_batches
 from pipecheck.validators.generator_trace import (LabelTrace, batch_fp, batch_signature, dtype_summary, fingerprint,
                                                   sample_fps, shape_summary, shuffle_asked, stream_period)
 from pipecheck.validators.sources import Source
 
-F = "generator"
-registry.define(f"{F}.same_batch_repeated", "error", "The source yields the same batch again and again",
-                "Put `yield` inside the loop that builds each batch (seed 001 yields after the loop, so only the last batch is ever seen)")
-registry.define(f"{F}.few_distinct_batches", "warning", "Far fewer distinct batches than steps in one pass",
-                "Index batches by the step (x[i*bs:(i+1)*bs]); check __getitem__/the loop counter advances")
-registry.define(f"{F}.buffer_mutated", "error", "A yielded array is overwritten in place by a later batch",
-                "Allocate a new array per batch (np.empty(...) inside the loop) or yield buf.copy(); Keras keeps earlier batches in a queue")
-registry.define(f"{F}.samples_skipped", "warning", "Samples of the data set are never reached in a pass",
-                "Let the last batch be partial: loop `while n < len(x)` / `range(0, len(x), bs)` and size epochs with math.ceil(len(x) / bs)")
-registry.define(f"{F}.duplicate_samples", "warning", "The same sample appears more than once within one pass",
-                "Draw each epoch from one permutation (np.random.permutation(len(x))) instead of sampling indices with replacement")
-registry.define(f"{F}.labels_misaligned", "error", "Yielded labels do not belong to their images",
-                "Shuffle images and labels with the same permutation: idx = rng.permutation(n); x, y = x[idx], y[idx]")
-registry.define(f"{F}.shape_changed", "error", "Batch shapes change between batches (beyond a final partial batch)",
-                "Resize every image to one size before batching (tf.image.resize / PIL .resize) and keep one batch size")
-registry.define(f"{F}.dtype_changed", "error", "Batch dtypes change between batches",
-                "Cast once in the pipeline, e.g. x.astype('float32'), so every batch has the same dtype")
-registry.define(f"{F}.not_shuffled", "warning", "Shuffling was asked for, but every pass has the same order",
-                "Reshuffle per epoch: tf.data .shuffle(..., reshuffle_each_iteration=True), or permute indices in PyDataset.on_epoch_end")
-registry.define(f"{F}.yield_after_loop", "error", "`yield` sits after the loop that builds the batch (static)",
-                "Indent the `yield` into the loop body so every batch built is yielded")
-registry.define(f"{F}.tail_dropping_bound", "warning", "A loop bound `n < len - batch` drops the last batch (static)",
-                "Use `while n < len(x)` (or `range(0, len(x), bs)`) so the tail becomes a final partial batch")
-registry.define(f"{F}.augmenter_per_batch", "warning", "An augmentation iterator is created anew for every batch (static)",
-                "Create the ImageDataGenerator and its .flow() once, outside the loop, and call next() on it per batch")
+SAME_BATCH_REPEATED = registry.define("generator.same_batch_repeated", "error", "The source yields the same batch again and again.",
+                                      "Put `yield` inside the loop that builds each batch (seed 001 yields after the loop, so only the last batch is ever seen)")
+FEW_DISTINCT_BATCHES = registry.define("generator.few_distinct_batches", "warning", "Far fewer distinct batches than steps in one pass.",
+                                       "Index batches by the step (x[i*bs:(i+1)*bs]); check __getitem__/the loop counter advances")
+BUFFER_MUTATED = registry.define("generator.buffer_mutated", "error", "A yielded array is overwritten in place by a later batch.",
+                                 "Allocate a new array per batch (np.empty(...) inside the loop) or yield buf.copy(); Keras keeps earlier batches in a queue")
+SAMPLES_SKIPPED = registry.define("generator.samples_skipped", "warning", "Samples of the data set are never reached in a pass.",
+                                  "Let the last batch be partial: loop `while n < len(x)` / `range(0, len(x), bs)` and size epochs with math.ceil(len(x) / bs)")
+DUPLICATE_SAMPLES = registry.define("generator.duplicate_samples", "warning", "The same sample appears more than once within one pass.",
+                                    "Draw each epoch from one permutation (np.random.permutation(len(x))) instead of sampling indices with replacement")
+LABELS_MISALIGNED = registry.define("generator.labels_misaligned", "error", "Yielded labels do not belong to their images.",
+                                    "Shuffle images and labels with the same permutation: idx = rng.permutation(n); x, y = x[idx], y[idx]")
+SHAPE_CHANGED = registry.define("generator.shape_changed", "error", "Batch shapes change between batches (beyond a final partial batch).",
+                                "Resize every image to one size before batching (tf.image.resize / PIL .resize) and keep one batch size")
+DTYPE_CHANGED = registry.define("generator.dtype_changed", "error", "Batch dtypes change between batches.",
+                                "Cast once in the pipeline, e.g. x.astype('float32'), so every batch has the same dtype")
+NOT_SHUFFLED = registry.define("generator.not_shuffled", "warning", "Shuffling was asked for, but every pass has the same order.",
+                               "Reshuffle per epoch: tf.data .shuffle(..., reshuffle_each_iteration=True), or permute indices in PyDataset.on_epoch_end")
 
 
 @dataclass
@@ -141,7 +135,24 @@ def check_generator(source: Source, *, batches: int = 50, shuffle_expected: bool
         f = run.contracts.sorted_finding(subject, window, th)
         if f:
             out.append(f)
-    return drop_explained(out, over, counts)
+    return _drop_explained(out, over, counts)
+
+
+def _drop_explained(findings: list[Finding], over: Finding | None, counts: Finding | None) -> list[Finding]:
+    """Findings that only echo a contract finding: a shape_changed on a short batch that
+    length_overpromised explains, duplicate samples no more than the rows a part was padded with."""
+    start = over.evidence["first_short_batch"] if over else None
+    padded = counts.evidence["excess_rows"] if counts else -1
+
+    def echo(f: Finding) -> bool:
+        if f.check == DUPLICATE_SAMPLES.id:
+            return f.evidence["repeated_samples"] <= padded
+        if f.check != SHAPE_CHANGED.id or start is None or f.evidence.get("batch", -1) < start:
+            return False
+        now, then = f.evidence["shapes"], f.evidence["first_shapes"]
+        return now.keys() == then.keys() and all(now[k][1:] == then[k][1:] for k in now)
+
+    return [f for f in findings if not echo(f)]
 
 
 def check_generator_static(fn_or_code: Any) -> list[Finding]:
@@ -155,13 +166,11 @@ def check_generator_static(fn_or_code: Any) -> list[Finding]:
         ``generator.yield_after_loop``, ``generator.tail_dropping_bound`` and
         ``generator.augmenter_per_batch`` findings; subject ``file:line``.
     """
-    from pipecheck.validators.generator_ast import scan
-
     out = []
     for hit in scan(fn_or_code):
         where = f"{_shown_path(hit.file)}:{hit.line}"
-        out.append(registry.finding(
-            f"{F}.{hit.code}", f"{hit.function}(): {hit.message}", subject=where,
+        out.append(hit.check.finding(
+            f"{hit.function}(): {hit.message}", subject=where,
             evidence={"file": hit.file, "line": hit.line, "function": hit.function, "code": hit.text, **hit.extra}))
     return out
 
@@ -186,7 +195,7 @@ class _Run:
         self.sizes: list[int] = []
         self.findings: list[Finding] = []
         self._first_sig: list | None = None
-        self._flagged: set[str] = set()
+        self._flagged: set[registry.CheckInfo] = set()
         self._retained: deque = deque(maxlen=th.retained)
         self.labels = LabelTrace(src)
         self.contracts = ContractTrace(src)
@@ -212,13 +221,13 @@ class _Run:
             self.labels.add(x, batch[1], fps)
 
     def _check_mutation(self, step: int) -> None:
-        if f"{F}.buffer_mutated" in self._flagged:
+        if BUFFER_MUTATED in self._flagged:
             return
         for old_step, old_batch, old_fp in self._retained:
             if batch_fp(old_batch) != old_fp:
-                self._flagged.add(f"{F}.buffer_mutated")
-                self.findings.append(registry.finding(
-                    f"{F}.buffer_mutated", f"{self.src.spec}: batch {old_step} changed in place after it was yielded "
+                self._flagged.add(BUFFER_MUTATED)
+                self.findings.append(BUFFER_MUTATED.finding(
+                    f"{self.src.spec}: batch {old_step} changed in place after it was yielded "
                     f"(noticed once batch {step} was produced): every batch a consumer keeps turns into a later one",
                     subject=self.src.spec, evidence={"batch": old_step, "noticed_at": step}))
                 return
@@ -229,7 +238,7 @@ class _Run:
             self._first_sig = sig
             return
         first = self._first_sig
-        if f"{F}.shape_changed" not in self._flagged:
+        if SHAPE_CHANGED not in self._flagged:
             shapes_now = [(n, d, s) for n, d, s, _, _ in sig]
             shapes_then = [(n, d, s) for n, d, s, _, _ in first]
             bs0, bs = first[0][4], sig[0][4]
@@ -239,15 +248,15 @@ class _Run:
             partial_ok = (bs < bs0 and (last or self.length is None)) or (
                 self.src.kind == "tf.data" and self._one_short_batch(step, bs))
             if shapes_now != shapes_then or (bs != bs0 and not partial_ok):
-                self._flagged.add(f"{F}.shape_changed")
-                self.findings.append(registry.finding(
-                    f"{F}.shape_changed", f"{self.src.spec}: batch {step} has shapes {shape_summary(sig)}, batch 0 had {shape_summary(first)}",
+                self._flagged.add(SHAPE_CHANGED)
+                self.findings.append(SHAPE_CHANGED.finding(
+                    f"{self.src.spec}: batch {step} has shapes {shape_summary(sig)}, batch 0 had {shape_summary(first)}",
                     subject=self.src.spec, evidence={"batch": step, "shapes": shape_summary(sig), "first_shapes": shape_summary(first)}))
-        if f"{F}.dtype_changed" not in self._flagged:
+        if DTYPE_CHANGED not in self._flagged:
             if [(n, t) for n, _, _, t, _ in sig] != [(n, t) for n, _, _, t, _ in first]:
-                self._flagged.add(f"{F}.dtype_changed")
-                self.findings.append(registry.finding(
-                    f"{F}.dtype_changed", f"{self.src.spec}: batch {step} has dtypes {dtype_summary(sig)}, batch 0 had {dtype_summary(first)}",
+                self._flagged.add(DTYPE_CHANGED)
+                self.findings.append(DTYPE_CHANGED.finding(
+                    f"{self.src.spec}: batch {step} has dtypes {dtype_summary(sig)}, batch 0 had {dtype_summary(first)}",
                     subject=self.src.spec, evidence={"batch": step, "dtypes": dtype_summary(sig), "first_dtypes": dtype_summary(first)}))
 
     def _one_short_batch(self, step: int, bs: int) -> bool:
@@ -292,8 +301,8 @@ class _Run:
         distinct = len(set(self.batch_fps))
         ev = {"steps": steps, "distinct_batches": distinct, "consecutive_repeats": repeats, "longest_run": longest}
         if repeats >= max(1, math.ceil(self.th.repeat_fraction * (steps - 1))):
-            return registry.finding(
-                f"{F}.same_batch_repeated", f"{subject} yielded the same batch {longest} times in a row "
+            return SAME_BATCH_REPEATED.finding(
+                f"{subject} yielded the same batch {longest} times in a row "
                 f"({distinct} distinct of {steps} batches)", subject=subject, evidence=ev)
         # Judged over the pass the data set calls for, not the stream's own period: a stream that
         # cycles through 2 batches has period 2 but should need ceil(N / batch) steps.
@@ -302,8 +311,8 @@ class _Run:
             seen = len(set(self.batch_fps[:span]))
             if seen < self.th.distinct_fraction * span:
                 severity = "error" if seen <= self.th.distinct_error_fraction * span else None
-                return registry.finding(
-                    f"{F}.few_distinct_batches", f"{subject} yielded only {seen} distinct batches in a pass of {span} steps",
+                return FEW_DISTINCT_BATCHES.finding(
+                    f"{subject} yielded only {seen} distinct batches in a pass of {span} steps",
                     subject=subject, evidence={**ev, "pass_steps": span, "distinct_in_pass": seen}, severity=severity)
         return None
 
@@ -316,8 +325,8 @@ class _Run:
             # Without the data set in hand, a few repeats may be images stored twice in it.
             allowance = 0 if exact else self.th.duplicate_fraction * len(in_pass)
             if extra > allowance:
-                out.append(registry.finding(
-                    f"{F}.duplicate_samples", f"{subject}: {extra} of {len(in_pass)} samples in one pass ({window} batches) "
+                out.append(DUPLICATE_SAMPLES.finding(
+                    f"{subject}: {extra} of {len(in_pass)} samples in one pass ({window} batches) "
                     "were already yielded earlier in that pass", subject=subject,
                     evidence={"pass_steps": window, "samples_in_pass": len(in_pass), "repeated_samples": extra}))
         skipped = self._skipped(subject, exact)
@@ -358,8 +367,8 @@ class _Run:
         if seen >= expected:
             return None
         bs = max(self.sizes)
-        return registry.finding(
-            f"{F}.samples_skipped", f"{subject}: {expected - seen} of {expected} samples were never yielded "
+        return SAMPLES_SKIPPED.finding(
+            f"{subject}: {expected - seen} of {expected} samples were never yielded "
             f"in {len(scope)} batches of {bs} ({where})", subject=subject,
             evidence={"dataset_size": n, "samples_seen": seen, "batches_walked": len(scope), "batch_size": bs,
                       "length": self.length, "length_x_batch": (self.length * bs) if self.length else None})
@@ -372,8 +381,8 @@ class _Run:
         name, bad = best
         if bad <= th.misaligned_fraction * lt.matched:
             return []
-        return [registry.finding(
-            f"{F}.labels_misaligned", f"{subject}: {bad} of {lt.matched} yielded samples carry a label other than "
+        return [LABELS_MISALIGNED.finding(
+            f"{subject}: {bad} of {lt.matched} yielded samples carry a label other than "
             f"their image's in {name!r} ({lt.images_name!r} holds the images)", subject=subject,
             evidence={"matched_samples": lt.matched, "mismatched": bad, "images": lt.images_name, "labels": name,
                       "examples": lt.examples.get(name, [])})]
@@ -394,8 +403,8 @@ def _shuffle_finding(src: Source, run: _Run, subject: str, window: int | None, t
         first = [fp for fps in run.sample_fps[:k] for fp in fps]
         second = [fp for batch in src.batches(k) for fp in sample_fps(batch[0])]
     if len(first) > 1 and first == second:
-        return registry.finding(
-            f"{F}.not_shuffled", f"{subject}: shuffling was asked for, but the second pass yields the same "
+        return NOT_SHUFFLED.finding(
+            f"{subject}: shuffling was asked for, but the second pass yields the same "
             f"{len(first)} samples in the same order as the first", subject=subject,
             evidence={"samples_compared": len(first), "kind": src.kind})
     return None

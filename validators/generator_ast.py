@@ -1,7 +1,8 @@
 """Static reading of generator functions with ``ast`` (the patterns behind seed 001's generator).
 
-Plain hits only; :func:`pipecheck.validators.generator.check_generator_static` turns them into
-findings. Three patterns, each keyed on structure rather than on class names:
+Plain hits only, each naming its check's handle (declared here, where the pattern is read);
+:func:`pipecheck.validators.generator.check_generator_static` turns them into findings. Three
+patterns, each keyed on structure rather than on class names:
 
 * ``yield_after_loop``: a loop assigns a variable, contains no ``yield`` and no ``break``, and a
   ``yield`` after the loop (same block) yields that variable: only the last batch built leaves.
@@ -22,6 +23,15 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from pipecheck.validators import registry
+
+YIELD_AFTER_LOOP = registry.define("generator.yield_after_loop", "error", "A `yield` sits after the loop that builds the batch (found in the source).",
+                                   "Indent the `yield` into the loop body so every batch built is yielded")
+TAIL_DROPPING_BOUND = registry.define("generator.tail_dropping_bound", "warning", "A loop bound `n < len - batch` drops the last batch (found in the source).",
+                                      "Use `while n < len(x)` (or `range(0, len(x), bs)`) so the tail becomes a final partial batch")
+AUGMENTER_PER_BATCH = registry.define("generator.augmenter_per_batch", "warning", "An augmentation iterator is created anew for every batch (found in the source).",
+                                      "Create the ImageDataGenerator and its .flow() once, outside the loop, and call next() on it per batch")
+
 _BATCHY = re.compile(r"batch|(^|_)bs$", re.I)
 _FLOW = {"flow", "flow_from_directory", "flow_from_dataframe"}
 _LOOPS = (ast.For, ast.While, ast.AsyncFor)
@@ -32,7 +42,7 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 class Hit:
     """One static finding before it becomes a Finding."""
 
-    code: str
+    check: registry.CheckInfo
     file: str
     line: int
     function: str
@@ -60,7 +70,7 @@ def scan(obj: Any) -> list[Hit]:
             fns += [n for n in unit.tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
         for fn in fns:
             for hit in _check_function(fn, unit):
-                key = (hit.file, hit.line, hit.code, 0)
+                key = (hit.file, hit.line, hit.check.id, 0)
                 if key not in seen:
                     seen.add(key)
                     hits.append(hit)
@@ -197,10 +207,10 @@ def _blocks(fn: ast.AST) -> Iterator[list[ast.stmt]]:
 def _check_function(fn: ast.AST, unit: _Unit) -> list[Hit]:
     hits: list[Hit] = []
 
-    def hit(code: str, node: ast.AST, message: str, **extra: Any) -> None:
+    def flag(check: registry.CheckInfo, node: ast.AST, message: str, **extra: Any) -> None:
         line = getattr(node, "lineno", 1)
         text = unit.lines[line - 1].strip() if 0 < line <= len(unit.lines) else ""
-        hits.append(Hit(code, unit.file, line + unit.offset, fn.name, message, text, extra))
+        hits.append(Hit(check, unit.file, line + unit.offset, fn.name, message, text, extra))
 
     for block in _blocks(fn):
         for i, stmt in enumerate(block):
@@ -215,7 +225,7 @@ def _check_function(fn: ast.AST, unit: _Unit) -> list[Hit]:
                     used = {n.id for n in ast.walk(y) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
                     stale = sorted((used & built) - between)
                     if stale:
-                        hit("yield_after_loop", y, f"`yield` of {', '.join(stale)} sits after the loop at line "
+                        flag(YIELD_AFTER_LOOP, y, f"`yield` of {', '.join(stale)} sits after the loop at line "
                             f"{stmt.lineno + unit.offset} that rebuilds it, so only the last batch built is yielded",
                             loop_line=stmt.lineno + unit.offset, variables=stale)
                 between |= _assigned(later)
@@ -224,10 +234,10 @@ def _check_function(fn: ast.AST, unit: _Unit) -> list[Hit]:
         if isinstance(node, ast.While):
             bound = _tail_bound_while(node)
             if bound:
-                hit("tail_dropping_bound", node, f"loop bound `{ast.unparse(node.test)}` stops one batch early: "
+                flag(TAIL_DROPPING_BOUND, node, f"loop bound `{ast.unparse(node.test)}` stops one batch early: "
                     f"up to the last {bound} samples are never yielded", bound=ast.unparse(node.test))
         elif isinstance(node, (ast.For, ast.AsyncFor)) and _tail_bound_range(node.iter):
-            hit("tail_dropping_bound", node, f"`{ast.unparse(node.iter)}` stops one batch early: the last batch "
+            flag(TAIL_DROPPING_BOUND, node, f"`{ast.unparse(node.iter)}` stops one batch early: the last batch "
                 "of samples is never yielded", bound=ast.unparse(node.iter))
     scopes = [fn] if unit.per_batch else [n for n in _walk(fn) if isinstance(n, _LOOPS)]
     for scope in scopes:
@@ -236,7 +246,7 @@ def _check_function(fn: ast.AST, unit: _Unit) -> list[Hit]:
         for call in (n for n in _walk(scope) if isinstance(n, ast.Call)):
             name = _dotted(call.func).rsplit(".", 1)[-1] if _dotted(call.func) else getattr(call.func, "attr", "")
             if name in _FLOW or name == "ImageDataGenerator":
-                hit("augmenter_per_batch", call, f"`{ast.unparse(call.func)}(...)` {where}: a new augmentation "
+                flag(AUGMENTER_PER_BATCH, call, f"`{ast.unparse(call.func)}(...)` {where}: a new augmentation "
                     "iterator (and shuffle) per batch", loop_line=scope.lineno + unit.offset)
     return _unique(hits)
 
@@ -245,8 +255,8 @@ def _unique(hits: list[Hit]) -> list[Hit]:
     seen: set[tuple[str, int]] = set()
     out = []
     for h in hits:
-        if (h.code, h.line) not in seen:
-            seen.add((h.code, h.line))
+        if (h.check.id, h.line) not in seen:
+            seen.add((h.check.id, h.line))
             out.append(h)
     return out
 

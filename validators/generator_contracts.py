@@ -24,34 +24,42 @@ from pipecheck.validators.findings import Finding
 from pipecheck.validators.generator_trace import array_leaves, fingerprint
 from pipecheck.validators.sources import Source
 
-F = "generator"
-registry.define(f"{F}.infinite_unsized", "warning", "A source without len() that did not end within the walk: Keras cannot tell where an epoch ends",
-                "Pass steps_per_epoch=math.ceil(n / batch_size) to model.fit, or wrap the data in a keras.utils.PyDataset with __len__")
-registry.define(f"{F}.exhausted", "error", "A one-shot generator runs dry: the next epoch gets no data",
-                "Loop forever inside the generator (`while True:`) and pass steps_per_epoch, or use a keras.utils.PyDataset / tf.data.Dataset")
-registry.define(f"{F}.finite_pass", "info",
-                "A generator function yields one finite pass per call, which suits tf.data.Dataset.from_generator (called anew each epoch) but not fn() handed to model.fit for several epochs.",
-                "Hand the function itself to tf.data.Dataset.from_generator(fn, output_signature=...) or wrap it in a keras.utils.PyDataset; "
-                "model.fit(fn(), epochs>1) runs dry after epoch 1 (then loop with `while True` and pass steps_per_epoch)")
-registry.define(f"{F}.length_overpromised", "error",
-                "A PyDataset's len() promises more batches than __getitem__ fills: a batch inside len() is empty, fails, or is short before the last.",
-                "Make __len__ return math.ceil(len(samples) / batch_size) and let __getitem__ clip its index range at len(samples), "
-                "so every batch len() counts holds data and only the last one is short")
-registry.define(f"{F}.batch_count_mismatch", "error",
-                "Images and labels (and sample weights) of a batch differ in count, so Keras fails at that step or pairs the wrong rows.",
-                "Slice images, labels and sample weights with the same index range (x[i*bs:(i+1)*bs], y[i*bs:(i+1)*bs]); never pad one part alone")
-registry.define(f"{F}.class_sorted_batches", "warning",
-                "Batches of a training source hold far fewer classes than shuffled ones would: the samples come grouped by class, which BatchNorm statistics and SGD suffer from.",
-                "Shuffle the training order: flow_from_directory(..., shuffle=True), .shuffle(len(files)) on the file list before .map/.batch in tf.data, "
-                "or a permutation in PyDataset.on_epoch_end; keep shuffle=False for evaluation only")
+INFINITE_UNSIZED = registry.define(
+    "generator.infinite_unsized", "warning",
+    "A source without len() does not end within the walk, so Keras cannot tell where an epoch ends.",
+    "Pass steps_per_epoch=math.ceil(n / batch_size) to model.fit, or wrap the data in a keras.utils.PyDataset with __len__")
+EXHAUSTED = registry.define(
+    "generator.exhausted", "error", "A one-shot generator runs dry: the next epoch gets no data.",
+    "Loop forever inside the generator (`while True:`) and pass steps_per_epoch, or use a keras.utils.PyDataset / tf.data.Dataset")
+FINITE_PASS = registry.define(
+    "generator.finite_pass", "info",
+    "A generator function yields one finite pass per call, which suits tf.data.Dataset.from_generator (called anew each epoch) "
+    "but not fn() handed to model.fit for several epochs.",
+    "Hand the function itself to tf.data.Dataset.from_generator(fn, output_signature=...) or wrap it in a keras.utils.PyDataset; "
+    "model.fit(fn(), epochs>1) runs dry after epoch 1 (then loop with `while True` and pass steps_per_epoch)")
+LENGTH_OVERPROMISED = registry.define(
+    "generator.length_overpromised", "error",
+    "A PyDataset's len() promises more batches than __getitem__ fills: a batch inside len() is empty, fails, or is short before the last.",
+    "Make __len__ return math.ceil(len(samples) / batch_size) and let __getitem__ clip its index range at len(samples), "
+    "so every batch len() counts holds data and only the last one is short")
+BATCH_COUNT_MISMATCH = registry.define(
+    "generator.batch_count_mismatch", "error",
+    "Images and labels (and sample weights) of a batch differ in count, so Keras fails at that step or pairs the wrong rows.",
+    "Slice images, labels and sample weights with the same index range (x[i*bs:(i+1)*bs], y[i*bs:(i+1)*bs]); never pad one part alone")
+CLASS_SORTED_BATCHES = registry.define(
+    "generator.class_sorted_batches", "warning",
+    "Batches of a training source hold far fewer classes than shuffled ones would: the samples come grouped by class, "
+    "which BatchNorm statistics and SGD suffer from.",
+    "Shuffle the training order: flow_from_directory(..., shuffle=True), .shuffle(len(files)) on the file list before .map/.batch in tf.data, "
+    "or a permutation in PyDataset.on_epoch_end; keep shuffle=False for evaluation only")
 
 _EVAL_WORDS = {"val", "valid", "validation", "test", "testing", "eval", "evaluation", "holdout", "dev"}
 
 
 # -- epochs -------------------------------------------------------------------------------------
 def no_batches(src: Source, subject: str) -> Finding:
-    return registry.finding(f"{F}.exhausted", f"{subject} yielded no batches at all",
-                            subject=subject, evidence={"kind": src.kind, "batches": 0})
+    return EXHAUSTED.finding(f"{subject} yielded no batches at all",
+                             subject=subject, evidence={"kind": src.kind, "batches": 0})
 
 
 def epoch_findings(src: Source, subject: str, steps: int, limit: int) -> list[Finding]:
@@ -65,8 +73,8 @@ def epoch_findings(src: Source, subject: str, steps: int, limit: int) -> list[Fi
     # tf.data of unknown cardinality (after filter()) is re-iterated to its end every epoch: fine.
     if length is None and not ended and (src.kind != "tf.data" or src.infinite):
         why = "has infinite cardinality (.repeat())" if src.infinite else f"yielded {steps} batches without ending"
-        out.append(registry.finding(
-            f"{F}.infinite_unsized", f"{subject} {why} and has no len(): model.fit cannot tell where an epoch ends",
+        out.append(INFINITE_UNSIZED.finding(
+            f"{subject} {why} and has no len(): model.fit cannot tell where an epoch ends",
             subject=subject, evidence={"kind": src.kind, "batches_walked": steps}))
     return out
 
@@ -77,13 +85,13 @@ def _finite(src: Source, subject: str, steps: int) -> Finding:
     renews = src.renews()
     ev = {"kind": src.kind, "batches": steps, "new_generator_per_call": renews}
     if renews:
-        return registry.finding(
-            f"{F}.finite_pass", f"{subject}: each call of {name}() returns a new generator that yields {steps} batches "
+        return FINITE_PASS.finding(
+            f"{subject}: each call of {name}() returns a new generator that yields {steps} batches "
             f"and ends. tf.data.Dataset.from_generator({name}, ...) calls it anew every epoch, which is right; "
             f"model.fit({name}(), epochs>1) would run dry after the first epoch", subject=subject, evidence=ev)
     again = "" if src.origin is src.obj else f"; calling {name}() again returns the same spent iterator"
-    return registry.finding(
-        f"{F}.exhausted", f"{subject} is a one-shot generator that ended after {steps} batches; the next epoch of "
+    return EXHAUSTED.finding(
+        f"{subject} is a one-shot generator that ended after {steps} batches; the next epoch of "
         f"model.fit gets no new data{again}", subject=subject, evidence=ev)
 
 
@@ -118,8 +126,8 @@ class ContractTrace:
             return None
         k, counts = self.mismatches[0]
         shown = ", ".join(f"{name} {n}" for name, n in counts.items())
-        return registry.finding(
-            f"{F}.batch_count_mismatch", f"{subject}: batch {k} has {shown} rows: its parts differ in count "
+        return BATCH_COUNT_MISMATCH.finding(
+            f"{subject}: batch {k} has {shown} rows: its parts differ in count "
             f"({len(self.mismatches)} of {steps} batches)", subject=subject,
             evidence={"batch": k, "counts": counts, "batches_affected": len(self.mismatches), "batches_walked": steps,
                       "excess_rows": sum(max(c.values()) - min(c.values()) for _, c in self.mismatches)})
@@ -140,8 +148,8 @@ class ContractTrace:
         if out_at is not None:
             k = out_at["batch"]
             after = f"; batch {start} before it already held {rows[start]} of {full} rows" if start < k else ""
-            return registry.finding(
-                f"{F}.length_overpromised", f"{subject}: len() says {length} batches but batch {k} raised "
+            return LENGTH_OVERPROMISED.finding(
+                f"{subject}: len() says {length} batches but batch {k} raised "
                 f"{out_at['error']}: __getitem__ cannot fill a batch that len() counts{after}", subject=subject,
                 evidence={**ev, "batch": k, "error": out_at["error"], "first_short_batch": start})
         empty = next((i for i, r in enumerate(rows) if r == 0), None)
@@ -149,8 +157,8 @@ class ContractTrace:
             return None  # at most the last batch is short: the normal partial tail
         k = empty if empty is not None else start
         what = "is empty" if rows[k] == 0 else f"holds {rows[k]} of {full} rows and is not the last"
-        return registry.finding(
-            f"{F}.length_overpromised", f"{subject}: len() says {length} batches but batch {k} {what} "
+        return LENGTH_OVERPROMISED.finding(
+            f"{subject}: len() says {length} batches but batch {k} {what} "
             f"({samples} samples fill {ev['ceil_samples_over_batch']} batches of {full})", subject=subject,
             evidence={**ev, "batch": k, "first_short_batch": start})
 
@@ -188,30 +196,13 @@ class ContractTrace:
         if evaluation_name(self.src):
             return None
         size = Counter(len(c) for c in judged).most_common(1)[0][0]
-        return registry.finding(
-            f"{F}.class_sorted_batches", f"{subject}: batches hold {observed / m:.2f} distinct labels on average where "
+        return CLASS_SORTED_BATCHES.finding(
+            f"{subject}: batches hold {observed / m:.2f} distinct labels on average where "
             f"shuffled batches of {size} from the same pass would hold {expected / m:.2f} ({len(counts)} labels in "
             f"{total} samples): the samples come grouped by class", subject=subject,
             evidence={"batches_judged": m, "batch_size": size, "labels_in_pass": len(counts), "samples": total,
                       "mean_distinct": round(observed / m, 3), "mean_distinct_if_shuffled": round(expected / m, 3),
                       "excess_ratio": round(ratio, 3)})
-
-
-def drop_explained(findings: list[Finding], over: Finding | None, counts: Finding | None) -> list[Finding]:
-    """Findings that only echo a contract finding: a shape_changed on a short batch that
-    length_overpromised explains, duplicate samples no more than the rows a part was padded with."""
-    start = over.evidence["first_short_batch"] if over else None
-    padded = counts.evidence["excess_rows"] if counts else -1
-
-    def echo(f: Finding) -> bool:
-        if f.check == f"{F}.duplicate_samples":
-            return f.evidence["repeated_samples"] <= padded
-        if f.check != f"{F}.shape_changed" or start is None or f.evidence.get("batch", -1) < start:
-            return False
-        now, then = f.evidence["shapes"], f.evidence["first_shapes"]
-        return now.keys() == then.keys() and all(now[k][1:] == then[k][1:] for k in now)
-
-    return [f for f in findings if not echo(f)]
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -24,6 +24,11 @@ from pipecheck.validators.input_range_text import expected_text, observed_text, 
 from pipecheck.validators.input_range_text import list5 as _list
 from pipecheck.validators.input_range_text import order_text as _order
 
+CHANNEL_ORDER_SWAPPED = registry.define(
+    "input_range.channel_order_swapped", "warning",
+    "Per-channel means say the colour channels are in the opposite order to what the backbone expects (RGB vs BGR).",
+    "feed RGB images to preprocess_input; convert cv2 (BGR) images with cv2.cvtColor(img, cv2.COLOR_BGR2RGB)")
+
 
 def channel_order(stats: InputStats, bb, t: Thresholds) -> Finding | None:
     """RGB where BGR is expected (caffe), from two kinds of evidence.
@@ -54,8 +59,7 @@ def channel_order(stats: InputStats, bb, t: Thresholds) -> Finding | None:
     if gain < t.order_margin or rb_own > -t.order_min_cast or rb_median > 0:
         return None
     spread = float(stats.max.max() - stats.min.min())
-    return registry.finding(
-        "input_range.channel_order_swapped",
+    return CHANNEL_ORDER_SWAPPED.finding(
         f"{observed_text(stats)}: read as {_order(bb)} the images average R−B {rb_own:+.1f} (median {rb_median:+.1f}: "
         f"a strong blue cast); read in the opposite order R−B {rb_swapped:+.1f}, closer to ImageNet's {rb_prior:+.1f}; "
         f"{expected_text(bb)}",
@@ -82,8 +86,7 @@ def _order_bounds(stats: InputStats, bb, t: Thresholds) -> Finding | None:
     side = "below" if stats.min[worst] < lo[worst] - t.tolerance else "above"
     bound = lo[worst] if side == "below" else hi[worst]
     seen = float(stats.min[worst] if side == "below" else stats.max[worst])
-    return registry.finding(
-        "input_range.channel_order_swapped",
+    return CHANNEL_ORDER_SWAPPED.finding(
         f"{observed_text(stats)}: channel {worst} reaches {seen:.4g}, {side} {bound:.4g}, which correct {bb.mode} input "
         f"({_order(bb)} minus the ImageNet means) can never reach ({float(own_out[worst]):.2%} of its values); RGB minus "
         f"the means in RGB order explains every channel's range — the RGB->BGR flip is missing",

@@ -23,6 +23,7 @@ import numpy as np
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
+from pipecheck.validators.input_order import CHANNEL_ORDER_SWAPPED, channel_order
 from pipecheck.validators.input_regimes import Regime, Thresholds, candidate_regimes, outside_fraction, regime_cost
 from pipecheck.validators.input_stats import InputStats
 from pipecheck.validators.input_range_labels import LABEL_CHECK_IDS, diagnose_labels, normalize_label_mode
@@ -35,65 +36,72 @@ from pipecheck.validators.input_range_text import (
 )
 
 _PRE = "the backbone's keras.applications.<module>.preprocess_input"
+RESCALED_0_1 = registry.define(
+    "input_range.rescaled_0_1", "error", "Input is in [0, 1] (rescaled by 1/255) but the backbone expects another range.",
+    f"remove the 1/255 rescale and apply {_PRE} to raw [0, 255] pixels")
+CENTERED_0_5 = registry.define(
+    "input_range.centered_0_5", "error", "Input is in [-0.5, 0.5] (x/255 - 0.5) but the backbone expects another range.",
+    f"remove the x/255 - 0.5 scaling and apply {_PRE} to raw [0, 255] pixels")
+RAW_UNPREPROCESSED = registry.define(
+    "input_range.raw_unpreprocessed", "error", "Input is raw [0, 255] pixels but the backbone expects preprocessed input.",
+    f"apply {_PRE} to the batches")
+PREPROCESSED_FOR_IN_MODEL = registry.define(
+    "input_range.preprocessed_for_in_model", "error",
+    "Input is preprocessed but the backbone preprocesses inside the model and expects raw [0, 255].",
+    "remove the preprocessing step and feed raw [0, 255] pixels")
+WRONG_MODE = registry.define(
+    "input_range.wrong_mode", "error", "Input is preprocessed for another Keras mode (caffe / tf / torch) than the backbone's.",
+    f"use {_PRE} instead of the other backbone's")
+PREPROCESSED_TWICE = registry.define(
+    "input_range.preprocessed_twice", "error",
+    "Preprocessing was applied twice (e.g. tf mode twice squeezes input into about [-1.008, -0.992]).",
+    "apply preprocess_input exactly once (not in both the data pipeline and the model)")
+PREPROCESSED_THEN_RESCALED = registry.define(
+    "input_range.preprocessed_then_rescaled", "error",
+    "Input was preprocessed and then divided by 255 (e.g. preprocess_input, then ImageDataGenerator(rescale=1/255)).",
+    f"drop the 1/255 rescale after preprocessing: {_PRE} already produces the backbone's range")
+RESCALED_AND_PREPROCESSED = registry.define(
+    "input_range.rescaled_and_preprocessed", "error", "Input was rescaled by 1/255 and then preprocessed, which expects [0, 255].",
+    "drop the 1/255 rescale: preprocess_input expects raw [0, 255] pixels")
+# A regime's kind (input_regimes.candidate_regimes) -> the check that says the input is in it.
 REGIME_CHECKS = {
-    "rescaled_0_1": registry.define(
-        "input_range.rescaled_0_1", "error", "Input is in [0, 1] (rescaled by 1/255) but the backbone expects another range.",
-        f"remove the 1/255 rescale and apply {_PRE} to raw [0, 255] pixels"),
-    "centered_0_5": registry.define(
-        "input_range.centered_0_5", "error", "Input is in [-0.5, 0.5] (x/255 - 0.5) but the backbone expects another range.",
-        f"remove the x/255 - 0.5 scaling and apply {_PRE} to raw [0, 255] pixels"),
-    "raw": registry.define(
-        "input_range.raw_unpreprocessed", "error", "Input is raw [0, 255] pixels but the backbone expects preprocessed input.",
-        f"apply {_PRE} to the batches"),
-    "for_in_model": registry.define(
-        "input_range.preprocessed_for_in_model", "error",
-        "Input is preprocessed but the backbone preprocesses inside the model and expects raw [0, 255].",
-        "remove the preprocessing step and feed raw [0, 255] pixels"),
-    "wrong_mode": registry.define(
-        "input_range.wrong_mode", "error", "Input is preprocessed for another Keras mode (caffe / tf / torch) than the backbone's.",
-        f"use {_PRE} instead of the other backbone's"),
-    "twice": registry.define(
-        "input_range.preprocessed_twice", "error", "Preprocessing was applied twice (e.g. tf mode twice squeezes input into about [-1.008, -0.992]).",
-        "apply preprocess_input exactly once (not in both the data pipeline and the model)"),
-    "then_rescaled": registry.define(
-        "input_range.preprocessed_then_rescaled", "error",
-        "Input was preprocessed and then divided by 255 (e.g. preprocess_input, then ImageDataGenerator(rescale=1/255)).",
-        f"drop the 1/255 rescale after preprocessing: {_PRE} already produces the backbone's range"),
-    "rescaled_then": registry.define(
-        "input_range.rescaled_and_preprocessed", "error", "Input was rescaled by 1/255 and then preprocessed, which expects [0, 255].",
-        "drop the 1/255 rescale: preprocess_input expects raw [0, 255] pixels"),
+    "rescaled_0_1": RESCALED_0_1, "centered_0_5": CENTERED_0_5, "raw": RAW_UNPREPROCESSED,
+    "for_in_model": PREPROCESSED_FOR_IN_MODEL, "wrong_mode": WRONG_MODE, "twice": PREPROCESSED_TWICE,
+    "then_rescaled": PREPROCESSED_THEN_RESCALED, "rescaled_then": RESCALED_AND_PREPROCESSED,
 }
-_OTHER_CHECKS = (
-    registry.define("input_range.out_of_range", "error", "Input values fit no known preprocessing of [0, 255] images for this backbone.",
-                    f"check the preprocessing: {_PRE} on raw [0, 255] pixels"),
-    registry.define("input_range.channel_order_swapped", "warning",
-                    "Per-channel means say the colour channels are in the opposite order to what the backbone expects (RGB vs BGR).",
-                    "feed RGB images to preprocess_input; convert cv2 (BGR) images with cv2.cvtColor(img, cv2.COLOR_BGR2RGB)"),
-    registry.define("input_range.size_mismatch", "warning", "Image side differs from the backbone's (or --image-size) input size.",
-                    "resize to the backbone's default size, e.g. tf.image.resize(x, (224, 224))"),
-    registry.define("input_range.size_below_minimum", "error", "Image side is smaller than the backbone accepts.",
-                    "resize up to at least the backbone's minimum side before feeding it"),
-    registry.define("input_range.channels", "error", "Images do not have 3 channels (RGB) in the last axis.",
-                    "convert to 3-channel RGB (PIL .convert('RGB'), tf.image.grayscale_to_rgb) in channels-last layout"),
-    registry.define("input_range.integer_dtype", "warning", "Input has an integer dtype; Keras backbones expect float32.",
-                    "cast to float32 (tf.cast(x, tf.float32)) before feeding the model"),
-    registry.define("input_range.non_finite", "error", "Input holds NaN or Inf values.",
-                    "find the division or decode that makes them (np.isfinite) and drop or repair those images"),
-    registry.define("input_range.constant_images", "warning", "Some images are constant (every value equal, e.g. all zero).",
-                    "check decoding and augmentation; drop blank images from the dataset"),
-    registry.define("input_range.near_constant_batch", "warning", "A batch whose images are (almost) identical to each other.",
-                    "check the generator: it may yield the same image repeatedly or an unfilled buffer"),
-    registry.define("input_range.no_data", "error", "The input yielded no images at all.",
-                    "check the generator's loop bounds and that it yields inside the loop"),
-)
-# Every id this family can emit: what ``pipecheck validate`` lists as run (one JUnit testcase each).
-CHECK_IDS = tuple(sorted({c.id for c in (*REGIME_CHECKS.values(), *_OTHER_CHECKS)} | set(LABEL_CHECK_IDS)))
+OUT_OF_RANGE = registry.define(
+    "input_range.out_of_range", "error", "Input values fit no known preprocessing of [0, 255] images for this backbone.",
+    f"check the preprocessing: {_PRE} on raw [0, 255] pixels")
+SIZE_MISMATCH = registry.define(
+    "input_range.size_mismatch", "warning", "Image side differs from the backbone's (or --image-size) input size.",
+    "resize to the backbone's default size, e.g. tf.image.resize(x, (224, 224))")
+SIZE_BELOW_MINIMUM = registry.define(
+    "input_range.size_below_minimum", "error", "Image side is smaller than the backbone accepts.",
+    "resize up to at least the backbone's minimum side before feeding it")
+CHANNELS = registry.define(
+    "input_range.channels", "error", "Images do not have 3 channels (RGB) in the last axis.",
+    "convert to 3-channel RGB (PIL .convert('RGB'), tf.image.grayscale_to_rgb) in channels-last layout")
+INTEGER_DTYPE = registry.define(
+    "input_range.integer_dtype", "warning", "Input has an integer dtype; Keras backbones expect float32.",
+    "cast to float32 (tf.cast(x, tf.float32)) before feeding the model")
+NON_FINITE = registry.define(
+    "input_range.non_finite", "error", "Input holds NaN or Inf values.",
+    "find the division or decode that makes them (np.isfinite) and drop or repair those images")
+CONSTANT_IMAGES = registry.define(
+    "input_range.constant_images", "warning", "Some images are constant (every value equal, e.g. all zero).",
+    "check decoding and augmentation; drop blank images from the dataset")
+NEAR_CONSTANT_BATCH = registry.define(
+    "input_range.near_constant_batch", "warning", "A batch whose images are (almost) identical to each other.",
+    "check the generator: it may yield the same image repeatedly or an unfilled buffer")
+NO_DATA = registry.define(
+    "input_range.no_data", "error", "The input yielded no images at all.",
+    "check the generator's loop bounds and that it yields inside the loop")
 # The ones that still run when no --backbone is given.
-BACKBONE_FREE_CHECK_IDS = tuple(sorted({
-    "input_range.channels", "input_range.non_finite", "input_range.constant_images",
-    "input_range.near_constant_batch", "input_range.no_data", *LABEL_CHECK_IDS,
-}))
-
+_BACKBONE_FREE = (CHANNELS, NON_FINITE, CONSTANT_IMAGES, NEAR_CONSTANT_BATCH, NO_DATA)
+_BACKBONE_ONLY = (*REGIME_CHECKS.values(), OUT_OF_RANGE, CHANNEL_ORDER_SWAPPED, SIZE_MISMATCH, SIZE_BELOW_MINIMUM, INTEGER_DTYPE)
+# Every id this family can emit: what ``pipecheck validate`` lists as run (one JUnit testcase each).
+CHECK_IDS = tuple(sorted({c.id for c in (*_BACKBONE_FREE, *_BACKBONE_ONLY)} | set(LABEL_CHECK_IDS)))
+BACKBONE_FREE_CHECK_IDS = tuple(sorted({c.id for c in _BACKBONE_FREE} | set(LABEL_CHECK_IDS)))
 
 PREPROCESSING = ("auto", "in-data", "in-model")
 
@@ -146,12 +154,12 @@ def diagnose(
         bb = bb.fed_raw()
     subject = bb.name if bb else "input"
     if stats.images == 0:
-        return [registry.finding("input_range.no_data", f"{stats.batches} batch(es) and no images were produced",
+        return [NO_DATA.finding(f"{stats.batches} batch(es) and no images were produced",
                                  subject=subject, evidence={"batches": stats.batches})]
     out: list[Finding] = _shape_findings(stats, bb, image_size)
     if stats.nan or stats.inf:
-        out.append(registry.finding(
-            "input_range.non_finite", f"{stats.nan} NaN and {stats.inf} Inf values in {stats.images} images",
+        out.append(NON_FINITE.finding(
+            f"{stats.nan} NaN and {stats.inf} Inf values in {stats.images} images",
             subject=subject, evidence={"nan": stats.nan, "inf": stats.inf, "images": stats.images}))
     out += _constant_findings(stats, subject, t)
     regime_fired = False
@@ -160,11 +168,11 @@ def diagnose(
         if regime is not None:
             out.append(regime)
             # A wrong regime already says the data is unpreprocessed; the dtype would repeat it.
-            regime_fired = regime.check != "input_range.channel_order_swapped"
+            regime_fired = regime.check != CHANNEL_ORDER_SWAPPED.id
     integer = sorted(d for d in stats.dtypes if np.issubdtype(np.dtype(d), np.integer) or d == "bool")
     if bb is not None and integer and not regime_fired:
-        out.append(registry.finding(
-            "input_range.integer_dtype", f"input dtype {', '.join(integer)}; {bb.constructor} expects float32",
+        out.append(INTEGER_DTYPE.finding(
+            f"input dtype {', '.join(integer)}; {bb.constructor} expects float32",
             subject=subject, evidence={"dtypes": dict(stats.dtypes)},
             hint=f"cast to float32 (tf.cast(x, tf.float32)) and {_right_input(bb)}"))
     if stats.labels is not None:
@@ -194,8 +202,7 @@ def _shape_findings(stats: InputStats, bb, image_size: int | None) -> list[Findi
         channels_first = any(h == 3 for h, _ in first_hw)
         hint = ("transpose to channels-last (N, H, W, 3): tf.transpose(x, [0, 2, 3, 1])" if channels_first
                 else None)
-        out.append(registry.finding(
-            "input_range.channels",
+        out.append(CHANNELS.finding(
             f"images have {channels} channels in the last axis; {bb.constructor if bb else 'Keras backbones'} need 3 (RGB)",
             subject=bb.name if bb else "input", evidence={"shapes": [list(s) for s in stats.shapes]}, hint=hint))
         if channels_first:
@@ -207,15 +214,14 @@ def _shape_findings(stats: InputStats, bb, image_size: int | None) -> list[Findi
     small = [s for s in sizes if min(s) < bb.min_size]
     other = [s for s in sizes if s not in small and s != (want, want)]
     if small:
-        out.append(registry.finding(
-            "input_range.size_below_minimum",
+        out.append(SIZE_BELOW_MINIMUM.finding(
             f"image size {_sizes(small)} is below {bb.constructor}'s minimum side {bb.min_size}",
             subject=bb.name, evidence={"sizes": [list(s) for s in small], "min_size": bb.min_size},
             hint=f"resize to {want}x{want} (tf.image.resize(x, ({want}, {want}))); {bb.constructor} needs at least {bb.min_size}"))
     if other:
         whose = "--image-size" if image_size else f"{bb.constructor}'s default"
-        out.append(registry.finding(
-            "input_range.size_mismatch", f"image size {_sizes(other)} differs from {whose} {want}x{want}",
+        out.append(SIZE_MISMATCH.finding(
+            f"image size {_sizes(other)} differs from {whose} {want}x{want}",
             subject=bb.name, evidence={"sizes": [list(s) for s in other], "expected": want, "default_size": bb.default_size},
             hint=f"resize to {want}x{want} (tf.image.resize(x, ({want}, {want}))) or pass --image-size for a model built at another size"))
     return out
@@ -229,8 +235,7 @@ def _constant_findings(stats: InputStats, subject: str, t: Thresholds) -> list[F
     out = []
     if stats.constant_images:
         frac = stats.constant_images / stats.images
-        out.append(registry.finding(
-            "input_range.constant_images",
+        out.append(CONSTANT_IMAGES.finding(
             f"{stats.constant_images} of {stats.images} images are constant ({stats.zero_images} all zero)",
             subject=subject, severity="error" if frac >= t.constant_error_fraction else None,
             evidence={"constant_images": stats.constant_images, "zero_images": stats.zero_images, "images": stats.images,
@@ -239,8 +244,7 @@ def _constant_findings(stats: InputStats, subject: str, t: Thresholds) -> list[F
         scale = stats.pooled_std()
         near = [i for i, s in enumerate(stats.batch_spread) if not math.isnan(s) and s < t.near_constant * scale]
         if near and scale > 0:
-            out.append(registry.finding(
-                "input_range.near_constant_batch",
+            out.append(NEAR_CONSTANT_BATCH.finding(
                 f"{len(near)} of {stats.batches} batches hold (nearly) identical images: across-image std "
                 f"{min(stats.batch_spread[i] for i in near):.3g} vs {scale:.3g} over the sample",
                 subject=subject, evidence={"batches": near[:20], "sample_std": scale}))
@@ -269,20 +273,17 @@ def _regime_finding(stats: InputStats, bb, t: Thresholds, preprocessing: str = "
             # this: nothing contradicts the expected input, only its narrow span does. Say so, softly.
             severity = "warning"
             looks += "; the expected preprocessing of low-contrast images would also fit"
-        return registry.finding(
-            REGIME_CHECKS[kind].id, f"{observed_text(stats)} ({looks}); {expected_text(bb)}",
+        return REGIME_CHECKS[kind].finding(
+            f"{observed_text(stats)} ({looks}); {expected_text(bb)}",
             subject=bb.name, evidence=evidence, hint=_regime_hint(kind, found, bb, preprocessing), severity=severity)
     outside = outside_fraction(regimes[0].affine, stats, t.tolerance)
     if own_cost > t.accept and float(outside.max()) > t.out_of_range:
         evidence.update(regime=None, expected_cost=round(own_cost, 3), outside_share=_list(outside))
-        return registry.finding(
-            "input_range.out_of_range",
+        return OUT_OF_RANGE.finding(
             f"{observed_text(stats)} fits no known preprocessing ({float(outside.max()):.0%} of a channel's values outside "
             f"the expected range); {expected_text(bb)}",
             subject=bb.name, evidence=evidence, hint=f"check the preprocessing: {_right_input(bb)}")
     if bb.mode == "caffe" and best == 0:
-        from pipecheck.validators.input_order import channel_order
-
         return channel_order(stats, bb, t)
     return None
 
