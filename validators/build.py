@@ -18,18 +18,18 @@ if TYPE_CHECKING:
     from pipecheck.pipeline.options import BuildOptions
     from pipecheck.pipeline.progress import Progress
 
-ACCOUNTING = registry.define("build.accounting", "error", "records written + inputs rejected != inputs found (an input was lost)",
+ACCOUNTING = registry.define("build.accounting", "error", "Records written plus inputs rejected do not add up to the inputs found (an input was lost).",
                              "report this as a pipecheck bug with the dump layout; do not train on this build")
-REJECTED = registry.define("build.rejected", "warning", "inputs rejected, by reason code (details in rejects.jsonl)",
+REJECTED = registry.define("build.rejected", "warning", "Inputs were rejected (counted by reason code; each is listed in rejects.jsonl).",
                            "fix or remove the listed files (see rejects.jsonl), or accept the loss")
-REPAIRED = registry.define("build.repaired", "info", "images repaired and kept (mode converted, rotated, re-encoded)",
+REPAIRED = registry.define("build.repaired", "info", "Images were repaired and kept (mode converted, rotated, re-encoded).",
                            "nothing to do; the repair is recorded per record in image/repairs")
-IGNORED_FILES = registry.define("build.ignored_files", "info", "files that are not inputs (OS litter, other types) were ignored",
+IGNORED_FILES = registry.define("build.ignored_files", "info", "Files that are not inputs (OS litter, other types) were ignored.",
                                 "nothing to do unless these were meant to be images or sidecars")
 METADATA_KEYS_CAPPED = registry.define("build.metadata_keys_capped", "warning",
-                                       "sidecars hold more metadata keys than --max-metadata-keys: the most frequent are kept, the rest are in no record",
+                                       "Sidecars hold more metadata keys than --max-metadata-keys: the most frequent are kept, the rest are in no record.",
                                        "drop the unused fields from the sidecars, or raise --max-metadata-keys if training reads them")
-EMPTY_SPLIT = registry.define("build.empty_split", "error", "a split received no records",
+EMPTY_SPLIT = registry.define("build.empty_split", "error", "A split received no records.",
                               "lower --val-fraction only if you mean it; otherwise check the label/split fields and rejects.jsonl")
 
 

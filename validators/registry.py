@@ -63,10 +63,51 @@ CheckRef = Union[CheckInfo, str]
 _CHECKS: dict[str, CheckInfo] = {}
 
 
+# The one summary style (``pipecheck checks``, docs/checks.md): one sentence that states the problem
+# found (or, for an info check, what was seen), starting with a capital letter and ending with a
+# period, that fits a table cell. What to do about it is the hint's, never the summary's.
+SUMMARY_MAX = 250
+# First words that would make a summary an instruction (hint text) rather than a statement.
+_IMPERATIVES = frozenset({"add", "apply", "call", "cast", "check", "convert", "copy", "drop", "fix", "make", "pass",
+                          "rebuild", "remove", "resize", "run", "set", "use"})
+# Abbreviations whose period does not end a sentence.
+_ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.")
+
+
+def summary_problem(summary: str, hint: str = "") -> str | None:
+    """What breaks the summary style in ``summary`` (see ``SUMMARY_MAX``'s comment), or None."""
+    if not summary or summary != summary.strip() or "\n" in summary:
+        return "must be one line without surrounding spaces"
+    if not summary[0].isupper():
+        return "must start with a capital letter (reword, e.g. 'The `yield` ...', 'A shard ...')"
+    if not summary.endswith(".") or summary.endswith(".."):
+        return "must end with one period"
+    text = summary[:-1]
+    for abbreviation in _ABBREVIATIONS:
+        text = text.replace(abbreviation, abbreviation[:-1])
+    if any(f"{stop} " in text for stop in ".!?"):
+        return "must be one sentence (the why and the fix go in the hint and the docs)"
+    if summary.split(maxsplit=1)[0].lower() in _IMPERATIVES:
+        return "must state the problem, not the fix (that is the hint)"
+    if hint and hint.strip().rstrip(".").lower() in summary.lower():
+        return "must not repeat the hint"
+    if len(summary) > SUMMARY_MAX:
+        return f"must fit a table cell ({len(summary)} characters, at most {SUMMARY_MAX})"
+    return None
+
+
 def define(check_id: str, severity: Severity | str, summary: str, hint: str = "") -> CheckInfo:
-    """Declare a check. Re-declaring the same id with the same content is harmless (re-imports)."""
+    """Declare a check. Re-declaring the same id with the same content is harmless (re-imports).
+
+    Raises:
+        ValueError: an id that is not ``family.code``, a summary that breaks the summary style
+            (:func:`summary_problem`), or the same id declared with other content.
+    """
     if "." not in check_id:
         raise ValueError(f"check id {check_id!r} must be family.code")
+    problem = summary_problem(summary, hint)
+    if problem:
+        raise ValueError(f"check {check_id!r}: summary {summary!r} {problem}")
     info = CheckInfo(check_id, Severity.parse(severity), summary, hint)
     old = _CHECKS.get(check_id)
     if old is not None and old != info:
