@@ -16,6 +16,7 @@ from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.labels import LabelMode
 from pipecheck.pipeline.manifest import Manifest, load_manifest
 
+
 def default_label_mode(manifest: Manifest | Mapping[str, Any]) -> LabelMode:
     """``multi_hot`` for a multi-label build, else ``categorical`` (``manifest``: typed, or its JSON object)."""
     if not isinstance(manifest, Manifest):

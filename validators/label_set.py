@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from pipecheck.pipeline.split import normalize_split, split_order  # noqa: F401  (split_order: re-exported)
+from pipecheck.pipeline.split import normalize_split, split_order
 
 
 @dataclass

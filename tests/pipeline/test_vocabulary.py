@@ -80,7 +80,7 @@ def test_reader_binary_mode_gives_one_float_column(h, tmp_path):
         cls = ("cat", "dog")[i % 2]
         h.pair(tmp_path / "dump", f"{cls}{i}", {"species": cls}, h.image(32, 32, (40 * i, 90, 200), seed=i))
     result = h.build(tmp_path / "dump", tmp_path / "out", label_field="species", val_fraction=0)
-    kw = dict(image_size=16, batch_size=8, shuffle=False, deterministic=True)
+    kw = {"image_size": 16, "batch_size": 8, "shuffle": False, "deterministic": True}
     ids = next(iter(load_dataset(result.out_dir, "train", label_mode="int", **kw).as_numpy_iterator()))[1]
     y = next(iter(load_dataset(result.out_dir, "train", label_mode="binary", **kw).as_numpy_iterator()))[1]
     assert y.shape == (8, 1) and y.dtype == np.float32
