@@ -130,3 +130,27 @@ def test_check_ids_are_written_once_in_the_converted_modules():
     assert converted == {}, "name the check by its handle (NAME = registry.define(...); NAME.finding(...))"
     # The exceptions list shrinks as modules are converted: a converted one must leave it.
     assert sorted(n for n in NOT_YET_HANDLES if not loose.get(n)) == []
+
+
+def test_a_check_module_that_went_missing_raises(monkeypatch):
+    from pipecheck.validators import registry
+
+    monkeypatch.setattr(registry, "CHECK_MODULES", (*registry.CHECK_MODULES, "pipecheck.validators.no_such_family"))
+    with pytest.raises(ModuleNotFoundError, match="no_such_family"):
+        registry.all_checks()
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    # setuptools installs only the packages pyproject.toml lists: a family folder left out would be
+    # missing from the wheel while an editable install still finds it.
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    listed = set(config["packages"])
+    found = set()
+    for package, folder in config["package-dir"].items():
+        for init in (root / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(root / folder)
+            found.add(".".join([package, *rel.parts]))
+    assert found and found <= listed, sorted(found - listed)
