@@ -37,7 +37,8 @@ def first_batch(data: Any) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 class VerifyTraining(keras.callbacks.Callback):
-    """Collects evidence during ``model.fit`` and turns it into ``training.*`` findings.
+    """Collects evidence during ``model.fit`` (``self.ev``, a :class:`training_judge.RunEvidence`);
+    ``training_judge`` turns it into ``training.*`` findings, during the run and at its end.
 
     Keras callbacks never see the batches, so the probes (dead ReLU, constant output, BatchNorm batch
     statistics, output/loss inspection, initial loss) run on ``probe_data``: one small fixed batch, e.g.
@@ -79,11 +80,15 @@ class VerifyTraining(keras.callbacks.Callback):
         self.frozen = tuple(frozen)
         self.num_classes = num_classes
         self.run_steps = run_steps
-        self.step = 0
+        self.ev = judge.RunEvidence(probe=self.probe is not None)
         self.stopped_at: int | None = None
         self._found: dict[str, Finding] = {}
-        self._history: list[tuple[float, float | None]] = []
-        self._ratios: dict[str, list[float]] = {}
+        self._ratios: dict[str, list[float]] = {}  # one-step update ratios per layer, at the scheduled probes
+
+    @property
+    def step(self) -> int:
+        """Training steps seen in the current (or last) fit."""
+        return self.ev.step
 
     # -- results --------------------------------------------------------------------------------
     @property
@@ -93,7 +98,7 @@ class VerifyTraining(keras.callbacks.Callback):
     def report(self) -> Report:
         rep = Report("train-check", self.findings)
         rep.summary.update({"steps_seen": self.step, "stopped_at_step": self.stopped_at,
-                            "epochs_seen": len(self._history), "probe_batch": self.probe is not None})
+                            "epochs_seen": len(self.ev.history), "probe_batch": self.probe is not None})
         return rep
 
     def write_report(self) -> None:
@@ -120,8 +125,8 @@ class VerifyTraining(keras.callbacks.Callback):
     def on_train_begin(self, logs=None) -> None:
         model = self.model
         # One report per fit: a second fit with the same callback starts from the model as it is now.
-        self.step, self.stopped_at = 0, None
-        self._found, self._history, self._ratios = {}, [], {}
+        self.ev = judge.RunEvidence(probe=self.probe is not None)
+        self.stopped_at, self._found, self._ratios = None, {}, {}
         self._before: dict | None = None
         self._act = None
         self._groups: dict = {}
@@ -132,7 +137,7 @@ class VerifyTraining(keras.callbacks.Callback):
         y_pred = None
         if self.probe is not None:
             x, y = self.probe
-            self._input_spread = float(np.std(x.reshape(len(x), -1), axis=0).mean())
+            self.ev.input_spread = float(np.std(x.reshape(len(x), -1), axis=0).mean())
             y_pred = probes.predict(model, x)  # also builds a subclassed model that was never called
         self._ready = bool(model.built)
         if self._ready:
@@ -147,9 +152,8 @@ class VerifyTraining(keras.callbacks.Callback):
             self._add(f)
         # A mismatched output/loss makes the loss value meaningless, so its initial value is not judged.
         if self._info is not None and not mismatch:
-            self._loss0 = probes.loss_value(self._info, y, y_pred)
-            for f in judge.judge_init_loss(self._info, y, int(y_pred.reshape(len(y_pred), -1).shape[1]),
-                                           self._loss0, self.th):
+            loss0 = probes.loss_value(self._info, y, y_pred)
+            for f in judge.judge_init_loss(self._info, y, int(y_pred.reshape(len(y_pred), -1).shape[1]), loss0, self.th):
                 self._add(f)
         self._act = probes.ActivationProbe(model)
         if not self._act.ok:
@@ -162,15 +166,15 @@ class VerifyTraining(keras.callbacks.Callback):
         first step builds)."""
         model = self.model
         self._frozen = probes.frozen_names(model, self.frozen)
+        self.ev.frozen = sorted(self._frozen)
         self._groups = {k: v for k, v in probes.trainable_by_layer(model).items() if k not in self._frozen}
         self._w0 = probes.snapshot(self._groups)
         self._bn_watch = [l for l in probes.bn_layers(model) if l.trainable and l.name not in self._frozen]
+        self.ev.bn_momentum = {l.name: l.momentum for l in self._bn_watch}
         self._bn0 = {l.name: (probes.to_numpy(l.moving_mean), probes.to_numpy(l.moving_variance))
                      for l in self._bn_watch}
         if not model.trainable_weights:
-            self._add(registry.finding(
-                "training.nothing_training", "The model has no trainable weights: every layer is frozen.",
-                subject="model", evidence={"trainable_weights": 0, "layers": len(probes.leaf_layers(model))}))
+            self._add(judge.judge_no_trainable_weights(len(probes.leaf_layers(model))))
 
     def _scheduled(self, step: int) -> bool:
         every = self.th.check_every
@@ -188,18 +192,14 @@ class VerifyTraining(keras.callbacks.Callback):
             self._before = probes.snapshot(self._groups)
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        self.step += 1
+        self.ev.step += 1
         if not self._ready:
             self._sync()
             self._watch_weights()
             self._ready = True
         loss = (logs or {}).get("loss")
         if loss is not None:
-            value = float(probes.to_numpy(loss))
-            if not math.isfinite(value):
-                self._add(registry.finding(
-                    "training.nan", f"The training loss is {value} at step {self.step}.",
-                    subject="loss", evidence={"where": "loss", "step": self.step, "loss": value}))
+            self._add(judge.judge_nan_loss(float(probes.to_numpy(loss)), self.step))
         if self._before is not None:
             self._sync()
             self._check_now(self._before)
@@ -209,53 +209,28 @@ class VerifyTraining(keras.callbacks.Callback):
         """The scheduled probes: one-step update ratios, NaN weights, frozen training, dead outputs."""
         after = probes.snapshot(self._groups)
         if not probes.all_finite(a for arrays in after.values() for a in arrays):
-            bad = [k for k, arrays in after.items() if not probes.all_finite(arrays)]
-            self._add(registry.finding("training.nan", f"Weights of {len(bad)} layer(s) hold NaN/Inf after "
-                                       f"step {self.step}: {', '.join(bad[:4])}.", subject=", ".join(bad[:4]),
-                                       evidence={"where": "weights", "step": self.step, "layers": bad}))
+            self._add(judge.judge_nan_weights([k for k, arrays in after.items() if not probes.all_finite(arrays)],
+                                              self.step))
             return
         for name, ratio in probes.change_ratios(before, after).items():
             self._ratios.setdefault(name, []).append(ratio)
         if self.step >= self._settle:
-            self._judge_weights(after, final=False)
-            self._judge_bn_frozen()
+            self.ev.weight_change = probes.change_ratios(self._w0, after)
+            self.ev.bn_unchanged = self._bn_unchanged()
+            self._add(judge.judge_weights(self.ev, self.th, final=False))
+            self._add(judge.judge_bn_frozen(self.ev))
         if self.probe is not None and self.step >= 5:
             x, _ = self.probe
             # Training mode: early BatchNorm moving statistics can make inference outputs look constant.
             y_pred = probes.predict(self.model, x, training=True)
             self._add(judge.judge_spread(probes.output_spread(y_pred), self.th, self.step, y_pred,
-                                         self._input_spread))
+                                         self.ev.input_spread))
 
-    def _judge_weights(self, now: dict, final: bool) -> None:
-        if not self._groups:
-            return
-        ratios = probes.change_ratios(self._w0, now)
-        still = sorted(k for k, r in ratios.items() if r <= self.th.unchanged_rtol)
-        ev = {"unchanged_layers": still, "layers_checked": len(ratios), "step": self.step,
-              "declared_frozen": sorted(self._frozen)}
-        if len(still) == len(ratios):
-            self._add(registry.finding(
-                "training.nothing_training",
-                f"None of the {len(ratios)} trainable layers changed after {self.step} steps.",
-                subject="model", evidence=ev))
-        elif still and final:
-            self._add(registry.finding(
-                "training.weights_unchanged",
-                f"{len(still)} of {len(ratios)} trainable layers never changed in {self.step} steps: "
-                f"{judge._fmt_layers(still)}.", subject=judge._fmt_layers(still), evidence=ev))
-
-    def _judge_bn_frozen(self) -> bool:
-        same = [l.name for l in self._bn_watch
+    def _bn_unchanged(self) -> list[str]:
+        """Watched BatchNorm layers whose moving mean and variance are still the starting ones."""
+        return [l.name for l in self._bn_watch
                 if np.array_equal(self._bn0[l.name][0], probes.to_numpy(l.moving_mean))
                 and np.array_equal(self._bn0[l.name][1], probes.to_numpy(l.moving_variance))]
-        if same:
-            self._add(registry.finding(
-                "training.bn_stats_frozen",
-                f"Moving mean/variance of {len(same)} of {len(self._bn_watch)} BatchNormalization layers did "
-                f"not change in {self.step} training steps: {judge._fmt_layers(same)}.",
-                subject=judge._fmt_layers(same),
-                evidence={"layers": same, "step": self.step, "bn_layers": len(self._bn_watch)}))
-        return bool(same)
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         logs = logs or {}
@@ -265,84 +240,44 @@ class VerifyTraining(keras.callbacks.Callback):
             x, y = self.val
             val = probes.loss_value(self._info, y, probes.predict(self.model, x))
         if train is not None:
-            self._history.append((float(train), None if val is None else float(val)))
+            self.ev.history.append((float(train), None if val is None else float(val)))
 
     def on_train_end(self, logs=None) -> None:
         # After NaN weights every probe output is NaN too: the NaN finding is the whole story.
         if self.step > 0 and "training.nan" not in self._found:
-            self._judge_final()
+            self._collect_run_end()
+            for f in judge.judge_run_end(self.ev, self.th, set(self._found)):
+                self._add(f)
+            causes = sorted(c for c in self._found if c not in ("training.probe_skipped", "training.val_loss_stuck"))
+            self._add(judge.judge_val_stuck(self.ev.history, self.th, causes))
         self.write_report()
 
-    def _judge_final(self) -> None:
-        th = self.th
-        if "training.nothing_training" not in self._found:
-            self._judge_weights(probes.snapshot(self._groups), final=True)
-        peaks = {k: float(np.max(v)) for k, v in self._ratios.items()}
-        lr = _learning_rate(self.model)
-        for f in judge.judge_update_ratios(peaks, th, lr):
-            self._add(f)
-        stats_frozen = self._judge_bn_frozen()
-        dead: dict[str, float] = {}
-        bn_batch: dict = {}
-        if self.probe is not None and self._act is not None and self._act.ok:
-            x, _ = self.probe
-            dead, bn_batch = self._act.run(x)
-            self._add(judge.judge_dead(dead, th, self.step))
-            y_pred = probes.predict(self.model, x, training=True)
-            self._add(judge.judge_spread(probes.output_spread(y_pred), th, self.step, y_pred, self._input_spread))
-        self._judge_bn_momentum_gap(bn_batch, stats_frozen)
-        causes = sorted(c for c in self._found if c not in ("training.probe_skipped", "training.val_loss_stuck"))
-        self._add(judge.judge_val_stuck(self._history, th, causes))
-
-    def _judge_bn_momentum_gap(self, bn_batch: dict, stats_frozen: bool) -> None:
-        th = self.th
-        # Layers whose statistics never moved are reported by bn_stats_frozen, not twice here.
-        stuck = set(self._found["training.bn_stats_frozen"].evidence["layers"]) if stats_frozen else set()
-        layers = {l.name: l for l in self._bn_watch if l.name not in stuck}
-        gaps = {n: probes.bn_stat_gap(layers[n], m, v) for n, (m, v) in bn_batch.items() if n in layers}
+    def _collect_run_end(self) -> None:
+        """The end-of-run measurements: weights and BN statistics against the start, the run's length,
+        and on the probe batch the activation probe and one prediction in each mode."""
+        ev, model = self.ev, self.model
+        ev.weight_change = probes.change_ratios(self._w0, probes.snapshot(self._groups))
+        ev.peak_update = {k: float(np.max(v)) for k, v in self._ratios.items()}
+        ev.learning_rate = _learning_rate(model)
+        ev.bn_unchanged = self._bn_unchanged()
         planned = (self.params or {}).get("steps")
-        run_steps = self.run_steps or (planned * (self.params or {}).get("epochs", 1) if planned else self.step)
-        slow = {n: l.momentum for n, l in layers.items() if float(l.momentum) ** run_steps > th.bn_momentum_remaining}
-        out_gap = None
-        if self.probe is not None and gaps:
-            x, _ = self.probe
-            p_train = probes.as_probabilities(probes.predict(self.model, x, training=True), self._info)
-            p_inf = probes.as_probabilities(probes.predict(self.model, x), self._info)
-            out_gap = probes.tv_distance(p_train, p_inf)
-        # A gap is only a finding where the moving statistics had time to catch up in the steps seen;
-        # before that it is the expected lag (bn_momentum_high covers a run too short for its momentum).
-        settled = {n for n, l in layers.items() if float(l.momentum) ** self.step <= th.bn_momentum_remaining}
-        bad = {n: g for n, g in gaps.items() if g > th.bn_stat_gap and n in settled}
-        ev_gap = {"output_gap_tv": out_gap, "stat_gap_by_layer": gaps, "threshold_output_gap": th.output_gap,
-                  "threshold_stat_gap": th.bn_stat_gap, "steps_seen": self.step}
-        if stats_frozen and self.probe is not None:
-            x, _ = self.probe
-            p_train = probes.as_probabilities(probes.predict(self.model, x, training=True), self._info)
-            p_inf = probes.as_probabilities(probes.predict(self.model, x), self._info)
-            f = self._found["training.bn_stats_frozen"]
-            self._found[f.check] = registry.finding(
-                f.check, f.message, subject=f.subject, evidence={
-                    **f.evidence, "output_gap_tv": probes.tv_distance(p_train, p_inf),
-                    "stat_gap_by_layer": {n: probes.bn_stat_gap(l, *bn_batch[n])
-                                          for n, l in ((l.name, l) for l in self._bn_watch)
-                                          if n in stuck and n in bn_batch}})
-        if slow:
-            remaining = {n: float(m) ** run_steps for n, m in slow.items()}
-            self._add(registry.finding(
-                "training.bn_momentum_high",
-                f"BatchNormalization momentum {max(slow.values()):g} keeps {max(remaining.values()):.0%} of the "
-                f"initial moving statistics after this run's {run_steps} steps in {len(slow)} layer(s): "
-                f"{judge._fmt_layers(slow)}.",
-                subject=judge._fmt_layers(slow),
-                evidence={"momentum_by_layer": slow, "run_steps": run_steps, "initial_weight_left": remaining,
-                          "threshold": th.bn_momentum_remaining, **ev_gap}))
-        elif bad and out_gap is not None and out_gap > th.output_gap:
-            self._add(registry.finding(
-                "training.bn_train_infer_gap",
-                f"Training-mode and inference-mode predictions differ by {out_gap:.2f} (total variation) on the "
-                f"probe batch; BatchNormalization layers whose moving statistics do not match the batch: "
-                f"{judge._fmt_layers(sorted(bad, key=bad.get, reverse=True))}.",
-                subject=judge._fmt_layers(bad), evidence={**ev_gap, "layers": sorted(bad)}))
+        ev.run_steps = self.run_steps or (planned * (self.params or {}).get("epochs", 1) if planned else self.step)
+        if self.probe is None:
+            return
+        x, _ = self.probe
+        bn_batch: dict = {}
+        if self._act is not None and self._act.ok:
+            ev.dead, bn_batch = self._act.run(x)
+        watched = {l.name: l for l in self._bn_watch}
+        ev.bn_stat_gap = {n: probes.bn_stat_gap(watched[n], m, v) for n, (m, v) in bn_batch.items() if n in watched}
+        if ev.dead is None and not ev.bn_stat_gap and not ev.bn_unchanged:
+            return
+        y_train = probes.predict(model, x, training=True)
+        if ev.dead is not None:
+            ev.spread, ev.probe_output = probes.output_spread(y_train), y_train
+        if ev.bn_stat_gap or ev.bn_unchanged:
+            p_inf = probes.as_probabilities(probes.predict(model, x), self._info)
+            ev.output_gap_tv = probes.tv_distance(probes.as_probabilities(y_train, self._info), p_inf)
 
 
 class FitProgress(keras.callbacks.Callback):

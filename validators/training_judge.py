@@ -1,12 +1,15 @@
 """Judgement of the ``training`` family: measurements from ``training_probes`` → :class:`Finding`.
 
 Pure functions of numbers and thresholds (plus the model for static facts such as the output
-activation), shared by :class:`VerifyTraining` and :func:`run_train_check`.
+activation), shared by :class:`VerifyTraining` and :func:`run_train_check`. What the callback
+measures during a fit arrives as one :class:`RunEvidence`; the callback collects, this module judges.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Collection
 
 import numpy as np
 
@@ -23,7 +26,8 @@ NOT_PROBABILITIES = frozenset({"relu", "relu6", "leaky_relu", "elu", "selu", "ge
                                "tanh", "hard_tanh", "softsign", "hard_silu", "hard_swish", "celu", "glu"})
 
 
-def _fmt_layers(names, limit: int = 4) -> str:
+def fmt_layers(names, limit: int = 4) -> str:
+    """Layer names for a message or subject: the first ``limit``, then how many more."""
     names = list(names)
     more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
@@ -168,8 +172,8 @@ def judge_dead(dead: dict[str, float], th: TrainingThresholds, step: int) -> Fin
     return registry.finding(
         "training.dying_relu",
         f"{len(dying)} of {len(dead)} ReLU layers have more than {th.dead_unit_fraction:.0%} of their "
-        f"units dead (<= 0 for every probe sample) after step {step}: {_fmt_layers(dying)}.",
-        subject=_fmt_layers(dying),
+        f"units dead (<= 0 for every probe sample) after step {step}: {fmt_layers(dying)}.",
+        subject=fmt_layers(dying),
         evidence={"dead_fraction_by_layer": dead, "step": step, "threshold_units": th.dead_unit_fraction,
                   "threshold_layers": th.dead_layer_fraction})
 
@@ -199,8 +203,8 @@ def judge_update_ratios(peaks: dict[str, float], th: TrainingThresholds, lr: flo
             "training.update_ratio_high",
             f"{len(high)} layer(s) change by more than {th.update_ratio_high:g} of their norm per step "
             f"(max {max(high.values()):.3g}, learning rate {lr if lr is not None else 'unknown'}): "
-            f"{_fmt_layers(sorted(high, key=high.get, reverse=True))}.",
-            subject=_fmt_layers(high), evidence={"ratio_by_layer": peaks, "learning_rate": lr,
+            f"{fmt_layers(sorted(high, key=high.get, reverse=True))}.",
+            subject=fmt_layers(high), evidence={"ratio_by_layer": peaks, "learning_rate": lr,
                                                  "threshold": th.update_ratio_high}))
     if moving and all(v < th.update_ratio_low for v in moving.values()):
         out.append(registry.finding(
@@ -227,16 +231,16 @@ def judge_gradients(rel: dict[str, float], th: TrainingThresholds) -> list[Findi
     if low:
         out.append(registry.finding(
             "training.vanishing_gradients",
-            f"Gradients of {_fmt_layers(low)} are below {th.grad_vanish_ratio:g} x those of '{last_name}' "
+            f"Gradients of {fmt_layers(low)} are below {th.grad_vanish_ratio:g} x those of '{last_name}' "
             f"(relative to their weights; min {min(ratio[k] for k in low):.2e}).",
-            subject=_fmt_layers(low), evidence={**ev, "threshold": th.grad_vanish_ratio}))
+            subject=fmt_layers(low), evidence={**ev, "threshold": th.grad_vanish_ratio}))
     if high:
         out.append(registry.finding(
             "training.exploding_gradients",
-            f"Gradients of {_fmt_layers(high)} are huge relative to their weights (max ||g||/||W|| "
+            f"Gradients of {fmt_layers(high)} are huge relative to their weights (max ||g||/||W|| "
             f"{max(finite[k] for k in high):.3g}; limits {th.grad_explode_abs:g} absolute, "
             f"{th.grad_explode_ratio:g} x the last layer '{last_name}').",
-            subject=_fmt_layers(high),
+            subject=fmt_layers(high),
             evidence={**ev, "threshold_abs": th.grad_explode_abs, "threshold_ratio": th.grad_explode_ratio}))
     return out
 
@@ -261,3 +265,128 @@ def judge_val_stuck(history: list[tuple[float, float | None]], th: TrainingThres
         subject="validation",
         evidence={"val_loss": val, "train_loss": train, "val_range": val_range, "train_drop": train_drop,
                   "causes": causes})
+
+
+# ---------------------------------------------------------------------------------------------
+# What VerifyTraining saw during one fit
+@dataclass
+class RunEvidence:
+    """What :class:`VerifyTraining` measured so far in one ``fit``: the judge's only input besides
+    the thresholds. Fields of a probe that did not run keep their empty default."""
+
+    step: int = 0  # training steps seen
+    run_steps: int = 0  # the run's planned length (for the BatchNorm momentum check)
+    probe: bool = False  # a probe batch was given
+    frozen: list[str] = field(default_factory=list)  # leaf layers declared frozen, sorted
+    weight_change: dict[str, float] = field(default_factory=dict)  # ||W_now - W_0|| / ||W_0||, trainable layers
+    peak_update: dict[str, float] = field(default_factory=dict)  # largest one-step ||dW|| / ||W|| per layer
+    learning_rate: float | None = None
+    bn_momentum: dict[str, float] = field(default_factory=dict)  # watched BN layers (trainable, not frozen)
+    bn_unchanged: list[str] = field(default_factory=list)  # of those, moving statistics never moved
+    bn_stat_gap: dict[str, float] = field(default_factory=dict)  # moving statistics vs the probe batch's
+    output_gap_tv: float | None = None  # training- vs inference-mode predictions on the probe batch
+    dead: dict[str, float] | None = None  # dead unit fraction per ReLU layer; None: not probed
+    spread: float = math.nan  # output spread of the training-mode predictions on the probe batch
+    probe_output: np.ndarray | None = None  # those predictions
+    input_spread: float = 0.0  # spread of the probe inputs
+    history: list[tuple[float, float | None]] = field(default_factory=list)  # (train, val) loss per epoch
+
+
+def judge_nan_loss(loss: float, step: int) -> Finding | None:
+    if math.isfinite(loss):
+        return None
+    return registry.finding("training.nan", f"The training loss is {loss} at step {step}.",
+                            subject="loss", evidence={"where": "loss", "step": step, "loss": loss})
+
+
+def judge_nan_weights(bad: list[str], step: int) -> Finding:
+    """``bad``: the layers whose weights hold NaN/Inf."""
+    return registry.finding("training.nan", f"Weights of {len(bad)} layer(s) hold NaN/Inf after "
+                            f"step {step}: {', '.join(bad[:4])}.", subject=", ".join(bad[:4]),
+                            evidence={"where": "weights", "step": step, "layers": bad})
+
+
+def judge_no_trainable_weights(layers: int) -> Finding:
+    return registry.finding(
+        "training.nothing_training", "The model has no trainable weights: every layer is frozen.",
+        subject="model", evidence={"trainable_weights": 0, "layers": layers})
+
+
+def judge_weights(ev: RunEvidence, th: TrainingThresholds, *, final: bool) -> Finding | None:
+    """Detector 3a: no trainable layer moved since the start (at any check), or some never did (at the end)."""
+    ratios = ev.weight_change
+    if not ratios:
+        return None
+    still = sorted(k for k, r in ratios.items() if r <= th.unchanged_rtol)
+    evidence = {"unchanged_layers": still, "layers_checked": len(ratios), "step": ev.step,
+                "declared_frozen": ev.frozen}
+    if len(still) == len(ratios):
+        return registry.finding(
+            "training.nothing_training", f"None of the {len(ratios)} trainable layers changed after {ev.step} steps.",
+            subject="model", evidence=evidence)
+    if still and final:
+        return registry.finding(
+            "training.weights_unchanged",
+            f"{len(still)} of {len(ratios)} trainable layers never changed in {ev.step} steps: "
+            f"{fmt_layers(still)}.", subject=fmt_layers(still), evidence=evidence)
+    return None
+
+
+def judge_bn_frozen(ev: RunEvidence, *, final: bool = False) -> Finding | None:
+    """Detector 4a: moving statistics that never changed; at the end, with the probe's gaps of those layers."""
+    same = ev.bn_unchanged
+    if not same:
+        return None
+    evidence = {"layers": same, "step": ev.step, "bn_layers": len(ev.bn_momentum)}
+    if final and ev.probe:
+        evidence.update(output_gap_tv=ev.output_gap_tv, stat_gap_by_layer={
+            n: ev.bn_stat_gap[n] for n in ev.bn_momentum if n in same and n in ev.bn_stat_gap})
+    return registry.finding(
+        "training.bn_stats_frozen",
+        f"Moving mean/variance of {len(same)} of {len(ev.bn_momentum)} BatchNormalization layers did "
+        f"not change in {ev.step} training steps: {fmt_layers(same)}.", subject=fmt_layers(same), evidence=evidence)
+
+
+def judge_bn_momentum(ev: RunEvidence, th: TrainingThresholds) -> Finding | None:
+    """Detector 4b: momentum too high for the run's length, else a training/inference gap where the
+    moving statistics had time to settle. Layers whose statistics never moved are bn_stats_frozen's."""
+    layers = {n: m for n, m in ev.bn_momentum.items() if n not in ev.bn_unchanged}
+    gaps = {n: g for n, g in ev.bn_stat_gap.items() if n in layers}
+    slow = {n: m for n, m in layers.items() if float(m) ** ev.run_steps > th.bn_momentum_remaining}
+    out_gap = ev.output_gap_tv if gaps else None
+    # A gap is only a finding where the moving statistics had time to catch up in the steps seen;
+    # before that it is the expected lag (bn_momentum_high covers a run too short for its momentum).
+    settled = {n for n, m in layers.items() if float(m) ** ev.step <= th.bn_momentum_remaining}
+    bad = {n: g for n, g in gaps.items() if g > th.bn_stat_gap and n in settled}
+    ev_gap = {"output_gap_tv": out_gap, "stat_gap_by_layer": gaps, "threshold_output_gap": th.output_gap,
+              "threshold_stat_gap": th.bn_stat_gap, "steps_seen": ev.step}
+    if slow:
+        remaining = {n: float(m) ** ev.run_steps for n, m in slow.items()}
+        return registry.finding(
+            "training.bn_momentum_high",
+            f"BatchNormalization momentum {max(slow.values()):g} keeps {max(remaining.values()):.0%} of the "
+            f"initial moving statistics after this run's {ev.run_steps} steps in {len(slow)} layer(s): "
+            f"{fmt_layers(slow)}.", subject=fmt_layers(slow),
+            evidence={"momentum_by_layer": slow, "run_steps": ev.run_steps, "initial_weight_left": remaining,
+                      "threshold": th.bn_momentum_remaining, **ev_gap})
+    if bad and out_gap is not None and out_gap > th.output_gap:
+        return registry.finding(
+            "training.bn_train_infer_gap",
+            f"Training-mode and inference-mode predictions differ by {out_gap:.2f} (total variation) on the "
+            f"probe batch; BatchNormalization layers whose moving statistics do not match the batch: "
+            f"{fmt_layers(sorted(bad, key=bad.get, reverse=True))}.",
+            subject=fmt_layers(bad), evidence={**ev_gap, "layers": sorted(bad)})
+    return None
+
+
+def judge_run_end(ev: RunEvidence, th: TrainingThresholds, reported: Collection[str]) -> list[Finding]:
+    """The end-of-run findings, in report order (``training.val_loss_stuck`` excepted: it names the
+    causes found, so it is judged once these are in). ``reported``: checks already found in the run."""
+    out = [judge_weights(ev, th, final=True) if "training.nothing_training" not in reported else None]
+    out += judge_update_ratios(ev.peak_update, th, ev.learning_rate)
+    out.append(judge_bn_frozen(ev, final=True))
+    if ev.dead is not None:
+        out.append(judge_dead(ev.dead, th, ev.step))
+        out.append(judge_spread(ev.spread, th, ev.step, ev.probe_output, ev.input_spread))
+    out.append(judge_bn_momentum(ev, th))
+    return [f for f in out if f is not None]
