@@ -342,7 +342,7 @@ def _without_pillow_decode(data: bytes, src: _Source, opts: ImageOptions, repair
 
 
 def _decode_upright_rgb(data: bytes, src: _Source, opts: ImageOptions,
-                        repairs: list[str]) -> "tuple[Image.Image, bool] | Rejected":
+                        repairs: list[str]) -> tuple[Image.Image, bool] | Rejected:
     """Pillow's full decode (DCT-scaled for a JPEG over ``max_side``), turned upright by its EXIF
     orientation and converted to RGB: ``(image, transposed by 90 degrees)``. Opens the source
     first when the header step did not (``src.img`` is then set: the JPEG's tables are read there)."""

@@ -50,6 +50,6 @@ def test_split_of_fixed_inputs_is_pinned(case):
 
 def test_the_pin_can_fail():
     """The healthy twin's counterpart: another seed moves items, so the pins above do pin something."""
-    run = lambda seed: _letters(iterative_split(_multilabel(), {"train": 0.5, "val": 0.5}, seed=seed))  # noqa: E731
+    run = lambda seed: _letters(iterative_split(_multilabel(), {"train": 0.5, "val": 0.5}, seed=seed))
     assert run(7) == CASES["multilabel_seed7"][1]
     assert run(8) != CASES["multilabel_seed7"][1]
