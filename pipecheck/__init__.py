@@ -80,7 +80,7 @@ def validate(data: str | None = None, *, source: Any = None, labels: Any = None,
     ``batches=``, ``split=``, ``label_field=``, ``multi_label_field=``, ``allow_empty=``, ...).
     ``progress=True``: progress on stderr, as ``--progress``."""
     from pipecheck.progress import reporting
-    from pipecheck.validators.suite import ValidateOptions, run_validate
+    from pipecheck.validators.runners.validate import ValidateOptions, run_validate
 
     # A pathlib.Path is a path like any other (findings name it as their subject: a str everywhere).
     data = None if data is None else os.fspath(data)
@@ -100,8 +100,8 @@ def train_check(model: Any, data: str, *, fail_on: str = "error", ignore: Iterab
     ``image_size=``, ``steps=``, ``batch_size=``, ``preprocessing=``, ...). ``progress=True``: progress on
     stderr, as ``--progress``."""
     from pipecheck.progress import reporting
-    from pipecheck.validators.suite import placed_for_training
-    from pipecheck.validators.train_suite import TrainCheckOptions, run_train_check_on_data
+    from pipecheck.validators.runners.validate import placed_for_training
+    from pipecheck.validators.runners.train_check import TrainCheckOptions, run_train_check_on_data
 
     preprocessing = options.pop("preprocessing", "auto")
     opts = placed_for_training(TrainCheckOptions(model=model, data_dir=str(data), **options), preprocessing)

@@ -220,7 +220,7 @@ def validate(fmt: str, output: str | None, fail_on: str, ignore: tuple, html_pat
              **options: Any) -> None:
     """Check a built dataset, a label table, or your own input pipeline (backbone input, generator, labels)."""
     from pipecheck.progress import reporting
-    from pipecheck.validators.suite import ValidateOptions, run_validate
+    from pipecheck.validators.runners.validate import ValidateOptions, run_validate
 
     if not (options["data_dir"] or options["source"] or options["labels_path"]):
         raise InputFailure("give --data OUT_DIR, --labels TABLE or --source module:callable")
@@ -252,7 +252,7 @@ def train_options(fn):
 
 
 def _train_opts(data_dir: str, backbone: str | None, image_size: int | None, o: dict) -> Any:
-    from pipecheck.validators.train_suite import TrainCheckOptions
+    from pipecheck.validators.runners.train_check import TrainCheckOptions
 
     return TrainCheckOptions(model=o["model"], data_dir=data_dir, backbone=backbone, image_size=image_size,
                              steps=o["steps"], batch_size=o["batch_size"], device=o["device"], optimizer=o["optimizer"],
@@ -270,11 +270,11 @@ def _train_opts(data_dir: str, backbone: str | None, image_size: int | None, o: 
 def train_check(data_dir, backbone, image_size, fmt, output, fail_on, ignore, progress, **o) -> None:
     """Train the model briefly on the real data and catch silent training failures."""
     from pipecheck.progress import reporting
-    from pipecheck.validators.train_suite import run_train_check_on_data
+    from pipecheck.validators.runners.train_check import run_train_check_on_data
 
     if not o["model"]:
         raise InputFailure("--model module.path:factory is required")
-    from pipecheck.validators.suite import placed_for_training
+    from pipecheck.validators.runners.validate import placed_for_training
 
     with reporting("train-check", progress) as shown:
         report = run_train_check_on_data(placed_for_training(_train_opts(data_dir, backbone, image_size, o),
@@ -299,8 +299,8 @@ def gate(data_dir, backbone, image_size, batches, allow_empty, html_path, fmt, o
     """validate, then train-check, as one report; `-- CMD ...` runs your training only if it passes."""
     from pipecheck.gate import run_command
     from pipecheck.progress import reporting
-    from pipecheck.validators.gate_suite import run_gate
-    from pipecheck.validators.suite import ValidateOptions
+    from pipecheck.validators.runners.gate import run_gate
+    from pipecheck.validators.runners.validate import ValidateOptions
 
     vopts = ValidateOptions(data_dir=data_dir, backbone=backbone, image_size=image_size, batches=batches,
                             allow_empty=allow_empty, model=o["model"], model_arg=o["model_arg"],
@@ -330,7 +330,7 @@ def gate(data_dir, backbone, image_size, batches, allow_empty, html_path, fmt, o
 def split_cmd(data_dir, labels_path, out_path, label_field, multi_label_field, label_sep, split_field, group_field,
               val_fraction, test_fraction, seed, overwrite, fmt, output, fail_on, ignore) -> None:
     """Re-split with iterative stratification; prints per-class prevalence and LD/FLZ before and after."""
-    from pipecheck.validators.split_suite import SplitOptions, run_split
+    from pipecheck.validators.runners.split import SplitOptions, run_split
 
     report = run_split(SplitOptions(out_path=out_path, data_dir=data_dir, labels_path=labels_path,
                                     label_field=label_field, multi_label_field=multi_label_field, label_sep=label_sep,

@@ -1,5 +1,5 @@
 """``pipecheck gate``: the pre-training gate for CI. ``validate``, then (only if nothing failed)
-``train-check``, as one report (:func:`run_gate`, in ``validators/gate_suite.py``); when it passes,
+``train-check``, as one report (:func:`run_gate`, in ``validators/runners/gate.py``); when it passes,
 optionally the user's real training command, whose exit code becomes the gate's. When it fails,
 that command never starts.
 """
@@ -11,7 +11,7 @@ import subprocess
 import sys
 from typing import Sequence
 
-from pipecheck.validators.gate_suite import run_gate  # noqa: F401  (the gate's report, re-exported)
+from pipecheck.validators.runners.gate import run_gate  # noqa: F401  (the gate's report, re-exported)
 
 
 def run_command(command: Sequence[str]) -> int:

@@ -22,8 +22,14 @@ FLOOR_NAME = {2: "face (pipecheck/)", 1: "judgement (validators/)", 0: "data (pi
 def modules() -> dict[str, Path]:
     found = {}
     for package, folder in PACKAGES.items():
-        for path in sorted(folder.glob("*.py")):
-            found[package if path.stem == "__init__" else f"{package}.{path.stem}"] = path
+        for path in sorted(folder.rglob("*.py")):
+            parts = path.relative_to(folder).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            name = ".".join([package, *parts])
+            if package == "pipecheck" and name.split(".")[1:2] in (["pipeline"], ["validators"]):
+                continue  # pipecheck/ holds no such folders; guard against a stray copy
+            found[name] = path
     return found
 
 

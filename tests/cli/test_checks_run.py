@@ -177,10 +177,10 @@ def test_gate_lists_validate_and_training_checks(train_runs):
 
 COMMANDS = {  # command line -> the run_<command> it calls (a failure is injected there)
     ("build-tfrecords", "DUMP", "--out", "OUT", "--label-field", "species"): "pipecheck.validators.build.run_build",
-    ("validate", "--labels", "t.csv", "--label-field", "species"): "pipecheck.validators.suite.run_validate",
-    ("train-check", "--data", "DIR", "--model", "m:f"): "pipecheck.validators.train_suite.run_train_check_on_data",
-    ("gate", "--data", "DIR"): "pipecheck.validators.gate_suite.run_gate",
-    ("split", "--labels", "t.csv", "--label-field", "species", "--out", "n.csv"): "pipecheck.validators.split_suite.run_split",
+    ("validate", "--labels", "t.csv", "--label-field", "species"): "pipecheck.validators.runners.validate.run_validate",
+    ("train-check", "--data", "DIR", "--model", "m:f"): "pipecheck.validators.runners.train_check.run_train_check_on_data",
+    ("gate", "--data", "DIR"): "pipecheck.validators.runners.gate.run_gate",
+    ("split", "--labels", "t.csv", "--label-field", "species", "--out", "n.csv"): "pipecheck.validators.runners.split.run_split",
     ("verify", "DIR"): "pipecheck.validators.dataset.run_verify",
     ("backbones",): "pipecheck.pipeline.backbones.all_backbones",
     ("checks",): "pipecheck.validators.registry.all_checks",

@@ -173,7 +173,7 @@ def _literal(node: ast.AST, consts: dict[str, str]) -> list[str]:
 
 def emitted_check_ids() -> dict[str, str]:
     """Every check id literal or handle passed to finding()/registry.finding()/class_finding() under
-    validators/, every HANDLE.finding(...), plus generator_ast's hit("code") codes (emitted as
+    validators/, every HANDLE.finding(...), plus generator/static.py's hit("code") codes (emitted as
     generator.<code>); id -> where."""
     found: dict[str, str] = {}
     handles = _handles()
@@ -191,7 +191,7 @@ def emitted_check_ids() -> dict[str, str]:
             elif name in ("finding", "class_finding"):
                 for check in _literal(node.args[0], consts):
                     found.setdefault(check, f"{path.name}:{node.lineno}")
-            elif path.name == "generator_ast.py" and name == "hit":
+            elif path.name == "static.py" and name == "hit":
                 for code in _literal(node.args[0], consts):
                     found.setdefault(f"generator.{code}", f"{path.name}:{node.lineno}")
     return found

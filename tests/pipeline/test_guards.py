@@ -88,7 +88,7 @@ def built(h, tmp_path):
 
 
 def test_truncated_shard_is_reported_by_size_and_other_families_skip(built):
-    from pipecheck.validators.suite import ValidateOptions, run_validate
+    from pipecheck.validators.runners.validate import ValidateOptions, run_validate
 
     shard = sorted(p for p in os.listdir(built) if p.startswith("train-"))[0]
     path = os.path.join(built, shard)
@@ -99,7 +99,7 @@ def test_truncated_shard_is_reported_by_size_and_other_families_skip(built):
 
 
 def test_missing_shard_is_reported_and_other_families_skip(built):
-    from pipecheck.validators.suite import ValidateOptions, run_validate
+    from pipecheck.validators.runners.validate import ValidateOptions, run_validate
 
     for name in os.listdir(built):
         if name.startswith("val-"):

@@ -45,7 +45,7 @@ def test_unknown_label_mode_is_one_line_naming_the_valid_values(bad):
 
 
 def test_the_callers_share_the_vocabulary():
-    from pipecheck.validators.input_range_labels import normalize_label_mode
+    from pipecheck.validators.input_range.labels import normalize_label_mode
 
     assert normalize_label_mode("multi-label") is LabelMode.MULTI_HOT
     with pytest.raises(InputError, match="categorical"):

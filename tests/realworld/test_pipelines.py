@@ -59,7 +59,7 @@ def test_the_corpus_has_enough_real_pipelines_each_with_its_source():
 
 
 def _validate(name: str):
-    from pipecheck.validators.suite import ValidateOptions, run_validate
+    from pipecheck.validators.runners.validate import ValidateOptions, run_validate
 
     case = _case(name)
     model = getattr(case, "MODEL", None)

@@ -271,7 +271,7 @@ def test_labels(raw, y, mode, n, expected):
 
 
 def test_sparse_out_of_range_counts():
-    from pipecheck.validators.input_stats import InputStats
+    from pipecheck.validators.input_range.stats import InputStats
 
     stats = InputStats()
     stats.update(np.random.default_rng(0).uniform(0, 255, (4, 8, 8, 3)), np.array([0, 1, 9, 2]))

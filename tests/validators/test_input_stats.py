@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipecheck.validators.input_stats import InputStats
+from pipecheck.validators.input_range.stats import InputStats
 
 
 def _fold(x, batch):

@@ -15,7 +15,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.stats import fisher_exact
 
-from pipecheck.validators.label_stats import absence_pvalue, exact_bonferroni_level
+from pipecheck.validators.labels.stats import absence_pvalue, exact_bonferroni_level
 from pipecheck.validators.labels import LabelSet, check_class_counts, check_label_skew
 
 from seed_tables import exact_multi_hot

@@ -10,7 +10,7 @@ from scipy.stats import chi2_contingency, fisher_exact
 from extras import needs_tfdv
 
 from pipecheck.validators import registry
-from pipecheck.validators.label_stats import (
+from pipecheck.validators.labels.stats import (
     cohens_h,
     example_distribution,
     jensen_shannon_divergence,

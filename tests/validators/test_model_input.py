@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from pipecheck.validators.findings import Severity
-from pipecheck.validators.model_input import input_stage
-from pipecheck.validators.suite import ValidateOptions, run_validate
+from pipecheck.validators.input_range.model_input import input_stage
+from pipecheck.validators.runners.validate import ValidateOptions, run_validate
 
 CASES = "model_input_cases"
 

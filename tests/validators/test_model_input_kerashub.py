@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from pipecheck.validators.findings import Severity
-from pipecheck.validators.model_input import input_stage
-from pipecheck.validators.suite import ValidateOptions, run_validate
+from pipecheck.validators.input_range.model_input import input_stage
+from pipecheck.validators.runners.validate import ValidateOptions, run_validate
 
 pytest.importorskip("keras_hub", reason="keras-hub is not installed: pip install keras-hub (keras-hub 0.32 needs "
                                         "TensorFlow >= 2.20; with TensorFlow 2.16 pip picks keras-hub 0.31)")

@@ -13,7 +13,7 @@ from input_range_sources import photos
 
 from pipecheck.cli import cli
 from pipecheck.validators.input_range import CHECK_IDS
-from pipecheck.validators.suite import ValidateOptions, run_input_range, run_validate
+from pipecheck.validators.runners.validate import ValidateOptions, run_input_range, run_validate
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

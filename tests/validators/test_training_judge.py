@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pipecheck.validators.training import TrainingThresholds
-from pipecheck.validators.training_judge import (
+from pipecheck.validators.training.judge import (
     RunEvidence,
     fmt_layers,
     judge_bn_frozen,

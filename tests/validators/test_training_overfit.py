@@ -12,9 +12,9 @@ import keras
 import numpy as np
 import pytest
 
-from pipecheck.validators import training_probes as probes
+from pipecheck.validators.training import probes
 from pipecheck.validators.training import TrainingThresholds, run_train_check
-from pipecheck.validators.training_overfit import batch_loss, overfit_one_batch
+from pipecheck.validators.training.overfit import batch_loss, overfit_one_batch
 from training_cases import photo_data, problems, the, tutorial_cnn
 
 

@@ -132,7 +132,7 @@ def test_bn_momentum_is_judged_against_the_real_run_not_the_probe_run(data):
 def test_lr_alone_keeps_the_users_optimizer():
     import keras
 
-    from pipecheck.validators.train_suite import TrainCheckOptions, _compile
+    from pipecheck.validators.runners.train_check import TrainCheckOptions, _compile
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9, clipnorm=1.0), loss="categorical_crossentropy")

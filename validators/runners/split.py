@@ -1,7 +1,7 @@
 """``pipecheck split``: re-split a built dataset or a label table with iterative stratification, and
 judge the new split with the label families (``label_skew`` and ``class_counts``).
 
-Plain options in, one :class:`Report` out (like ``suite.py`` for ``validate``); the CLI only parses
+Plain options in, one :class:`Report` out (like ``validate.py`` for ``validate``); the CLI only parses
 flags and renders.
 """
 

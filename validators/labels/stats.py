@@ -3,7 +3,7 @@
 Everything here works on per-split *counts* (images, positives per class, labels-per-image
 histogram), never on the images themselves: prevalence, its confidence interval, the split-vs-split
 tests and the literature metrics all need only column sums (see
-:class:`~pipecheck.validators.label_set.SplitCounts`).
+:class:`~pipecheck.validators.labels.label_set.SplitCounts`).
 
 Literature metrics, with the definitions used (k splits S_1..S_k of a dataset D = union of the
 splits, q classes, D^i / S_j^i the images carrying class i):
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 if TYPE_CHECKING:
-    from pipecheck.validators.label_set import SplitCounts
+    from pipecheck.validators.labels.label_set import SplitCounts
 
 
 def wilson_interval(k: Any, n: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

@@ -12,8 +12,8 @@ import numpy as np
 
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.label_set import LabelSet, LabelThresholds, SplitCounts
-from pipecheck.validators.label_stats import balanced_class_weights, format_pct, pos_weights
+from pipecheck.validators.labels.label_set import LabelSet, LabelThresholds, SplitCounts
+from pipecheck.validators.labels.stats import balanced_class_weights, format_pct, pos_weights
 
 _WEIGHT_HINT = (
     "Weight the rare classes: multi-label sigmoid loss -> "

@@ -166,7 +166,7 @@ def _reader_batches(opts: ValidateOptions, report: Report) -> tuple[Iterator[tup
     report.summary["preprocessing"] = placement.text
     if placement.stage is not None:
         report.summary["model input stage"] = placement.stage.describe()
-        from pipecheck.validators.model_input import through_stage
+        from pipecheck.validators.input_range.model_input import through_stage
 
         return through_stage(read(not placement.in_model), placement.stage), label_mode, num_classes, "in-data"
     return iter(read(not placement.in_model)), label_mode, num_classes, opts.preprocessing
@@ -201,7 +201,7 @@ def model_placement(data_dir: str, backbone: str | None, size: int, model: str |
     from pipecheck.pipeline.manifest import load_manifest
     from pipecheck.pipeline.reader import load_dataset
     from pipecheck.validators.input_range import backbone_info
-    from pipecheck.validators.model_input import build_model, input_stage
+    from pipecheck.validators.input_range.model_input import build_model, input_stage
 
     manifest = load_manifest(data_dir)
     built = build_model(model, model_arg, {"num_classes": len(manifest.classes), "input_shape": (size, size, 3),
@@ -227,8 +227,8 @@ def _through_model(report: Report, batches: Iterator[Any], opts: ValidateOptions
     import numpy as np
 
     from pipecheck.validators.input_range import backbone_info
-    from pipecheck.validators.input_stats import as_array
-    from pipecheck.validators.model_input import build_model, input_stage, through_stage
+    from pipecheck.validators.input_range.stats import as_array
+    from pipecheck.validators.input_range.model_input import build_model, input_stage, through_stage
 
     batches = iter(batches)
     first = next(batches, None)

@@ -1,7 +1,7 @@
 """Measurements on a Keras 3 model and a fixed probe batch, shared by the callback and the CLI check.
 
 Plain numbers out (numpy/floats); the judgement (thresholds → findings) lives in
-``training_judge.py``. Only Keras 3 APIs (``keras.ops``, ``stateless_call``) are used, so these run on
+``judge.py``. Only Keras 3 APIs (``keras.ops``, ``stateless_call``) are used, so these run on
 the TensorFlow, JAX and PyTorch backends; nothing here changes the model's state.
 """
 

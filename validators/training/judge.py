@@ -1,4 +1,4 @@
-"""Judgement of the ``training`` family: measurements from ``training_probes`` → :class:`Finding`.
+"""Judgement of the ``training`` family: measurements from ``probes`` → :class:`Finding`.
 
 Pure functions of numbers and thresholds (plus the model for static facts such as the output
 activation), shared by :class:`VerifyTraining` and :func:`run_train_check`. What the callback
@@ -17,7 +17,7 @@ from pipecheck.pipeline.labels import LabelMode
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
 from pipecheck.validators.training import TrainingThresholds
-from pipecheck.validators.training_probes import LossInfo, activation_name, expected_init_loss, output_layer
+from pipecheck.validators.training.probes import LossInfo, activation_name, expected_init_loss, output_layer
 
 
 # Output activations that cannot give probabilities under a from_logits=False loss: they output 0

@@ -11,7 +11,7 @@ import numpy as np
 
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.input_regimes import (
+from pipecheck.validators.input_range.regimes import (
     Affine,
     Thresholds,
     affine_of,
@@ -19,10 +19,10 @@ from pipecheck.validators.input_regimes import (
     imagenet_mean_rgb,
     outside_fraction,
 )
-from pipecheck.validators.input_stats import InputStats
-from pipecheck.validators.input_range_text import expected_text, observed_text, preprocess_name
-from pipecheck.validators.input_range_text import list5 as _list
-from pipecheck.validators.input_range_text import order_text as _order
+from pipecheck.validators.input_range.stats import InputStats
+from pipecheck.validators.input_range.text import expected_text, observed_text, preprocess_name
+from pipecheck.validators.input_range.text import list5 as _list
+from pipecheck.validators.input_range.text import order_text as _order
 
 CHANNEL_ORDER_SWAPPED = registry.define(
     "input_range.channel_order_swapped", "warning",

@@ -5,7 +5,7 @@ Dynamic checks walk a :class:`~pipecheck.validators.sources.Source` the way ``mo
 fingerprint every batch and every sample (``blake2b``, 8 bytes); only fingerprints are kept, plus
 references to the last few batches to notice a buffer that is overwritten after it was yielded.
 Static checks (:func:`check_generator_static`) read a generator function's source with ``ast``. What
-model.fit assumes of a source (epochs, len(), row counts, class order) lives in :mod:`generator_contracts`.
+model.fit assumes of a source (epochs, len(), row counts, class order) lives in :mod:`.contracts`.
 
 Limitations: labels are checked against images only when the data behind the source can be seen
 (``Source.traced``: the arguments of a generator before it starts, or a ``PyDataset``'s attributes)
@@ -25,9 +25,9 @@ from typing import Any
 
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.generator_ast import scan
-from pipecheck.validators.generator_contracts import ContractTrace, epoch_findings, no_batches
-from pipecheck.validators.generator_trace import (LabelTrace, batch_fp, batch_signature, dtype_summary, fingerprint,
+from pipecheck.validators.generator.static import scan
+from pipecheck.validators.generator.contracts import ContractTrace, epoch_findings, no_batches
+from pipecheck.validators.generator.trace import (LabelTrace, batch_fp, batch_signature, dtype_summary, fingerprint,
                                                   sample_fps, shape_summary, shuffle_asked, stream_period)
 from pipecheck.validators.sources import Source
 

@@ -2,10 +2,10 @@
 
 Two ways in:
 
-* :class:`VerifyTraining` (``pipecheck.validators.training_callback``), a Keras 3 callback that a
+* :class:`VerifyTraining` (``pipecheck.validators.training.callback``), a Keras 3 callback that a
   user adds to their own ``model.fit(...)``. It watches the first steps and the epochs passively and,
   with ``on_failure="stop"``, stops a run as soon as a fatal symptom is certain.
-* :func:`run_train_check` (``pipecheck.validators.training_run``), the active probes behind
+* :func:`run_train_check` (``pipecheck.validators.training.run``), the active probes behind
   ``pipecheck train-check``: overfit one batch on a clone, zeroed-input baseline, per-layer gradient
   norms, then a short real ``fit`` with the callback attached.
 
@@ -220,8 +220,8 @@ class TrainingThresholds:
 
 
 _LAZY = {
-    "VerifyTraining": "pipecheck.validators.training_callback",
-    "run_train_check": "pipecheck.validators.training_run",
+    "VerifyTraining": "pipecheck.validators.training.callback",
+    "run_train_check": "pipecheck.validators.training.run",
 }
 
 

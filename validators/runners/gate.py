@@ -1,6 +1,6 @@
 """``pipecheck gate``: ``validate``, then (only if nothing failed) ``train-check``, as one report.
 
-Plain options in, one :class:`Report` out (like ``suite.py`` and ``train_suite.py``); running the
+Plain options in, one :class:`Report` out (like ``validate.py`` and ``train_check.py``); running the
 user's training command after a pass is the face's part (``pipecheck/gate.py``).
 """
 
@@ -11,8 +11,8 @@ from typing import Sequence
 
 from pipecheck.pipeline.progress import Progress
 from pipecheck.validators.findings import Report, Severity
-from pipecheck.validators.suite import ValidateOptions, run_validate
-from pipecheck.validators.train_suite import TrainCheckOptions, run_train_check_on_data
+from pipecheck.validators.runners.validate import ValidateOptions, run_validate
+from pipecheck.validators.runners.train_check import TrainCheckOptions, run_train_check_on_data
 
 
 def run_gate(validate: ValidateOptions, train: TrainCheckOptions | None, fail_on: Severity,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipecheck.validators.input_stats import InputStats
+from pipecheck.validators.input_range.stats import InputStats
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from typing import Iterable
 
 import numpy as np
 
-from pipecheck.validators.input_regimes import affine_of, imagenet_mean_rgb
-from pipecheck.validators.input_stats import InputStats
+from pipecheck.validators.input_range.regimes import affine_of, imagenet_mean_rgb
+from pipecheck.validators.input_range.stats import InputStats
 
 
 def _fmt(values: Iterable[float], spread: float) -> str:

@@ -23,11 +23,11 @@ import numpy as np
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.input_order import CHANNEL_ORDER_SWAPPED, channel_order
-from pipecheck.validators.input_regimes import Regime, Thresholds, candidate_regimes, outside_fraction, regime_cost
-from pipecheck.validators.input_stats import InputStats
-from pipecheck.validators.input_range_labels import LABEL_CHECK_IDS, diagnose_labels, normalize_label_mode
-from pipecheck.validators.input_range_text import (
+from pipecheck.validators.input_range.order import CHANNEL_ORDER_SWAPPED, channel_order
+from pipecheck.validators.input_range.regimes import Regime, Thresholds, candidate_regimes, outside_fraction, regime_cost
+from pipecheck.validators.input_range.stats import InputStats
+from pipecheck.validators.input_range.labels import LABEL_CHECK_IDS, diagnose_labels, normalize_label_mode
+from pipecheck.validators.input_range.text import (
     expected_text,
     list5 as _list,
     observed_text,
@@ -63,7 +63,7 @@ PREPROCESSED_THEN_RESCALED = registry.define(
 RESCALED_AND_PREPROCESSED = registry.define(
     "input_range.rescaled_and_preprocessed", "error", "Input was rescaled by 1/255 and then preprocessed, which expects [0, 255].",
     "drop the 1/255 rescale: preprocess_input expects raw [0, 255] pixels")
-# A regime's kind (input_regimes.candidate_regimes) -> the check that says the input is in it.
+# A regime's kind (regimes.candidate_regimes) -> the check that says the input is in it.
 REGIME_CHECKS = {
     "rescaled_0_1": RESCALED_0_1, "centered_0_5": CENTERED_0_5, "raw": RAW_UNPREPROCESSED,
     "for_in_model": PREPROCESSED_FOR_IN_MODEL, "wrong_mode": WRONG_MODE, "twice": PREPROCESSED_TWICE,

@@ -21,7 +21,7 @@ from typing import Any
 
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.generator_trace import array_leaves, fingerprint
+from pipecheck.validators.generator.trace import array_leaves, fingerprint
 from pipecheck.validators.sources import Source
 
 INFINITE_UNSIZED = registry.define(

@@ -19,8 +19,8 @@ from pipecheck.pipeline.errors import InputError
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding, Report
 from pipecheck.validators.training import FATAL_CHECKS, TrainingThresholds
-from pipecheck.validators import training_judge as judge
-from pipecheck.validators import training_probes as probes
+from pipecheck.validators.training import judge
+from pipecheck.validators.training import probes
 
 
 def first_batch(data: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -37,8 +37,8 @@ def first_batch(data: Any) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 class VerifyTraining(keras.callbacks.Callback):
-    """Collects evidence during ``model.fit`` (``self.ev``, a :class:`training_judge.RunEvidence`);
-    ``training_judge`` turns it into ``training.*`` findings, during the run and at its end.
+    """Collects evidence during ``model.fit`` (``self.ev``, a :class:`judge.RunEvidence`);
+    ``judge`` turns it into ``training.*`` findings, during the run and at its end.
 
     Keras callbacks never see the batches, so the probes (dead ReLU, constant output, BatchNorm batch
     statistics, output/loss inspection, initial loss) run on ``probe_data``: one small fixed batch, e.g.

@@ -28,7 +28,7 @@ import numpy as np
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
 from pipecheck.validators.training import TrainingThresholds
-from pipecheck.validators import training_probes as probes
+from pipecheck.validators.training import probes
 
 EVAL_EVERY = 10  # steps between two looks at the batch's loss
 SLOW_HINT = ("Not a failure: the model learns from these labels, only slowly for one batch (a small model or "

@@ -19,20 +19,20 @@ import numpy as np
 
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.class_counts import (  # noqa: F401  (one import declares both families)
+from pipecheck.validators.labels.class_counts import (  # noqa: F401  (one import declares both families)
     class_finding,
     check_class_counts,
     list_or_aggregate,
     suggest_class_weights,
     suggest_pos_weight,
 )
-from pipecheck.validators.label_set import (  # noqa: F401  (the public label API lives here too)
+from pipecheck.validators.labels.label_set import (  # noqa: F401  (the public label API lives here too)
     LabelSet,
     LabelThresholds,
     SplitCounts,
     split_order,
 )
-from pipecheck.validators.label_stats import (
+from pipecheck.validators.labels.stats import (
     absence_pvalue,
     cohens_h,
     compare_cardinality,

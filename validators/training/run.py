@@ -19,10 +19,10 @@ from pipecheck.pipeline.labels import LabelMode
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding, Report
 from pipecheck.validators.training import TrainingThresholds
-from pipecheck.validators import training_judge as judge
-from pipecheck.validators import training_probes as probes
-from pipecheck.validators.training_callback import FitProgress, VerifyTraining, first_batch
-from pipecheck.validators.training_overfit import overfit_one_batch
+from pipecheck.validators.training import judge
+from pipecheck.validators.training import probes
+from pipecheck.validators.training.callback import FitProgress, VerifyTraining, first_batch
+from pipecheck.validators.training.overfit import overfit_one_batch
 
 VAL_MAX_BATCHES = 50  # validation batches evaluated per epoch of the short fit (one pass counts them)
 

@@ -296,7 +296,7 @@ class LabelThresholds:
         ci_level: Confidence level of the Wilson intervals shown for each prevalence.
         alpha: Family-wise significance level for prevalence gaps (Bonferroni over classes and
             split pairs), for absences (exact Bonferroni over classes, directions and split pairs,
-            see :func:`~pipecheck.validators.label_stats.exact_bonferroni_level`: a healthy random
+            see :func:`~pipecheck.validators.labels.stats.exact_bonferroni_level`: a healthy random
             split of 1000 classes is flagged in at most 1% of draws) and for the labels-per-image
             test.
         min_expected_absent: A class missing from a split (and clearly so at ``alpha``) is an

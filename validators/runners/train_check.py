@@ -1,7 +1,7 @@
 """``pipecheck train-check``: build the user's model with their factory, train it briefly on the
 real data through the project's reader, and run every ``training`` probe.
 
-Plain options in, one :class:`Report` out (like ``suite.py`` for ``validate``).
+Plain options in, one :class:`Report` out (like ``validate.py`` for ``validate``).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def label_form(model: Any, multi_label: bool, num_classes: int) -> LabelMode:
     is then reported by ``training.num_outputs_mismatch``."""
     if multi_label:
         return LabelMode.MULTI_HOT
-    from pipecheck.validators.training_probes import loss_info
+    from pipecheck.validators.training.probes import loss_info
 
     info = loss_info(model)
     if info is not None and info.kind == "sparse":

@@ -1,7 +1,7 @@
 """``input_range.*`` label checks: do the label tensors match the label mode the loss expects?
 
 Part of the ``input_range`` family (imported by :mod:`pipecheck.validators.input_range`); kept apart
-so the image-range decisions stay readable. Works on :class:`~pipecheck.validators.input_stats.LabelStats`.
+so the image-range decisions stay readable. Works on :class:`~pipecheck.validators.input_range.stats.LabelStats`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pipecheck.pipeline.labels import LabelMode
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.input_stats import LabelStats
+from pipecheck.validators.input_range.stats import LabelStats
 
 LABEL_CHECK_IDS = tuple(c.id for c in (
     registry.define("input_range.labels_not_one_hot", "error", "One-hot (categorical) label rows that do not sum to 1.",
