@@ -32,6 +32,7 @@ from pipecheck import quiet as _quiet  # noqa: E402
 _quiet.install()
 
 from pipecheck.validators.findings import Finding, Report, ReportFailed, Severity, set_html_renderer  # noqa: E402
+
 __all__ = ["Finding", "Report", "ReportFailed", "Severity", "VerifyTraining", "build_tfrecords", "load_dataset",
            "train_check", "validate", "__version__"]
 
@@ -56,7 +57,8 @@ def build_tfrecords(dump: str, out: str, *, fail_on: str = "error", ignore: Iter
                     **options: Any) -> Report:
     """``pipecheck build-tfrecords DUMP --out OUT``: options are the command's flags in snake_case
     (``label_field=``, ``multi_label_field=``, ``val_fraction=``, ``max_side=``, ``overwrite=``, ...).
-    ``progress=True``: a bar on stderr (plain lines where stderr is not a terminal), as ``--progress``."""
+    ``progress=True``: a bar on stderr (plain lines where stderr is not a terminal), as ``--progress``.
+    """
     from pipecheck.pipeline.build import BuildOptions, build
     from pipecheck.pipeline.errors import InputError
     from pipecheck.progress import reporting
@@ -78,7 +80,8 @@ def validate(data: str | None = None, *, source: Any = None, labels: Any = None,
     returning one, or a ``module:callable`` string). ``model`` is a ``keras.Model``, a factory or a
     ``module:factory`` string. Other options are the command's flags in snake_case (``image_size=``,
     ``batches=``, ``split=``, ``label_field=``, ``multi_label_field=``, ``allow_empty=``, ...).
-    ``progress=True``: progress on stderr, as ``--progress``."""
+    ``progress=True``: progress on stderr, as ``--progress``.
+    """
     from pipecheck.progress import reporting
     from pipecheck.validators.runners.validate import ValidateOptions, run_validate
 
@@ -98,10 +101,11 @@ def train_check(model: Any, data: str, *, fail_on: str = "error", ignore: Iterab
     """``pipecheck train-check``: a short verified training of ``model`` (a ``keras.Model``, a factory or a
     ``module:factory`` string) on the build ``data``; options as the command's flags (``backbone=``,
     ``image_size=``, ``steps=``, ``batch_size=``, ``preprocessing=``, ...). ``progress=True``: progress on
-    stderr, as ``--progress``."""
+    stderr, as ``--progress``.
+    """
     from pipecheck.progress import reporting
-    from pipecheck.validators.runners.validate import placed_for_training
     from pipecheck.validators.runners.train_check import TrainCheckOptions, run_train_check_on_data
+    from pipecheck.validators.runners.validate import placed_for_training
 
     preprocessing = options.pop("preprocessing", "auto")
     opts = placed_for_training(TrainCheckOptions(model=model, data_dir=str(data), **options), preprocessing)

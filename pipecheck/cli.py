@@ -58,7 +58,8 @@ def write_report(report: Report, fmt: str, output: str | None, fail_on: str, ign
                  html_path: str | None = None) -> Report:
     """Judge the report as asked (:func:`finalize`), render it to stdout or a file (atomically), and
     the HTML page too with ``html_path``; returns the judged report, whose ``exit_code`` the command
-    exits with."""
+    exits with.
+    """
     from pipecheck.render import render
 
     report = finalize(report, fail_on, ignore)
@@ -101,7 +102,8 @@ class InternalFailure(click.ClickException):
 
 class _Group(click.Group):
     """Exit codes CI can trust: input errors raised anywhere below exit 2 with one line, Ctrl-C exits
-    130, and any other exception exits 3 with one line (``PIPECHECK_DEBUG=1`` re-raises)."""
+    130, and any other exception exits 3 with one line (``PIPECHECK_DEBUG=1`` re-raises).
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

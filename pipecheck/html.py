@@ -94,7 +94,8 @@ def _histogram(values: list[float], title: str, xlabel: str, bins: list[tuple[st
 
 def render_html(report: Report, *, fragment: bool = False) -> str:
     """The report as one self-contained page, or (``fragment=True``, for Jupyter) the same content as a
-    ``<div>`` with its scoped ``<style>``, to sit inside another page."""
+    ``<div>`` with its scoped ``<style>``, to sit inside another page.
+    """
     data = report.to_dict()
     counts = data["summary"]["counts"]
     labels = report.summary.get("labels")
@@ -137,7 +138,6 @@ def render_html(report: Report, *, fragment: bool = False) -> str:
 def write_html(report: Report, path: str) -> None:
     """Write the page atomically (temp name, then rename)."""
     from pipecheck.pipeline.fsio import write_atomic
-
     from pipecheck.render import printable
 
     write_atomic(path, printable(render_html(report)).encode("utf-8"))

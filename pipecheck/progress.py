@@ -84,8 +84,10 @@ def make(command: str, flag: bool | None) -> Progress:
 
 @contextlib.contextmanager
 def reporting(command: str, flag: bool | None) -> Iterator[Progress]:
-    """``with reporting("validate", progress) as p: run_validate(opts, progress=p)``: whatever the work
-    leaves open (an error, Ctrl-C) is closed silently on the way out, before the report or the error line."""
+    """Progress for one command, closed silently on the way out (an error, Ctrl-C) before the report.
+
+    Used as ``with reporting("validate", progress) as p: run_validate(opts, progress=p)``.
+    """
     renderer = make(command, flag)
     try:
         yield renderer
@@ -172,8 +174,15 @@ class RichBar:
 
     def start(self, total: int, what: str, unit: str) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bar, TaskProgressColumn, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as Bar
 
         self.close()
         # stderr: stdout carries the report. Prints to stdout go above the bar only when stdout is this

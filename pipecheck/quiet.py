@@ -33,7 +33,7 @@ def wanted() -> bool:
 
 @contextlib.contextmanager
 def tensorflow_log_caught() -> Iterator[None]:
-    """fd 2 into a temporary file for the duration; lines that are not TensorFlow's log are written back."""
+    """Fd 2 into a temporary file for the duration; lines that are not TensorFlow's log are written back."""
     sys.stderr.flush()
     try:
         saved = os.dup(2)

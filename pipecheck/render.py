@@ -28,7 +28,7 @@ def printable(text: str) -> str:
     """``text`` with the characters XML 1.0 forbids (and terminal control codes) written as escapes.
 
     Class names, paths and messages come from users' files; a control character in one would make the
-    JUnit XML unparseable or move a terminal's cursor. ``\\t`` and ``\\n`` stay.
+    JUnit XML unparseable or move a terminal's cursor. Tabs and newlines stay.
     """
     return _FORBIDDEN.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
                           str(text))
@@ -81,7 +81,8 @@ def _short(value: Any) -> str:
 
 def to_text(report: Report, *, color: bool = False, width: int = 110, verbose: bool = False) -> str:
     """Findings by family; the findings of one check are one entry (subjects listed, hint once)
-    unless ``verbose``, which lists each with its evidence."""
+    unless ``verbose``, which lists each with its evidence.
+    """
     from rich.console import Console
     from rich.text import Text
 

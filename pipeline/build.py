@@ -25,19 +25,43 @@ from typing import Any, Callable
 from pipecheck.pipeline import fsio
 from pipecheck.pipeline.dump import Scan, scan_manifest, scan_sidecars
 from pipecheck.pipeline.errors import InputError
-from pipecheck.pipeline.labels import (cap_meta_keys, coerce_meta, extract_labels, flatten_meta,
-                                       lookup, meta_types, vocabulary)
-from pipecheck.pipeline.manifest import (FORMAT_VERSION, MULTI_LABEL, SINGLE_LABEL, Manifest, ShardInfo, SplitInfo,
-                                         splits_from_shards)
+from pipecheck.pipeline.labels import (
+    cap_meta_keys,
+    coerce_meta,
+    extract_labels,
+    flatten_meta,
+    lookup,
+    meta_types,
+    vocabulary,
+)
+from pipecheck.pipeline.manifest import (
+    FORMAT_VERSION,
+    MULTI_LABEL,
+    SINGLE_LABEL,
+    Manifest,
+    ShardInfo,
+    SplitInfo,
+    splits_from_shards,
+)
 from pipecheck.pipeline.options import BuildOptions
 from pipecheck.pipeline.precheck import Precheck
 from pipecheck.pipeline.rejects import Reject
 from pipecheck.pipeline.shards import DONE_SUFFIX, ShardResult, ShardTask, plan_shards, run_tasks
 from pipecheck.pipeline.split import iterative_split, split_from_value
-from pipecheck.pipeline.staging import (STATE_NAME, check_out, check_out_path, make_durable, out_lock, prepare_staging,
-                                        publish, resolve_out, staging_path)
+from pipecheck.pipeline.staging import (
+    STATE_NAME,
+    check_out,
+    check_out_path,
+    make_durable,
+    out_lock,
+    prepare_staging,
+    publish,
+    resolve_out,
+    staging_path,
+)
 from pipecheck.pipeline.version import __version__
 from pipecheck.pipeline.workers import gc_paused
+
 
 @dataclass
 class BuildResult:
@@ -58,7 +82,8 @@ class BuildResult:
 def _prepare(opts: BuildOptions, on_images: Callable[[list[str]], None] | None = None
              ) -> tuple[Scan, list[dict[str, Any]], list[str], dict[str, str], dict[str, Any]]:
     """Scan, read labels/splits/groups, and return kept item records plus early rejects (in scan),
-    the classes, the metadata types and the metadata cap's summary (``labels.cap_meta_keys``)."""
+    the classes, the metadata types and the metadata cap's summary (``labels.cap_meta_keys``).
+    """
     label_spec = opts.label_spec
     if opts.manifest:
         scan = scan_manifest(opts.dump, opts.manifest, opts.path_column, recursive=opts.recursive,
@@ -125,7 +150,8 @@ def _assign_splits(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[s
 def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int], types: dict[str, str],
           staging: str) -> tuple[list[ShardTask], dict[str, tuple[int, int]]]:
     """The shard tasks (``shards.plan_shards``), and each image's ``(size, mtime)`` (stat once: sizes
-    size the shards, both go into the resume fingerprint)."""
+    size the shards, both go into the resume fingerprint).
+    """
     stamps: dict[str, tuple[int, int]] = {}
 
     target = opts.shard_size_mb * 1024 * 1024
@@ -254,7 +280,8 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
     statistics, wait for the shards to reach the disk, then ``staging.publish`` (``rejects.jsonl``,
     ``checksums.jsonl``, ``dataset.json``, the swap). ``statistics`` writes ``stats/`` itself when a
     runner computes them (Beam); by default they are computed here, in process, and then the plan's
-    task items are released (emptied; the tasks keep their names and splits)."""
+    task items are released (emptied; the tasks keep their names and splits).
+    """
     staging, scan = planned.staging, planned.scan
     results = sorted(planned.done + list(new), key=lambda r: r.file)
     rejects = list(scan.rejects)
@@ -321,7 +348,8 @@ def _manifest(opts: BuildOptions, planned: Planned, splits: dict[str, SplitInfo]
 
 def _statistics_frames(tasks: list[ShardTask], results: list[ShardResult], types: dict[str, str]) -> dict[str, Any]:
     """Per split, a frame of exactly the written records' labels and metadata (read from the shard
-    tasks, like the Beam runner does), for TFDV statistics."""
+    tasks, like the Beam runner does), for TFDV statistics.
+    """
     from pipecheck.pipeline import stats
 
     by_stem = {stem: (names, meta) for t in tasks for _rel, stem, _idx, names, meta in t.items}

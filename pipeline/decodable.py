@@ -34,7 +34,8 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @dataclass(frozen=True)
 class Refusal:
     """Why TensorFlow would refuse the bytes, and whether the source held its pixels losslessly
-    (a re-encode then keeps them losslessly: PNG, not JPEG)."""
+    (a re-encode then keeps them losslessly: PNG, not JPEG).
+    """
 
     detail: str
     lossless: bool

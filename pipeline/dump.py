@@ -134,7 +134,8 @@ def _walk(root: Path, recursive: bool, follow_symlinks: bool):
 
 def _listing(folder: str) -> list[os.DirEntry]:
     """A folder's entries by name. os.scandir rather than os.walk + relpath + islink per file: the
-    entries already know whether they are links, and relative paths are built by joining."""
+    entries already know whether they are links, and relative paths are built by joining.
+    """
     try:
         with os.scandir(folder) as it:
             return sorted(it, key=lambda e: e.name)
@@ -145,7 +146,8 @@ def _listing(folder: str) -> list[os.DirEntry]:
 
 def _regular(entry: os.DirEntry) -> bool:
     """Whether an entry may be opened: a regular file (links followed), or a broken link or one
-    that vanished (its read fails and says so). Free for plain files (the d_type)."""
+    that vanished (its read fails and says so). Free for plain files (the d_type).
+    """
     try:
         if entry.is_file():
             return True
@@ -156,7 +158,8 @@ def _regular(entry: os.DirEntry) -> bool:
 
 def _hidden_files(entry: os.DirEntry, rel: str):
     """``(path, HIDDEN)`` for every file under a hidden folder (a link to one, or an unreadable
-    one, counts as one entry)."""
+    one, counts as one entry).
+    """
     if entry.is_symlink():  # never followed: counted as one entry
         yield rel, HIDDEN
         return
@@ -241,7 +244,8 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
 def _sort_files(scan: Scan, base, walked) -> _Found:
     """Images and sidecars by stem; litter, skipped and other files counted in ``scan``, and a special
     file that is neither image nor sidecar rejected there. Files without an image extension are
-    sniffed (a PNG named ``.dat`` is an image)."""
+    sniffed (a PNG named ``.dat`` is an image).
+    """
     found = _Found()
     for rel, skipped in walked:
         name = os.path.basename(rel)
@@ -297,7 +301,8 @@ def _pair(base, stem: str, paths: list[str], found: _Found) -> Item | list[Rejec
 
 def read_table(path: str):
     """A label/metadata table (``.csv``, ``.jsonl``/``.ndjson``, ``.parquet``) as a DataFrame;
-    one-line :class:`InputError` when it cannot be read."""
+    one-line :class:`InputError` when it cannot be read.
+    """
     import pandas as pd
 
     suffix = Path(path).suffix.lower()
@@ -320,8 +325,9 @@ def read_table(path: str):
 
 
 def _refuse_duplicate_columns(path: str) -> None:
-    """pandas renames a repeated CSV header to ``name.1``: the label column would be the first of two
-    and the other value silently become metadata. Refuse the table instead."""
+    """Pandas renames a repeated CSV header to ``name.1``: the label column would be the first of two
+    and the other value silently become metadata. Refuse the table instead.
+    """
     import csv
 
     with open(path, newline="", encoding="utf-8", errors="replace") as fh:
@@ -334,8 +340,9 @@ def _refuse_duplicate_columns(path: str) -> None:
 
 
 def _refuse_duplicate_keys(path: str) -> None:
-    """pandas keeps the last of two equal keys in a JSON Lines row (a label silently replaced, as a
-    duplicate key in a sidecar would: there it is ``bad_sidecar``). Refuse the table, naming the line."""
+    """Pandas keeps the last of two equal keys in a JSON Lines row (a label silently replaced, as a
+    duplicate key in a sidecar would: there it is ``bad_sidecar``). Refuse the table, naming the line.
+    """
     import json
 
     def pairs(items):

@@ -166,7 +166,8 @@ def open_write(path: str):
 
 def write_atomic(path: str | os.PathLike, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` under a temp name beside ``path`` and rename it over ``path`` (fsynced first
-    unless ``durable=False``, for records that are re-checked before use anyway)."""
+    unless ``durable=False``, for records that are re-checked before use anyway).
+    """
     path = os.fspath(path)
     if not is_remote(path):
         _write_atomic_local(path, data, durable)
@@ -197,7 +198,8 @@ def _write_atomic_local(path: str, data: bytes, durable: bool) -> None:
 
 def overlaps(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """Whether two folders are the same or one contains the other (local paths resolved, symlinks
-    included; remote ones compared as strings). Writing or replacing one would touch the other."""
+    included; remote ones compared as strings). Writing or replacing one would touch the other.
+    """
     a, b = os.fspath(a), os.fspath(b)
     if is_remote(a) or is_remote(b):
         x, y = a.rstrip("/") + "/", b.rstrip("/") + "/"
@@ -239,8 +241,9 @@ def start_writeback(fd: int) -> None:
 
 
 def make_durable(paths: list[str]) -> list[tuple[str, OSError]]:
-    """fsync every local file in ``paths`` (written with :func:`start_writeback`); returns the ones
-    that failed, each with its error (all of them, so a caller can discard every bad one)."""
+    """Fsync every local file in ``paths`` (written with :func:`start_writeback`); returns the ones
+    that failed, each with its error (all of them, so a caller can discard every bad one).
+    """
     failed = []
     for path in paths:
         try:
@@ -261,7 +264,7 @@ _NO_FOLDER_FSYNC = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS,
 
 
 def sync_folder(folder: str) -> None:
-    """fsync a local folder, so renames into or out of it survive a power loss."""
+    """Fsync a local folder, so renames into or out of it survive a power loss."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError as exc:

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import xxhash
 from PIL import Image, ImageOps, UnidentifiedImageError
-
 from pipecheck.pipeline.decodable import Refusal, tf_refusal
 from pipecheck.pipeline.dump import sniff_format
 from pipecheck.pipeline.jpeg import plain_jpeg_size
@@ -325,7 +324,8 @@ def _over_max_side(src: _Source, opts: ImageOptions) -> bool:
 
 def _without_pillow_decode(data: bytes, src: _Source, opts: ImageOptions, repairs: list[str]) -> Checked | None:
     """An upright RGB JPEG through libjpeg-turbo alone: stored as is when small enough (only the
-    hashes need the pixels), else decoded at a DCT scale and downscaled. None: Pillow decides."""
+    hashes need the pixels), else decoded at a DCT scale and downscaled. None: Pillow decides.
+    """
     img = src.img
     upright_rgb_jpeg = img is None or (  # None: a plain JPEG, sized from its header
         src.refusal is None and src.fmt == "jpeg" and img.mode == "RGB" and getattr(img, "n_frames", 1) == 1
@@ -345,7 +345,8 @@ def _decode_upright_rgb(data: bytes, src: _Source, opts: ImageOptions,
                         repairs: list[str]) -> tuple[Image.Image, bool] | Rejected:
     """Pillow's full decode (DCT-scaled for a JPEG over ``max_side``), turned upright by its EXIF
     orientation and converted to RGB: ``(image, transposed by 90 degrees)``. Opens the source
-    first when the header step did not (``src.img`` is then set: the JPEG's tables are read there)."""
+    first when the header step did not (``src.img`` is then set: the JPEG's tables are read there).
+    """
     if src.img is None:
         opened = _open(data)
         if isinstance(opened, Rejected):

@@ -25,7 +25,8 @@ def open_regular(path: str) -> tuple[int, os.stat_result]:
     """A descriptor open for reading on ``path`` and its stat, if it is a regular file; else
     ``OSError`` with strerror :data:`NOT_REGULAR` (a named pipe would block the build for ever,
     ``/dev/zero`` never ends). Opened non-blocking, so a pipe swapped in after the walk is refused,
-    not waited on."""
+    not waited on.
+    """
     try:
         fd = os.open(path, _OPEN_FLAGS | getattr(os, "O_NONBLOCK", 0))
     except BlockingIOError:
@@ -44,7 +45,8 @@ def open_regular(path: str) -> tuple[int, os.stat_result]:
 
 def read_input(path: str, limit: int | None = None) -> bytes:
     """The bytes of an input file (all, or the first ``limit``), never reading what is not a
-    regular file (see :func:`open_regular`); remote paths through ``fsio``."""
+    regular file (see :func:`open_regular`); remote paths through ``fsio``.
+    """
     if fsio.is_remote(path):
         if limit is None:
             return fsio.read_bytes(path)
@@ -152,8 +154,9 @@ def _depth_exceeds(obj: Any, limit: int) -> bool:
 
 
 def clean_text(obj: Any) -> Any:
-    """Replace lone surrogates (valid in JSON ``\\ud800`` escapes, invalid in UTF-8) with U+FFFD in
-    every key and string, so labels and metadata can be encoded, written and compared."""
+    """Replace lone surrogates (valid in JSON escapes such as backslash-u-d800, invalid in UTF-8) with U+FFFD in
+    every key and string, so labels and metadata can be encoded, written and compared.
+    """
     if isinstance(obj, str):
         try:
             obj.encode("utf-8")

@@ -64,7 +64,8 @@ def plain_jpeg_size(data: bytes) -> tuple[int, int] | None:
 
 def exif_orientation(tiff: bytes) -> int | None:
     """The orientation tag (0x0112) of an EXIF block's first IFD: None when absent, -1 when the
-    block is not the plain case (odd header, out-of-range IFD, repeated or non-SHORT tag)."""
+    block is not the plain case (odd header, out-of-range IFD, repeated or non-SHORT tag).
+    """
     head = tiff[:4]
     order = "little" if head == b"II*\x00" else "big" if head == b"MM\x00*" else None
     if order is None or len(tiff) < 8:

@@ -37,7 +37,8 @@ class LabelMode(enum.StrEnum):
     @classmethod
     def normalize(cls, value: str | LabelMode | None) -> LabelMode | None:
         """The mode ``value`` names (None stays None): a member, its value or one of :data:`LABEL_MODE_ALIASES`,
-        in any case, with ``-`` for ``_``. Raises a one-line :class:`InputError` naming the valid values."""
+        in any case, with ``-`` for ``_``. Raises a one-line :class:`InputError` naming the valid values.
+        """
         if value is None or isinstance(value, cls):
             return value
         key = str(value).strip().lower().replace("-", "_") if isinstance(value, str) else None

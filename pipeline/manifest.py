@@ -29,7 +29,8 @@ MULTI_LABEL = "multi_label"
 
 def split_order(names: Iterable[str]) -> list[str]:
     """Split names as a manifest lists them: the one order, :func:`pipecheck.pipeline.split.split_order`
-    (train, val, test, then the others sorted); imported here when called, so reading a manifest stays light."""
+    (train, val, test, then the others sorted); imported here when called, so reading a manifest stays light.
+    """
     from pipecheck.pipeline.split import split_order as one_order
 
     return one_order(names)
@@ -213,7 +214,8 @@ def splits_from_shards(shards: Iterable[tuple[str, ShardInfo, Mapping[str, int]]
     """The manifest's ``splits`` from ``(split, shard, class counts)`` in file order: per split its
     examples, its count for every class (zeros included) and its shards, in :func:`split_order`.
     A ``requested`` split that received no shard stays, empty, so the checks can say so
-    (``build.empty_split``, ``dataset.empty_split``) instead of it silently not existing."""
+    (``build.empty_split``, ``dataset.empty_split``) instead of it silently not existing.
+    """
     from collections import Counter
 
     counts: dict[str, Counter] = {name: Counter() for name in requested}
@@ -256,7 +258,8 @@ def load_manifest(out_dir: str | os.PathLike) -> Manifest:
 
 def read_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
     """:func:`load_manifest` as the plain JSON object (``Manifest.to_dict()``), for callers that
-    still look keys up by name; new code reads the fields of :func:`load_manifest`'s result."""
+    still look keys up by name; new code reads the fields of :func:`load_manifest`'s result.
+    """
     return load_manifest(out_dir).to_dict()
 
 

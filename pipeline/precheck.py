@@ -82,7 +82,8 @@ class Precheck:
 
     def start(self, rels: list[str]) -> None:
         """Begin checking ``rels`` (the ``on_images`` hook of ``plan_build``); a small dump is
-        planned in milliseconds and not worth starting processes early for."""
+        planned in milliseconds and not worth starting processes early for.
+        """
         if len(rels) < max(1, self.MIN_IMAGES):
             return
         from pipecheck.pipeline.workers import new_pool
@@ -132,7 +133,8 @@ class Precheck:
 
     def stop(self, timeout: float | None = None) -> dict[str, tuple[str, Checked | Rejected]]:
         """Stop checking and return the results by path. Chunks already with a worker are waited
-        for up to ``timeout`` seconds (a file on a stalled disk must not hold the build up)."""
+        for up to ``timeout`` seconds (a file on a stalled disk must not hold the build up).
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)

@@ -61,7 +61,8 @@ def progress_or_none(progress: Any) -> Progress:
 
 def counted(items: Iterable[Any], progress: Progress) -> Iterator[Any]:
     """``items`` unchanged, advancing ``progress`` by one as each is made (the caller starts and
-    finishes the unit of work). Holds no item while the next one is made."""
+    finishes the unit of work). Holds no item while the next one is made.
+    """
     for item in items:
         progress.advance(1)
         yield item

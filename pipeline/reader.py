@@ -123,7 +123,8 @@ def _backbone(name: str | None):
 def _records(paths: list[str], *, shuffle: bool, shuffle_buffer: int, seed: int | None, repeat: bool,
              deterministic: bool):
     """Serialized records of the shards at ``paths``: files (shuffled) read interleaved, records
-    shuffled, repeated."""
+    shuffled, repeated.
+    """
     import tensorflow as tf
 
     files = tf.data.Dataset.from_tensor_slices(paths)
@@ -144,7 +145,8 @@ def _records(paths: list[str], *, shuffle: bool, shuffle_buffer: int, seed: int 
 
 def _label_mode(manifest: Manifest, data_dir: str, label_mode: str | LabelMode | None) -> LabelMode:
     """The asked mode (any :class:`LabelMode` spelling) or the build's default; one-line InputError
-    for an unknown one, a single-label mode on multi-label data, or binary on more than two classes."""
+    for an unknown one, a single-label mode on multi-label data, or binary on more than two classes.
+    """
     mode = LabelMode.normalize(label_mode or None) or default_label_mode(manifest)
     if mode != LabelMode.MULTI_HOT and manifest.multi_label:
         raise InputError(f"{data_dir} holds multi-label data; use label_mode='multi_hot'")
@@ -156,7 +158,8 @@ def _label_mode(manifest: Manifest, data_dir: str, label_mode: str | LabelMode |
 
 def _parse_spec(with_size: bool) -> dict[str, Any]:
     """The features the reader parses, from the one feature spec: the image bytes and label ids, and
-    the stored size when DCT scaling may apply (fewer features parse faster)."""
+    the stored size when DCT scaling may apply (fewer features parse faster).
+    """
     keys = [spec.IMAGE_ENCODED, spec.LABEL_INDEX]
     if with_size:
         keys += [spec.IMAGE_HEIGHT, spec.IMAGE_WIDTH]
@@ -165,7 +168,8 @@ def _parse_spec(with_size: bool) -> dict[str, Any]:
 
 def _decoder(bb, height: int, width: int, max_side: int | None, dct_scaling: bool):
     """``parsed record -> float32 (height, width, 3) image``: decode (DCT-scaled when
-    ``dct_scaling``), the backbone's channel permutation, resize, its affine map."""
+    ``dct_scaling``), the backbone's channel permutation, resize, its affine map.
+    """
     import tensorflow as tf
 
     target_side = max(height, width)
@@ -214,7 +218,8 @@ def _decoder(bb, height: int, width: int, max_side: int | None, dct_scaling: boo
 
 def _labeler(mode: LabelMode, n_classes: int):
     """``label ids of one record -> label`` in ``mode``: int64 id, float32 one-hot or multi-hot row of
-    ``n_classes``, or float32 ``[id]`` (binary)."""
+    ``n_classes``, or float32 ``[id]`` (binary).
+    """
     import tensorflow as tf
 
     def label(index):
@@ -256,7 +261,8 @@ def _options(deterministic: bool, autotune: bool, threads: int):
 
 def _threadpool_size() -> int:
     """Threads for one input pipeline: twice the CPUs this process may run on (its affinity, which
-    a container's CPU set narrows, not the host's count), at least 8, at most 64."""
+    a container's CPU set narrows, not the host's count), at least 8, at most 64.
+    """
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
@@ -343,6 +349,7 @@ def read_columns(data_dir: str, split: str, keys: list[str], *, batch: int = 256
         data_dir: A build folder.
         split: Split name.
         keys: Feature keys such as ``label/index``, ``image/sha256``, ``meta/specimen``.
+        batch: Records parsed per step (memory, not results).
 
     Returns:
         ``{key: [value per record]}``; list-valued features give Python lists, bytes are decoded

@@ -78,7 +78,8 @@ def _parse_shard(path: str, meta_types: dict[str, str], group_key: str | None) -
 def resplit_dataset(src: str, dst: str, *, fractions: dict[str, float], seed: int = 0,
                     group_field: str | None = None, shard_size_mb: float = 128.0, overwrite: bool = False) -> dict[str, Any]:
     """Rebuild ``src`` into ``dst`` with a fresh iterative-stratification split; returns the manifest
-    (the JSON object of its ``dataset.json``)."""
+    (the JSON object of its ``dataset.json``).
+    """
     manifest = load_manifest(src)
     out = Path(resolve_out(dst))  # `--out .` must not put the staging folder inside --out
     from pipecheck.pipeline import fsio

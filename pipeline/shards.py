@@ -41,7 +41,8 @@ _MAX_SHARDS_FOR_PARALLELISM = 32
 
 def shard_count(records: int, est_bytes: float, target_bytes: float) -> int:
     """Shards for one split: enough to stay under the target size, and enough to keep cores busy
-    on small builds; never more than records, and never dependent on the worker count."""
+    on small builds; never more than records, and never dependent on the worker count.
+    """
     import math
 
     count = max(1, math.ceil(est_bytes / target_bytes),
@@ -242,7 +243,8 @@ def run_tasks(tasks: list[ShardTask], workers: int, progress: Progress | None = 
 
     ``progress`` hears of each finished shard's images (see ``progress.py``; it draws nothing here).
     ``pool``: a pool of ``workers`` processes to use (it is shut down either way); else one is
-    made when there is more than one worker and more than one shard."""
+    made when there is more than one worker and more than one shard.
+    """
     progress = progress_or_none(progress)
     if tasks:
         progress.start(sum(len(t.items) for t in tasks), "checking + writing", "images")

@@ -139,7 +139,8 @@ def _feature(value: Any) -> bytes:
 
 def _pack_floats(values: list) -> bytes:
     """Little-endian float32s. A value beyond float32's range becomes +-inf, as in TensorFlow's own
-    ``float_list`` (a C cast), where ``struct`` would raise and take the whole shard down."""
+    ``float_list`` (a C cast), where ``struct`` would raise and take the whole shard down.
+    """
     try:
         return struct.pack(f"<{len(values)}f", *values)
     except OverflowError:

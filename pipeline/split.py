@@ -181,7 +181,8 @@ def split_order(names: Iterable[str]) -> list[str]:
     """Split names in reading order, the one order of manifests, reports and label tables:
     train (and its aliases), then val (validation, eval, ...), then test (holdout, ...), then the rest
     by name. Among names of one split the canonical name comes first, then its aliases in the order
-    of :data:`SPLIT_ALIASES`. Names are kept as given (not normalised)."""
+    of :data:`SPLIT_ALIASES`. Names are kept as given (not normalised).
+    """
     aliases = list(SPLIT_ALIASES)
 
     def key(name: str) -> tuple[int, int, str]:

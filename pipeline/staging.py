@@ -193,7 +193,8 @@ def prepare_staging(opts: BuildOptions, staging: str, tasks: list[ShardTask],
 def make_durable(staging: str, results: list[ShardResult]) -> None:
     """Wait until every shard is on disk (workers only started the writes) before anything is
     published. Shards that cannot be flushed lose their file and done record, so ``--resume``
-    writes them again instead of trusting a copy that may exist only in memory."""
+    writes them again instead of trusting a copy that may exist only in memory.
+    """
     failed = fsio.make_durable([fsio.join(staging, r.file) for r in results])
     for path, _ in failed:
         fsio.remove(done_path(staging, os.path.basename(path)))
@@ -353,7 +354,8 @@ def _acquire_flock(path: Path, out) -> int | None:
 
 def _acquire_pidfile(path: Path, out) -> int:
     """Where ``flock`` is missing (some network and FUSE mounts): the lock file itself, created
-    exclusively; one whose recorded process is gone (same host, pid not alive) is stale."""
+    exclusively; one whose recorded process is gone (same host, pid not alive) is stale.
+    """
     for _ in range(100):
         try:
             return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)

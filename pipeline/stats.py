@@ -38,7 +38,8 @@ def tfdv_available() -> bool:
 
 def import_tfdv():
     """``tensorflow_data_validation``, imported without the notices it writes to stderr
-    (IPython missing, Google client deprecation warnings) that would bury pipecheck's report."""
+    (IPython missing, Google client deprecation warnings) that would bury pipecheck's report.
+    """
     import contextlib
     import io
     import warnings
@@ -117,7 +118,8 @@ def stats_relpath(split: str) -> str:
 def record_batch(df):
     """The Arrow RecordBatch TFDV computes statistics from for a :func:`frame`, built exactly as
     ``generate_statistics_from_dataframe`` builds it, so a Beam pipeline (``tfdv.GenerateStatistics``)
-    and the in-process path see the same columns and types."""
+    and the in-process path see the same columns and types.
+    """
     import pyarrow as pa
     from tfx_bsl.arrow import table_util
 

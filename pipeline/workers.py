@@ -64,7 +64,8 @@ def new_pool(workers: int) -> ProcessPoolExecutor:
 
 def stop_pool(pool: ProcessPoolExecutor) -> None:
     """Stop now (Ctrl-C, an error): cancel queued work and kill running workers; their temp files
-    are removed on resume, completed shards stay for --resume."""
+    are removed on resume, completed shards stay for --resume.
+    """
     for proc in list((getattr(pool, "_processes", None) or {}).values()):
         proc.terminate()
     pool.shutdown(wait=True, cancel_futures=True)
@@ -88,7 +89,7 @@ def _worker_init() -> None:
 
 
 def mp_context():
-    """fork when TensorFlow is not loaded (fast start, no ``__main__`` guard needed); forkserver when
+    """Fork when TensorFlow is not loaded (fast start, no ``__main__`` guard needed); forkserver when
     it is, since forking a process with TensorFlow's threads running can deadlock the child.
 
     The fork server is a clean process, started once per Python process with the shard writer

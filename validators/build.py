@@ -1,6 +1,7 @@
 """``pipecheck build-tfrecords``: run the build (local worker processes or Apache Beam) and judge it:
 what was rejected, repaired and ignored, and whether every input is accounted for
-(``written + rejected == found``)."""
+(``written + rejected == found``).
+"""
 
 from __future__ import annotations
 
@@ -130,7 +131,8 @@ def build_report(result: "BuildResult", max_examples: int = 5) -> Report:
 
 def _ignored(result: "BuildResult") -> str:
     """What the build counted and did not read: OS litter, files in hidden folders (never read, see
-    ``dump.HIDDEN``), other files; "" when nothing was ignored."""
+    ``dump.HIDDEN``), other files; "" when nothing was ignored.
+    """
     from pipecheck.pipeline.dump import HIDDEN
 
     hidden = result.ignored.get(HIDDEN, 0)

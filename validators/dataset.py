@@ -1,6 +1,7 @@
 """Integrity of a built dataset folder, cheap enough to run on every ``validate --data``:
 the manifest's accounting balances, every shard it lists exists with the recorded size.
-Full per-record CRC/sha256 verification is ``pipecheck verify`` (:func:`run_verify`)."""
+Full per-record CRC/sha256 verification is ``pipecheck verify`` (:func:`run_verify`).
+"""
 
 from __future__ import annotations
 

@@ -33,9 +33,9 @@ DUPLICATE_WITHIN_SPLIT = registry.define("leakage.duplicate_within_split", "info
 @dataclass
 class LeakageThresholds:
     """Attributes:
-        near_max_distance: Hamming distance (of 64 bits) at or below which two images are near
-            duplicates; 4 catches re-compression and small resizes without matching distinct photos.
-        max_examples: Pairs listed in a finding's evidence.
+    near_max_distance: Hamming distance (of 64 bits) at or below which two images are near
+        duplicates; 4 catches re-compression and small resizes without matching distinct photos.
+    max_examples: Pairs listed in a finding's evidence.
     """
 
     near_max_distance: int = 4

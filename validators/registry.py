@@ -161,7 +161,8 @@ def ids(*checks: CheckRef) -> list[str]:
 
 def all_checks() -> list[CheckInfo]:
     """Every declared check, importing each validator module. A module listed here that does not
-    exist raises: it would otherwise drop its family from ``pipecheck checks``, the docs and JUnit."""
+    exist raises: it would otherwise drop its family from ``pipecheck checks``, the docs and JUnit.
+    """
     for name in CHECK_MODULES:
         importlib.import_module(name)
     return sorted(_CHECKS.values(), key=lambda c: c.id)

@@ -126,7 +126,8 @@ SUBJECTS_LISTED = 20  # metadata features named in a grouped finding's evidence
 
 def _grouped(check: registry.CheckInfo, hits: list[tuple[str, str, str, Finding]], n_train: int) -> Finding:
     """One finding for every metadata feature a check flagged (one per key buried the report: a
-    1,000-field sidecar gave 1,000 warnings), naming the features and counting them per split."""
+    1,000-field sidecar gave 1,000 warnings), naming the features and counting them per split.
+    """
     features = sorted({h[0] for h in hits})
     by_split: dict[str, int] = {}
     reasons: dict[str, int] = {}

@@ -255,7 +255,8 @@ class Source:
 
     def renews(self) -> bool:
         """Whether the callable hands out a new stream per call (as ``from_generator`` needs): it is
-        called once more and one batch drawn. Raises InputError where that raises."""
+        called once more and one batch drawn. Raises InputError where that raises.
+        """
         if self.origin is self.obj:
             return False
         again = self.fresh()

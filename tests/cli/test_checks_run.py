@@ -15,7 +15,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from pipecheck.validators import registry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,8 +60,9 @@ def label_table(tmp_path_factory) -> Path:
 
 def test_a_report_that_lists_too_few_checks_is_caught():
     """The firing twin: ``split`` as it was (four ids declared as run, for twelve that ran)."""
-    from pipecheck.render import render
     from pipecheck.validators.findings import Report
+
+    from pipecheck.render import render
 
     before = Report("split", checks_run=["label_skew.absent_in_split", "label_skew.prevalence_gap",
                                          "label_skew.labels_per_image", "class_counts.missing_in_train"])

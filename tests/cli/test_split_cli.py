@@ -1,6 +1,6 @@
 """``pipecheck split``: re-splitting a label table (seed 002's skew) and a built dataset.
 
-Seed 002's per-class prevalences are rebuilt exactly as in ``tests/validators/test_labels.py``
+Seed 002's per-class prevalences are rebuilt exactly as in ``tests/validators/labels/test_labels.py``
 (exact counts per class, random images), at 5,000 train / 600 val images for speed.
 """
 
@@ -12,8 +12,8 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
-
 from seed_tables import SEED_002, exact_multi_hot
+
 N_TRAIN, N_VAL = 5_000, 600
 SKEW_CHECKS = {"label_skew.absent_in_split", "label_skew.prevalence_gap"}
 

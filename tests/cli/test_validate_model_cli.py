@@ -8,7 +8,6 @@ preprocess too, which the backbone then receives twice.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest

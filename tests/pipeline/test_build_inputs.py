@@ -7,7 +7,6 @@ Each test generates its own few tiny images under ``tmp_path`` (builds take well
 from __future__ import annotations
 
 import hashlib
-
 import io
 import json
 import os
@@ -17,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-
 from pipecheck.pipeline.errors import InputError
 
 JPEG_MAGIC = b"\xff\xd8\xff"

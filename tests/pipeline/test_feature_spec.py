@@ -4,7 +4,6 @@ TensorFlow program that knows only the README's feature table reading every shar
 from __future__ import annotations
 
 import hashlib
-
 import json
 import math
 import struct
@@ -13,7 +12,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from pipecheck.pipeline import spec
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from procs import cli, group_alive, kill_group, start, wait_until  # noqa: E402
+
 N_IMAGES = 120
 BUILD = ["--label-field", "label", "--workers", "2", "--shard-size-mb", "0.01", "--no-stats"]  # 18 shards
 

@@ -15,10 +15,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from pipecheck.pipeline.errors import InputError
-from pipecheck.pipeline.manifest import (CHECKSUMS_NAME, MANIFEST_NAME, REJECTS_NAME, Manifest, ManifestError,
-                                         ShardInfo, load_manifest, read_manifest)
+from pipecheck.pipeline.manifest import (
+    CHECKSUMS_NAME,
+    MANIFEST_NAME,
+    REJECTS_NAME,
+    Manifest,
+    ManifestError,
+    ShardInfo,
+    load_manifest,
+    read_manifest,
+)
 from pipecheck.pipeline.resplit import fractions_for, resplit_dataset
 
 

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from test_lock import _jpeg, cli, one_line_error
 
 ARGS = ["--label-field", "label", "--workers", "1", "--no-stats", "--val-fraction", "0.25"]

@@ -10,7 +10,6 @@ into named steps); identical under numpy 1 and numpy 2.
 from __future__ import annotations
 
 import pytest
-
 from pipecheck.pipeline.split import iterative_split
 
 LETTER = {"train": "t", "val": "v", "test": "x"}
@@ -50,6 +49,8 @@ def test_split_of_fixed_inputs_is_pinned(case):
 
 def test_the_pin_can_fail():
     """The healthy twin's counterpart: another seed moves items, so the pins above do pin something."""
-    run = lambda seed: _letters(iterative_split(_multilabel(), {"train": 0.5, "val": 0.5}, seed=seed))
+    def run(seed):
+        return _letters(iterative_split(_multilabel(), {"train": 0.5, "val": 0.5}, seed=seed))
+
     assert run(7) == CASES["multilabel_seed7"][1]
     assert run(8) != CASES["multilabel_seed7"][1]

@@ -10,12 +10,16 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The family folders' tests import the helpers shared across families that live here
+# (input_range_sources, model_input_cases), as tests/cli does.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 PHOTO_SOURCES = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")
 

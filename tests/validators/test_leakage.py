@@ -11,7 +11,6 @@ import itertools
 
 import numpy as np
 import pytest
-
 from pipecheck.validators import registry
 from pipecheck.validators.leakage import check_leakage, near_pairs
 

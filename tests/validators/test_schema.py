@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from extras import needs_tfdv
-
 from pipecheck.validators import registry
 from pipecheck.validators.schema import check_schema
 

@@ -25,10 +25,19 @@ from typing import Any
 
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.generator.static import scan
 from pipecheck.validators.generator.contracts import ContractTrace, epoch_findings, no_batches
-from pipecheck.validators.generator.trace import (LabelTrace, batch_fp, batch_signature, dtype_summary, fingerprint,
-                                                  sample_fps, shape_summary, shuffle_asked, stream_period)
+from pipecheck.validators.generator.static import scan
+from pipecheck.validators.generator.trace import (
+    LabelTrace,
+    batch_fp,
+    batch_signature,
+    dtype_summary,
+    fingerprint,
+    sample_fps,
+    shape_summary,
+    shuffle_asked,
+    stream_period,
+)
 from pipecheck.validators.sources import Source
 
 SAME_BATCH_REPEATED = registry.define("generator.same_batch_repeated", "error", "The source yields the same batch again and again.",
@@ -140,7 +149,8 @@ def check_generator(source: Source, *, batches: int = 50, shuffle_expected: bool
 
 def _drop_explained(findings: list[Finding], over: Finding | None, counts: Finding | None) -> list[Finding]:
     """Findings that only echo a contract finding: a shape_changed on a short batch that
-    length_overpromised explains, duplicate samples no more than the rows a part was padded with."""
+    length_overpromised explains, duplicate samples no more than the rows a part was padded with.
+    """
     start = over.evidence["first_short_batch"] if over else None
     padded = counts.evidence["excess_rows"] if counts else -1
 
@@ -261,7 +271,8 @@ class _Run:
 
     def _one_short_batch(self, step: int, bs: int) -> bool:
         """Whether the batches of this pass so far (``self.sizes``, this one included) hold one size
-        and at most one batch smaller than it."""
+        and at most one batch smaller than it.
+        """
         window = self.sizes[: self.length] if self.length else self.sizes
         if self.length and step >= self.length:
             return True  # a later pass: judged on the first

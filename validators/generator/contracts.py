@@ -64,7 +64,8 @@ def no_batches(src: Source, subject: str) -> Finding:
 
 def epoch_findings(src: Source, subject: str, steps: int, limit: int) -> list[Finding]:
     """How a walk of ``steps`` (> 0) batches ended: a spent one-shot stream, a finite pass per call,
-    or an endless stream without a length."""
+    or an endless stream without a length.
+    """
     length = src.length
     out: list[Finding] = []
     if src.kind == "generator" and src.ended:
@@ -218,7 +219,8 @@ def part_counts(batch: tuple) -> dict[str, int]:
 
 def label_keys(y: Any) -> list | None:
     """One hashable key per row of a single class-like label array (a value, or a digest of a one-hot /
-    multi-hot row); None for dict/tuple labels and per-pixel targets (3+ dimensions)."""
+    multi-hot row); None for dict/tuple labels and per-pixel targets (3+ dimensions).
+    """
     import numpy as np
 
     if not isinstance(y, np.ndarray) or y.ndim == 0 or y.ndim > 2:

@@ -86,7 +86,8 @@ def dtype_summary(sig: list) -> dict[str, str]:
 
 def shuffle_asked(src: Source) -> bool:
     """Whether the source asked for shuffling: a ``shuffle`` argument/attribute/--source-arg, or a
-    shuffle step anywhere in a ``tf.data`` chain (read through the private ``_input_dataset`` links)."""
+    shuffle step anywhere in a ``tf.data`` chain (read through the private ``_input_dataset`` links).
+    """
     for key in ("shuffle", "shuffled", "do_shuffle"):
         if key in src.params:
             return bool(src.params[key])

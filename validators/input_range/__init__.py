@@ -19,19 +19,28 @@ import math
 from typing import Any, Iterable
 
 import numpy as np
-
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.input_range.order import CHANNEL_ORDER_SWAPPED, channel_order
-from pipecheck.validators.input_range.regimes import Regime, Thresholds, candidate_regimes, outside_fraction, regime_cost
-from pipecheck.validators.input_range.stats import InputStats
 from pipecheck.validators.input_range.labels import LABEL_CHECK_IDS, diagnose_labels, normalize_label_mode
+from pipecheck.validators.input_range.order import CHANNEL_ORDER_SWAPPED, channel_order
+from pipecheck.validators.input_range.regimes import (
+    Regime,
+    Thresholds,
+    candidate_regimes,
+    outside_fraction,
+    regime_cost,
+)
+from pipecheck.validators.input_range.stats import InputStats
 from pipecheck.validators.input_range.text import (
     expected_text,
-    list5 as _list,
     observed_text,
     preprocess_name,
+)
+from pipecheck.validators.input_range.text import (
+    list5 as _list,
+)
+from pipecheck.validators.input_range.text import (
     right_input as _right_input,
 )
 
@@ -299,7 +308,8 @@ def _best_regime(regimes: list[Regime], costs: list[float], stats: InputStats, w
     """The cheapest regime; among other regimes (not the backbone's own) nearly as cheap, the one
     under which the most channels clip exactly at 0 or 255, as decoded photos do. This tells caffe
     output divided by 255 (channel minima at -103.939/255, -116.779/255, -123.68/255) from x/255 - 0.5,
-    whose costs are otherwise close."""
+    whose costs are otherwise close.
+    """
     best = int(np.argmin(costs))
     if best == 0:
         return best
@@ -310,7 +320,8 @@ def _best_regime(regimes: list[Regime], costs: list[float], stats: InputStats, w
 def _own_regime_plausible(own, stats: InputStats, t: Thresholds, min_levels: float = 24.0) -> bool:
     """Whether the backbone's expected preprocessing explains the data without contradiction: no
     values outside [0, 255] once mapped back, and pixels spanning at least ``min_levels`` grey
-    levels in every channel (x/255 fed to a caffe model spans about one level)."""
+    levels in every channel (x/255 fed to a caffe model spans about one level).
+    """
     a = own.affine
     if float(np.max(outside_fraction(a, stats, t.tolerance))) > 0.0:
         return False
@@ -366,6 +377,7 @@ def check_input_range(
         label_mode: ``int``/``sparse``, ``categorical``, ``binary`` or ``multi_hot``; inferred if None.
         num_classes: Needed to check sparse labels against the upper bound and one-hot widths.
         max_batches: Stop after this many batches (an endless generator needs it).
+        thresholds: The regime and saturation thresholds (default: :class:`Thresholds`).
         preprocessing: Where the backbone's preprocessing happens (see :func:`diagnose`).
 
     Raises:

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
-
 from pipecheck.pipeline.errors import InputError
 
 _PREPROCESSING_MODULES = ("keras.src.layers.preprocessing.",)
@@ -87,7 +86,6 @@ def build_model(spec: Any, model_args: Iterable[str] | dict | None, offered: dic
         InputError: The factory cannot be imported, raises, or returns something that is not a keras.Model.
     """
     import keras
-
     from pipecheck.validators.sources import import_object, parse_source_args
 
     if isinstance(spec, keras.Model):  # the Python API: the model itself
@@ -141,7 +139,8 @@ _OWN_PREPROCESSING = ("Rescaling", "Normalization")
 
 def _is_backbone(op: Any, model: Any) -> bool:
     """A nested model with weights (a ``keras.applications`` base called as a layer), or a layer of an
-    inlined base: the model itself was named by a ``keras.applications`` constructor."""
+    inlined base: the model itself was named by a ``keras.applications`` constructor.
+    """
     import keras
 
     if isinstance(op, keras.Model):

@@ -272,7 +272,8 @@ class InputStats:
 
     def cdf(self, ch: int, value: float) -> float:
         """Approximate fraction of channel ``ch`` values below ``value`` (uniform within a bin,
-        the bin narrowed to the observed min/max)."""
+        the bin narrowed to the observed min/max).
+        """
         counts = self.hist[ch]
         total = counts.sum()
         if total == 0:

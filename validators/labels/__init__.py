@@ -16,12 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
 from pipecheck.validators.labels.class_counts import (  # noqa: F401  (one import declares both families)
-    class_finding,
     check_class_counts,
+    class_finding,
     list_or_aggregate,
     suggest_class_weights,
     suggest_pos_weight,

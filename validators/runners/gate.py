@@ -11,8 +11,8 @@ from typing import Sequence
 
 from pipecheck.pipeline.progress import Progress
 from pipecheck.validators.findings import Report, Severity
-from pipecheck.validators.runners.validate import ValidateOptions, run_validate
 from pipecheck.validators.runners.train_check import TrainCheckOptions, run_train_check_on_data
+from pipecheck.validators.runners.validate import ValidateOptions, run_validate
 
 
 def run_gate(validate: ValidateOptions, train: TrainCheckOptions | None, fail_on: Severity,

@@ -78,7 +78,8 @@ def _resplit_build(opts: SplitOptions, fractions: dict[str, float]) -> tuple:
 
 def _resplit_table(opts: SplitOptions, fractions: dict[str, float]) -> tuple:
     """A label table with a new split column written to ``out_path``; its label sets before (None when
-    the table had no split column) and after."""
+    the table had no split column) and after.
+    """
     from pipecheck.pipeline.dump import read_table, write_table
     from pipecheck.pipeline.resplit import resplit_table
     from pipecheck.validators.labels import LabelSet

@@ -61,7 +61,6 @@ def select_device(device: str) -> str:
 
 def _call_factory(opts: TrainCheckOptions, num_classes: int, input_shape: tuple[int, int, int], multi_label: bool) -> Any:
     import keras
-
     from pipecheck.validators.sources import import_object, parse_source_args
 
     if isinstance(opts.model, keras.Model):  # the Python API: the model itself
@@ -129,7 +128,8 @@ def label_form(model: Any, multi_label: bool, num_classes: int) -> LabelMode:
     ``multi_hot`` rows for multi-label data; ``int`` class ids for a sparse loss; ``binary`` (one 0/1
     column) for a one-unit head on two classes (``Dense(1, sigmoid)`` + binary cross-entropy);
     ``categorical`` (one-hot) otherwise. A head that fits none of these (one unit for six classes)
-    is then reported by ``training.num_outputs_mismatch``."""
+    is then reported by ``training.num_outputs_mismatch``.
+    """
     if multi_label:
         return LabelMode.MULTI_HOT
     from pipecheck.validators.training.probes import loss_info
@@ -144,7 +144,8 @@ def label_form(model: Any, multi_label: bool, num_classes: int) -> LabelMode:
 
 def run_train_check_on_data(opts: TrainCheckOptions, progress: Any = None) -> Report:
     """Build, compile and probe the user's model on a built dataset; one ``train-check`` report.
-    ``progress`` (a ``pipeline.progress.Progress``) hears of the short fit's steps."""
+    ``progress`` (a ``pipeline.progress.Progress``) hears of the short fit's steps.
+    """
     from pipecheck.pipeline.manifest import load_manifest
     from pipecheck.pipeline.reader import load_dataset
 

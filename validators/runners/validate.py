@@ -41,7 +41,8 @@ def run_validate(opts: ValidateOptions, progress: Progress | None = None) -> Rep
     """Run every applicable family and return one report.
 
     ``progress`` hears of the long work: the passes over a build's records (integrity, labels, leakage,
-    schema: one step each) and the batches sampled for the input checks."""
+    schema: one step each) and the batches sampled for the input checks.
+    """
     progress = progress_or_none(progress)
     from pipecheck.validators import registry
 
@@ -146,7 +147,8 @@ def _reader_batch_count(opts: ValidateOptions) -> int:
 def _reader_batches(opts: ValidateOptions, report: Report) -> tuple[Iterator[tuple], LabelMode, int, str]:
     """Batches of ``--split`` through :func:`load_dataset`, with the label mode, class count and where
     the backbone's preprocessing happens (the reader's, or the model's: then the reader feeds raw pixels
-    and the batches pass through the model's input stage)."""
+    and the batches pass through the model's input stage).
+    """
     from pipecheck.pipeline.manifest import load_manifest
     from pipecheck.pipeline.reader import load_dataset
     from pipecheck.validators.input_range import backbone_info
@@ -225,10 +227,9 @@ def _through_model(report: Report, batches: Iterator[Any], opts: ValidateOptions
     import itertools
 
     import numpy as np
-
     from pipecheck.validators.input_range import backbone_info
-    from pipecheck.validators.input_range.stats import as_array
     from pipecheck.validators.input_range.model_input import build_model, input_stage, through_stage
+    from pipecheck.validators.input_range.stats import as_array
 
     batches = iter(batches)
     first = next(batches, None)

@@ -7,20 +7,16 @@ through ``pipecheck.validators.training.VerifyTraining`` (lazy), so the CLI stay
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
-
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding, Report
-from pipecheck.validators.training import FATAL_CHECKS, TrainingThresholds
-from pipecheck.validators.training import judge
-from pipecheck.validators.training import probes
+from pipecheck.validators.training import FATAL_CHECKS, TrainingThresholds, judge, probes
 
 
 def first_batch(data: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -163,16 +159,17 @@ class VerifyTraining(keras.callbacks.Callback):
 
     def _watch_weights(self) -> None:
         """Snapshot the starting weights and BN statistics (after the first step for a model that the
-        first step builds)."""
+        first step builds).
+        """
         model = self.model
         self._frozen = probes.frozen_names(model, self.frozen)
         self.ev.frozen = sorted(self._frozen)
         self._groups = {k: v for k, v in probes.trainable_by_layer(model).items() if k not in self._frozen}
         self._w0 = probes.snapshot(self._groups)
-        self._bn_watch = [l for l in probes.bn_layers(model) if l.trainable and l.name not in self._frozen]
-        self.ev.bn_momentum = {l.name: l.momentum for l in self._bn_watch}
-        self._bn0 = {l.name: (probes.to_numpy(l.moving_mean), probes.to_numpy(l.moving_variance))
-                     for l in self._bn_watch}
+        self._bn_watch = [layer for layer in probes.bn_layers(model) if layer.trainable and layer.name not in self._frozen]
+        self.ev.bn_momentum = {layer.name: layer.momentum for layer in self._bn_watch}
+        self._bn0 = {layer.name: (probes.to_numpy(layer.moving_mean), probes.to_numpy(layer.moving_variance))
+                     for layer in self._bn_watch}
         if not model.trainable_weights:
             self._add(judge.judge_no_trainable_weights(len(probes.leaf_layers(model))))
 
@@ -228,9 +225,9 @@ class VerifyTraining(keras.callbacks.Callback):
 
     def _bn_unchanged(self) -> list[str]:
         """Watched BatchNorm layers whose moving mean and variance are still the starting ones."""
-        return [l.name for l in self._bn_watch
-                if np.array_equal(self._bn0[l.name][0], probes.to_numpy(l.moving_mean))
-                and np.array_equal(self._bn0[l.name][1], probes.to_numpy(l.moving_variance))]
+        return [layer.name for layer in self._bn_watch
+                if np.array_equal(self._bn0[layer.name][0], probes.to_numpy(layer.moving_mean))
+                and np.array_equal(self._bn0[layer.name][1], probes.to_numpy(layer.moving_variance))]
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         logs = logs or {}
@@ -254,7 +251,8 @@ class VerifyTraining(keras.callbacks.Callback):
 
     def _collect_run_end(self) -> None:
         """The end-of-run measurements: weights and BN statistics against the start, the run's length,
-        and on the probe batch the activation probe and one prediction in each mode."""
+        and on the probe batch the activation probe and one prediction in each mode.
+        """
         ev, model = self.ev, self.model
         ev.weight_change = probes.change_ratios(self._w0, probes.snapshot(self._groups))
         ev.peak_update = {k: float(np.max(v)) for k, v in self._ratios.items()}
@@ -268,7 +266,7 @@ class VerifyTraining(keras.callbacks.Callback):
         bn_batch: dict = {}
         if self._act is not None and self._act.ok:
             ev.dead, bn_batch = self._act.run(x)
-        watched = {l.name: l for l in self._bn_watch}
+        watched = {layer.name: layer for layer in self._bn_watch}
         ev.bn_stat_gap = {n: probes.bn_stat_gap(watched[n], m, v) for n, (m, v) in bn_batch.items() if n in watched}
         if ev.dead is None and not ev.bn_stat_gap and not ev.bn_unchanged:
             return
@@ -283,7 +281,8 @@ class VerifyTraining(keras.callbacks.Callback):
 class FitProgress(keras.callbacks.Callback):
     """Reports a ``fit``'s training steps to a ``pipeline.progress.Progress`` (one per batch; the
     total is epochs x steps per epoch, as ``fit`` plans it). Draws nothing itself: with ``fit(verbose=0)``
-    Keras prints no bar of its own either."""
+    Keras prints no bar of its own either.
+    """
 
     def __init__(self, progress: Any, what: str = "training") -> None:
         super().__init__()

@@ -12,13 +12,11 @@ from dataclasses import dataclass, field
 from typing import Collection
 
 import numpy as np
-
 from pipecheck.pipeline.labels import LabelMode
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
 from pipecheck.validators.training import TrainingThresholds
 from pipecheck.validators.training.probes import LossInfo, activation_name, expected_init_loss, output_layer
-
 
 # Output activations that cannot give probabilities under a from_logits=False loss: they output 0
 # or negative values (clipped to 1e-7: log of it explodes, a row of zeros gives NaN).
@@ -38,7 +36,8 @@ def label_shape(y: np.ndarray, info: LossInfo | None) -> dict:
 
     ``form`` is what the tensor shows, not a declared mode: ``binary`` and ``multi_hot`` are
     :class:`LabelMode` values; ``sparse`` and ``one_hot`` (also ``int``/``categorical`` data, told
-    apart from the loss) and ``soft`` (rows no mode gives) name shapes and stay as the evidence wrote them."""
+    apart from the loss) and ``soft`` (rows no mode gives) name shapes and stay as the evidence wrote them.
+    """
     y = np.asarray(y)
     if y.ndim == 1 or (y.ndim == 2 and y.shape[-1] == 1 and (info is None or info.kind == "sparse")):
         return {"form": "sparse", "classes_seen": int(np.max(y)) + 1 if y.size else 0}
@@ -107,7 +106,8 @@ def judge_label_shapes(subject: str, info: LossInfo | None, y: np.ndarray, n_out
                        num_classes: int | None = None) -> list[Finding]:
     """Output units against the labels and the loss, before any step (a mismatch makes Keras raise, or
     on GPU silently train on garbage): sparse ids >= units, one-hot/multi-hot width != units, labels
-    in the form another loss expects, one sigmoid unit against several classes, declared classes."""
+    in the form another loss expects, one sigmoid unit against several classes, declared classes.
+    """
     labels = label_shape(y, info)
     form, kind = labels["form"], info.kind if info is not None else "other"
     loss = info.name if info is not None else "the loss"
@@ -272,7 +272,8 @@ def judge_val_stuck(history: list[tuple[float, float | None]], th: TrainingThres
 @dataclass
 class RunEvidence:
     """What :class:`VerifyTraining` measured so far in one ``fit``: the judge's only input besides
-    the thresholds. Fields of a probe that did not run keep their empty default."""
+    the thresholds. Fields of a probe that did not run keep their empty default.
+    """
 
     step: int = 0  # training steps seen
     run_steps: int = 0  # the run's planned length (for the BatchNorm momentum check)
@@ -349,7 +350,8 @@ def judge_bn_frozen(ev: RunEvidence, *, final: bool = False) -> Finding | None:
 
 def judge_bn_momentum(ev: RunEvidence, th: TrainingThresholds) -> Finding | None:
     """Detector 4b: momentum too high for the run's length, else a training/inference gap where the
-    moving statistics had time to settle. Layers whose statistics never moved are bn_stats_frozen's."""
+    moving statistics had time to settle. Layers whose statistics never moved are bn_stats_frozen's.
+    """
     layers = {n: m for n, m in ev.bn_momentum.items() if n not in ev.bn_unchanged}
     gaps = {n: g for n, g in ev.bn_stat_gap.items() if n in layers}
     slow = {n: m for n, m in layers.items() if float(m) ** ev.run_steps > th.bn_momentum_remaining}
@@ -381,7 +383,8 @@ def judge_bn_momentum(ev: RunEvidence, th: TrainingThresholds) -> Finding | None
 
 def judge_run_end(ev: RunEvidence, th: TrainingThresholds, reported: Collection[str]) -> list[Finding]:
     """The end-of-run findings, in report order (``training.val_loss_stuck`` excepted: it names the
-    causes found, so it is judged once these are in). ``reported``: checks already found in the run."""
+    causes found, so it is judged once these are in). ``reported``: checks already found in the run.
+    """
     out = [judge_weights(ev, th, final=True) if "training.nothing_training" not in reported else None]
     out += judge_update_ratios(ev.peak_update, th, ev.learning_rate)
     out.append(judge_bn_frozen(ev, final=True))

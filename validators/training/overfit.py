@@ -24,11 +24,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.training import TrainingThresholds
-from pipecheck.validators.training import probes
+from pipecheck.validators.training import TrainingThresholds, probes
 
 EVAL_EVERY = 10  # steps between two looks at the batch's loss
 SLOW_HINT = ("Not a failure: the model learns from these labels, only slowly for one batch (a small model or "
@@ -44,7 +42,8 @@ def batch_loss(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray) -> fl
 def shuffled_labels(y: np.ndarray, seed: int = 0, tries: int = 32) -> tuple[np.ndarray, int]:
     """The batch's labels permuted over its rows (class balance kept, the image-label link cut); of
     ``tries`` seeded permutations the one that leaves fewest rows with their own label. Returns the
-    labels and how many rows kept theirs."""
+    labels and how many rows kept theirs.
+    """
     rng = np.random.default_rng(seed)
     rows = np.asarray(y).reshape(len(y), -1)
     best: tuple[int, np.ndarray] | None = None
@@ -64,7 +63,8 @@ def _fresh_optimizer(model) -> None:
 
 def _train(model, info, x, y, start: int, stop: int, target: float) -> tuple[int, float]:
     """Train from step ``start`` up to ``stop``, looking every EVAL_EVERY steps; stops early once the
-    loss is at or below ``target`` (or not finite). Returns (steps done, loss)."""
+    loss is at or below ``target`` (or not finite). Returns (steps done, loss).
+    """
     step, loss = start, math.nan
     while step < stop:
         n = min(EVAL_EVERY, stop - step)
@@ -119,7 +119,8 @@ def overfit_one_batch(clone, info: probes.LossInfo, x: np.ndarray, y: np.ndarray
 def _judge_short(clone, info, x, y, before, th: TrainingThresholds, ev: dict, loss_k: float, moving: bool,
                  k: int) -> Finding:
     """The loss did not fall by the factor: error when certain (it did not move, or real labels end
-    no lower than shuffled ones), otherwise an info that the model learns slowly."""
+    no lower than shuffled ones), otherwise an info that the model learns slowly.
+    """
     loss0, loss1, n = ev["initial_loss"], ev["final_loss"], ev["batch_size"]
     if not moving:
         ev.update({"steps": k, "final_loss": loss_k, "ratio": loss_k / loss0, "min_drop": th.overfit_min_drop})

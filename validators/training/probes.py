@@ -77,12 +77,12 @@ def output_layer(model):
 
 
 def bn_layers(model) -> list:
-    return [l for l in leaf_layers(model) if type(l).__name__ == "BatchNormalization"]
+    return [layer for layer in leaf_layers(model) if type(layer).__name__ == "BatchNormalization"]
 
 
 def bn_stats(model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Moving mean and variance of every BatchNormalization layer (host copies)."""
-    return {l.name: (to_numpy(l.moving_mean), to_numpy(l.moving_variance)) for l in bn_layers(model)}
+    return {layer.name: (to_numpy(layer.moving_mean), to_numpy(layer.moving_variance)) for layer in bn_layers(model)}
 
 
 def trainable_by_layer(model) -> dict[str, list]:
@@ -153,7 +153,8 @@ def loss_info(model) -> LossInfo | None:
 
 def align_labels(y: np.ndarray, n_outputs: int) -> np.ndarray:
     """Class ids (batch,) for one output unit as a (batch, 1) column, as Keras' Loss classes align
-    them; the bare loss functions would broadcast (batch,) against (batch, 1) to (batch, batch)."""
+    them; the bare loss functions would broadcast (batch,) against (batch, 1) to (batch, batch).
+    """
     y = np.asarray(y)
     return y.reshape(-1, 1) if y.ndim == 1 and n_outputs == 1 else y
 
@@ -192,7 +193,8 @@ def as_probabilities(y_pred: np.ndarray, info: LossInfo | None) -> np.ndarray:
 # Probes on the fixed batch
 def predict(model, x: np.ndarray, *, training: bool = False) -> np.ndarray:
     """Outputs without side effects: training mode goes through ``stateless_call`` so BatchNorm
-    moving statistics and dropout seeds of the real model are left untouched."""
+    moving statistics and dropout seeds of the real model are left untouched.
+    """
     # A subclassed model whose call() has no `training` argument must not be given one.
     kwargs = {"training": training} if getattr(model, "_call_has_training_arg", True) else {}
     if not training:
@@ -251,7 +253,7 @@ class ActivationProbe:
                     self.relu.append(layer)
                 elif type(layer).__name__ == "BatchNormalization":
                     self.bn.append(layer)
-            outs = [l.output for l in self.relu] + [l.input for l in self.bn] + [t for _, t in self.nested]
+            outs = [layer.output for layer in self.relu] + [layer.input for layer in self.bn] + [t for _, t in self.nested]
             if outs:
                 inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
                 self._sub = keras.Model(inputs, outs)
@@ -287,7 +289,8 @@ class ActivationProbe:
 
 def bn_stat_gap(layer, batch_mean: np.ndarray, batch_var: np.ndarray) -> float:
     """Standardised mismatch between a BN layer's moving statistics and a batch's statistics:
-    mean over channels of |mu_b - mu_m| / sqrt(var_m + eps) + |ln(var_b / var_m)| / 2."""
+    mean over channels of |mu_b - mu_m| / sqrt(var_m + eps) + |ln(var_b / var_m)| / 2.
+    """
     mm = to_numpy(layer.moving_mean).astype(np.float64)
     mv = to_numpy(layer.moving_variance).astype(np.float64)
     eps = float(layer.epsilon)

@@ -13,14 +13,11 @@ from typing import Any
 
 import keras
 import numpy as np
-
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.labels import LabelMode
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding, Report
-from pipecheck.validators.training import TrainingThresholds
-from pipecheck.validators.training import judge
-from pipecheck.validators.training import probes
+from pipecheck.validators.training import TrainingThresholds, judge, probes
 from pipecheck.validators.training.callback import FitProgress, VerifyTraining, first_batch
 from pipecheck.validators.training.overfit import overfit_one_batch
 
@@ -51,7 +48,8 @@ def _batch(data: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _gradients(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray, variables: list) -> list | None:
     """Gradients of the mean loss w.r.t. ``variables`` in training mode (TensorFlow, JAX, PyTorch);
-    None on a backend without a path here."""
+    None on a backend without a path here.
+    """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -111,7 +109,8 @@ def gradient_norms(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray) -
 
 def _fit_arrays(data, batch_size: int, steps_per_epoch: int):
     """Fit arguments that give exactly ``steps_per_epoch`` batches per epoch, never running dry: numpy
-    samples are cycled to ``steps_per_epoch * batch_size``, a dataset is repeated."""
+    samples are cycled to ``steps_per_epoch * batch_size``, a dataset is repeated.
+    """
     if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], (tuple, list)):
         x, y = np.asarray(data[0]), np.asarray(data[1])
         rng = np.random.default_rng(0)
@@ -125,7 +124,8 @@ def _fit_arrays(data, batch_size: int, steps_per_epoch: int):
 def _sized_val(data, batch_size: int):
     """Validation data whose size Keras knows, so each epoch's evaluation ends on its count instead of
     running into the end of the data (Keras then warns "Your input ran out of data") or, for a repeated
-    dataset, never ending. A dataset keeps its first ``VAL_MAX_BATCHES`` batches; None when empty."""
+    dataset, never ending. A dataset keeps its first ``VAL_MAX_BATCHES`` batches; None when empty.
+    """
     if data is None:
         return None
     if not hasattr(data, "repeat"):
@@ -145,7 +145,8 @@ def _sized_val(data, batch_size: int):
 
 def _user_code_failed(exc: Exception, model, stage: str, x: np.ndarray, y: np.ndarray) -> InputError | None:
     """An exception raised while the user's model ran, as a one-line InputError naming the model and
-    the fix; None for a failure inside pipecheck itself (a bug: the CLI reports it as such)."""
+    the fix; None for a failure inside pipecheck itself (a bug: the CLI reports it as such).
+    """
     if isinstance(exc, InputError):
         return exc
     tb = exc.__traceback__

@@ -15,7 +15,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from held_dump import BUILD, N_IMAGES, Feeder, _jpeg, make_dump  # noqa: E402
 from procs import cli  # noqa: E402
 
-
 # --- the shared dump and its clean build -------------------------------------------------------
 
 

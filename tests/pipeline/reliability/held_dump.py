@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from pipecheck.pipeline import spec
 from pipecheck.pipeline.shards import load_done
-
 from procs import cli
+
 N_IMAGES = 300
 FIFO_STEM = "img_0007"
 BUILD = ["--label-field", "label", "--workers", "2", "--shard-size-mb", "0.05", "--no-stats"]

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from held_dump import assert_same_build
 
 

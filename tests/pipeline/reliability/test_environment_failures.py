@@ -20,11 +20,21 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
-from held_dump import (FIFO_STEM, N_IMAGES, Feeder, _jpeg, _small_dump, assert_same_build,
-                       assert_staging_is_sound, assert_verifies, done_names, make_dump, one_line_error, temp_files)
+from held_dump import (
+    FIFO_STEM,
+    N_IMAGES,
+    Feeder,
+    _jpeg,
+    _small_dump,
+    assert_same_build,
+    assert_staging_is_sound,
+    assert_verifies,
+    done_names,
+    make_dump,
+    one_line_error,
+    temp_files,
+)
 from procs import ENV, PIPECHECK, cli, start, wait_until
-
 
 # --- environmental failures ----------------------------------------------------------------
 

@@ -11,9 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from procs import ENV
-
 
 # --- inputs never escape -------------------------------------------------------------------
 

@@ -15,11 +15,18 @@ import signal
 import time
 
 import pytest
-
-from held_dump import (BUILD, Feeder, assert_same_build, assert_staging_is_sound, assert_verifies, done_names,
-                       make_dump, one_line_error, temp_files)
+from held_dump import (
+    BUILD,
+    Feeder,
+    assert_same_build,
+    assert_staging_is_sound,
+    assert_verifies,
+    done_names,
+    make_dump,
+    one_line_error,
+    temp_files,
+)
 from procs import cli, group_alive, kill_group, start, wait_until
-
 
 # --- kill -9 at several moments, then --resume -----------------------------------------------
 

@@ -6,9 +6,7 @@ import json
 import os
 
 from pipecheck.pipeline import spec
-
 from procs import cli
-
 
 # --- odd names -----------------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ def test_other_backends_run_the_same_detectors(backend):
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONPATH": os.pathsep.join([str(here), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT")]
     assert lines, proc.stderr[-3000:]
     out = json.loads(lines[-1][len("RESULT"):])
     assert out["backend"] == backend

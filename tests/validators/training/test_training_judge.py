@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import pytest
-
 from pipecheck.validators.training import TrainingThresholds
 from pipecheck.validators.training.judge import (
     RunEvidence,

@@ -8,7 +8,6 @@ still be caught, and so must preprocessing done in both places.
 from __future__ import annotations
 
 import pytest
-
 from pipecheck.validators.findings import Severity
 from pipecheck.validators.input_range.model_input import input_stage
 from pipecheck.validators.runners.validate import ValidateOptions, run_validate
@@ -106,7 +105,7 @@ def test_a_custom_network_is_judged_on_the_data_as_fed():
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
     from samples.models import build
 
     stage = input_stage(build(2, (32, 32, 3)))

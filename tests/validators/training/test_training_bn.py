@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import keras
 import pytest
-
 from training_cases import (
     DroppedUpdatesStep,
     InferenceModeStep,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators.training import run_train_check
 from training_cases import C, L, problems, quadrant_data, the, vgg_like
@@ -131,7 +130,6 @@ def test_bn_momentum_is_judged_against_the_real_run_not_the_probe_run(data):
 
 def test_lr_alone_keeps_the_users_optimizer():
     import keras
-
     from pipecheck.validators.runners.train_check import TrainCheckOptions, _compile
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])

@@ -6,7 +6,6 @@ Skipped, with the reason shown by ``pytest -ra``, on machines without a visible 
 from __future__ import annotations
 
 import pytest
-
 import tensorflow as tf
 
 if not tf.config.list_physical_devices("GPU"):
@@ -14,7 +13,6 @@ if not tf.config.list_physical_devices("GPU"):
                 "the GPU path of VerifyTraining is not exercised here", allow_module_level=True)
 
 import keras  # noqa: E402
-
 from training_cases import InferenceModeStep, bn_net, fit_verified, problems, quadrant_data, the  # noqa: E402
 
 

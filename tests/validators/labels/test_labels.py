@@ -6,10 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from scipy.stats import chi2_contingency, fisher_exact
 from extras import needs_tfdv
-
 from pipecheck.validators import registry
+from pipecheck.validators.labels import (
+    LabelSet,
+    LabelThresholds,
+    SplitCounts,
+    check_class_counts,
+    check_label_skew,
+    suggest_class_weights,
+    suggest_pos_weight,
+)
 from pipecheck.validators.labels.stats import (
     cohens_h,
     example_distribution,
@@ -20,17 +27,9 @@ from pipecheck.validators.labels.stats import (
     wilson_interval,
     zero_positive_counts,
 )
-from pipecheck.validators.labels import (
-    LabelSet,
-    LabelThresholds,
-    SplitCounts,
-    check_class_counts,
-    check_label_skew,
-    suggest_class_weights,
-    suggest_pos_weight,
-)
-
+from scipy.stats import chi2_contingency, fisher_exact
 from seed_tables import SEED_002, exact_multi_hot
+
 CLASSES = list(SEED_002)
 N_TRAIN, N_VAL = 50_000, 6_000
 

@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from pipecheck.validators import registry
 from pipecheck.validators.generator import check_generator, check_generator_static
 from pipecheck.validators.sources import load_source
@@ -283,7 +282,7 @@ def test_cli_validate_source_reports_seed001_and_exits_1(tmp_path, monkeypatch):
 
 
 def test_the_seed001_sample_over_the_dump_is_caught(monkeypatch):
-    monkeypatch.chdir(HERE.parent.parent)
+    monkeypatch.chdir(HERE.parents[2])
     source = load_source("samples.buggy.seed001_generator:train_batches", ("img_size=32",))
     f = only(check_generator(source, batches=4), "generator.same_batch_repeated")
     assert f.evidence["distinct_batches"] == 1

@@ -55,7 +55,7 @@ def generate_batches_from_train_folder(images_to_read, labels, batchsize = BATCH
     #:param int batchsize: Size of the batches that should be generated.
     #:return: (ndarray, ndarray) (xs, ys): Yields a tuple which contains a full batch of images and labels.
 
-    dimensions = (BATCH_SIZE, IMG_HEIGHT, IMG_HEIGHT, 3)
+    dimensions = (BATCH_SIZE, IMG_HEIGHT, IMG_HEIGHT, 3)  # noqa: F841  (unused in the original too)
 
     train_datagen = ImageDataGenerator(
         rescale=1./255,

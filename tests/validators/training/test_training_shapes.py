@@ -10,7 +10,6 @@ import warnings
 import keras
 import numpy as np
 import pytest
-
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators.training import run_train_check
 from training_cases import C, L, fit_verified, problems, quadrant_data, the
