@@ -22,8 +22,16 @@ def _sources() -> list[np.ndarray]:
     return [np.asarray(p)[..., :3] for p in photos]
 
 
-def make_dump(root: str | os.PathLike, n: int, *, seed: int = 0, min_side: int = 256, max_side: int = 900,
-              quality: int = 85, class_folders: str | os.PathLike | None = None) -> Path:
+def make_dump(
+    root: str | os.PathLike,
+    n: int,
+    *,
+    seed: int = 0,
+    min_side: int = 256,
+    max_side: int = 900,
+    quality: int = 85,
+    class_folders: str | os.PathLike | None = None,
+) -> Path:
     """Write ``n`` JPEG crops (sides ``min_side``..``max_side``) + sidecars into a flat ``root``.
 
     With ``class_folders``, also write the same images into ``class_folders/<class>/`` (the layout
@@ -48,7 +56,9 @@ def make_dump(root: str | os.PathLike, n: int, *, seed: int = 0, min_side: int =
         stem = f"IMG_{i:06d}"
         path = root / f"{stem}.jpg"
         img.save(path, "JPEG", quality=quality)
-        (root / f"{stem}.json").write_text(json.dumps({"species": CLASSES[k], "specimen": f"S{i // 3:06d}", "iso": int(rng.integers(100, 3200))}))
+        (root / f"{stem}.json").write_text(
+            json.dumps({"species": CLASSES[k], "specimen": f"S{i // 3:06d}", "iso": int(rng.integers(100, 3200))})
+        )
         if class_folders is not None:
             d = Path(class_folders) / CLASSES[k]
             d.mkdir(parents=True, exist_ok=True)

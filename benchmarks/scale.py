@@ -117,18 +117,36 @@ def main() -> None:
             (dump / ".complete").touch()
             print(f"generated {n} images in {time.perf_counter() - t:.0f} s", flush=True)
         shutil.rmtree(out, ignore_errors=True)
-        b_s, b_mem, b_rss, b_rc = measured(exe + ["build-tfrecords", str(dump), "--out", str(out), "--label-field", "species",
-                                                  "--group-field", "specimen", "--workers", str(args.workers)])
+        b_s, b_mem, b_rss, b_rc = measured(
+            exe
+            + [
+                "build-tfrecords",
+                str(dump),
+                "--out",
+                str(out),
+                "--label-field",
+                "species",
+                "--group-field",
+                "specimen",
+                "--workers",
+                str(args.workers),
+            ]
+        )
         v_s, v_mem, v_rss, v_rc = measured(exe + ["validate", "--data", str(out)])
         rows.append((n, b_s, b_mem, b_rc, v_s, v_mem, v_rc))
-        print(f"{n:>7} images: build {b_s:6.1f} s ({n / b_s:5.0f} img/s, peak PSS {b_mem / 2**20:5.0f} MiB, "
-              f"RSS {b_rss / 2**20:5.0f} MiB, rc {b_rc}), validate {v_s:5.1f} s (peak PSS {v_mem / 2**20:5.0f} MiB, "
-              f"RSS {v_rss / 2**20:5.0f} MiB, rc {v_rc}), total {b_s + v_s:6.1f} s", flush=True)
+        print(
+            f"{n:>7} images: build {b_s:6.1f} s ({n / b_s:5.0f} img/s, peak PSS {b_mem / 2**20:5.0f} MiB, "
+            f"RSS {b_rss / 2**20:5.0f} MiB, rc {b_rc}), validate {v_s:5.1f} s (peak PSS {v_mem / 2**20:5.0f} MiB, "
+            f"RSS {v_rss / 2**20:5.0f} MiB, rc {v_rc}), total {b_s + v_s:6.1f} s",
+            flush=True,
+        )
     print(f"\n{env_note}")
     big = rows[-1]
-    print(f"largest: {big[0]} images built+validated in {big[1] + big[4]:.0f} s (target < 180 s): "
-          f"{'PASS' if big[1] + big[4] < 180 else 'FAIL'}; peak PSS {max(big[2], big[5]) / 2**20:.0f} MiB (target < 1024): "
-          f"{'PASS' if max(big[2], big[5]) < 2**30 else 'FAIL'}")
+    print(
+        f"largest: {big[0]} images built+validated in {big[1] + big[4]:.0f} s (target < 180 s): "
+        f"{'PASS' if big[1] + big[4] < 180 else 'FAIL'}; peak PSS {max(big[2], big[5]) / 2**20:.0f} MiB (target < 1024): "
+        f"{'PASS' if max(big[2], big[5]) < 2**30 else 'FAIL'}"
+    )
     if len(rows) > 1:
         small = rows[0]
         ratio = max(big[2], big[5]) / max(small[2], small[5])

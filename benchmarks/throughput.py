@@ -92,7 +92,12 @@ def seed001_loader(files: list[Path], size: int = 224, batch: int = 32) -> float
 
     def run():
         for i in range(0, len(files), batch):
-            np.vstack([np.expand_dims(img_to_array(load_img(str(p), target_size=(size, size))), 0) for p in files[i:i + batch]])
+            np.vstack(
+                [
+                    np.expand_dims(img_to_array(load_img(str(p), target_size=(size, size))), 0)
+                    for p in files[i : i + batch]
+                ]
+            )
 
     _, s = timed(run)
     return rate(len(files), s)
@@ -104,8 +109,13 @@ def naive_tfrecord(files: list[Path], out: Path) -> float:
     def run():
         with tf.io.TFRecordWriter(str(out)) as w:
             for f in files:
-                ex = tf.train.Example(features=tf.train.Features(feature={
-                    "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[f.read_bytes()]))}))
+                ex = tf.train.Example(
+                    features=tf.train.Features(
+                        feature={
+                            "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[f.read_bytes()]))
+                        }
+                    )
+                )
                 w.write(ex.SerializeToString())
 
     _, s = timed(run)
@@ -134,8 +144,9 @@ def plain_tfdata(files: list[Path], size: int = 224) -> float:
 def keras_directory(class_dir: Path, size: int = 224) -> float:
     import keras
 
-    ds = keras.utils.image_dataset_from_directory(str(class_dir), image_size=(size, size), batch_size=32,
-                                                  shuffle=False, verbose=False)
+    ds = keras.utils.image_dataset_from_directory(
+        str(class_dir), image_size=(size, size), batch_size=32, shuffle=False, verbose=False
+    )
     n, s = timed(consume, ds)
     return rate(n, s)
 
@@ -144,8 +155,19 @@ def pipecheck_build(dump: Path, out: Path, workers: int, max_side: int | None = 
     from pipecheck.pipeline.build import BuildOptions, build
 
     shutil.rmtree(out, ignore_errors=True)
-    result, s = timed(build, BuildOptions(dump=str(dump), out=str(out), label_field="species", val_fraction=0.0,
-                                          workers=workers, max_side=max_side, stats=False, overwrite=True))
+    result, s = timed(
+        build,
+        BuildOptions(
+            dump=str(dump),
+            out=str(out),
+            label_field="species",
+            val_fraction=0.0,
+            workers=workers,
+            max_side=max_side,
+            stats=False,
+            overwrite=True,
+        ),
+    )
     assert result.accounting["balanced"], result.accounting
     return rate(result.accounting["written"], s)
 
@@ -179,7 +201,9 @@ def main() -> None:
     mb = sum(f.stat().st_size for f in files) / 1e6
     for f in files:  # warm the page cache so every contender reads from memory
         f.read_bytes()
-    print(f"{len(files)} JPEGs, {mb:.0f} MB (mean {mb * 1000 / len(files):.0f} KB), workers={args.workers}, cores={os.cpu_count()}")
+    print(
+        f"{len(files)} JPEGs, {mb:.0f} MB (mean {mb * 1000 / len(files):.0f} KB), workers={args.workers}, cores={os.cpu_count()}"
+    )
 
     # The host is shared and its speed drifts by tens of percent over minutes. Every contender runs
     # once per round (every other round in reverse order), and each ratio is taken within a round:
@@ -205,7 +229,7 @@ def main() -> None:
     }
     runs: dict[str, list[float]] = {name: [] for name in contenders}
     for r in range(args.rounds):
-        for name in (list(contenders) if r % 2 == 0 else list(contenders)[::-1]):
+        for name in list(contenders) if r % 2 == 0 else list(contenders)[::-1]:
             os.sync()  # one contender's dirty pages (a written shard) must not be flushed on the next one's time
             runs[name].append(contenders[name]())
         print(f"round {r + 1}/{args.rounds} done", flush=True)
@@ -227,19 +251,23 @@ def main() -> None:
         ("read resnet50, --max-side 256 shards", "read_small", "kdir", 2.0),
     ]
     print(f"\nper core with all {args.workers} workers busy: {best['limit'] / args.workers:.0f} decodes/s")
-    print(f"{'figure':<46} {'best/s':>7}  {'vs':<12} {'bests':>6}  {'paired: median (min-max)':<25} {'target':>7}  verdict")
+    print(
+        f"{'figure':<46} {'best/s':>7}  {'vs':<12} {'bests':>6}  {'paired: median (min-max)':<25} {'target':>7}  verdict"
+    )
     ok = True
     for name, key, against, target in rows:
         if against is None:
             print(f"{name:<46} {best[key]:7.0f}")
             continue
         paired = sorted(x / y for x, y in zip(runs[key], runs[against]))
-        median = paired[len(paired) // 2] if len(paired) % 2 else sum(paired[len(paired) // 2 - 1:][:2]) / 2
+        median = paired[len(paired) // 2] if len(paired) % 2 else sum(paired[len(paired) // 2 - 1 :][:2]) / 2
         verdict = "" if target is None else ("PASS" if min(median, best[key] / best[against]) >= target else "FAIL")
         ok &= verdict != "FAIL"
         tgt = "" if target is None else f">={target:g}"
         spread = f"{median:.2f} ({paired[0]:.2f}-{paired[-1]:.2f})"
-        print(f"{name:<46} {best[key]:7.0f}  {against:<12} {best[key] / best[against]:6.2f}  {spread:<25} {tgt:>7}  {verdict}")
+        print(
+            f"{name:<46} {best[key]:7.0f}  {against:<12} {best[key] / best[against]:6.2f}  {spread:<25} {tgt:>7}  {verdict}"
+        )
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
     sys.exit(0 if ok else 1)

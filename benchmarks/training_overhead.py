@@ -111,16 +111,22 @@ def main() -> None:
     def med(times: list[list[float]], lo: int, hi: int | None) -> float:
         return statistics.median(statistics.mean(t[lo:hi]) for t in times)
 
-    print(f"backend={keras.backend.backend()} steps={args.steps} batch={args.batch_size} "
-          f"input={args.size}x{args.size}x3 params={build(args.size, args.classes).count_params()} "
-          f"check_steps={th.check_steps} check_every={th.check_every}")
+    print(
+        f"backend={keras.backend.backend()} steps={args.steps} batch={args.batch_size} "
+        f"input={args.size}x{args.size}x3 params={build(args.size, args.classes).count_params()} "
+        f"check_steps={th.check_steps} check_every={th.check_every}"
+    )
     for label, lo, hi in (("first checks (steps 2..%d)" % warm, 1, warm), ("steady state (after)", warm, None)):
         base, cb = med(runs[False], lo, hi), med(runs[True], lo, hi)
-        print(f"{label:28s} without {base * 1e3:8.2f} ms/step   with {cb * 1e3:8.2f} ms/step   "
-              f"ratio {cb / base:.3f}  overhead {100 * (cb / base - 1):+.1f}%")
+        print(
+            f"{label:28s} without {base * 1e3:8.2f} ms/step   with {cb * 1e3:8.2f} ms/step   "
+            f"ratio {cb / base:.3f}  overhead {100 * (cb / base - 1):+.1f}%"
+        )
         inside = med(HOOKS, lo, hi)
-        print(f"{'':28s} time inside VerifyTraining's hooks {inside * 1e3:.3f} ms/step = "
-              f"{100 * inside / base:.1f}% of the step time without it")
+        print(
+            f"{'':28s} time inside VerifyTraining's hooks {inside * 1e3:.3f} ms/step = "
+            f"{100 * inside / base:.1f}% of the step time without it"
+        )
 
 
 if __name__ == "__main__":

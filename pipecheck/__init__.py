@@ -33,8 +33,18 @@ _quiet.install()
 
 from pipecheck.validators.findings import Finding, Report, ReportFailed, Severity, set_html_renderer  # noqa: E402
 
-__all__ = ["Finding", "Report", "ReportFailed", "Severity", "VerifyTraining", "build_tfrecords", "load_dataset",
-           "train_check", "validate", "__version__"]
+__all__ = [
+    "Finding",
+    "Report",
+    "ReportFailed",
+    "Severity",
+    "VerifyTraining",
+    "build_tfrecords",
+    "load_dataset",
+    "train_check",
+    "validate",
+    "__version__",
+]
 
 
 def _html(report: Report) -> str:
@@ -53,8 +63,9 @@ def _judged(report: Report, fail_on: str, ignore: Iterable[str]) -> Report:
     return report
 
 
-def build_tfrecords(dump: str, out: str, *, fail_on: str = "error", ignore: Iterable[str] = (), progress: bool = False,
-                    **options: Any) -> Report:
+def build_tfrecords(
+    dump: str, out: str, *, fail_on: str = "error", ignore: Iterable[str] = (), progress: bool = False, **options: Any
+) -> Report:
     """``pipecheck build-tfrecords DUMP --out OUT``: options are the command's flags in snake_case
     (``label_field=``, ``multi_label_field=``, ``val_fraction=``, ``max_side=``, ``overwrite=``, ...).
     ``progress=True``: a bar on stderr (plain lines where stderr is not a terminal), as ``--progress``.
@@ -71,10 +82,21 @@ def build_tfrecords(dump: str, out: str, *, fail_on: str = "error", ignore: Iter
     return _judged(build_report(result), fail_on, ignore)
 
 
-def validate(data: str | None = None, *, source: Any = None, labels: Any = None, backbone: str | None = None,
-             model: Any = None, preprocessing: str = "auto", source_args: dict | None = None,
-             model_args: dict | None = None, fail_on: str = "error", ignore: Iterable[str] = (), progress: bool = False,
-             **options: Any) -> Report:
+def validate(
+    data: str | None = None,
+    *,
+    source: Any = None,
+    labels: Any = None,
+    backbone: str | None = None,
+    model: Any = None,
+    preprocessing: str = "auto",
+    source_args: dict | None = None,
+    model_args: dict | None = None,
+    fail_on: str = "error",
+    ignore: Iterable[str] = (),
+    progress: bool = False,
+    **options: Any,
+) -> Report:
     """``pipecheck validate``: a built folder (``data``), a label table (``labels``: a path or a DataFrame),
     or your input pipeline (``source``: a ``tf.data.Dataset``, ``PyDataset``, generator or a function
     returning one, or a ``module:callable`` string). ``model`` is a ``keras.Model``, a factory or a
@@ -88,16 +110,25 @@ def validate(data: str | None = None, *, source: Any = None, labels: Any = None,
     # A pathlib.Path is a path like any other (findings name it as their subject: a str everywhere).
     data = None if data is None else os.fspath(data)
     labels = os.fspath(labels) if isinstance(labels, os.PathLike) else labels
-    opts = ValidateOptions(data_dir=data, source=source, labels_path=labels, backbone=backbone, model=model,
-                           preprocessing=preprocessing, source_arg=source_args or {}, model_arg=model_args or {},
-                           **options)
+    opts = ValidateOptions(
+        data_dir=data,
+        source=source,
+        labels_path=labels,
+        backbone=backbone,
+        model=model,
+        preprocessing=preprocessing,
+        source_arg=source_args or {},
+        model_arg=model_args or {},
+        **options,
+    )
     with reporting("validate", bool(progress)) as shown:
         report = run_validate(opts, progress=shown)
     return _judged(report, fail_on, ignore)
 
 
-def train_check(model: Any, data: str, *, fail_on: str = "error", ignore: Iterable[str] = (), progress: bool = False,
-                **options: Any) -> Report:
+def train_check(
+    model: Any, data: str, *, fail_on: str = "error", ignore: Iterable[str] = (), progress: bool = False, **options: Any
+) -> Report:
     """``pipecheck train-check``: a short verified training of ``model`` (a ``keras.Model``, a factory or a
     ``module:factory`` string) on the build ``data``; options as the command's flags (``backbone=``,
     ``image_size=``, ``steps=``, ``batch_size=``, ``preprocessing=``, ...). ``progress=True``: progress on

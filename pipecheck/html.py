@@ -28,6 +28,7 @@ _CSS = """
 .pipecheck-report code{background:#f4f4f4;padding:0 3px;border-radius:3px} .pipecheck-report .muted{color:#777}
 """
 
+
 def _bars(labels: dict[str, Any], flagged: set[str]) -> str:
     classes = labels["classes"]
     splits = list(labels["splits"])
@@ -37,28 +38,42 @@ def _bars(labels: dict[str, Any], flagged: set[str]) -> str:
     row_h, bar_h, label_w, width = 8 + 9 * len(splits), 8, 170, 900
     plot_w = width - label_w - 70
     height = row_h * len(shown) + 24
-    out = [f'<svg role="img" aria-label="per-class prevalence per split" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">']
+    out = [
+        f'<svg role="img" aria-label="per-class prevalence per split" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+    ]
     for tick in (0, 0.25, 0.5, 0.75, 1.0):
         x = label_w + tick * plot_w
-        out.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - 18}" stroke="#eee"/>'
-                   f'<text x="{x:.1f}" y="{height - 4}" font-size="11" text-anchor="middle" fill="#777">{tick:.0%}</text>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - 18}" stroke="#eee"/>'
+            f'<text x="{x:.1f}" y="{height - 4}" font-size="11" text-anchor="middle" fill="#777">{tick:.0%}</text>'
+        )
     for row, i in enumerate(shown):
         y = row * row_h + 4
         name = classes[i]
         mark = name in flagged
-        out.append(f'<text x="{label_w - 6}" y="{y + row_h / 2 + 3:.1f}" font-size="12" text-anchor="end" '
-                   f'fill="{"#b3261e" if mark else "#222"}" font-weight="{"600" if mark else "400"}">{"⚑ " if mark else ""}{escape(name)}</text>')
+        out.append(
+            f'<text x="{label_w - 6}" y="{y + row_h / 2 + 3:.1f}" font-size="12" text-anchor="end" '
+            f'fill="{"#b3261e" if mark else "#222"}" font-weight="{"600" if mark else "400"}">{"⚑ " if mark else ""}{escape(name)}</text>'
+        )
         for k, s in enumerate(splits):
             p = prev[s][i]
-            out.append(f'<rect class="bar" data-class="{escape(name)}" data-split="{escape(s)}" x="{label_w}" y="{y + k * 9}" '
-                       f'width="{max(p * plot_w, 0.5):.1f}" height="{bar_h}" fill="{_COLORS[k % len(_COLORS)]}">'
-                       f'<title>{escape(name)} · {escape(s)}: {p:.2%}</title></rect>'
-                       f'<text x="{label_w + p * plot_w + 4:.1f}" y="{y + k * 9 + 7}" font-size="9" fill="#555">{p:.1%}</text>')
+            out.append(
+                f'<rect class="bar" data-class="{escape(name)}" data-split="{escape(s)}" x="{label_w}" y="{y + k * 9}" '
+                f'width="{max(p * plot_w, 0.5):.1f}" height="{bar_h}" fill="{_COLORS[k % len(_COLORS)]}">'
+                f"<title>{escape(name)} · {escape(s)}: {p:.2%}</title></rect>"
+                f'<text x="{label_w + p * plot_w + 4:.1f}" y="{y + k * 9 + 7}" font-size="9" fill="#555">{p:.1%}</text>'
+            )
     out.append("</svg>")
-    legend = "".join(f'<span><i style="background:{_COLORS[k % len(_COLORS)]}"></i>{escape(s)} '
-                     f'({labels["splits"][s]["images"]:,} images)</span>' for k, s in enumerate(splits))
-    more = (f'<p class="muted">Showing {len(shown)} of {len(classes)} classes (flagged first, then by prevalence).</p>'
-            if len(classes) > len(shown) else "")
+    legend = "".join(
+        f'<span><i style="background:{_COLORS[k % len(_COLORS)]}"></i>{escape(s)} '
+        f"({labels['splits'][s]['images']:,} images)</span>"
+        for k, s in enumerate(splits)
+    )
+    more = (
+        f'<p class="muted">Showing {len(shown)} of {len(classes)} classes (flagged first, then by prevalence).</p>'
+        if len(classes) > len(shown)
+        else ""
+    )
     return f'<div class="legend">{legend}</div>{"".join(out)}{more}'
 
 
@@ -79,16 +94,22 @@ def _histogram(values: list[float], title: str, xlabel: str, bins: list[tuple[st
     width, height, pad, top_margin = 900, 130, 30, 16
     top = max(c for _, c in bins) or 1
     bw = (width - 2 * pad) / len(bins)
-    out = [f'<svg role="img" aria-label="{escape(title)}" width="{width}" height="{height + 40 + top_margin}" xmlns="http://www.w3.org/2000/svg">'
-           f'<g transform="translate(0,{top_margin})">']
+    out = [
+        f'<svg role="img" aria-label="{escape(title)}" width="{width}" height="{height + 40 + top_margin}" xmlns="http://www.w3.org/2000/svg">'
+        f'<g transform="translate(0,{top_margin})">'
+    ]
     for j, (label, c) in enumerate(bins):
         h = c / top * height
         x = pad + j * bw
-        out.append(f'<rect x="{x + 1:.1f}" y="{height - h + 5:.1f}" width="{max(bw - 2, 1):.1f}" height="{h:.1f}" fill="#3b6fb6">'
-                   f'<title>{escape(label)}: {c}</title></rect>'
-                   f'<text x="{x + bw / 2:.1f}" y="{height + 20}" font-size="10" text-anchor="middle" fill="#555">{escape(label)}</text>'
-                   f'<text x="{x + bw / 2:.1f}" y="{height - h + 1:.1f}" font-size="10" text-anchor="middle" fill="#333">{c}</text>')
-    out.append(f'<text x="{width / 2}" y="{height + 36}" font-size="11" text-anchor="middle" fill="#777">{escape(xlabel)}</text></g></svg>')
+        out.append(
+            f'<rect x="{x + 1:.1f}" y="{height - h + 5:.1f}" width="{max(bw - 2, 1):.1f}" height="{h:.1f}" fill="#3b6fb6">'
+            f"<title>{escape(label)}: {c}</title></rect>"
+            f'<text x="{x + bw / 2:.1f}" y="{height + 20}" font-size="10" text-anchor="middle" fill="#555">{escape(label)}</text>'
+            f'<text x="{x + bw / 2:.1f}" y="{height - h + 1:.1f}" font-size="10" text-anchor="middle" fill="#333">{c}</text>'
+        )
+    out.append(
+        f'<text x="{width / 2}" y="{height + 36}" font-size="11" text-anchor="middle" fill="#777">{escape(xlabel)}</text></g></svg>'
+    )
     return "".join(out)
 
 
@@ -99,36 +120,66 @@ def render_html(report: Report, *, fragment: bool = False) -> str:
     data = report.to_dict()
     counts = data["summary"]["counts"]
     labels = report.summary.get("labels")
-    flagged = {f.subject for f in report.findings
-               if f.family in ("label_skew", "class_counts") and f.severity.rank >= 1 and labels and f.subject in labels["classes"]}
+    flagged = {
+        f.subject
+        for f in report.findings
+        if f.family in ("label_skew", "class_counts")
+        and f.severity.rank >= 1
+        and labels
+        and f.subject in labels["classes"]
+    }
     style = f"<style>{_CSS}</style>"
-    head = style if fragment else (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>pipecheck "
-                                   f"{escape(report.command)}</title>{style}</head><body>")
-    parts = [f'{head}<div class="pipecheck-report">',
-             f'<h1>pipecheck {escape(report.command)}: <span class="{data["status"]}">{data["status"].upper()}</span></h1>',
-             f'<p>{counts["error"]} error(s), {counts["warning"]} warning(s), {counts["info"]} info — fail-on '
-             f'<code>{report.fail_on.value}</code> · pipecheck {escape(data["pipecheck_version"])}</p>']
+    head = (
+        style
+        if fragment
+        else (
+            f"<!doctype html><html lang=en><head><meta charset=utf-8><title>pipecheck "
+            f"{escape(report.command)}</title>{style}</head><body>"
+        )
+    )
+    parts = [
+        f'{head}<div class="pipecheck-report">',
+        f'<h1>pipecheck {escape(report.command)}: <span class="{data["status"]}">{data["status"].upper()}</span></h1>',
+        f"<p>{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info — fail-on "
+        f"<code>{report.fail_on.value}</code> · pipecheck {escape(data['pipecheck_version'])}</p>",
+    ]
     if labels:
-        parts.append("<h2>Per-class prevalence by split</h2>"
-                     f'<p>Share of images carrying each class. <span class="flag">⚑ flagged</span> classes have a '
-                     f"label_skew or class_counts warning or error.</p>{_bars(labels, flagged)}")
+        parts.append(
+            "<h2>Per-class prevalence by split</h2>"
+            f'<p>Share of images carrying each class. <span class="flag">⚑ flagged</span> classes have a '
+            f"label_skew or class_counts warning or error.</p>{_bars(labels, flagged)}"
+        )
         first = next(iter(labels["splits"]), None)
         if first:
             per_class = labels["splits"][first]["positives"]
-            parts.append(f"<h2>Class-count histogram ({escape(first)})</h2>"
-                         + _histogram([float(v) for v in per_class], "class counts", f"images per class in {first} → number of classes"))
+            parts.append(
+                f"<h2>Class-count histogram ({escape(first)})</h2>"
+                + _histogram(
+                    [float(v) for v in per_class], "class counts", f"images per class in {first} → number of classes"
+                )
+            )
         parts.append("<h2>Labels per image</h2>")
         for s, info in labels["splits"].items():
             hist = info["labels_per_image"]
-            parts.append(f"<h3>{escape(s)}</h3>" + _histogram([], f"labels per image {s}", "labels per image → images",
-                                                           bins=[(str(k), int(c)) for k, c in enumerate(hist)]))
+            parts.append(
+                f"<h3>{escape(s)}</h3>"
+                + _histogram(
+                    [],
+                    f"labels per image {s}",
+                    "labels per image → images",
+                    bins=[(str(k), int(c)) for k, c in enumerate(hist)],
+                )
+            )
     parts.append("<h2>Findings</h2>")
     if report.findings:
         rows = "".join(
             f'<tr><td class="sev-{f.severity.value}">{f.severity.value}</td><td><code>{escape(f.check)}</code></td>'
             f"<td>{escape(f.subject)}</td><td>{escape(f.message)}</td><td>{escape(f.hint)}</td></tr>"
-            for f in report.sorted_findings())
-        parts.append(f"<table><tr><th>severity</th><th>check</th><th>subject</th><th>message</th><th>hint</th></tr>{rows}</table>")
+            for f in report.sorted_findings()
+        )
+        parts.append(
+            f"<table><tr><th>severity</th><th>check</th><th>subject</th><th>message</th><th>hint</th></tr>{rows}</table>"
+        )
     else:
         parts.append("<p>No findings.</p>")
     parts.append("</div>" if fragment else "</div></body></html>\n")

@@ -53,8 +53,9 @@ def interval_from_env() -> float:
     except ValueError:
         value = -1.0
     if not value >= 0 or value == float("inf"):
-        raise InputError(f"{INTERVAL_ENV}={raw!r}: give the seconds between progress lines, e.g. 10 (0: every 10%), "
-                         f"or unset it")
+        raise InputError(
+            f"{INTERVAL_ENV}={raw!r}: give the seconds between progress lines, e.g. 10 (0: every 10%), or unset it"
+        )
     return value
 
 
@@ -118,9 +119,22 @@ class PlainLines:
         clock: Monotonic seconds (a test passes its own).
     """
 
-    def __init__(self, prefix: str, stream: TextIO | None = None, *, interval: float = DEFAULT_INTERVAL,
-                 quiet_quick: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
-        self.prefix, self.stream, self.interval, self.quiet_quick, self.clock = prefix, stream, interval, quiet_quick, clock
+    def __init__(
+        self,
+        prefix: str,
+        stream: TextIO | None = None,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        quiet_quick: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.prefix, self.stream, self.interval, self.quiet_quick, self.clock = (
+            prefix,
+            stream,
+            interval,
+            quiet_quick,
+            clock,
+        )
         self._open = False
 
     def start(self, total: int, what: str, unit: str) -> None:
@@ -138,7 +152,9 @@ class PlainLines:
             return  # the 100% line is finish()'s
         now = self.clock()
         since = now - self._said_at
-        if (self.done - self._said_done >= STEP * self.total and since >= self.interval) or since >= max(HEARTBEAT, self.interval):
+        if (self.done - self._said_done >= STEP * self.total and since >= self.interval) or since >= max(
+            HEARTBEAT, self.interval
+        ):
             self._say(now, self.done, self.total)
 
     def finish(self) -> None:
@@ -157,8 +173,10 @@ class PlainLines:
 
     def _say(self, now: float, done: int, total: int) -> None:
         pct = 100 if total <= 0 else min(100, done * 100 // total)
-        line = (f"{self.prefix}: {self.what} {done:,}/{total:,} {self.unit} ({pct}%), "
-                f"{elapsed_text(now - self.started)} elapsed")
+        line = (
+            f"{self.prefix}: {self.what} {done:,}/{total:,} {self.unit} ({pct}%), "
+            f"{elapsed_text(now - self.started)} elapsed"
+        )
         stream = self.stream or sys.stderr
         print(line, file=stream, flush=True)
         self._said, self._said_at, self._said_done = True, now, done
@@ -187,10 +205,19 @@ class RichBar:
         self.close()
         # stderr: stdout carries the report. Prints to stdout go above the bar only when stdout is this
         # terminal too; piped, stdout keeps exactly what was written to it.
-        self._bar = Bar(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[unit]}"), TaskProgressColumn(), TimeElapsedColumn(),
-                        TimeRemainingColumn(), console=Console(stderr=True), transient=True,
-                        redirect_stdout=_isatty(sys.stdout), redirect_stderr=True)
+        self._bar = Bar(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]}"),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+            redirect_stdout=_isatty(sys.stdout),
+            redirect_stderr=True,
+        )
         self._bar.start()
         self._job = self._bar.add_task(f"{self.prefix}: {what}", total=max(0, int(total)), unit=unit)
 

@@ -23,8 +23,10 @@ from typing import Iterator
 
 # One line of TensorFlow's C++ start-up log: absl's "I0000 00:00:1796306266.77 123 port.cc:153] ..." (TF 2.17+), the
 # older "2026-01-01 00:00:00.000: I tensorflow/..." form, absl's preamble and the CPU-feature note's 2nd line.
-TF_LOG_LINE = re.compile(r"([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] "
-                         r"|WARNING: All log messages before absl::InitializeLog\(\)|To enable the following instructions: )")
+TF_LOG_LINE = re.compile(
+    r"([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] "
+    r"|WARNING: All log messages before absl::InitializeLog\(\)|To enable the following instructions: )"
+)
 
 
 def wanted() -> bool:
@@ -49,8 +51,11 @@ def tensorflow_log_caught() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             caught.seek(0)
-            kept = [line for line in caught.read().decode("utf-8", "replace").splitlines(keepends=True)
-                    if not TF_LOG_LINE.match(line)]
+            kept = [
+                line
+                for line in caught.read().decode("utf-8", "replace").splitlines(keepends=True)
+                if not TF_LOG_LINE.match(line)
+            ]
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()

@@ -30,8 +30,9 @@ def printable(text: str) -> str:
     Class names, paths and messages come from users' files; a control character in one would make the
     JUnit XML unparseable or move a terminal's cursor. Tabs and newlines stay.
     """
-    return _FORBIDDEN.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
-                          str(text))
+    return _FORBIDDEN.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", str(text)
+    )
 
 
 def groups(report: Report) -> list[list[Finding]]:
@@ -93,7 +94,7 @@ def to_text(report: Report, *, color: bool = False, width: int = 110, verbose: b
         family_groups = list(family_groups)
         console.print(Text(f"{family} ({sum(len(g) for g in family_groups)})", style="bold"))
         for group in family_groups:
-            for f in (group if verbose or len(group) == 1 else group[:1]):
+            for f in group if verbose or len(group) == 1 else group[:1]:
                 line = Text(f"  {_ICON[f.severity.value]} {f.severity.value:<7} ", style=_STYLE[f.severity.value])
                 line.append(f"{f.check}", style="bold")
                 if len(group) > 1 and not verbose:
@@ -155,7 +156,16 @@ def to_markdown(report: Report, *, verbose: bool = False) -> str:
         out.append("")
     summary = {k: v for k, v in data["summary"].items() if k not in ("counts", "checks_run", "labels")}
     if summary:
-        out += ["<details><summary>summary</summary>", "", "```json", json.dumps(summary, indent=2), "```", "", "</details>", ""]
+        out += [
+            "<details><summary>summary</summary>",
+            "",
+            "```json",
+            json.dumps(summary, indent=2),
+            "```",
+            "",
+            "</details>",
+            "",
+        ]
     return printable("\n".join(out))
 
 
@@ -186,7 +196,9 @@ def to_junit(report: Report) -> str:
             body = f"<failure message={quoteattr(msg)} type={quoteattr(check)}>{escape(text)}</failure>"
         elif found:
             body = f"<system-out>{escape(text)}</system-out>"
-        cases.append(f'    <testcase classname={quoteattr("pipecheck." + family)} name={quoteattr(check)}>{body}</testcase>')
+        cases.append(
+            f"    <testcase classname={quoteattr('pipecheck.' + family)} name={quoteattr(check)}>{body}</testcase>"
+        )
     n_fail = sum(1 for c in checks if c in failing)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'

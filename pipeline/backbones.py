@@ -67,8 +67,15 @@ class Backbone:
 
     def fed_raw(self) -> "Backbone":
         """This backbone inside a model that preprocesses its input itself: it is fed raw [0, 255] RGB."""
-        return replace(self, mode="none", channel_order="RGB", scale=(1.0, 1.0, 1.0), offset=(0.0, 0.0, 0.0),
-                       source_channel=(0, 1, 2), in_model=True)
+        return replace(
+            self,
+            mode="none",
+            channel_order="RGB",
+            scale=(1.0, 1.0, 1.0),
+            offset=(0.0, 0.0, 0.0),
+            source_channel=(0, 1, 2),
+            in_model=True,
+        )
 
     def preprocess_function(self) -> Callable[[Any], Any]:
         """Keras' own ``preprocess_input`` for this backbone (imports Keras)."""

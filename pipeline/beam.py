@@ -117,9 +117,12 @@ def _pipeline(p, planned: Planned, opts: BuildOptions, splits: list[str]):
     """Attach the shard-writing step and, with statistics on, one TFDV branch per split."""
     import apache_beam as beam
 
-    written = (p | "PlannedShards" >> beam.Create(planned.todo, reshuffle=False)
-                 | "Spread" >> beam.Reshuffle()  # one shard per worker, never fused into one bundle
-                 | "WriteShard" >> beam.Map(_write))
+    written = (
+        p
+        | "PlannedShards" >> beam.Create(planned.todo, reshuffle=False)
+        | "Spread" >> beam.Reshuffle()  # one shard per worker, never fused into one bundle
+        | "WriteShard" >> beam.Map(_write)
+    )
     if not opts.stats:
         return
     from pipecheck.pipeline import stats
@@ -135,11 +138,13 @@ def _pipeline(p, planned: Planned, opts: BuildOptions, splits: list[str]):
     grouped = (rows, markers) | "RowsAndMarkers" >> beam.Flatten() | "BySplit" >> beam.GroupByKey()
     for split in splits:
         path = fsio.join(planned.staging, stats.stats_relpath(split))
-        (grouped
-         | f"Only[{split}]" >> beam.Filter(lambda kv, s=split: kv[0] == s)
-         | f"Batches[{split}]" >> beam.FlatMap(_batches, planned.types)
-         | f"Statistics[{split}]" >> tfdv.GenerateStatistics(tfdv.StatsOptions())
-         | f"WriteStatistics[{split}]" >> beam.Map(_write_stats, path))
+        (
+            grouped
+            | f"Only[{split}]" >> beam.Filter(lambda kv, s=split: kv[0] == s)
+            | f"Batches[{split}]" >> beam.FlatMap(_batches, planned.types)
+            | f"Statistics[{split}]" >> tfdv.GenerateStatistics(tfdv.StatsOptions())
+            | f"WriteStatistics[{split}]" >> beam.Map(_write_stats, path)
+        )
 
 
 def build_beam(opts: BuildOptions, beam_options: list[str] | tuple[str, ...] = ()) -> BuildResult:
@@ -177,7 +182,9 @@ def _build_beam_locked(opts: BuildOptions, options) -> BuildResult:
         _pipeline(pipeline, planned, opts, splits)
         state = pipeline.run().wait_until_finish()
         if str(state).rsplit(".", 1)[-1] != "DONE":
-            raise BeamBuildError(f"the Beam job ended in state {state}; finished shards stay in {planned.staging} for --resume")
+            raise BeamBuildError(
+                f"the Beam job ended in state {state}; finished shards stay in {planned.staging} for --resume"
+            )
     new: list[ShardResult] = []
     missing: list[str] = []
     for task in planned.todo:
@@ -188,8 +195,10 @@ def _build_beam_locked(opts: BuildOptions, options) -> BuildResult:
         else:
             new.append(result)
     if missing:
-        raise BeamBuildError(f"the Beam job finished without {len(missing)} shard(s) ({', '.join(missing[:3])}…); "
-                             f"rerun with --resume to write them")
+        raise BeamBuildError(
+            f"the Beam job finished without {len(missing)} shard(s) ({', '.join(missing[:3])}…); "
+            f"rerun with --resume to write them"
+        )
     return finish_build(opts, planned, new, statistics=partial(_statistics_written, planned.staging, splits))
 
 

@@ -79,18 +79,26 @@ class BuildResult:
         return self.manifest["accounting"]
 
 
-def _prepare(opts: BuildOptions, on_images: Callable[[list[str]], None] | None = None
-             ) -> tuple[Scan, list[dict[str, Any]], list[str], dict[str, str], dict[str, Any]]:
+def _prepare(
+    opts: BuildOptions, on_images: Callable[[list[str]], None] | None = None
+) -> tuple[Scan, list[dict[str, Any]], list[str], dict[str, str], dict[str, Any]]:
     """Scan, read labels/splits/groups, and return kept item records plus early rejects (in scan),
     the classes, the metadata types and the metadata cap's summary (``labels.cap_meta_keys``).
     """
     label_spec = opts.label_spec
     if opts.manifest:
-        scan = scan_manifest(opts.dump, opts.manifest, opts.path_column, recursive=opts.recursive,
-                             follow_symlinks=opts.follow_symlinks, on_images=on_images)
+        scan = scan_manifest(
+            opts.dump,
+            opts.manifest,
+            opts.path_column,
+            recursive=opts.recursive,
+            follow_symlinks=opts.follow_symlinks,
+            on_images=on_images,
+        )
     else:
-        scan = scan_sidecars(opts.dump, recursive=opts.recursive, follow_symlinks=opts.follow_symlinks,
-                             on_images=on_images)
+        scan = scan_sidecars(
+            opts.dump, recursive=opts.recursive, follow_symlinks=opts.follow_symlinks, on_images=on_images
+        )
     kept: list[dict[str, Any]] = []
     key_counts: Counter = Counter()  # items carrying each metadata key
     skip = {label_spec.field} | ({opts.split_field} if opts.split_field else set())
@@ -147,8 +155,9 @@ def _assign_splits(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[s
         k["split"] = s
 
 
-def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int], types: dict[str, str],
-          staging: str) -> tuple[list[ShardTask], dict[str, tuple[int, int]]]:
+def _plan(
+    opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int], types: dict[str, str], staging: str
+) -> tuple[list[ShardTask], dict[str, tuple[int, int]]]:
     """The shard tasks (``shards.plan_shards``), and each image's ``(size, mtime)`` (stat once: sizes
     size the shards, both go into the resume fingerprint).
     """
@@ -171,7 +180,9 @@ def _plan(opts: BuildOptions, kept: list[dict[str, Any]], index: dict[str, int],
             items = []
             for k in chunk:
                 labels = sorted(k["labels"], key=index.__getitem__)
-                items.append((k["item"].image, k["item"].stem, [index[n] for n in labels], labels, coerce_meta(k["meta"], types)))
+                items.append(
+                    (k["item"].image, k["item"].stem, [index[n] for n in labels], labels, coerce_meta(k["meta"], types))
+                )
                 k["meta"] = None  # now in the task; freeing it as we go lowers the plan's peak
             tasks.append(ShardTask(split, i, len(chunks), opts.dump, staging, opts.image_options, items))
     return tasks, stamps
@@ -202,6 +213,7 @@ def _gc_paused(fn):
     def wrapper(*args, **kwargs):
         with gc_paused():
             return fn(*args, **kwargs)
+
     return wrapper
 
 
@@ -262,8 +274,9 @@ def _build_locked(opts: BuildOptions, progress: bool) -> BuildResult:
             del checked
         # Closed explicitly: a Ctrl-C landing between two results (outside the generator) must
         # still stop the workers, not wait for the generator to be garbage-collected.
-        with contextlib.closing(run_tasks(planned.todo, workers, progress,
-                                          pool=precheck.pool if precheck else None)) as results:
+        with contextlib.closing(
+            run_tasks(planned.todo, workers, progress, pool=precheck.pool if precheck else None)
+        ) as results:
             new = list(results)
     except BaseException:  # Ctrl-C, or an input error found while planning
         if precheck:
@@ -274,8 +287,9 @@ def _build_locked(opts: BuildOptions, progress: bool) -> BuildResult:
     return finish_build(opts, planned, new)
 
 
-def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
-                 statistics: Callable[[], dict[str, str]] | None = None) -> BuildResult:
+def finish_build(
+    opts: BuildOptions, planned: Planned, new: list[ShardResult], statistics: Callable[[], dict[str, str]] | None = None
+) -> BuildResult:
     """Everything after the shards are written, shared by every runner: account, compute the
     statistics, wait for the shards to reach the disk, then ``staging.publish`` (``rejects.jsonl``,
     ``checksums.jsonl``, ``dataset.json``, the swap). ``statistics`` writes ``stats/`` itself when a
@@ -290,8 +304,11 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
         rejects.extend(r.rejects)
         repairs.update(r.repairs)
     rejects.sort(key=lambda r: (r.path, r.reason))
-    splits = splits_from_shards(((r.split, ShardInfo(r.file, r.records, r.bytes, r.sha256), r.class_counts)
-                                 for r in results), planned.classes, requested_splits(opts))
+    splits = splits_from_shards(
+        ((r.split, ShardInfo(r.file, r.records, r.bytes, r.sha256), r.class_counts) for r in results),
+        planned.classes,
+        requested_splits(opts),
+    )
     manifest = _manifest(opts, planned, splits, rejects, repairs)
     if opts.stats and statistics:
         manifest = manifest.replace(statistics=statistics())
@@ -309,13 +326,20 @@ def finish_build(opts: BuildOptions, planned: Planned, new: list[ShardResult],
         make_durable(staging, results)
     # The resume records go only after the swap: a kill before it leaves a staging folder that
     # --resume can finish; a kill after it leaves them in --out, which --resume also accepts.
-    publish(staging, planned.out, manifest, rejects, ((r.file, r.record_digests) for r in results),
-            bookkeeping=[f".{r.file}{DONE_SUFFIX}" for r in results] + [STATE_NAME])
+    publish(
+        staging,
+        planned.out,
+        manifest,
+        rejects,
+        ((r.file, r.record_digests) for r in results),
+        bookkeeping=[f".{r.file}{DONE_SUFFIX}" for r in results] + [STATE_NAME],
+    )
     return BuildResult(str(planned.out), manifest.to_dict(), rejects, repairs, len(scan.litter), scan.ignored)
 
 
-def _manifest(opts: BuildOptions, planned: Planned, splits: dict[str, SplitInfo], rejects: list[Reject],
-              repairs: Counter) -> Manifest:
+def _manifest(
+    opts: BuildOptions, planned: Planned, splits: dict[str, SplitInfo], rejects: list[Reject], repairs: Counter
+) -> Manifest:
     """The build's ``dataset.json`` (without statistics, computed after it)."""
     scan = planned.scan
     written = sum(s.examples for s in splits.values())
@@ -325,8 +349,11 @@ def _manifest(opts: BuildOptions, planned: Planned, splits: dict[str, SplitInfo]
         created_unix=round(planned.started, 3),
         build_seconds=round(time.time() - planned.started, 3),
         dump=opts.dump if fsio.is_remote(opts.dump) else os.path.abspath(opts.dump),
-        options={k: v for k, v in dataclasses.asdict(opts).items()
-                 if k not in ("dump", "out", "overwrite", "resume", "workers", "stats")},
+        options={
+            k: v
+            for k, v in dataclasses.asdict(opts).items()
+            if k not in ("dump", "out", "overwrite", "resume", "workers", "stats")
+        },
         label_mode=MULTI_LABEL if opts.multi_label_field else SINGLE_LABEL,
         label_field=opts.label_spec.field,
         classes=tuple(planned.classes),

@@ -24,10 +24,16 @@ from dataclasses import dataclass
 
 _TF_JPEG_FRAMES = {0xC0, 0xC1, 0xC2, 0xC9, 0xCA}
 _LOSSLESS_FRAMES = {0xC3, 0xC7, 0xCB, 0xCF}
-_FRAME_NAMES = {0xC3: "lossless", 0xC5: "hierarchical", 0xC6: "hierarchical progressive",
-                0xC7: "hierarchical lossless", 0xCB: "lossless arithmetic-coded",
-                0xCD: "hierarchical arithmetic-coded", 0xCE: "hierarchical progressive arithmetic-coded",
-                0xCF: "hierarchical lossless arithmetic-coded"}
+_FRAME_NAMES = {
+    0xC3: "lossless",
+    0xC5: "hierarchical",
+    0xC6: "hierarchical progressive",
+    0xC7: "hierarchical lossless",
+    0xCB: "lossless arithmetic-coded",
+    0xCD: "hierarchical arithmetic-coded",
+    0xCE: "hierarchical progressive arithmetic-coded",
+    0xCF: "hierarchical lossless arithmetic-coded",
+}
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -97,8 +103,9 @@ def _jpeg_refusal(data: bytes) -> Refusal | None:
     if marker == 0xDE:
         return Refusal("hierarchical JPEG (DHP marker)", False)
     if marker not in _TF_JPEG_FRAMES:
-        return Refusal(f"{_FRAME_NAMES.get(marker, 'unsupported')} JPEG (SOF{marker - 0xC0})",
-                       marker in _LOSSLESS_FRAMES)
+        return Refusal(
+            f"{_FRAME_NAMES.get(marker, 'unsupported')} JPEG (SOF{marker - 0xC0})", marker in _LOSSLESS_FRAMES
+        )
     if precision != 8:
         return Refusal(f"{precision}-bit JPEG samples (TensorFlow decodes 8)", False)
     return None
@@ -110,12 +117,12 @@ def _png_refusal(data: bytes) -> Refusal | None:
     i, end = len(_PNG_SIGNATURE), len(data)
     view, crc32 = memoryview(data), zlib.crc32
     while i + 12 <= end:
-        length = int.from_bytes(data[i:i + 4], "big")
+        length = int.from_bytes(data[i : i + 4], "big")
         stop = i + 8 + length
         if stop + 4 > end:
             break
-        kind = data[i + 4:i + 8]
-        if crc32(view[i + 4:stop]) != int.from_bytes(data[stop:stop + 4], "big"):
+        kind = data[i + 4 : i + 8]
+        if crc32(view[i + 4 : stop]) != int.from_bytes(data[stop : stop + 4], "big"):
             return Refusal(f"PNG chunk {kind.decode('latin-1')!r} at byte {i}: CRC mismatch", True)
         if kind == b"IEND":
             return None

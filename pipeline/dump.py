@@ -140,8 +140,9 @@ def _listing(folder: str) -> list[os.DirEntry]:
         with os.scandir(folder) as it:
             return sorted(it, key=lambda e: e.name)
     except OSError as exc:
-        raise InputError(f"cannot list folder {exc.filename}: {exc.strerror}; "
-                         "fix its permissions or move it out of the dump") from None
+        raise InputError(
+            f"cannot list folder {exc.filename}: {exc.strerror}; fix its permissions or move it out of the dump"
+        ) from None
 
 
 def _regular(entry: os.DirEntry) -> bool:
@@ -166,7 +167,7 @@ def _hidden_files(entry: os.DirEntry, rel: str):
     counted = False
     for dirpath, dirs, files in os.walk(entry.path, followlinks=False):
         counted = True
-        sub = rel + dirpath[len(entry.path):]
+        sub = rel + dirpath[len(entry.path) :]
         links = [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]  # not walked: one each
         for name in sorted(files + links):
             yield f"{sub}{os.sep}{name}", HIDDEN
@@ -179,7 +180,7 @@ def _walk_remote(root: str, recursive: bool):
     prefix = root.rstrip("/") + "/"
     for dirpath, dirnames, filenames in fsio.walk(root):
         dirnames[:] = sorted(d.rstrip("/") for d in dirnames) if recursive else []
-        rel_dir = dirpath.rstrip("/")[len(prefix):] if dirpath.rstrip("/") != root.rstrip("/") else ""
+        rel_dir = dirpath.rstrip("/")[len(prefix) :] if dirpath.rstrip("/") != root.rstrip("/") else ""
         skip = HIDDEN if any(part.startswith(".") for part in rel_dir.split("/")) else ""
         for name in sorted(filenames):
             yield (f"{rel_dir}/{name}" if rel_dir else name), skip
@@ -204,8 +205,13 @@ class _Found:
     special: set[str] = field(default_factory=set)  # not regular files: rejected as unreadable wherever they pair
 
 
-def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = False,
-                  on_images: Callable[[list[str]], None] | None = None) -> Scan:
+def scan_sidecars(
+    root: str,
+    *,
+    recursive: bool = True,
+    follow_symlinks: bool = False,
+    on_images: Callable[[list[str]], None] | None = None,
+) -> Scan:
     """Pair every image with the ``.json`` of the same stem in the same folder.
 
     ``root`` may be a ``scheme://`` folder (``gs://``, ``s3://`` ...), walked with ``tf.io.gfile``.
@@ -223,8 +229,13 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
     found = _sort_files(scan, base, walked)
     ordered = sorted(found.images.items())
     if on_images is not None:  # the images that will be read: one per stem, one sidecar
-        on_images([paths[0] for stem, paths in ordered
-                   if len(paths) == 1 and len(found.sidecars.get(stem, ())) == 1 and paths[0] not in found.special])
+        on_images(
+            [
+                paths[0]
+                for stem, paths in ordered
+                if len(paths) == 1 and len(found.sidecars.get(stem, ())) == 1 and paths[0] not in found.special
+            ]
+        )
     for stem, paths in ordered:
         scan.inputs_found += len(paths)
         paired = _pair(base, stem, paths, found)
@@ -236,8 +247,11 @@ def scan_sidecars(root: str, *, recursive: bool = True, follow_symlinks: bool = 
         if stem not in found.images:
             for sidecar in sidecars:
                 scan.inputs_found += 1
-                scan.rejects.append(Reject(sidecar, stem, "unreadable", NOT_REGULAR) if sidecar in found.special
-                                    else Reject(sidecar, stem, "orphan_sidecar", "no image with this stem"))
+                scan.rejects.append(
+                    Reject(sidecar, stem, "unreadable", NOT_REGULAR)
+                    if sidecar in found.special
+                    else Reject(sidecar, stem, "orphan_sidecar", "no image with this stem")
+                )
     return scan
 
 
@@ -283,14 +297,18 @@ def _sort_files(scan: Scan, base, walked) -> _Found:
 def _pair(base, stem: str, paths: list[str], found: _Found) -> Item | list[Reject]:
     """The item of one stem's image(s), or why it is rejected (its sidecar read only when needed)."""
     if len(paths) > 1:
-        return [Reject(p, stem, "duplicate_stem", f"same stem as {', '.join(q for q in paths if q != p)}") for p in paths]
+        return [
+            Reject(p, stem, "duplicate_stem", f"same stem as {', '.join(q for q in paths if q != p)}") for p in paths
+        ]
     image = paths[0]
     candidates = found.sidecars.get(stem, [])
     if len(candidates) > 1:  # a.json and a.JSON: which one describes the image is ambiguous
         return [Reject(image, stem, "duplicate_stem", f"several sidecars: {', '.join(candidates)}")]
     sidecar = candidates[0] if candidates else None
     if image in found.special or sidecar in found.special:
-        return [Reject(image, stem, "unreadable", NOT_REGULAR if image in found.special else f"{sidecar}: {NOT_REGULAR}")]
+        return [
+            Reject(image, stem, "unreadable", NOT_REGULAR if image in found.special else f"{sidecar}: {NOT_REGULAR}")
+        ]
     if sidecar is None:
         return [Reject(image, stem, "no_sidecar", f"expected {os.path.basename(stem)}.json next to it")]
     meta, problem = read_sidecar(fsio.join(base, sidecar))
@@ -382,8 +400,15 @@ def write_table(df, path: str) -> None:
     write_atomic(path, buf.getvalue())
 
 
-def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recursive: bool = True,
-                  follow_symlinks: bool = False, on_images: Callable[[list[str]], None] | None = None) -> Scan:
+def scan_manifest(
+    root: str,
+    manifest: str,
+    path_column: str = "path",
+    *,
+    recursive: bool = True,
+    follow_symlinks: bool = False,
+    on_images: Callable[[list[str]], None] | None = None,
+) -> Scan:
     """Items from one table (``.csv``, ``.jsonl``/``.ndjson``, ``.parquet``) with a path column.
 
     Images under ``root`` that the table does not list are rejected as ``no_sidecar`` so nothing in
@@ -394,7 +419,9 @@ def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recurs
         raise InputError(f"dump folder not found: {root} (pass the folder that holds the images)")
     df = read_table(manifest)
     if path_column not in df.columns:
-        raise InputError(f"{manifest}: no column {path_column!r} (columns: {', '.join(map(str, df.columns))}); pass --path-column")
+        raise InputError(
+            f"{manifest}: no column {path_column!r} (columns: {', '.join(map(str, df.columns))}); pass --path-column"
+        )
     scan = Scan(root=str(base))
     listed: set[str] = set()
     for row in df.to_dict(orient="records"):
@@ -405,7 +432,9 @@ def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recurs
             scan.rejects.append(Reject(rel, stem, "outside_dump", "the path leaves the dump folder"))
             continue
         if not follow_symlinks and _outside(base, base / rel):
-            scan.rejects.append(Reject(rel, stem, "outside_dump", "a symlink leads outside the dump; pass --follow-symlinks to read it"))
+            scan.rejects.append(
+                Reject(rel, stem, "outside_dump", "a symlink leads outside the dump; pass --follow-symlinks to read it")
+            )
             continue
         if rel in listed:
             scan.rejects.append(Reject(rel, stem, "duplicate_row", "path listed more than once"))
@@ -426,11 +455,18 @@ def scan_manifest(root: str, manifest: str, path_column: str = "path", *, recurs
         on_images([item.image for item in scan.items])
     for rel, skipped in _walk(base, recursive, False):
         name = os.path.basename(rel)
-        if (skipped and skipped != NOT_REGULAR_SKIP) or is_litter(name) or rel in listed or os.path.abspath(base / rel) == os.path.abspath(manifest):
+        if (
+            (skipped and skipped != NOT_REGULAR_SKIP)
+            or is_litter(name)
+            or rel in listed
+            or os.path.abspath(base / rel) == os.path.abspath(manifest)
+        ):
             continue
         if os.path.splitext(rel)[1].lower() in IMAGE_EXTS:
             scan.inputs_found += 1
-            scan.rejects.append(Reject(rel, os.path.splitext(rel)[0], "no_sidecar", f"not listed in {os.path.basename(manifest)}"))
+            scan.rejects.append(
+                Reject(rel, os.path.splitext(rel)[0], "no_sidecar", f"not listed in {os.path.basename(manifest)}")
+            )
     return scan
 
 

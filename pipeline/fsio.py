@@ -259,8 +259,16 @@ def make_durable(paths: list[str]) -> list[tuple[str, OSError]]:
 
 # A folder's fsync makes the names in it durable; some filesystems (FUSE, network mounts) and
 # platforms cannot fsync a folder at all, and there it is skipped, as PostgreSQL and SQLite do.
-_NO_FOLDER_FSYNC = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF, errno.EISDIR,
-                    errno.EACCES, errno.EPERM}
+_NO_FOLDER_FSYNC = {
+    errno.EINVAL,
+    errno.ENOTSUP,
+    errno.EOPNOTSUPP,
+    errno.ENOSYS,
+    errno.EBADF,
+    errno.EISDIR,
+    errno.EACCES,
+    errno.EPERM,
+}
 
 
 def sync_folder(folder: str) -> None:

@@ -29,8 +29,17 @@ from pipecheck.pipeline.decodable import Refusal, tf_refusal
 from pipecheck.pipeline.dump import sniff_format
 from pipecheck.pipeline.jpeg import plain_jpeg_size
 
-_EXT_FORMAT = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".png": "png", ".bmp": "bmp", ".gif": "gif",
-               ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
+_EXT_FORMAT = {
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".jpe": "jpeg",
+    ".png": "png",
+    ".bmp": "bmp",
+    ".gif": "gif",
+    ".webp": "webp",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+}
 _LOSSLESS = {"png", "bmp", "gif", "tiff"}
 _ORIENTATION = 0x0112
 _STREAM_REPR = re.compile(r" ?<_io\.BytesIO object at 0x[0-9a-f]+>")
@@ -147,8 +156,9 @@ def _downscaled_jpeg(data: bytes, width: int, height: int, opts: ImageOptions, r
     scale = opts.max_side / max(width, height)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     try:
-        rgb = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True,
-                                     min_width=-(-width // step), min_height=-(-height // step))
+        rgb = simplejpeg.decode_jpeg(
+            data, colorspace="RGB", strict=True, min_width=-(-width // step), min_height=-(-height // step)
+        )
     except (ValueError, RuntimeError):
         return None
     if rgb.shape[:2] != (-(-height // step), -(-width // step)):
@@ -161,8 +171,9 @@ def _downscaled_jpeg(data: bytes, width: int, height: int, opts: ImageOptions, r
     buf = io.BytesIO()
     img.save(buf, "JPEG", **_encoder_settings(opts.jpeg_quality, settings))
     encoded = buf.getvalue()
-    return Checked(encoded, "jpeg", size[1], size[0], hashlib.sha256(encoded).hexdigest(), digest, phash,
-                   repairs + ["downscaled"])
+    return Checked(
+        encoded, "jpeg", size[1], size[0], hashlib.sha256(encoded).hexdigest(), digest, phash, repairs + ["downscaled"]
+    )
 
 
 def _jpeg_encoding(img: Image.Image, transposed: bool = False) -> dict | None:
@@ -310,7 +321,9 @@ def _read_header(data: bytes) -> _Source | Rejected:
 def _size_limits(src: _Source, opts: ImageOptions) -> Rejected | None:
     width, height = src.width, src.height
     if width * height > opts.max_pixels:
-        return Rejected("too_many_pixels", f"{width}x{height} = {width * height:,} pixels > --max-pixels {opts.max_pixels:,}")
+        return Rejected(
+            "too_many_pixels", f"{width}x{height} = {width * height:,} pixels > --max-pixels {opts.max_pixels:,}"
+        )
     if min(width, height) < opts.min_side:
         return Rejected("too_small", f"{width}x{height}: shorter side < --min-side {opts.min_side}")
     return None
@@ -328,8 +341,12 @@ def _without_pillow_decode(data: bytes, src: _Source, opts: ImageOptions, repair
     """
     img = src.img
     upright_rgb_jpeg = img is None or (  # None: a plain JPEG, sized from its header
-        src.refusal is None and src.fmt == "jpeg" and img.mode == "RGB" and getattr(img, "n_frames", 1) == 1
-        and img.getexif().get(_ORIENTATION, 1) in (1, None))
+        src.refusal is None
+        and src.fmt == "jpeg"
+        and img.mode == "RGB"
+        and getattr(img, "n_frames", 1) == 1
+        and img.getexif().get(_ORIENTATION, 1) in (1, None)
+    )
     if not upright_rgb_jpeg:
         return None
     width, height = src.width, src.height
@@ -341,8 +358,9 @@ def _without_pillow_decode(data: bytes, src: _Source, opts: ImageOptions, repair
     return Checked(data, src.fmt, height, width, hashlib.sha256(data).hexdigest(), fast[0], fast[1], repairs)
 
 
-def _decode_upright_rgb(data: bytes, src: _Source, opts: ImageOptions,
-                        repairs: list[str]) -> tuple[Image.Image, bool] | Rejected:
+def _decode_upright_rgb(
+    data: bytes, src: _Source, opts: ImageOptions, repairs: list[str]
+) -> tuple[Image.Image, bool] | Rejected:
     """Pillow's full decode (DCT-scaled for a JPEG over ``max_side``), turned upright by its EXIF
     orientation and converted to RGB: ``(image, transposed by 90 degrees)``. Opens the source
     first when the header step did not (``src.img`` is then set: the JPEG's tables are read there).
@@ -375,8 +393,9 @@ def _decode_upright_rgb(data: bytes, src: _Source, opts: ImageOptions,
     return img, transposed
 
 
-def _store(data: bytes, img: Image.Image, transposed: bool, src: _Source, opts: ImageOptions,
-           repairs: list[str]) -> Checked:
+def _store(
+    data: bytes, img: Image.Image, transposed: bool, src: _Source, opts: ImageOptions, repairs: list[str]
+) -> Checked:
     """Hash the decoded RGB pixels; keep the source's bytes when they need no change, else re-encode."""
     width, height = img.size
     pixels = img.tobytes()
@@ -397,7 +416,9 @@ def _store(data: bytes, img: Image.Image, transposed: bool, src: _Source, opts: 
             repairs.append(f"reencoded_from_{src.fmt}")
         out_fmt = "png" if src.fmt in _LOSSLESS or (src.refusal is not None and src.refusal.lossless) else "jpeg"
     encoded = _encode(img, out_fmt, src, opts, transposed)
-    return Checked(encoded, out_fmt, img.size[1], img.size[0], hashlib.sha256(encoded).hexdigest(), digest, phash, repairs)
+    return Checked(
+        encoded, out_fmt, img.size[1], img.size[0], hashlib.sha256(encoded).hexdigest(), digest, phash, repairs
+    )
 
 
 def _downscale(img: Image.Image, src: _Source, opts: ImageOptions, transposed: bool) -> Image.Image:

@@ -112,7 +112,7 @@ class _DuplicateKey(ValueError):
 
 
 def key_collision(obj: dict[str, Any]) -> str:
-    """"" or why two key paths of ``obj`` read as one dotted field name.
+    """Why two key paths of ``obj`` read as one dotted field name (an empty string when none do).
 
     Fields are named by dotted paths (``--label-field taxon.species``, ``meta/taxon.species``), so
     ``{"taxon.species": .., "taxon": {"species": ..}}`` holds two values under one name and one of

@@ -13,8 +13,10 @@ from __future__ import annotations
 _EXIF = b"Exif\x00\x00"
 _XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 _MPF = b"MPF\x00"
-_SHORT_x1 = {"little": (3).to_bytes(2, "little") + (1).to_bytes(4, "little"),
-             "big": (3).to_bytes(2, "big") + (1).to_bytes(4, "big")}
+_SHORT_x1 = {
+    "little": (3).to_bytes(2, "little") + (1).to_bytes(4, "little"),
+    "big": (3).to_bytes(2, "big") + (1).to_bytes(4, "big"),
+}
 
 
 def plain_jpeg_size(data: bytes) -> tuple[int, int] | None:
@@ -51,7 +53,7 @@ def plain_jpeg_size(data: bytes) -> tuple[int, int] | None:
             if data.startswith(_EXIF, i + 4):
                 if exif is not None:
                     return None
-                exif = data[i + 10:nxt]
+                exif = data[i + 10 : nxt]
             elif data.startswith(_XMP, i + 4) and data.find(b"tiff:Orientation", i + 4, nxt) >= 0:
                 return None
         elif marker == 0xE2 and data.startswith(_MPF, i + 4):
@@ -73,13 +75,13 @@ def exif_orientation(tiff: bytes) -> int | None:
     ifd = int.from_bytes(tiff[4:8], order)
     if ifd < 8 or ifd + 2 > len(tiff):
         return -1
-    stop = ifd + 2 + 12 * int.from_bytes(tiff[ifd:ifd + 2], order)
+    stop = ifd + 2 + 12 * int.from_bytes(tiff[ifd : ifd + 2], order)
     if stop > len(tiff):
         return -1
     found = None
     for entry in range(ifd + 2, stop, 12):
-        if int.from_bytes(tiff[entry:entry + 2], order) == 0x0112:
-            if found is not None or tiff[entry + 2:entry + 8] != _SHORT_x1[order]:
+        if int.from_bytes(tiff[entry : entry + 2], order) == 0x0112:
+            if found is not None or tiff[entry + 2 : entry + 8] != _SHORT_x1[order]:
                 return -1
-            found = int.from_bytes(tiff[entry + 8:entry + 10], order)
+            found = int.from_bytes(tiff[entry + 8 : entry + 10], order)
     return found

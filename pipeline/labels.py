@@ -43,8 +43,10 @@ class LabelMode(enum.StrEnum):
             return value
         key = str(value).strip().lower().replace("-", "_") if isinstance(value, str) else None
         if key not in LABEL_MODE_ALIASES:
-            raise InputError(f"label_mode {value!r} is not a label mode; use {', '.join(m.value for m in cls)} "
-                             f"(or an alias: {', '.join(a for a in LABEL_MODE_ALIASES if a not in cls._value2member_map_)})")
+            raise InputError(
+                f"label_mode {value!r} is not a label mode; use {', '.join(m.value for m in cls)} "
+                f"(or an alias: {', '.join(a for a in LABEL_MODE_ALIASES if a not in cls._value2member_map_)})"
+            )
         return cls(LABEL_MODE_ALIASES[key])
 
     @classmethod
@@ -56,10 +58,17 @@ class LabelMode(enum.StrEnum):
 # Every spelling users pass today (the reader's, the input checks' and the training run's), lowercased
 # with ``_`` for ``-``, and the mode it names.
 LABEL_MODE_ALIASES: dict[str, str] = {
-    "int": "int", "sparse": "int", "sparse_categorical": "int",
-    "categorical": "categorical", "one_hot": "categorical", "onehot": "categorical",
+    "int": "int",
+    "sparse": "int",
+    "sparse_categorical": "int",
+    "categorical": "categorical",
+    "one_hot": "categorical",
+    "onehot": "categorical",
     "binary": "binary",
-    "multi_hot": "multi_hot", "multihot": "multi_hot", "multi_label": "multi_hot", "multilabel": "multi_hot",
+    "multi_hot": "multi_hot",
+    "multihot": "multi_hot",
+    "multi_label": "multi_hot",
+    "multilabel": "multi_hot",
 }
 
 
@@ -178,8 +187,13 @@ def cap_meta_keys(counts: Counter, max_keys: int) -> tuple[set[str], dict[str, A
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     kept = {key for key, _ in ranked[:max_keys]}
     dropped = ranked[max_keys:]
-    summary = {"max": max_keys, "found": len(ranked), "kept": len(kept), "dropped": len(dropped),
-               "dropped_examples": dict(dropped[:DROPPED_EXAMPLES])}
+    summary = {
+        "max": max_keys,
+        "found": len(ranked),
+        "kept": len(kept),
+        "dropped": len(dropped),
+        "dropped_examples": dict(dropped[:DROPPED_EXAMPLES]),
+    }
     return kept, summary
 
 

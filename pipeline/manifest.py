@@ -123,9 +123,22 @@ class Manifest(_Keyed):
     """
 
     KEYS: ClassVar[tuple[str, ...]] = (
-        "pipecheck_version", "format_version", "created_unix", "build_seconds", "dump", "options", "label_mode",
-        "label_field", "classes", "meta_features", "metadata_keys", "splits", "accounting", "statistics",
-        "resplit_from")
+        "pipecheck_version",
+        "format_version",
+        "created_unix",
+        "build_seconds",
+        "dump",
+        "options",
+        "label_mode",
+        "label_field",
+        "classes",
+        "meta_features",
+        "metadata_keys",
+        "splits",
+        "accounting",
+        "statistics",
+        "resplit_from",
+    )
     OPTIONAL: ClassVar[frozenset[str]] = frozenset(KEYS) - {"classes", "splits"}
 
     classes: tuple[str, ...]
@@ -209,8 +222,9 @@ class Manifest(_Keyed):
         return dataclasses.replace(self, **changes)
 
 
-def splits_from_shards(shards: Iterable[tuple[str, ShardInfo, Mapping[str, int]]], classes: Iterable[str],
-                       requested: Iterable[str] = ()) -> dict[str, SplitInfo]:
+def splits_from_shards(
+    shards: Iterable[tuple[str, ShardInfo, Mapping[str, int]]], classes: Iterable[str], requested: Iterable[str] = ()
+) -> dict[str, SplitInfo]:
     """The manifest's ``splits`` from ``(split, shard, class counts)`` in file order: per split its
     examples, its count for every class (zeros included) and its shards, in :func:`split_order`.
     A ``requested`` split that received no shard stays, empty, so the checks can say so
@@ -224,10 +238,14 @@ def splits_from_shards(shards: Iterable[tuple[str, ShardInfo, Mapping[str, int]]
         counts.setdefault(split, Counter()).update(class_counts)
         members.setdefault(split, []).append(shard)
     classes = list(classes)
-    return {name: SplitInfo(examples=sum(s.records for s in members[name]),
-                            class_counts={c: counts[name].get(c, 0) for c in classes},
-                            shards=tuple(members[name]))
-            for name in split_order(members)}
+    return {
+        name: SplitInfo(
+            examples=sum(s.records for s in members[name]),
+            class_counts={c: counts[name].get(c, 0) for c in classes},
+            shards=tuple(members[name]),
+        )
+        for name in split_order(members)
+    }
 
 
 class ManifestError(ValueError):
@@ -283,16 +301,29 @@ def manifest_problem(data: dict[str, Any]) -> str | None:
     if not isinstance(splits, dict) or not splits:
         return "'splits' is not a mapping of split names"
     for name, info in splits.items():
-        if not isinstance(info, dict) or not _is_count(info.get("examples")) or not isinstance(info.get("shards"), list):
+        if (
+            not isinstance(info, dict)
+            or not _is_count(info.get("examples"))
+            or not isinstance(info.get("shards"), list)
+        ):
             return f"split {name!r} lacks 'examples' or 'shards'"
         for i, shard in enumerate(info["shards"]):
             if not isinstance(shard, dict):
                 return f"split {name!r} shard {i} is not a mapping"
             file = shard.get("file")
-            if not isinstance(file, str) or not file or file.startswith(("/", "\\")) or ".." in Path(file).parts \
-                    or "\x00" in file:
+            if (
+                not isinstance(file, str)
+                or not file
+                or file.startswith(("/", "\\"))
+                or ".." in Path(file).parts
+                or "\x00" in file
+            ):
                 return f"split {name!r} shard {i} has no plain file name inside the folder"
-            if not (_is_count(shard.get("records")) and _is_count(shard.get("bytes")) and isinstance(shard.get("sha256"), str)):
+            if not (
+                _is_count(shard.get("records"))
+                and _is_count(shard.get("bytes"))
+                and isinstance(shard.get("sha256"), str)
+            ):
                 return f"split {name!r} shard {file} lacks records/bytes/sha256"
     for key in ("statistics", "accounting", "options", "metadata_keys"):
         if key in data and not isinstance(data[key], dict):

@@ -89,14 +89,16 @@ class Precheck:
         from pipecheck.pipeline.workers import new_pool
 
         self.pool = new_pool(self.workers)
-        chunks = (rels[i:i + self.CHUNK] for i in range(0, len(rels), self.CHUNK))
+        chunks = (rels[i : i + self.CHUNK] for i in range(0, len(rels), self.CHUNK))
         # The first chunks are submitted here, on the calling (main) thread, one per worker at
         # least: the pool starts its processes as work is submitted (with fork all at the first
         # submit; with forkserver/spawn one per submit), and starting them from the helper thread
         # while the main thread runs could copy a held lock into a forked child, or race the
         # main thread's own submits to the fork server.
-        first = {self.pool.submit(precheck, self._root, chunk, self._options)
-                 for chunk in itertools.islice(chunks, 2 * self.workers)}
+        first = {
+            self.pool.submit(precheck, self._root, chunk, self._options)
+            for chunk in itertools.islice(chunks, 2 * self.workers)
+        }
         self._thread = threading.Thread(target=self._feed, args=(chunks, first), name="pipecheck-precheck", daemon=True)
         self._thread.start()
 

@@ -54,8 +54,10 @@ def progress_or_none(progress: Any) -> Progress:
     if progress is None or progress is False:
         return NO_PROGRESS
     if not isinstance(progress, Progress):
-        raise TypeError(f"progress must be a Progress (start/advance/finish) or None, not {progress!r}; "
-                        "pipecheck.progress.reporting() makes one from a flag")
+        raise TypeError(
+            f"progress must be a Progress (start/advance/finish) or None, not {progress!r}; "
+            "pipecheck.progress.reporting() makes one from a flag"
+        )
     return progress
 
 

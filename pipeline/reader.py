@@ -82,9 +82,12 @@ def load_dataset(
 
     paths = manifest.shard_paths(data_dir, split)
     if not paths:
-        raise InputError(f"split {split!r} of {data_dir} is empty (no image landed in it); rebuild with other split options")
-    ds = _records(paths, shuffle=shuffle, shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat,
-                  deterministic=deterministic)
+        raise InputError(
+            f"split {split!r} of {data_dir} is empty (no image landed in it); rebuild with other split options"
+        )
+    ds = _records(
+        paths, shuffle=shuffle, shuffle_buffer=shuffle_buffer, seed=seed, repeat=repeat, deterministic=deterministic
+    )
 
     # DCT scaling (decode at 1/2, 1/4 or 1/8 while the short side stays >= the target side) skips
     # most of the IDCT work for large stored images; a build whose --max-side rules it out skips the
@@ -120,8 +123,9 @@ def _backbone(name: str | None):
         raise InputError(str(exc)) from None
 
 
-def _records(paths: list[str], *, shuffle: bool, shuffle_buffer: int, seed: int | None, repeat: bool,
-             deterministic: bool):
+def _records(
+    paths: list[str], *, shuffle: bool, shuffle_buffer: int, seed: int | None, repeat: bool, deterministic: bool
+):
     """Serialized records of the shards at ``paths``: files (shuffled) read interleaved, records
     shuffled, repeated.
     """
@@ -151,8 +155,10 @@ def _label_mode(manifest: Manifest, data_dir: str, label_mode: str | LabelMode |
     if mode != LabelMode.MULTI_HOT and manifest.multi_label:
         raise InputError(f"{data_dir} holds multi-label data; use label_mode='multi_hot'")
     if mode == LabelMode.BINARY and len(manifest.classes) != 2:
-        raise InputError(f"label_mode 'binary' needs two classes and {data_dir} has {len(manifest.classes)}; "
-                         "use label_mode='categorical' or 'int'")
+        raise InputError(
+            f"label_mode 'binary' needs two classes and {data_dir} has {len(manifest.classes)}; "
+            "use label_mode='categorical' or 'int'"
+        )
     return mode
 
 
@@ -182,10 +188,15 @@ def _decoder(bb, height: int, width: int, max_side: int | None, dct_scaling: boo
         if not dct_scaling:
             return tf.io.decode_jpeg(data, channels=3)
         short_side = tf.minimum(parsed[spec.IMAGE_HEIGHT], parsed[spec.IMAGE_WIDTH])
-        ratio_index = (tf.cast(short_side >= 2 * target_side, tf.int32) + tf.cast(short_side >= 4 * target_side, tf.int32)
-                       + tf.cast(short_side >= 8 * target_side, tf.int32))
-        branches = [lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r, dct_method="INTEGER_FAST" if r > 1 else "")
-                    for r in (1, 2, 4, 8)]
+        ratio_index = (
+            tf.cast(short_side >= 2 * target_side, tf.int32)
+            + tf.cast(short_side >= 4 * target_side, tf.int32)
+            + tf.cast(short_side >= 8 * target_side, tf.int32)
+        )
+        branches = [
+            lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r, dct_method="INTEGER_FAST" if r > 1 else "")
+            for r in (1, 2, 4, 8)
+        ]
         return tf.switch_case(ratio_index, branches)
 
     # TensorFlow's bilinear resize gives bit-identical results from a uint8 image and from its
@@ -359,12 +370,16 @@ def read_columns(data_dir: str, split: str, keys: list[str], *, batch: int = 256
 
     manifest = load_manifest(data_dir)
     kinds = {"int": tf.int64, "float": tf.float32, "bytes": tf.string}
-    fixed = {spec.IMAGE_HEIGHT: tf.int64, spec.IMAGE_WIDTH: tf.int64, spec.IMAGE_CHANNELS: tf.int64,
-             spec.IMAGE_PHASH: tf.int64}
+    fixed = {
+        spec.IMAGE_HEIGHT: tf.int64,
+        spec.IMAGE_WIDTH: tf.int64,
+        spec.IMAGE_CHANNELS: tf.int64,
+        spec.IMAGE_PHASH: tf.int64,
+    }
     desc: dict[str, Any] = {}
     for key in keys:
         if key.startswith(spec.META_PREFIX):
-            kind = manifest.meta_types.get(key[len(spec.META_PREFIX):], "bytes")
+            kind = manifest.meta_types.get(key[len(spec.META_PREFIX) :], "bytes")
             desc[key] = tf.io.RaggedFeature(kinds[kind])
         elif key in (spec.LABEL_INDEX,):
             desc[key] = tf.io.RaggedFeature(tf.int64)
@@ -389,6 +404,8 @@ def read_columns(data_dir: str, split: str, keys: list[str], *, batch: int = 256
                     out[key].append(row if key in list_keys else (row[0] if row else None))
     except tf.errors.OpError as exc:  # a shard vanished or is cut short since the manifest was written
         detail = exc.message.split("}}")[-1].strip().splitlines()[0][:160]
-        raise InputError(f"{data_dir}: cannot read split {split!r} ({detail}); "
-                         "run `pipecheck verify` and copy or rebuild the dataset") from None
+        raise InputError(
+            f"{data_dir}: cannot read split {split!r} ({detail}); "
+            "run `pipecheck verify` and copy or rebuild the dataset"
+        ) from None
     return out

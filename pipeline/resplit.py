@@ -30,16 +30,29 @@ def fractions_for(val_fraction: float, test_fraction: float = 0.0) -> dict[str, 
     return {k: v for k, v in out.items() if v > 0}
 
 
-def assign(labels: Sequence[Sequence[str]], fractions: dict[str, float], *, groups: Sequence[Any] | None = None,
-           keys: Sequence[str] | None = None, seed: int = 0) -> list[str]:
+def assign(
+    labels: Sequence[Sequence[str]],
+    fractions: dict[str, float],
+    *,
+    groups: Sequence[Any] | None = None,
+    keys: Sequence[str] | None = None,
+    seed: int = 0,
+) -> list[str]:
     """Split names for items given their label names (vocabulary sorted as in a build)."""
     classes = vocabulary(labels)
     index = {c: i for i, c in enumerate(classes)}
     return iterative_split([[index[n] for n in ls] for ls in labels], fractions, groups=groups, keys=keys, seed=seed)
 
 
-def resplit_table(df, label_column: str, *, sep: str | None, fractions: dict[str, float],
-                  group_column: str | None = None, seed: int = 0) -> list[str]:
+def resplit_table(
+    df,
+    label_column: str,
+    *,
+    sep: str | None,
+    fractions: dict[str, float],
+    group_column: str | None = None,
+    seed: int = 0,
+) -> list[str]:
     """New split names for every row of a label table (rows keep their order)."""
     if label_column not in df.columns:
         raise InputError(f"no column {label_column!r} in the label table (columns: {', '.join(map(str, df.columns))})")
@@ -70,13 +83,29 @@ def _parse_shard(path: str, meta_types: dict[str, str], group_key: str | None) -
                 m[name] = row[0].decode("utf-8", "replace") if isinstance(row[0], bytes) else row[0]
     out = []
     for i, rec in enumerate(records):
-        out.append({"record": i, "id": ids[i], "labels": names[i], "meta": metas[i],
-                    "group": metas[i].get(group_key) if group_key else None, "bytes": len(rec) + 16})
+        out.append(
+            {
+                "record": i,
+                "id": ids[i],
+                "labels": names[i],
+                "meta": metas[i],
+                "group": metas[i].get(group_key) if group_key else None,
+                "bytes": len(rec) + 16,
+            }
+        )
     return out
 
 
-def resplit_dataset(src: str, dst: str, *, fractions: dict[str, float], seed: int = 0,
-                    group_field: str | None = None, shard_size_mb: float = 128.0, overwrite: bool = False) -> dict[str, Any]:
+def resplit_dataset(
+    src: str,
+    dst: str,
+    *,
+    fractions: dict[str, float],
+    seed: int = 0,
+    group_field: str | None = None,
+    shard_size_mb: float = 128.0,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Rebuild ``src`` into ``dst`` with a fresh iterative-stratification split; returns the manifest
     (the JSON object of its ``dataset.json``).
     """
@@ -85,8 +114,10 @@ def resplit_dataset(src: str, dst: str, *, fractions: dict[str, float], seed: in
     from pipecheck.pipeline import fsio
 
     if fsio.overlaps(out, src):
-        raise InputError(f"--out {dst} and --data {src} overlap (one is inside the other); the source is read while "
-                         "the new dataset is written and --overwrite would delete it: choose a separate folder")
+        raise InputError(
+            f"--out {dst} and --data {src} overlap (one is inside the other); the source is read while "
+            "the new dataset is written and --overwrite would delete it: choose a separate folder"
+        )
     # The staging folder is shared with build-tfrecords: one writer at a time, whichever command.
     with out_lock(out):
         if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -94,8 +125,9 @@ def resplit_dataset(src: str, dst: str, *, fractions: dict[str, float], seed: in
         return _resplit(src, out, manifest, fractions, seed, group_field, shard_size_mb).to_dict()
 
 
-def _plan(items: list[dict[str, Any]], new_split: list[str], seed: int, shard_size_mb: float
-          ) -> dict[str, list[list[dict[str, Any]]]]:
+def _plan(
+    items: list[dict[str, Any]], new_split: list[str], seed: int, shard_size_mb: float
+) -> dict[str, list[list[dict[str, Any]]]]:
     """Per new split, its records cut into shards exactly as a build plans them (``shards.plan_shards``)."""
     by_split: dict[str, list[dict[str, Any]]] = {}
     for it, split in zip(items, new_split):
@@ -103,8 +135,9 @@ def _plan(items: list[dict[str, Any]], new_split: list[str], seed: int, shard_si
     plan = {}
     for split in sorted(by_split):
         rows = sorted(by_split[split], key=lambda it: it["id"])
-        plan[split] = plan_shards(rows, seed=seed, est_bytes=sum(it["bytes"] for it in rows),
-                                  target_bytes=shard_size_mb * 1024 * 1024)
+        plan[split] = plan_shards(
+            rows, seed=seed, est_bytes=sum(it["bytes"] for it in rows), target_bytes=shard_size_mb * 1024 * 1024
+        )
     return plan
 
 
@@ -131,8 +164,15 @@ class _Shard:
         return ShardInfo(self.name, len(self.digests), self.size, self.sha256.hexdigest())
 
 
-def _resplit(src: str, out: Path, manifest: Manifest, fractions: dict[str, float], seed: int,
-             group_field: str | None, shard_size_mb: float) -> Manifest:
+def _resplit(
+    src: str,
+    out: Path,
+    manifest: Manifest,
+    fractions: dict[str, float],
+    seed: int,
+    group_field: str | None,
+    shard_size_mb: float,
+) -> Manifest:
     from pipecheck.pipeline import stats as stats_mod
 
     group_field = group_field or manifest.option.get("group_field")
@@ -145,9 +185,13 @@ def _resplit(src: str, out: Path, manifest: Manifest, fractions: dict[str, float
             for row in _parse_shard(path, types, group_field):
                 row["source"] = path
                 items.append(row)
-    new_split = assign([r["labels"] for r in items], fractions,
-                       groups=[r["group"] for r in items] if group_field else None,
-                       keys=[r["id"] for r in items], seed=seed)
+    new_split = assign(
+        [r["labels"] for r in items],
+        fractions,
+        groups=[r["group"] for r in items] if group_field else None,
+        keys=[r["id"] for r in items],
+        seed=seed,
+    )
     plan = _plan(items, new_split, seed, shard_size_mb)
     target: dict[tuple[str, int], tuple[str, int]] = {}
     for split, chunks in plan.items():
@@ -175,12 +219,22 @@ def _resplit(src: str, out: Path, manifest: Manifest, fractions: dict[str, float
         written = [(s, s.close()) for _, s in sorted(shards.items())]
         new = manifest.replace(
             splits=splits_from_shards(((s.split, info, s.counts) for s, info in written), manifest.classes, fractions),
-            options={**manifest.option, "split_field": None, "group_field": group_field, "seed": seed,
-                     "val_fraction": fractions.get("val", 0.0), "test_fraction": fractions.get("test", 0.0)},
-            resplit_from=os.path.abspath(src))
+            options={
+                **manifest.option,
+                "split_field": None,
+                "group_field": group_field,
+                "seed": seed,
+                "val_fraction": fractions.get("val", 0.0),
+                "test_fraction": fractions.get("test", 0.0),
+            },
+            resplit_from=os.path.abspath(src),
+        )
         if manifest.statistics:
-            new = new.replace(statistics=stats_mod.write_statistics(
-                staging, {s: stats_mod.frame(r, types) for s, r in rows_by_split.items()}))
+            new = new.replace(
+                statistics=stats_mod.write_statistics(
+                    staging, {s: stats_mod.frame(r, types) for s, r in rows_by_split.items()}
+                )
+            )
         # The source's rejects are this dataset's too (the same inputs were left out), byte for byte.
         src_rejects = Path(src) / REJECTS_NAME
         rejects = src_rejects.read_bytes() if src_rejects.is_file() else []

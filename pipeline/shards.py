@@ -45,8 +45,11 @@ def shard_count(records: int, est_bytes: float, target_bytes: float) -> int:
     """
     import math
 
-    count = max(1, math.ceil(est_bytes / target_bytes),
-                min(_MAX_SHARDS_FOR_PARALLELISM, math.ceil(records / _MIN_RECORDS_PER_SHARD)))
+    count = max(
+        1,
+        math.ceil(est_bytes / target_bytes),
+        min(_MAX_SHARDS_FOR_PARALLELISM, math.ceil(records / _MIN_RECORDS_PER_SHARD)),
+    )
     return max(1, min(count, records))
 
 
@@ -142,7 +145,9 @@ def load_done(staging: str, name: str, *, verify: bool = True) -> ShardResult | 
         raise
 
 
-def _features(checked: Checked, rel: str, stem: str, label_idx: list[int], label_names: list[str], meta: dict[str, Any]) -> dict[str, Any]:
+def _features(
+    checked: Checked, rel: str, stem: str, label_idx: list[int], label_names: list[str], meta: dict[str, Any]
+) -> dict[str, Any]:
     features: dict[str, Any] = {
         spec.IMAGE_ENCODED: checked.encoded,
         spec.IMAGE_FORMAT: checked.format,
@@ -229,16 +234,27 @@ def write_shard(task: ShardTask) -> ShardResult:
     except BaseException:
         fsio.remove(tmp)
         raise
-    result = ShardResult(task.split, name, len(written), size, digest.hexdigest(), dict(counts), rejects,
-                         dict(repairs), written, record_digests)
+    result = ShardResult(
+        task.split,
+        name,
+        len(written),
+        size,
+        digest.hexdigest(),
+        dict(counts),
+        rejects,
+        dict(repairs),
+        written,
+        record_digests,
+    )
     # Not fsynced: a done record lost or cut short by a power loss only means the shard is written
     # again, and one that survives its shard's data fails the sha256 check on resume.
     fsio.write_atomic(done_path(task.staging, name), result.to_json(), durable=False)
     return result
 
 
-def run_tasks(tasks: list[ShardTask], workers: int, progress: Progress | None = None,
-              pool: ProcessPoolExecutor | None = None) -> Iterator[ShardResult]:
+def run_tasks(
+    tasks: list[ShardTask], workers: int, progress: Progress | None = None, pool: ProcessPoolExecutor | None = None
+) -> Iterator[ShardResult]:
     """Write shards, yielding results as they finish; Ctrl-C stops the workers at once.
 
     ``progress`` hears of each finished shard's images (see ``progress.py``; it draws nothing here).
@@ -261,8 +277,9 @@ def run_tasks(tasks: list[ShardTask], workers: int, progress: Progress | None = 
         progress.finish()
 
 
-def _run_pool(tasks: list[ShardTask], workers: int, progress: Progress,
-              pool: ProcessPoolExecutor | None) -> Iterator[ShardResult]:
+def _run_pool(
+    tasks: list[ShardTask], workers: int, progress: Progress, pool: ProcessPoolExecutor | None
+) -> Iterator[ShardResult]:
     pool = pool or new_pool(min(workers, len(tasks)))
     # The driver only waits and gathers results here (see gc_paused): at 100k images it holds
     # millions of planned objects, and each full collection would take a core from a worker.

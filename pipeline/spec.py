@@ -259,8 +259,9 @@ def iter_records(path: str) -> Iterable[bytes]:
 # ---------------------------------------------------------------------------------------------
 
 
-def feature_description(meta_types: Mapping[str, str] | None = None,
-                        keys: Iterable[str] | None = None) -> dict[str, Any]:
+def feature_description(
+    meta_types: Mapping[str, str] | None = None, keys: Iterable[str] | None = None
+) -> dict[str, Any]:
     """The ``tf.io.parse_single_example`` description for the fixed features (+ optional meta).
 
     Args:

@@ -22,9 +22,15 @@ from typing import Any, Hashable, Iterable, Sequence
 import numpy as np
 
 SPLIT_ALIASES = {
-    "training": "train", "tr": "train",
-    "valid": "val", "validation": "val", "dev": "val", "eval": "val", "evaluation": "val",
-    "testing": "test", "holdout": "test",
+    "training": "train",
+    "tr": "train",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "eval": "val",
+    "evaluation": "val",
+    "testing": "test",
+    "holdout": "test",
 }
 
 
@@ -55,8 +61,14 @@ def split_from_value(raw: Any, field: str) -> tuple[str, str, str]:
     name = normalize_split(str(raw))
     if not is_split_name(name):
         shown = repr(str(raw)) if len(str(raw)) <= 80 else repr(str(raw)[:80]) + f"... ({len(str(raw))} characters)"
-        return "", "split_invalid", (f"{field!r} is {shown}: a split is 1-64 letters, digits, '_' or '-' "
-                                     "(train, val, test, fold_1); fix the value")
+        return (
+            "",
+            "split_invalid",
+            (
+                f"{field!r} is {shown}: a split is 1-64 letters, digits, '_' or '-' "
+                "(train, val, test, fold_1); fix the value"
+            ),
+        )
     return name, "", ""
 
 
@@ -92,8 +104,9 @@ def iterative_split(
         return [names[0]] * n
     order = sorted(range(n), key=lambda i: keys[i]) if keys is not None else list(range(n))
     members = _units(order, groups)
-    demand = _Demand(frac, [_label_counts(m, labels) for m in members], [len(m) for m in members],
-                     np.random.default_rng(seed))
+    demand = _Demand(
+        frac, [_label_counts(m, labels) for m in members], [len(m) for m in members], np.random.default_rng(seed)
+    )
     demand.assign_all()
     out = [""] * n
     for u, m in enumerate(members):
@@ -127,8 +140,9 @@ def _label_counts(members: list[int], labels: Sequence[Sequence[int]]) -> dict[i
 class _Demand:
     """What each split still wants (per label and in total) while units are handed out."""
 
-    def __init__(self, frac: np.ndarray, unit_counts: list[dict[int, int]], sizes: list[int],
-                 rng: np.random.Generator) -> None:
+    def __init__(
+        self, frac: np.ndarray, unit_counts: list[dict[int, int]], sizes: list[int], rng: np.random.Generator
+    ) -> None:
         self.unit_counts, self.rng = unit_counts, rng
         self.sizes = np.array(sizes, dtype="float64")
         n_classes = 1 + max((c for uc in unit_counts for c in uc), default=-1)

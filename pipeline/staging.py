@@ -79,17 +79,23 @@ def _check_remote_out(opts: BuildOptions) -> str:
     """:func:`check_out` for a ``scheme://`` output folder."""
     out = opts.out.rstrip("/")
     if fsio.overlaps(out, opts.dump):
-        raise InputError(f"--out {opts.out} and the dump {opts.dump} overlap (one is inside the other); "
-                         "choose an output folder outside the dump that does not contain it")
+        raise InputError(
+            f"--out {opts.out} and the dump {opts.dump} overlap (one is inside the other); "
+            "choose an output folder outside the dump that does not contain it"
+        )
     if opts.resume and opts.overwrite:
         raise InputError("--resume and --overwrite contradict each other; pass one")
     if fsio.exists(out) and not fsio.isdir(out):
         raise InputError(f"--out {opts.out} exists and is not a folder")
     partial = staging_path(out)
     if fsio.exists(partial) and not (opts.resume or opts.overwrite):
-        raise InputError(f"an interrupted build of {opts.out} is in {partial}; pass --resume to finish it or --overwrite to start over")
+        raise InputError(
+            f"an interrupted build of {opts.out} is in {partial}; pass --resume to finish it or --overwrite to start over"
+        )
     if opts.resume and not fsio.exists(partial):
-        raise InputError(f"nothing to resume: no interrupted build of {opts.out} ({partial} not found); run without --resume")
+        raise InputError(
+            f"nothing to resume: no interrupted build of {opts.out} ({partial} not found); run without --resume"
+        )
     if fsio.isdir(out) and fsio.listdir(out) and not (opts.overwrite or opts.resume):
         raise InputError(f"output folder {opts.out} is not empty; pass --overwrite to replace it")
     return out
@@ -103,8 +109,10 @@ def check_out_path(opts: BuildOptions) -> Path | str:
     # Either way round is dangerous: --out inside the dump is scanned as input next time, and a dump
     # inside --out would be deleted when --overwrite replaces --out.
     if fsio.overlaps(out, opts.dump):
-        raise InputError(f"--out {opts.out} and the dump {opts.dump} overlap (one is inside the other); "
-                         "choose an output folder outside the dump that does not contain it")
+        raise InputError(
+            f"--out {opts.out} and the dump {opts.dump} overlap (one is inside the other); "
+            "choose an output folder outside the dump that does not contain it"
+        )
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {opts.out} exists and is not a folder")
     if opts.resume and opts.overwrite:
@@ -123,16 +131,21 @@ def check_out(opts: BuildOptions) -> Path | str:
     out = check_out_path(opts)
     partial = staging_dir(out)
     if partial.exists() and not (opts.resume or opts.overwrite):
-        raise InputError(f"an interrupted build of {opts.out} is in {partial}; pass --resume to finish it or --overwrite to start over")
+        raise InputError(
+            f"an interrupted build of {opts.out} is in {partial}; pass --resume to finish it or --overwrite to start over"
+        )
     if opts.resume and not partial.exists() and not (out / STATE_NAME).is_file():
-        raise InputError(f"nothing to resume: no interrupted build of {opts.out} ({partial} not found); run without --resume")
+        raise InputError(
+            f"nothing to resume: no interrupted build of {opts.out} ({partial} not found); run without --resume"
+        )
     if out.is_dir() and any(out.iterdir()) and not (opts.overwrite or opts.resume):
         raise InputError(f"output folder {opts.out} is not empty; pass --overwrite to replace it")
     return out
 
 
-def fingerprint(opts: BuildOptions, tasks: list[ShardTask], stamps: dict[str, tuple[int, int]],
-                types: dict[str, str] | None = None) -> str:
+def fingerprint(
+    opts: BuildOptions, tasks: list[ShardTask], stamps: dict[str, tuple[int, int]], types: dict[str, str] | None = None
+) -> str:
     """Identity of a planned build: everything a record holds but the image bytes (options, every
     item's path, id, label indices *and names*, typed metadata), plus each image file's size and
     mtime standing in for its bytes.
@@ -150,8 +163,11 @@ def fingerprint(opts: BuildOptions, tasks: list[ShardTask], stamps: dict[str, tu
         h.update(t.name.encode())
         for rel, stem, idx, names, meta in t.items:
             stamp = stamps[rel]
-            h.update(json.dumps([rel, stem, idx, names, meta, stamp], sort_keys=True, default=str)
-                     .encode("utf-8", "surrogateescape"))
+            h.update(
+                json.dumps([rel, stem, idx, names, meta, stamp], sort_keys=True, default=str).encode(
+                    "utf-8", "surrogateescape"
+                )
+            )
     return h.hexdigest()
 
 
@@ -166,8 +182,13 @@ def _check_resumable(path: str, expected: str, out: str, what: str) -> None:
         raise InputError(f"cannot resume {out}: the dump or the options changed since {what}; rerun with --overwrite")
 
 
-def prepare_staging(opts: BuildOptions, staging: str, tasks: list[ShardTask],
-                     stamps: dict[str, tuple[int, int]], types: dict[str, str] | None = None) -> list[ShardResult]:
+def prepare_staging(
+    opts: BuildOptions,
+    staging: str,
+    tasks: list[ShardTask],
+    stamps: dict[str, tuple[int, int]],
+    types: dict[str, str] | None = None,
+) -> list[ShardResult]:
     """Create (or, with --resume, reopen) the staging folder; returns the shards already done."""
     import fnmatch
 
@@ -185,8 +206,9 @@ def prepare_staging(opts: BuildOptions, staging: str, tasks: list[ShardTask],
         return [r for r in (load_done(staging, t.name) for t in tasks) if r is not None]
     fsio.rmtree(staging)
     fsio.makedirs(staging)
-    fsio.write_atomic(state, json.dumps({"format": STATE_FORMAT, "fingerprint": digest,
-                                         "shards": [t.name for t in tasks]}).encode())
+    fsio.write_atomic(
+        state, json.dumps({"format": STATE_FORMAT, "fingerprint": digest, "shards": [t.name for t in tasks]}).encode()
+    )
     return []
 
 
@@ -202,15 +224,23 @@ def make_durable(staging: str, results: list[ShardResult]) -> None:
     if failed:
         path, exc = failed[0]
         more = f" and {len(failed) - 1} more shard{'s' if len(failed) > 2 else ''}" if len(failed) > 1 else ""
-        raise OSError(exc.errno, f"{exc.strerror or exc} while flushing to disk (removed{more}; "
-                      "--resume writes them again)", path) from exc
+        raise OSError(
+            exc.errno, f"{exc.strerror or exc} while flushing to disk (removed{more}; --resume writes them again)", path
+        ) from exc
 
 
 # --- publishing: the three files, then the swap ------------------------------------------------
 
 
-def publish(staging: str, out: Path | str, manifest: Manifest, rejects: Sequence[Reject] | bytes,
-            checksums: Iterable[tuple[str, Sequence[str]]], *, bookkeeping: Sequence[str] = ()) -> None:
+def publish(
+    staging: str,
+    out: Path | str,
+    manifest: Manifest,
+    rejects: Sequence[Reject] | bytes,
+    checksums: Iterable[tuple[str, Sequence[str]]],
+    *,
+    bookkeeping: Sequence[str] = (),
+) -> None:
     """Finish a staging folder whose shards (and ``stats/``) are written and on disk, and make it ``out``.
 
     Writes ``rejects.jsonl`` (``rejects``: records, or the bytes of a file to carry over),
@@ -224,8 +254,12 @@ def publish(staging: str, out: Path | str, manifest: Manifest, rejects: Sequence
     if not isinstance(rejects, bytes):
         rejects = "".join(json.dumps(r.to_dict(), ensure_ascii=True) + "\n" for r in rejects).encode()
     fsio.write_atomic(fsio.join(staging, REJECTS_NAME), rejects)
-    fsio.write_atomic(fsio.join(staging, CHECKSUMS_NAME), "".join(
-        json.dumps({"file": file, spec.RECORD_DIGEST_KEY: list(digests)}) + "\n" for file, digests in checksums).encode())
+    fsio.write_atomic(
+        fsio.join(staging, CHECKSUMS_NAME),
+        "".join(
+            json.dumps({"file": file, spec.RECORD_DIGEST_KEY: list(digests)}) + "\n" for file, digests in checksums
+        ).encode(),
+    )
     fsio.write_atomic(fsio.join(staging, MANIFEST_NAME), manifest.to_json())
     if fsio.is_remote(out):
         for name in bookkeeping:
@@ -272,7 +306,7 @@ def swap_in_remote(staging: str, out: str) -> None:
     fsio.makedirs(out)
     last = None
     for dirpath, _dirs, files in fsio.walk(staging):
-        rel_dir = dirpath.rstrip("/")[len(staging.rstrip("/")):].lstrip("/")
+        rel_dir = dirpath.rstrip("/")[len(staging.rstrip("/")) :].lstrip("/")
         target_dir = fsio.join(out, rel_dir) if rel_dir else out
         fsio.makedirs(target_dir)
         for name in files:
@@ -309,10 +343,16 @@ def _holder(path: Path) -> dict:
 
 def _running(out: str | os.PathLike, path: Path, info: dict) -> InputError:
     since = info.get("since")
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if isinstance(since, (int, float)) else "an unknown time"
+    when = (
+        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
+        if isinstance(since, (int, float))
+        else "an unknown time"
+    )
     who = f"pid {info.get('pid', '?')} on {info.get('host', '?')}, since {when}"
-    return InputError(f"another build into {out} is running ({who}; lock {path}); it is not interrupted: "
-                      "wait for it to finish, or stop it, then run this again")
+    return InputError(
+        f"another build into {out} is running ({who}; lock {path}); it is not interrupted: "
+        "wait for it to finish, or stop it, then run this again"
+    )
 
 
 def _alive(pid: int) -> bool:

@@ -22,8 +22,10 @@ LABEL_COUNT_COLUMN = "label_count"
 
 
 TFDV_EXTRA = "pip install 'pipecheck[tfdv]'"
-TFDV_MISSING = (f"none written: TFDV is not installed ({TFDV_EXTRA} adds TFDV statistics and the schema.* "
-                "checks; TFDV supports Python 3.11 with TensorFlow 2.16)")
+TFDV_MISSING = (
+    f"none written: TFDV is not installed ({TFDV_EXTRA} adds TFDV statistics and the schema.* "
+    "checks; TFDV supports Python 3.11 with TensorFlow 2.16)"
+)
 
 
 def tfdv_available() -> bool:
@@ -72,8 +74,10 @@ def frame(rows: Iterable[tuple[list[str], dict[str, Any]]], meta_types: dict[str
         if kind == "bytes":
             data[f"meta/{key}"] = pd.Series([None if v is None else str(v) for v in values], dtype=object)
         else:
-            data[f"meta/{key}"] = pd.Series([float("nan") if v is None else v for v in values],
-                                            dtype="float64" if kind == "float" or None in values else "int64")
+            data[f"meta/{key}"] = pd.Series(
+                [float("nan") if v is None else v for v in values],
+                dtype="float64" if kind == "float" or None in values else "int64",
+            )
     return pd.DataFrame(data)
 
 

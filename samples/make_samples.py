@@ -38,23 +38,40 @@ TAG_VOCAB = ["animal", "indoor", "outdoor", "food", "sky", "plant", "artificial"
 #           per class so that JPEG sizes land around 10-40 KB whatever the
 #           texture of the source)
 CLASSES = {
-    "cat": ("chelsea", (0, 0, 451, 300), (0.60, 0.95),
-            {"animal": 0.95, "indoor": 0.75, "artificial": 0.10}, (200, 420)),
-    "coffee": ("coffee", (40, 0, 520, 400), (0.55, 0.95),
-               {"indoor": 0.90, "artificial": 0.55, "food": 0.22}, (220, 420)),
-    "rocket": ("rocket", (120, 60, 540, 427), (0.55, 0.95),
-               {"artificial": 0.90, "outdoor": 0.65, "sky": 0.55}, (330, 420)),
-    "flower": ("flower", (110, 40, 500, 427), (0.55, 0.95),
-               {"plant": 0.95, "outdoor": 0.75}, (220, 420)),
-    "temple": ("china", (0, 20, 400, 427), (0.50, 0.90),
-               {"artificial": 0.75, "outdoor": 0.90, "plant": 0.35, "sky": 0.20}, (150, 340)),
-    "galaxy": ("hubble", (0, 0, 1000, 872), (0.25, 0.55),
-               {"sky": 0.95, "outdoor": 0.15}, (200, 380)),
+    "cat": (
+        "chelsea",
+        (0, 0, 451, 300),
+        (0.60, 0.95),
+        {"animal": 0.95, "indoor": 0.75, "artificial": 0.10},
+        (200, 420),
+    ),
+    "coffee": (
+        "coffee",
+        (40, 0, 520, 400),
+        (0.55, 0.95),
+        {"indoor": 0.90, "artificial": 0.55, "food": 0.22},
+        (220, 420),
+    ),
+    "rocket": (
+        "rocket",
+        (120, 60, 540, 427),
+        (0.55, 0.95),
+        {"artificial": 0.90, "outdoor": 0.65, "sky": 0.55},
+        (330, 420),
+    ),
+    "flower": ("flower", (110, 40, 500, 427), (0.55, 0.95), {"plant": 0.95, "outdoor": 0.75}, (220, 420)),
+    "temple": (
+        "china",
+        (0, 20, 400, 427),
+        (0.50, 0.90),
+        {"artificial": 0.75, "outdoor": 0.90, "plant": 0.35, "sky": 0.20},
+        (150, 340),
+    ),
+    "galaxy": ("hubble", (0, 0, 1000, 872), (0.25, 0.55), {"sky": 0.95, "outdoor": 0.15}, (200, 380)),
 }
 
 PHOTOGRAPHERS = ["ana", "ben", "chen", "dara", "eli", "farid"]
-CAMERAS = [("X100", [23]), ("EOS R6", [24, 50, 105]), ("D750", [35, 85]),
-           ("A7 III", [28, 55, 90]), ("GR III", [18])]
+CAMERAS = [("X100", [23]), ("EOS R6", [24, 50, 105]), ("D750", [35, 85]), ("A7 III", [28, 55, 90]), ("GR III", [18])]
 ISOS = [100, 200, 400, 800, 1600, 3200]
 EXPOSURES = [1 / 2000, 1 / 1000, 1 / 500, 1 / 250, 1 / 125, 1 / 60, 1 / 30, 1 / 15, 0.5, 2.0]
 ASPECTS = [1.0, 4 / 3, 3 / 4, 3 / 2, 2 / 3]
@@ -74,6 +91,7 @@ def load_sources() -> dict[str, np.ndarray]:
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def jpeg_bytes(img: Image.Image, **kw) -> bytes:
     buf = io.BytesIO()
@@ -180,6 +198,7 @@ def render(src: np.ndarray, spec: Specimen, rng, out_long=None) -> Image.Image:
 
 # ---------------------------------------------------------------- main
 
+
 def main() -> None:
     rng = np.random.default_rng(SEED)
     sources = load_sources()
@@ -203,8 +222,7 @@ def main() -> None:
             size = short * rng.uniform(fmin, fmax)
             cx = rng.uniform(wx0 + size / 2, wx1 - size / 2)
             cy = rng.uniform(wy0 + size / 2, wy1 - size / 2)
-            specimens.append(Specimen(None, species, cx, cy, size,
-                                      sample_tags(rng, tag_p), sample_meta(rng), n))
+            specimens.append(Specimen(None, species, cx, cy, size, sample_tags(rng, tag_p), sample_meta(rng), n))
 
     order = rng.permutation(len(specimens))
     specimens = [specimens[i] for i in order]
@@ -263,7 +281,7 @@ def main() -> None:
     spec, img = shot("coffee")
     rgba = img.convert("RGBA")
     a = np.full((img.height, img.width), 255, np.uint8)
-    yy, xx = np.mgrid[0:img.height, 0:img.width]
+    yy, xx = np.mgrid[0 : img.height, 0 : img.width]
     r = min(img.width, img.height) * 0.48
     a[(xx - img.width / 2) ** 2 + (yy - img.height / 2) ** 2 > r * r] = 0  # round vignette
     rgba.putalpha(Image.fromarray(a))
@@ -352,9 +370,13 @@ def main() -> None:
     write_bytes(".DS_Store", ds_store)
     thumbs = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(16) + b"\x3e\x00\x03\x00\xfe\xff" + bytes(4066)
     write_bytes("Thumbs.db", thumbs)
-    apple_double = (b"\x00\x05\x16\x07\x00\x02\x00\x00" + b"Mac OS X        "
-                    + b"\x00\x02\x00\x00\x00\x09\x00\x00\x00\x32\x00\x00\x0e\xb0"
-                    + b"\x00\x00\x00\x02\x00\x00\x0e\xe2\x00\x00\x01\x1e" + bytes(4000))
+    apple_double = (
+        b"\x00\x05\x16\x07\x00\x02\x00\x00"
+        + b"Mac OS X        "
+        + b"\x00\x02\x00\x00\x00\x09\x00\x00\x00\x32\x00\x00\x0e\xb0"
+        + b"\x00\x00\x00\x02\x00\x00\x0e\xe2\x00\x00\x01\x1e"
+        + bytes(4000)
+    )
     write_bytes("._IMG_0001.jpg", apple_double)
 
     for spec in specimens:

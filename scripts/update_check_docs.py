@@ -24,5 +24,7 @@ def render(text: str) -> str:
 if __name__ == "__main__":
     text = CHECKS_DOC.read_text(encoding="utf-8")
     if not BEGIN.search(text):
-        sys.exit(f"{CHECKS_DOC}: no <!-- checks:begin --> ... <!-- checks:end --> markers; put them back around the table")
+        sys.exit(
+            f"{CHECKS_DOC}: no <!-- checks:begin --> ... <!-- checks:end --> markers; put them back around the table"
+        )
     CHECKS_DOC.write_text(render(text), encoding="utf-8")

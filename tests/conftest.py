@@ -23,5 +23,6 @@ def sample_build(tmp_path_factory):
     from pipecheck.pipeline.build import BuildOptions, build
 
     out = tmp_path_factory.mktemp("sample_build") / "out"
-    return build(BuildOptions(dump=str(SAMPLE_DUMP), out=str(out), label_field="species",
-                              group_field="specimen", workers=1))
+    return build(
+        BuildOptions(dump=str(SAMPLE_DUMP), out=str(out), label_field="species", group_field="specimen", workers=1)
+    )

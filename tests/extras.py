@@ -26,9 +26,11 @@ def installed(module: str) -> bool:
 def _needs(extra: str, *modules: str):
     missing = [m for m in modules if not installed(m)]
     required = all(e in REQUIRED for e in extra.split(","))
-    return pytest.mark.skipif(bool(missing) and not required,
-                              reason=f"needs the pipecheck[{extra}] extra ({', '.join(missing)} not installed): "
-                                     f"pip install 'pipecheck[{extra}]'")
+    return pytest.mark.skipif(
+        bool(missing) and not required,
+        reason=f"needs the pipecheck[{extra}] extra ({', '.join(missing)} not installed): "
+        f"pip install 'pipecheck[{extra}]'",
+    )
 
 
 HAS_TFDV = installed("tensorflow_data_validation")

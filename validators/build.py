@@ -19,23 +19,47 @@ if TYPE_CHECKING:
     from pipecheck.pipeline.options import BuildOptions
     from pipecheck.pipeline.progress import Progress
 
-ACCOUNTING = registry.define("build.accounting", "error", "Records written plus inputs rejected do not add up to the inputs found (an input was lost).",
-                             "report this as a pipecheck bug with the dump layout; do not train on this build")
-REJECTED = registry.define("build.rejected", "warning", "Inputs were rejected (counted by reason code; each is listed in rejects.jsonl).",
-                           "fix or remove the listed files (see rejects.jsonl), or accept the loss")
-REPAIRED = registry.define("build.repaired", "info", "Images were repaired and kept (mode converted, rotated, re-encoded).",
-                           "nothing to do; the repair is recorded per record in image/repairs")
-IGNORED_FILES = registry.define("build.ignored_files", "info", "Files that are not inputs (OS litter, other types) were ignored.",
-                                "nothing to do unless these were meant to be images or sidecars")
-METADATA_KEYS_CAPPED = registry.define("build.metadata_keys_capped", "warning",
-                                       "Sidecars hold more metadata keys than --max-metadata-keys: the most frequent are kept, the rest are in no record.",
-                                       "drop the unused fields from the sidecars, or raise --max-metadata-keys if training reads them")
-EMPTY_SPLIT = registry.define("build.empty_split", "error", "A split received no records.",
-                              "lower --val-fraction only if you mean it; otherwise check the label/split fields and rejects.jsonl")
+ACCOUNTING = registry.define(
+    "build.accounting",
+    "error",
+    "Records written plus inputs rejected do not add up to the inputs found (an input was lost).",
+    "report this as a pipecheck bug with the dump layout; do not train on this build",
+)
+REJECTED = registry.define(
+    "build.rejected",
+    "warning",
+    "Inputs were rejected (counted by reason code; each is listed in rejects.jsonl).",
+    "fix or remove the listed files (see rejects.jsonl), or accept the loss",
+)
+REPAIRED = registry.define(
+    "build.repaired",
+    "info",
+    "Images were repaired and kept (mode converted, rotated, re-encoded).",
+    "nothing to do; the repair is recorded per record in image/repairs",
+)
+IGNORED_FILES = registry.define(
+    "build.ignored_files",
+    "info",
+    "Files that are not inputs (OS litter, other types) were ignored.",
+    "nothing to do unless these were meant to be images or sidecars",
+)
+METADATA_KEYS_CAPPED = registry.define(
+    "build.metadata_keys_capped",
+    "warning",
+    "Sidecars hold more metadata keys than --max-metadata-keys: the most frequent are kept, the rest are in no record.",
+    "drop the unused fields from the sidecars, or raise --max-metadata-keys if training reads them",
+)
+EMPTY_SPLIT = registry.define(
+    "build.empty_split",
+    "error",
+    "A split received no records.",
+    "lower --val-fraction only if you mean it; otherwise check the label/split fields and rejects.jsonl",
+)
 
 
-def run_build(opts: "BuildOptions", runner: str = "local", beam_options: Sequence[str] = (),
-              progress: "Progress | None" = None) -> Report:
+def run_build(
+    opts: "BuildOptions", runner: str = "local", beam_options: Sequence[str] = (), progress: "Progress | None" = None
+) -> Report:
     """Build ``opts.dump`` into ``opts.out``; the ``build-tfrecords`` report.
 
     ``runner`` is ``local`` (worker processes; ``progress`` hears of the shards) or ``beam`` (an Apache
@@ -66,11 +90,14 @@ def _require_beam(stats: bool) -> None:
     from pipecheck.pipeline.stats import TFDV_EXTRA, tfdv_available
 
     if importlib.util.find_spec("apache_beam") is None:
-        raise InputError("--runner beam needs Apache Beam, which is not installed: pip install 'pipecheck[beam]' "
-                         "(or use the default --runner local)")
+        raise InputError(
+            "--runner beam needs Apache Beam, which is not installed: pip install 'pipecheck[beam]' "
+            "(or use the default --runner local)"
+        )
     if stats and not tfdv_available():
-        raise InputError(f"--runner beam computes TFDV statistics, and TFDV is not installed: {TFDV_EXTRA}, "
-                         "or pass --no-stats")
+        raise InputError(
+            f"--runner beam computes TFDV statistics, and TFDV is not installed: {TFDV_EXTRA}, or pass --no-stats"
+        )
 
 
 def build_report(result: "BuildResult", max_examples: int = 5) -> Report:
@@ -78,53 +105,64 @@ def build_report(result: "BuildResult", max_examples: int = 5) -> Report:
     report = Report("build-tfrecords")
     acc = result.accounting
     if not acc["balanced"]:
-        report.add(ACCOUNTING.finding(
-            f"{acc['written']} written + {acc['rejected']} rejected != {acc['inputs_found']} found",
-            evidence={k: acc[k] for k in ("inputs_found", "written", "rejected")},
-        ))
+        report.add(
+            ACCOUNTING.finding(
+                f"{acc['written']} written + {acc['rejected']} rejected != {acc['inputs_found']} found",
+                evidence={k: acc[k] for k in ("inputs_found", "written", "rejected")},
+            )
+        )
     examples: dict[str, list[str]] = defaultdict(list)
     for r in result.rejects:
         examples[r.reason].append(f"{r.path}: {r.detail}" if r.detail else r.path)
     for reason, paths in sorted(examples.items()):
-        report.add(REJECTED.finding(
-            f"{len(paths)} input(s) rejected as {reason}: {REASONS[reason]}",
-            subject=reason,
-            evidence={"count": len(paths), "examples": paths[:max_examples]},
-        ))
+        report.add(
+            REJECTED.finding(
+                f"{len(paths)} input(s) rejected as {reason}: {REASONS[reason]}",
+                subject=reason,
+                evidence={"count": len(paths), "examples": paths[:max_examples]},
+            )
+        )
     for repair, count in sorted(result.repairs.items()):
         report.add(REPAIRED.finding(f"{count} image(s) repaired: {repair}", subject=repair, evidence={"count": count}))
     ignored = _ignored(result)
     if ignored:
-        report.add(IGNORED_FILES.finding(
-            f"{ignored} ignored",
-            evidence={"litter": result.litter, "other_by_extension": dict(result.ignored)},
-        ))
+        report.add(
+            IGNORED_FILES.finding(
+                f"{ignored} ignored",
+                evidence={"litter": result.litter, "other_by_extension": dict(result.ignored)},
+            )
+        )
     capped = result.manifest.get("metadata_keys") or {}
     if capped.get("dropped"):
         names = ", ".join(capped["dropped_examples"])
         more = capped["dropped"] - len(capped["dropped_examples"])
-        report.add(METADATA_KEYS_CAPPED.finding(
-            f"{capped['found']} metadata keys found, the {capped['kept']} most frequent kept "
-            f"(--max-metadata-keys {capped['max']}), {capped['dropped']} dropped: {names}" + (f" and {more} more" if more > 0 else ""),
-            subject="metadata",
-            evidence={k: capped[k] for k in ("found", "kept", "dropped", "max", "dropped_examples")},
-        ))
+        report.add(
+            METADATA_KEYS_CAPPED.finding(
+                f"{capped['found']} metadata keys found, the {capped['kept']} most frequent kept "
+                f"(--max-metadata-keys {capped['max']}), {capped['dropped']} dropped: {names}"
+                + (f" and {more} more" if more > 0 else ""),
+                subject="metadata",
+                evidence={k: capped[k] for k in ("found", "kept", "dropped", "max", "dropped_examples")},
+            )
+        )
     for split, info in result.manifest["splits"].items():
         if info["examples"] == 0:
             report.add(EMPTY_SPLIT.finding(f"split {split} has no records", subject=split))
     m = result.manifest
-    report.summary.update({
-        "out": result.out_dir,
-        "inputs": f"{acc['inputs_found']} found = {acc['written']} written + {acc['rejected']} rejected"
-                  + ("" if acc["balanced"] else "  (MISMATCH)"),
-        "ignored": f"{result.litter + sum(result.ignored.values())}" + (f": {ignored}" if ignored else ""),
-        "splits": {s: v["examples"] for s, v in m["splits"].items()},
-        "classes": len(m["classes"]),
-        "label_mode": m["label_mode"],
-        "shards": sum(len(v["shards"]) for v in m["splits"].values()),
-        "build_seconds": m["build_seconds"],
-        **({"statistics": TFDV_MISSING} if m.get("statistics") == {} else {}),
-    })
+    report.summary.update(
+        {
+            "out": result.out_dir,
+            "inputs": f"{acc['inputs_found']} found = {acc['written']} written + {acc['rejected']} rejected"
+            + ("" if acc["balanced"] else "  (MISMATCH)"),
+            "ignored": f"{result.litter + sum(result.ignored.values())}" + (f": {ignored}" if ignored else ""),
+            "splits": {s: v["examples"] for s, v in m["splits"].items()},
+            "classes": len(m["classes"]),
+            "label_mode": m["label_mode"],
+            "shards": sum(len(v["shards"]) for v in m["splits"].values()),
+            "build_seconds": m["build_seconds"],
+            **({"statistics": TFDV_MISSING} if m.get("statistics") == {} else {}),
+        }
+    )
     report.ran(registry.ids("build"))
     return report
 

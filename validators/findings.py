@@ -30,8 +30,9 @@ class ReportFailed(Exception):
         self.report = report
         failing = report.failing()
         checks = ", ".join(dict.fromkeys(f.check for f in failing))
-        super().__init__(f"pipecheck {report.command}: {len(failing)} finding(s) at or above "
-                         f"{report.fail_on.value}: {checks}")
+        super().__init__(
+            f"pipecheck {report.command}: {len(failing)} finding(s) at or above {report.fail_on.value}: {checks}"
+        )
 
 
 class Severity(str, enum.Enum):
@@ -162,8 +163,11 @@ class Report:
     def _repr_html_(self) -> str:
         if _html_renderer is not None:
             return _html_renderer(self)
-        rows = "".join(f"<li><b>{html.escape(f.severity.value)}</b> <code>{html.escape(f.check)}</code>: "
-                       f"{html.escape(f.message)}</li>" for f in self.sorted_findings())
+        rows = "".join(
+            f"<li><b>{html.escape(f.severity.value)}</b> <code>{html.escape(f.check)}</code>: "
+            f"{html.escape(f.message)}</li>"
+            for f in self.sorted_findings()
+        )
         return f"<p>pipecheck {html.escape(self.command)}: {self.status}</p><ul>{rows}</ul>"
 
     def counts(self) -> dict[str, int]:
@@ -188,8 +192,11 @@ class Report:
             "status": self.status,
             "fail_on": self.fail_on.value,
             "findings": [f.to_dict() for f in self.sorted_findings()],
-            "summary": {**_jsonable(self.summary), **({"checks_run": list(self.checks_run)} if self.checks_run else {}),
-                        "counts": self.counts()},
+            "summary": {
+                **_jsonable(self.summary),
+                **({"checks_run": list(self.checks_run)} if self.checks_run else {}),
+                "counts": self.counts(),
+            },
         }
 
 

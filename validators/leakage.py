@@ -20,14 +20,30 @@ from itertools import combinations
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
 
-EXACT_DUPLICATE = registry.define("leakage.exact_duplicate", "error", "The same image (decoded pixels) is in two splits.",
-                                  "remove the copies from val/test, or pass --group-field so copies share a split, and rebuild")
-SHARED_GROUP = registry.define("leakage.shared_group", "error", "A group value (e.g. specimen) occurs in two splits.",
-                               "rebuild with --group-field set to that field so each group lands in one split")
-NEAR_DUPLICATE = registry.define("leakage.near_duplicate", "warning", "Near-identical images (perceptual hash) are in two splits.",
-                                 "inspect the pairs; if they are copies, drop one or group them with --group-field and rebuild")
-DUPLICATE_WITHIN_SPLIT = registry.define("leakage.duplicate_within_split", "info", "The same image occurs more than once inside one split.",
-                                         "deduplicate to avoid over-weighting those images")
+EXACT_DUPLICATE = registry.define(
+    "leakage.exact_duplicate",
+    "error",
+    "The same image (decoded pixels) is in two splits.",
+    "remove the copies from val/test, or pass --group-field so copies share a split, and rebuild",
+)
+SHARED_GROUP = registry.define(
+    "leakage.shared_group",
+    "error",
+    "A group value (e.g. specimen) occurs in two splits.",
+    "rebuild with --group-field set to that field so each group lands in one split",
+)
+NEAR_DUPLICATE = registry.define(
+    "leakage.near_duplicate",
+    "warning",
+    "Near-identical images (perceptual hash) are in two splits.",
+    "inspect the pairs; if they are copies, drop one or group them with --group-field and rebuild",
+)
+DUPLICATE_WITHIN_SPLIT = registry.define(
+    "leakage.duplicate_within_split",
+    "info",
+    "The same image occurs more than once inside one split.",
+    "deduplicate to avoid over-weighting those images",
+)
 
 
 @dataclass
@@ -100,17 +116,21 @@ def check_leakage(data_dir: str, thresholds: LeakageThresholds | None = None) ->
         for v in cross.values():
             for s in sorted({s for s, _ in v}):
                 pairs[s] += 1
-        findings.append(EXACT_DUPLICATE.finding(
-            f"{len(cross)} image(s) appear in more than one split (identical decoded pixels)",
-            subject=", ".join(sorted(pairs)),
-            evidence={"images": len(cross), "examples": examples},
-        ))
+        findings.append(
+            EXACT_DUPLICATE.finding(
+                f"{len(cross)} image(s) appear in more than one split (identical decoded pixels)",
+                subject=", ".join(sorted(pairs)),
+                evidence={"images": len(cross), "examples": examples},
+            )
+        )
     if within:
-        findings.append(DUPLICATE_WITHIN_SPLIT.finding(
-            f"{len(within)} image(s) occur more than once within a split",
-            subject=", ".join(sorted({s for v in within.values() for s, _ in v})),
-            evidence={"examples": [[f"{s}:{i}" for s, i in v] for v in list(within.values())[: t.max_examples]]},
-        ))
+        findings.append(
+            DUPLICATE_WITHIN_SPLIT.finding(
+                f"{len(within)} image(s) occur more than once within a split",
+                subject=", ".join(sorted({s for v in within.values() for s, _ in v})),
+                evidence={"examples": [[f"{s}:{i}" for s, i in v] for v in list(within.values())[: t.max_examples]]},
+            )
+        )
     if group:
         key = f"meta/{group}"
         where: dict[str, set[str]] = defaultdict(set)
@@ -120,18 +140,30 @@ def check_leakage(data_dir: str, thresholds: LeakageThresholds | None = None) ->
                     where[str(value)].add(split)
         shared = {g: s for g, s in where.items() if len(s) > 1}
         if shared:
-            findings.append(SHARED_GROUP.finding(
-                f"{len(shared)} value(s) of {group!r} occur in more than one split",
-                subject=group,
-                evidence={"groups": len(shared), "examples": {g: sorted(s) for g, s in list(sorted(shared.items()))[: t.max_examples]}},
-            ))
-    hashes = {split: [(i, h) for i, h, sha in zip(c["image/id"], c["image/phash"], c["image/pixel_hash"]) if sha not in cross]
-              for split, c in cols.items()}
+            findings.append(
+                SHARED_GROUP.finding(
+                    f"{len(shared)} value(s) of {group!r} occur in more than one split",
+                    subject=group,
+                    evidence={
+                        "groups": len(shared),
+                        "examples": {g: sorted(s) for g, s in list(sorted(shared.items()))[: t.max_examples]},
+                    },
+                )
+            )
+    hashes = {
+        split: [(i, h) for i, h, sha in zip(c["image/id"], c["image/phash"], c["image/pixel_hash"]) if sha not in cross]
+        for split, c in cols.items()
+    }
     near = near_pairs(hashes, t.near_max_distance)
     if near:
-        findings.append(NEAR_DUPLICATE.finding(
-            f"{len(near)} near-duplicate pair(s) across splits (perceptual-hash distance <= {t.near_max_distance} of 64 bits)",
-            subject=", ".join(sorted({a for a, *_ in near} | {b for _, _, b, _, _ in near})),
-            evidence={"pairs": len(near), "examples": [f"{a}:{ia} ~ {b}:{ib} (d={d})" for a, ia, b, ib, d in near[: t.max_examples]]},
-        ))
+        findings.append(
+            NEAR_DUPLICATE.finding(
+                f"{len(near)} near-duplicate pair(s) across splits (perceptual-hash distance <= {t.near_max_distance} of 64 bits)",
+                subject=", ".join(sorted({a for a, *_ in near} | {b for _, _, b, _, _ in near})),
+                evidence={
+                    "pairs": len(near),
+                    "examples": [f"{a}:{ia} ~ {b}:{ib} (d={d})" for a, ia, b, ib, d in near[: t.max_examples]],
+                },
+            )
+        )
     return findings

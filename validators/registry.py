@@ -44,8 +44,15 @@ class CheckInfo:
     def __str__(self) -> str:
         return self.id
 
-    def finding(self, message: str, *, subject: str = "", evidence: dict[str, Any] | None = None,
-                hint: str | None = None, severity: Severity | str | None = None) -> Finding:
+    def finding(
+        self,
+        message: str,
+        *,
+        subject: str = "",
+        evidence: dict[str, Any] | None = None,
+        hint: str | None = None,
+        severity: Severity | str | None = None,
+    ) -> Finding:
         """A :class:`Finding` of this check; severity and hint default to the declared ones."""
         return Finding(
             check=self.id,
@@ -68,8 +75,27 @@ _CHECKS: dict[str, CheckInfo] = {}
 # period, that fits a table cell. What to do about it is the hint's, never the summary's.
 SUMMARY_MAX = 250
 # First words that would make a summary an instruction (hint text) rather than a statement.
-_IMPERATIVES = frozenset({"add", "apply", "call", "cast", "check", "convert", "copy", "drop", "fix", "make", "pass",
-                          "rebuild", "remove", "resize", "run", "set", "use"})
+_IMPERATIVES = frozenset(
+    {
+        "add",
+        "apply",
+        "call",
+        "cast",
+        "check",
+        "convert",
+        "copy",
+        "drop",
+        "fix",
+        "make",
+        "pass",
+        "rebuild",
+        "remove",
+        "resize",
+        "run",
+        "set",
+        "use",
+    }
+)
 # Abbreviations whose period does not end a sentence.
 _ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.")
 

@@ -15,14 +15,30 @@ from pipecheck.pipeline.manifest import read_manifest
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
 
-ANOMALY = registry.define("schema.anomaly", "warning", "TFDV found an anomaly in a split against the schema inferred from train.",
-                          "compare the splits with tfdv.visualize_statistics (stats/*.stats.pb); fix the metadata or re-split")
-DRIFT = registry.define("schema.drift", "warning", "TFDV's drift comparator (L-infinity / Jensen-Shannon) exceeds its threshold between train and another split.",
-                        "re-split with `pipecheck split` (iterative stratification) or check how the split was made")
-STATISTICS_DAMAGED = registry.define("schema.statistics_damaged", "error", "A statistics file of the build cannot be read (truncated or replaced).",
-                                     "copy the dataset's stats/ folder again, or rebuild the dataset")
-NO_STATISTICS = registry.define("schema.no_statistics", "info", "No TFDV statistics to check: the build has none (--no-stats, or built without TFDV) or TFDV is not installed.",
-                                "rebuild without --no-stats to get TFDV schema checks")
+ANOMALY = registry.define(
+    "schema.anomaly",
+    "warning",
+    "TFDV found an anomaly in a split against the schema inferred from train.",
+    "compare the splits with tfdv.visualize_statistics (stats/*.stats.pb); fix the metadata or re-split",
+)
+DRIFT = registry.define(
+    "schema.drift",
+    "warning",
+    "TFDV's drift comparator (L-infinity / Jensen-Shannon) exceeds its threshold between train and another split.",
+    "re-split with `pipecheck split` (iterative stratification) or check how the split was made",
+)
+STATISTICS_DAMAGED = registry.define(
+    "schema.statistics_damaged",
+    "error",
+    "A statistics file of the build cannot be read (truncated or replaced).",
+    "copy the dataset's stats/ folder again, or rebuild the dataset",
+)
+NO_STATISTICS = registry.define(
+    "schema.no_statistics",
+    "info",
+    "No TFDV statistics to check: the build has none (--no-stats, or built without TFDV) or TFDV is not installed.",
+    "rebuild without --no-stats to get TFDV schema checks",
+)
 
 
 @dataclass
@@ -59,13 +75,18 @@ def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> l
     t = thresholds or SchemaThresholds()
     manifest = read_manifest(data_dir)
     if not stats_mod.tfdv_available():
-        return [NO_STATISTICS.finding("schema checks skipped: TFDV is not installed "
-                                      f"({stats_mod.TFDV_EXTRA} adds them; TFDV supports Python 3.11 with TensorFlow 2.16)",
-                                      subject=data_dir, evidence={"tfdv_installed": False},
-                                      hint=f"{stats_mod.TFDV_EXTRA} (a build made without TFDV has no statistics: rebuild after)")]
+        return [
+            NO_STATISTICS.finding(
+                "schema checks skipped: TFDV is not installed "
+                f"({stats_mod.TFDV_EXTRA} adds them; TFDV supports Python 3.11 with TensorFlow 2.16)",
+                subject=data_dir,
+                evidence={"tfdv_installed": False},
+                hint=f"{stats_mod.TFDV_EXTRA} (a build made without TFDV has no statistics: rebuild after)",
+            )
+        ]
     tfdv = stats_mod.import_tfdv()
     if "statistics" not in manifest or "train" not in manifest["statistics"]:
-        why = ("built without TFDV installed" if manifest.get("statistics") == {} else "built with --no-stats")
+        why = "built without TFDV installed" if manifest.get("statistics") == {} else "built with --no-stats"
         return [NO_STATISTICS.finding(f"{data_dir} has no stats/ folder ({why})", subject=data_dir)]
     loaded, damaged = _load_all(stats_mod, data_dir, list(manifest["statistics"]))
     if damaged:
@@ -89,7 +110,9 @@ def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> l
         # Presence varies naturally for optional sidecar fields; absence itself is not an anomaly.
         feature.presence.min_fraction = 0.0
     findings: list[Finding] = []
-    meta_hits: dict[registry.CheckInfo, list[tuple[str, str, str, Finding]]] = {}  # check -> (feature, split, reason, finding)
+    meta_hits: dict[
+        registry.CheckInfo, list[tuple[str, str, str, Finding]]
+    ] = {}  # check -> (feature, split, reason, finding)
     for split in manifest["statistics"]:
         if split == "train":
             continue
@@ -107,9 +130,16 @@ def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> l
                 drift = "distance" in text or "divergence" in text
                 check = DRIFT if drift else ANOMALY
                 message = f"{split} vs train, {feature_name}: {' '.join(reason.description.split())}"
-                one = check.finding(message, subject=feature_name,
-                                    evidence={"split": split, "tfdv_reason": reason.short_description,
-                                              "train_examples": n_train, f"{split}_examples": n_other})
+                one = check.finding(
+                    message,
+                    subject=feature_name,
+                    evidence={
+                        "split": split,
+                        "tfdv_reason": reason.short_description,
+                        "train_examples": n_train,
+                        f"{split}_examples": n_other,
+                    },
+                )
                 if feature_name.startswith(META):
                     meta_hits.setdefault(check, []).append((feature_name, split, reason.short_description, one))
                 else:
@@ -138,8 +168,14 @@ def _grouped(check: registry.CheckInfo, hits: list[tuple[str, str, str, Finding]
     return check.finding(
         f"{len(features)} metadata features ({shown}); e.g. {hits[0][3].message}",
         subject=f"{len(features)} metadata features",
-        evidence={"features": features[:SUBJECTS_LISTED], "feature_count": len(features), "by_split": by_split,
-                  "tfdv_reasons": reasons, "train_examples": n_train})
+        evidence={
+            "features": features[:SUBJECTS_LISTED],
+            "feature_count": len(features),
+            "by_split": by_split,
+            "tfdv_reasons": reasons,
+            "train_examples": n_train,
+        },
+    )
 
 
 def _load_all(stats_mod, data_dir: str, splits: list[str]) -> tuple[dict, list[Finding]]:
@@ -152,9 +188,14 @@ def _load_all(stats_mod, data_dir: str, splits: list[str]) -> tuple[dict, list[F
             if not stats.datasets:
                 raise ValueError("no dataset in the file")
         except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError, OSError, a wrong file: all damage
-            damaged.append(STATISTICS_DAMAGED.finding(
-                f"{path} cannot be read as TFDV statistics ({type(exc).__name__}: "
-                f"{' '.join(str(exc).split()) or 'truncated'})", subject=str(path), evidence={"split": split}))
+            damaged.append(
+                STATISTICS_DAMAGED.finding(
+                    f"{path} cannot be read as TFDV statistics ({type(exc).__name__}: "
+                    f"{' '.join(str(exc).split()) or 'truncated'})",
+                    subject=str(path),
+                    evidence={"split": split},
+                )
+            )
             continue
         loaded[split] = stats
     return loaded, damaged

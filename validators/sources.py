@@ -80,7 +80,9 @@ def import_object(spec: str, option: str = "--source", *, example: str = "mypkg.
             ) from exc
         raise InputError(f"{option}: importing {module_name!r} failed: {exc}; install the missing package") from exc
     except Exception as exc:  # noqa: BLE001 - any failure in user code is an input error
-        raise InputError(f"{option}: importing {module_name!r} raised {type(exc).__name__}: {exc}; fix the module ({_HINT_DEBUG})") from exc
+        raise InputError(
+            f"{option}: importing {module_name!r} raised {type(exc).__name__}: {exc}; fix the module ({_HINT_DEBUG})"
+        ) from exc
     target: Any = module
     for part in attr_path.split("."):
         if not hasattr(target, part):
@@ -118,7 +120,9 @@ def load_source(spec: Any, args: Mapping[str, str] | tuple[str, ...] | list[str]
         spec = attr_path = getattr(spec, "__qualname__", None) or type(spec).__name__
     if _is_batch_object(target):
         if kwargs:
-            raise InputError(f"--source {spec}: {attr_path!r} is a {type(target).__name__}, not a callable; drop --source-arg")
+            raise InputError(
+                f"--source {spec}: {attr_path!r} is a {type(target).__name__}, not a callable; drop --source-arg"
+            )
         return Source(spec=spec, obj=target, factory=lambda: target, kwargs={}, origin=target)
     if not callable(target):
         raise InputError(
@@ -141,7 +145,9 @@ def _call(spec: str, factory: Callable[[], Any]) -> Any:
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"--source {spec}: calling it raised {type(exc).__name__}: {exc}; fix the callable or its --source-arg values ({_HINT_DEBUG})") from exc
+        raise InputError(
+            f"--source {spec}: calling it raised {type(exc).__name__}: {exc}; fix the callable or its --source-arg values ({_HINT_DEBUG})"
+        ) from exc
     return obj
 
 
@@ -295,8 +301,13 @@ class Source:
             raise
         except Exception as exc:  # noqa: BLE001 - a crash in user code is reported, not a traceback
             if self._data_ran_out(step, exc, first_rows, last_rows):
-                self.ran_out = {"batch": step, "length": self.length, "error": f"{type(exc).__name__}: {exc}",
-                                "rows_before": last_rows, "first_rows": first_rows}
+                self.ran_out = {
+                    "batch": step,
+                    "length": self.length,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "rows_before": last_rows,
+                    "first_rows": first_rows,
+                }
                 return
             raise InputError(
                 f"--source {self.spec}: producing batch {step} raised {type(exc).__name__}: {exc}; "

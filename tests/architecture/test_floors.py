@@ -13,8 +13,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # package → folder, as pyproject.toml's [tool.setuptools.package-dir] maps them
-PACKAGES = {"pipecheck": ROOT / "pipecheck", "pipecheck.pipeline": ROOT / "pipeline",
-            "pipecheck.validators": ROOT / "validators"}
+PACKAGES = {
+    "pipecheck": ROOT / "pipecheck",
+    "pipecheck.pipeline": ROOT / "pipeline",
+    "pipecheck.validators": ROOT / "validators",
+}
 FLOOR = {"pipecheck": 2, "pipecheck.validators": 1, "pipecheck.pipeline": 0}
 FLOOR_NAME = {2: "face (pipecheck/)", 1: "judgement (validators/)", 0: "data (pipeline/)"}
 
@@ -51,7 +54,7 @@ def imports(module: str, path: Path, known: dict[str, Path]) -> set[tuple[str, i
             base = node.module or ""
             if node.level:
                 parts = package.split(".")
-                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             # `from pkg import sub` names the submodule when there is one, else the package itself
             names = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
         else:
@@ -77,9 +80,12 @@ def test_the_graph_sees_function_level_imports():
 
 
 def test_arrows_point_down_only():
-    upward = [f"{src} (line {line}) → {dst}: {FLOOR_NAME[floor(src)]} imports {FLOOR_NAME[floor(dst)]}"
-              for src, targets in sorted(graph().items()) for dst, line in sorted(targets)
-              if floor(dst) > floor(src)]
+    upward = [
+        f"{src} (line {line}) → {dst}: {FLOOR_NAME[floor(src)]} imports {FLOOR_NAME[floor(dst)]}"
+        for src, targets in sorted(graph().items())
+        for dst, line in sorted(targets)
+        if floor(dst) > floor(src)
+    ]
     assert not upward, "upward imports:\n" + "\n".join(upward)
 
 

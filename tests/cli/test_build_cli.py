@@ -70,8 +70,9 @@ def _assert_one_line_error(result, *fragments: str) -> None:
 
 
 def test_clean_dump_passes_even_with_fail_on_warning(clean_dump, tmp_path):
-    result = run(str(clean_dump), "--out", str(tmp_path / "out"), "--label-field", "label",
-                 "--fail-on", "warning", *FAST)
+    result = run(
+        str(clean_dump), "--out", str(tmp_path / "out"), "--label-field", "label", "--fail-on", "warning", *FAST
+    )
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "out" / "dataset.json").read_text())
     assert manifest["accounting"]["written"] == 8 and manifest["accounting"]["balanced"]
@@ -92,8 +93,20 @@ def test_rejects_are_warnings_exit_0_by_default(dirty_dump, tmp_path):
 def test_fail_on_warning_with_rejects_exits_1(dirty_dump, tmp_path):
     out = tmp_path / "out"
     report_file = tmp_path / "report.json"
-    result = run(str(dirty_dump), "--out", str(out), "--label-field", "label", "--fail-on", "warning",
-                 "--format", "json", "--output", str(report_file), *FAST)
+    result = run(
+        str(dirty_dump),
+        "--out",
+        str(out),
+        "--label-field",
+        "label",
+        "--fail-on",
+        "warning",
+        "--format",
+        "json",
+        "--output",
+        str(report_file),
+        *FAST,
+    )
     assert result.exit_code == 1, result.output
     report = json.loads(report_file.read_text())
     assert report["status"] == "fail" and report["fail_on"] == "warning"
@@ -102,16 +115,37 @@ def test_fail_on_warning_with_rejects_exits_1(dirty_dump, tmp_path):
 
 
 def test_ignore_the_rejected_check_passes_again(dirty_dump, tmp_path):
-    result = run(str(dirty_dump), "--out", str(tmp_path / "out"), "--label-field", "label", "--fail-on", "warning",
-                 "--ignore", "build.rejected", *FAST)
+    result = run(
+        str(dirty_dump),
+        "--out",
+        str(tmp_path / "out"),
+        "--label-field",
+        "label",
+        "--fail-on",
+        "warning",
+        "--ignore",
+        "build.rejected",
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
 
 
 def test_sample_dump_with_default_workers(tmp_path):
     """The committed sample through the CLI, default workers (process pool) and statistics."""
     out = tmp_path / "out"
-    result = run(str(SAMPLE_DUMP), "--out", str(out), "--label-field", "species", "--group-field", "specimen",
-                 "--fail-on", "warning", "--format", "json")
+    result = run(
+        str(SAMPLE_DUMP),
+        "--out",
+        str(out),
+        "--label-field",
+        "species",
+        "--group-field",
+        "specimen",
+        "--fail-on",
+        "warning",
+        "--format",
+        "json",
+    )
     assert result.exit_code == 1, result.output  # the sample has 11 rejects, which are warnings
     report = json.loads(result.stdout)
     assert report["summary"]["inputs"].startswith("261 found = 250 written + 11 rejected")
@@ -145,8 +179,9 @@ def test_non_empty_out_without_overwrite_exits_2_and_keeps_it(clean_dump, tmp_pa
 def test_unreadable_manifest_exits_2(clean_dump, tmp_path):
     table = tmp_path / "labels.csv"
     table.write_text("file,label\nimg_0.jpg,a\n")
-    result = run(str(clean_dump), "--out", str(tmp_path / "out"), "--label-field", "label",
-                 "--manifest", str(table), *FAST)
+    result = run(
+        str(clean_dump), "--out", str(tmp_path / "out"), "--label-field", "label", "--manifest", str(table), *FAST
+    )
     _assert_one_line_error(result, "path")
 
 

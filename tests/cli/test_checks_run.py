@@ -52,8 +52,9 @@ def data_families() -> list[str]:
 def label_table(tmp_path_factory) -> Path:
     """A label table of two classes in train and val, one image per row."""
     path = tmp_path_factory.mktemp("checks_run_table") / "labels.csv"
-    rows = ["path,species,split"] + [f"img{i}.jpg,{'ant' if i % 2 else 'bee'},{'val' if i % 5 == 0 else 'train'}"
-                                     for i in range(60)]
+    rows = ["path,species,split"] + [
+        f"img{i}.jpg,{'ant' if i % 2 else 'bee'},{'val' if i % 5 == 0 else 'train'}" for i in range(60)
+    ]
     path.write_text("\n".join(rows) + "\n")
     return path
 
@@ -64,8 +65,15 @@ def test_a_report_that_lists_too_few_checks_is_caught():
 
     from pipecheck.render import render
 
-    before = Report("split", checks_run=["label_skew.absent_in_split", "label_skew.prevalence_gap",
-                                         "label_skew.labels_per_image", "class_counts.missing_in_train"])
+    before = Report(
+        "split",
+        checks_run=[
+            "label_skew.absent_in_split",
+            "label_skew.prevalence_gap",
+            "label_skew.labels_per_image",
+            "class_counts.missing_in_train",
+        ],
+    )
     gone = missing(render(before, "junit"), label_families())
     assert len(gone) == 8 and "class_counts.imbalance" in gone
     healthy = Report("split", checks_run=label_families())
@@ -79,14 +87,16 @@ def test_split_of_a_build_lists_all_twelve_label_checks(pipecheck_cli, cli_sampl
 
 
 def test_split_of_a_table_lists_all_twelve_label_checks(pipecheck_cli, label_table, tmp_path):
-    junit = run_junit(pipecheck_cli, "split", "--labels", label_table, "--label-field", "species",
-                      "--out", tmp_path / "new.csv")
+    junit = run_junit(
+        pipecheck_cli, "split", "--labels", label_table, "--label-field", "species", "--out", tmp_path / "new.csv"
+    )
     assert missing(junit, label_families()) == []
 
 
 def test_split_json_names_the_same_checks(pipecheck_cli, label_table, tmp_path):
-    result = pipecheck_cli("split", "--labels", label_table, "--label-field", "species", "--out", tmp_path / "n.csv",
-                           "--format", "json")
+    result = pipecheck_cli(
+        "split", "--labels", label_table, "--label-field", "species", "--out", tmp_path / "n.csv", "--format", "json"
+    )
     assert json.loads(result.stdout)["summary"]["checks_run"] == label_families()
 
 
@@ -119,14 +129,25 @@ def test_validate_source_lists_input_range_and_generator_checks(pipecheck_cli, m
     from pipecheck.validators.input_range import BACKBONE_FREE_CHECK_IDS
 
     monkeypatch.chdir(REPO)
-    junit = run_junit(pipecheck_cli, "validate", "--source", "samples.buggy.resnet_rescale:train_batches",
-                      "--batches", "2")
+    junit = run_junit(
+        pipecheck_cli, "validate", "--source", "samples.buggy.resnet_rescale:train_batches", "--batches", "2"
+    )
     assert missing(junit, registry.ids(*BACKBONE_FREE_CHECK_IDS, "generator")) == []
 
 
 def test_ignored_checks_leave_the_junit(pipecheck_cli, label_table):
-    junit = run_junit(pipecheck_cli, "validate", "--labels", label_table, "--label-field", "species",
-                      "--ignore", "class_counts", "--ignore", "label_skew.summary")
+    junit = run_junit(
+        pipecheck_cli,
+        "validate",
+        "--labels",
+        label_table,
+        "--label-field",
+        "species",
+        "--ignore",
+        "class_counts",
+        "--ignore",
+        "label_skew.summary",
+    )
     listed = set(junit_cases(junit))
     assert not any(c.startswith("class_counts.") for c in listed) and "label_skew.summary" not in listed
     assert "label_skew.prevalence_gap" in listed
@@ -142,8 +163,20 @@ def test_build_lists_every_build_check(pipecheck_cli, tmp_path):
         Image.new("RGB", (40, 40), (i * 20, 0, 255 - i * 20)).save(buf, "JPEG")
         (dump / f"im{i}.jpg").write_bytes(buf.getvalue())
         (dump / f"im{i}.json").write_text(json.dumps({"species": "ant" if i % 2 else "bee"}))
-    junit = run_junit(pipecheck_cli, "build-tfrecords", dump, "--out", tmp_path / "out", "--label-field", "species",
-                      "--workers", "1", "--no-stats", "--val-fraction", "0.25")
+    junit = run_junit(
+        pipecheck_cli,
+        "build-tfrecords",
+        dump,
+        "--out",
+        tmp_path / "out",
+        "--label-field",
+        "species",
+        "--workers",
+        "1",
+        "--no-stats",
+        "--val-fraction",
+        "0.25",
+    )
     assert len(registry.ids("build")) >= 6 and missing(junit, registry.ids("build")) == []
 
 
@@ -152,7 +185,17 @@ def train_runs(pipecheck_cli, cli_sample_build):
     """train-check and gate on the sample build with the sample model (tiny: 32 px, 4 steps)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(REPO)
-        args = ["--data", cli_sample_build, *TINY, "--steps", "4", "--model", "samples.models:build", "--format", "junit"]
+        args = [
+            "--data",
+            cli_sample_build,
+            *TINY,
+            "--steps",
+            "4",
+            "--model",
+            "samples.models:build",
+            "--format",
+            "junit",
+        ]
         train = pipecheck_cli("train-check", *args)
         gate = pipecheck_cli("gate", *args, "--batches", "1")
     return train, gate
@@ -178,9 +221,23 @@ def test_gate_lists_validate_and_training_checks(train_runs):
 COMMANDS = {  # command line -> the run_<command> it calls (a failure is injected there)
     ("build-tfrecords", "DUMP", "--out", "OUT", "--label-field", "species"): "pipecheck.validators.build.run_build",
     ("validate", "--labels", "t.csv", "--label-field", "species"): "pipecheck.validators.runners.validate.run_validate",
-    ("train-check", "--data", "DIR", "--model", "m:f"): "pipecheck.validators.runners.train_check.run_train_check_on_data",
+    (
+        "train-check",
+        "--data",
+        "DIR",
+        "--model",
+        "m:f",
+    ): "pipecheck.validators.runners.train_check.run_train_check_on_data",
     ("gate", "--data", "DIR"): "pipecheck.validators.runners.gate.run_gate",
-    ("split", "--labels", "t.csv", "--label-field", "species", "--out", "n.csv"): "pipecheck.validators.runners.split.run_split",
+    (
+        "split",
+        "--labels",
+        "t.csv",
+        "--label-field",
+        "species",
+        "--out",
+        "n.csv",
+    ): "pipecheck.validators.runners.split.run_split",
     ("verify", "DIR"): "pipecheck.validators.dataset.run_verify",
     ("backbones",): "pipecheck.pipeline.backbones.all_backbones",
     ("checks",): "pipecheck.validators.registry.all_checks",
@@ -195,7 +252,9 @@ def _raise(exc):
 
 
 @pytest.mark.parametrize("args,target", list(COMMANDS.items()), ids=[a[0] for a in COMMANDS])
-def test_every_command_exits_3_on_an_internal_error_and_130_on_ctrl_c(pipecheck_cli, monkeypatch, tmp_path, args, target):
+def test_every_command_exits_3_on_an_internal_error_and_130_on_ctrl_c(
+    pipecheck_cli, monkeypatch, tmp_path, args, target
+):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PIPECHECK_DEBUG", raising=False)
     monkeypatch.setattr(target, _raise(ZeroDivisionError("division by zero")))

@@ -57,7 +57,15 @@ def test_a_table_with_a_header_and_no_rows_is_a_one_line_error(pipecheck_cli, tm
 
 
 def test_a_manifest_path_holding_nul_is_a_one_line_error(pipecheck_cli, tmp_path):
-    result = pipecheck_cli("build-tfrecords", str(tmp_path), "--out", str(tmp_path / "out"), "--label-field", "species",
-                           "--manifest", "labels\x00.csv")
+    result = pipecheck_cli(
+        "build-tfrecords",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "out"),
+        "--label-field",
+        "species",
+        "--manifest",
+        "labels\x00.csv",
+    )
     assert result.exit_code == 2, result.output
     assert "NUL" in result.stderr and "Traceback" not in result.output + result.stderr

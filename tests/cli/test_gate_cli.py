@@ -37,8 +37,16 @@ def checks(report) -> set[str]:
 def healthy_train_check(pipecheck_cli, cli_sample_build):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(REPO)
-        return pipecheck_cli("train-check", "--data", cli_sample_build, *TINY_TRAIN, "--model", "samples.models:build",
-                             "--format", "json")
+        return pipecheck_cli(
+            "train-check",
+            "--data",
+            cli_sample_build,
+            *TINY_TRAIN,
+            "--model",
+            "samples.models:build",
+            "--format",
+            "json",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +55,17 @@ def passing_gate(pipecheck_cli, cli_sample_build, tmp_path_factory):
     ran = tmp_path_factory.mktemp("gate_pass") / "ran"
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(REPO)
-        result = pipecheck_cli("gate", "--data", cli_sample_build, *TINY, "--model", "samples.models:build",
-                               "--format", "json", *touch_command(ran, code=3))
+        result = pipecheck_cli(
+            "gate",
+            "--data",
+            cli_sample_build,
+            *TINY,
+            "--model",
+            "samples.models:build",
+            "--format",
+            "json",
+            *touch_command(ran, code=3),
+        )
     return result, ran
 
 
@@ -62,20 +79,30 @@ def test_train_check_passes_the_healthy_sample_model(healthy_train_check):
     assert "ran on CPU" in result.stderr or "ran on GPU" in result.stderr
 
 
-
 def test_train_check_lists_the_training_checks_it_ran(healthy_train_check, passing_gate):
     from pipecheck.validators import registry
 
     training = {c.id for c in registry.all_checks() if c.family == "training"}
-    assert "training.probabilities_as_logits" in set(json.loads(healthy_train_check.stdout)["summary"].get("checks_run", []))
+    assert "training.probabilities_as_logits" in set(
+        json.loads(healthy_train_check.stdout)["summary"].get("checks_run", [])
+    )
     gate_run = set(json.loads(passing_gate[0].stdout)["summary"]["checks_run"])
     assert {"training.probabilities_as_logits", "training.cannot_overfit"} <= gate_run & training
 
 
 def test_gate_fails_the_logits_mixup_and_never_runs_the_command(pipecheck_cli, cli_sample_build, tmp_path):
     ran = tmp_path / "ran"
-    result = pipecheck_cli("gate", "--data", cli_sample_build, *TINY, "--model", "samples.models:build_logits_mixup",
-                           "--format", "json", *touch_command(ran))
+    result = pipecheck_cli(
+        "gate",
+        "--data",
+        cli_sample_build,
+        *TINY,
+        "--model",
+        "samples.models:build_logits_mixup",
+        "--format",
+        "json",
+        *touch_command(ran),
+    )
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
     assert report["command"] == "gate" and report["status"] == "fail"
@@ -107,8 +134,17 @@ def test_gate_passing_command_exit_0_is_the_gates(pipecheck_cli, cli_sample_buil
 
 def test_gate_skips_training_and_the_command_when_validate_fails(pipecheck_cli, skewed_build, tmp_path):
     ran = tmp_path / "ran"
-    result = pipecheck_cli("gate", "--data", skewed_build, *TINY, "--model", "samples.models:build",
-                           "--format", "json", *touch_command(ran))
+    result = pipecheck_cli(
+        "gate",
+        "--data",
+        skewed_build,
+        *TINY,
+        "--model",
+        "samples.models:build",
+        "--format",
+        "json",
+        *touch_command(ran),
+    )
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
     assert "label_skew.absent_in_split" in checks(report)
@@ -128,8 +164,16 @@ def test_device_gpu_without_a_gpu_is_a_one_line_usage_error(pipecheck_cli, cli_s
     if _gpu_visible():
         pytest.skip("a GPU is visible here: --device gpu is valid")
     ran = tmp_path / "ran"
-    args = [command, "--data", cli_sample_build, *(TINY if command == "gate" else TINY_TRAIN),
-            "--model", "samples.models:build", "--device", "gpu"]
+    args = [
+        command,
+        "--data",
+        cli_sample_build,
+        *(TINY if command == "gate" else TINY_TRAIN),
+        "--model",
+        "samples.models:build",
+        "--device",
+        "gpu",
+    ]
     result = pipecheck_cli(*args, *(touch_command(ran) if command == "gate" else []))
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
@@ -142,8 +186,21 @@ def test_ignored_checks_neither_fail_the_gate_nor_skip_training(pipecheck_cli, c
     """--ignore applies before the gate decides: the sample's class_counts warnings, ignored, must not
     stop train-check from running (and catching the logits mix-up) under --fail-on warning."""
     ran = tmp_path / "ran"
-    result = pipecheck_cli("gate", "--data", cli_sample_build, *TINY, "--model", "samples.models:build_logits_mixup",
-                           "--fail-on", "warning", "--ignore", "class_counts", "--format", "json", *touch_command(ran))
+    result = pipecheck_cli(
+        "gate",
+        "--data",
+        cli_sample_build,
+        *TINY,
+        "--model",
+        "samples.models:build_logits_mixup",
+        "--fail-on",
+        "warning",
+        "--ignore",
+        "class_counts",
+        "--format",
+        "json",
+        *touch_command(ran),
+    )
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
     assert isinstance(report["summary"]["train-check"], dict), report["summary"]["train-check"]
@@ -184,11 +241,20 @@ def heads(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("command", ["train-check", "gate"])
-def test_output_units_that_do_not_fit_the_classes_are_a_finding_not_a_traceback(pipecheck_cli, cli_sample_build,
-                                                                                 heads, command, tmp_path):
+def test_output_units_that_do_not_fit_the_classes_are_a_finding_not_a_traceback(
+    pipecheck_cli, cli_sample_build, heads, command, tmp_path
+):
     ran = tmp_path / "ran"
-    args = [command, "--data", cli_sample_build, *(TINY if command == "gate" else TINY_TRAIN),
-            "--model", f"{heads}:too_few_outputs", "--format", "json"]
+    args = [
+        command,
+        "--data",
+        cli_sample_build,
+        *(TINY if command == "gate" else TINY_TRAIN),
+        "--model",
+        f"{heads}:too_few_outputs",
+        "--format",
+        "json",
+    ]
     result = pipecheck_cli(*args, *(touch_command(ran) if command == "gate" else []))
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
@@ -218,8 +284,16 @@ def test_train_check_runs_never_run_out_of_data(pipecheck_cli, cli_sample_build,
     caplog.set_level(logging.WARNING)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = pipecheck_cli("train-check", "--data", cli_sample_build, *TINY_TRAIN, "--model", "samples.models:build",
-                               "--format", "json")
+        result = pipecheck_cli(
+            "train-check",
+            "--data",
+            cli_sample_build,
+            *TINY_TRAIN,
+            "--model",
+            "samples.models:build",
+            "--format",
+            "json",
+        )
     assert result.exit_code == 0, result.output
     seen = " ".join(str(w.message) for w in caught) + result.output + caplog.text
     assert "ran out of data" not in seen

@@ -65,7 +65,9 @@ def test_validate_without_tfdv_reports_it_once_as_info(built_without_tfdv, no_tf
     assert "pip install 'pipecheck[tfdv]'" in schema[0]["message"] + schema[0]["hint"]
 
 
-def test_validate_without_tfdv_of_a_build_with_statistics_still_says_tfdv_is_missing(cli_sample_build, no_tfdv, pipecheck_cli):
+def test_validate_without_tfdv_of_a_build_with_statistics_still_says_tfdv_is_missing(
+    cli_sample_build, no_tfdv, pipecheck_cli
+):
     result = pipecheck_cli("validate", "--data", cli_sample_build, "--format", "json")
     assert result.exit_code in (0, 1) and "Traceback" not in result.output, result.output
     schema = [f for f in json.loads(result.stdout)["findings"] if f["check"].startswith("schema.")]
@@ -81,8 +83,9 @@ def test_runner_beam_without_beam_exits_2_naming_the_extra(tmp_path, monkeypatch
     assert not (tmp_path / "out").exists()
 
 
-def test_runner_beam_with_beam_but_without_tfdv_exits_2_naming_both_ways_out(tmp_path, monkeypatch, no_tfdv,
-                                                                             pipecheck_cli):
+def test_runner_beam_with_beam_but_without_tfdv_exits_2_naming_both_ways_out(
+    tmp_path, monkeypatch, no_tfdv, pipecheck_cli
+):
     import importlib.machinery
     import types
 

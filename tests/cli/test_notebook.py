@@ -30,19 +30,29 @@ def executed(tmp_path_factory):
     root = tmp_path_factory.mktemp("notebook")
     spec_dir = root / "kernels" / "pipecheck-test"
     spec_dir.mkdir(parents=True)
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "pipecheck test", "language": "python"}))
-    km = AsyncKernelManager(kernel_name="pipecheck-test", connection_file=str(root / "connection.json"),
-                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(root / "kernels")]))
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "pipecheck test",
+                "language": "python",
+            }
+        )
+    )
+    km = AsyncKernelManager(
+        kernel_name="pipecheck-test",
+        connection_file=str(root / "connection.json"),
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(root / "kernels")]),
+    )
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("import sys; print(sys.executable)", metadata={"tags": ["probe"]}))
     # As a user's Jupyter starts it: no TF_CPP_MIN_LOG_LEVEL, and no PYTEST_* (with PYTEST_CURRENT_TEST set,
     # ipykernel stops forwarding what C++ code writes to fd 1/2, which is where TensorFlow's noise goes).
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL" and not k.startswith("PYTEST_")}
     env["IPYTHONDIR"] = str(root / "ipython")  # no user profile or history file outside the test's folder
-    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT_S, allow_errors=True,
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client = NotebookClient(
+        nb, km=km, timeout=CELL_TIMEOUT_S, allow_errors=True, resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    )
     client.execute(env=env)
     return {"nb": nb}
 
@@ -70,8 +80,13 @@ def test_notebook_is_committed_clean():
 
 def test_every_cell_runs_in_the_pytest_interpreter_without_error(executed):
     nb = executed["nb"]
-    errors = [(c.metadata.get("tags"), o.get("ename"), o.get("evalue"))
-              for c in nb.cells if c.cell_type == "code" for o in c.outputs if o["output_type"] == "error"]
+    errors = [
+        (c.metadata.get("tags"), o.get("ename"), o.get("evalue"))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o["output_type"] == "error"
+    ]
     assert errors == []
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
     assert stream(cell(nb, "probe"), "stdout").strip() == sys.executable

@@ -27,11 +27,21 @@ from pipecheck.progress import PlainLines, mode
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "dump"
 BUILD = ["build-tfrecords", str(SAMPLE), "--label-field", "species", "--no-stats", "--workers", "1", "--format", "json"]
-LINE = re.compile(r"^pipecheck (?P<cmd>[\w-]+): (?P<what>[a-z +]+) (?P<done>[\d,]+)/(?P<total>[\d,]+) (?P<unit>\w+) "
-                  r"\((?P<pct>\d+)%\), (?P<elapsed>\d+ s|\d+ min \d\d s|\d+ h \d\d min) elapsed$")
+LINE = re.compile(
+    r"^pipecheck (?P<cmd>[\w-]+): (?P<what>[a-z +]+) (?P<done>[\d,]+)/(?P<total>[\d,]+) (?P<unit>\w+) "
+    r"\((?P<pct>\d+)%\), (?P<elapsed>\d+ s|\d+ min \d\d s|\d+ h \d\d min) elapsed$"
+)
 # Variables that change how a child process decides on progress or colour: each test sets its own.
-_ENV_DROP = ("CI", "PIPECHECK_PROGRESS_INTERVAL", "FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
-             "COLUMNS", "LINES")
+_ENV_DROP = (
+    "CI",
+    "PIPECHECK_PROGRESS_INTERVAL",
+    "FORCE_COLOR",
+    "NO_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    "COLUMNS",
+    "LINES",
+)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -42,16 +52,29 @@ def _env(**extra: str) -> dict[str, str]:
 
 def run_piped(*args: str, **env: str) -> subprocess.CompletedProcess:
     """``pipecheck ARGS`` with stdout and stderr both pipes (not terminals), as in a CI job."""
-    return subprocess.run([sys.executable, "-m", "pipecheck", *args], capture_output=True, text=True,
-                          env=_env(**env), cwd=REPO, timeout=600, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "pipecheck", *args],
+        capture_output=True,
+        text=True,
+        env=_env(**env),
+        cwd=REPO,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def run_on_terminal(*args: str, **env: str) -> tuple[int, str, str]:
     """``pipecheck ARGS`` with stderr a pseudo-terminal (120 columns) and stdout a pipe: (rc, stdout, terminal)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "pipecheck", *args], stdout=subprocess.PIPE, stderr=slave,
-                            stdin=subprocess.DEVNULL, env=_env(TERM="xterm-256color", **env), cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipecheck", *args],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+        env=_env(TERM="xterm-256color", **env),
+        cwd=REPO,
+    )
     os.close(slave)
     chunks: list[bytes] = []
 
@@ -112,10 +135,16 @@ def test_plain_lines_come_every_10_percent_and_10_s_whichever_is_rarer_and_end_a
     p.finish()
     lines = _lines(buf)
     assert 2 <= len(lines) <= 11, buf.getvalue()
-    assert lines[-1].group(0) == "pipecheck build-tfrecords: checking + writing 3,000/3,000 images (100%), 5 min 00 s elapsed"
+    assert (
+        lines[-1].group(0)
+        == "pipecheck build-tfrecords: checking + writing 3,000/3,000 images (100%), 5 min 00 s elapsed"
+    )
     done = [_ints(m)[0] for m in lines]
     assert all(b - a >= 300 for a, b in zip(done, done[1:])), done
-    assert lines[3].group(0) == "pipecheck build-tfrecords: checking + writing 1,200/3,000 images (40%), 2 min 00 s elapsed"
+    assert (
+        lines[3].group(0)
+        == "pipecheck build-tfrecords: checking + writing 1,200/3,000 images (40%), 2 min 00 s elapsed"
+    )
 
     # 3,000 images in 20 s: 10% every 0.67 s, but at most one line per 10 s.
     clock, buf = Clock(), io.StringIO()
@@ -149,7 +178,10 @@ def test_plain_lines_keep_a_slow_ci_job_alive_and_say_nothing_for_failed_or_quic
     assert buf.getvalue() == ""
 
     # Quick work in automatic CI mode leaves the log as it was; asked for (--progress), it ends with 100%.
-    for quiet, expected in ((True, ""), (False, "pipecheck build-tfrecords: checking + writing 8/8 images (100%), 2 s elapsed\n")):
+    for quiet, expected in (
+        (True, ""),
+        (False, "pipecheck build-tfrecords: checking + writing 8/8 images (100%), 2 s elapsed\n"),
+    ):
         clock, buf = Clock(), io.StringIO()
         p = PlainLines("pipecheck build-tfrecords", buf, clock=clock, quiet_quick=quiet)
         p.start(8, "checking + writing", "images")
@@ -183,11 +215,14 @@ def test_build_prints_bounded_plain_lines_on_stderr_in_ci_and_pure_json_on_stdou
 
 
 def test_build_is_silent_on_a_pipe_without_ci_with_no_progress_and_for_quick_work_in_ci(tmp_path):
-    for i, (args, env) in enumerate((
+    for i, (args, env) in enumerate(
+        (
             ([], {}),  # a pipe, no CI: as before
             (["--no-progress"], {"CI": "true", "PIPECHECK_PROGRESS_INTERVAL": "0"}),
             ([], {"CI": "true"}),  # done within the 10 s interval: no line
-            ([], {"CI": "false", "PIPECHECK_PROGRESS_INTERVAL": "0"}))):
+            ([], {"CI": "false", "PIPECHECK_PROGRESS_INTERVAL": "0"}),
+        )
+    ):
         result = run_piped(*BUILD, "--out", str(tmp_path / f"out{i}"), *args, **env)
         assert result.returncode in (0, 1) and result.stderr == "", (args, env, result.stderr)
         json.loads(result.stdout)
@@ -210,8 +245,21 @@ def sample_build(tmp_path_factory) -> str:
 
 
 def test_validate_data_reports_its_passes_and_sampled_batches_in_ci(sample_build):
-    result = run_piped("validate", "--data", sample_build, "--backbone", "resnet50", "--image-size", "32",
-                       "--batches", "3", "--format", "json", CI="1", PIPECHECK_PROGRESS_INTERVAL="0")
+    result = run_piped(
+        "validate",
+        "--data",
+        sample_build,
+        "--backbone",
+        "resnet50",
+        "--image-size",
+        "32",
+        "--batches",
+        "3",
+        "--format",
+        "json",
+        CI="1",
+        PIPECHECK_PROGRESS_INTERVAL="0",
+    )
     assert result.returncode in (0, 1), result.stderr
     assert json.loads(result.stdout)["command"] == "validate"
     lines = progress_lines(result.stderr)
@@ -221,16 +269,33 @@ def test_validate_data_reports_its_passes_and_sampled_batches_in_ci(sample_build
 
 
 def test_gate_reports_validate_and_the_training_steps_in_ci(sample_build):
-    result = run_piped("gate", "--data", sample_build, "--backbone", "resnet50", "--image-size", "32", "--batches", "2",
-                       "--steps", "8", "--model", "samples.models:build", "--format", "json",
-                       CI="true", PIPECHECK_PROGRESS_INTERVAL="0")
+    result = run_piped(
+        "gate",
+        "--data",
+        sample_build,
+        "--backbone",
+        "resnet50",
+        "--image-size",
+        "32",
+        "--batches",
+        "2",
+        "--steps",
+        "8",
+        "--model",
+        "samples.models:build",
+        "--format",
+        "json",
+        CI="true",
+        PIPECHECK_PROGRESS_INTERVAL="0",
+    )
     assert result.returncode in (0, 1), result.stderr
     report = json.loads(result.stdout)
     lines = progress_lines(result.stderr)
     finals = {m["what"]: _ints(m) for m in lines if m["pct"] == "100"}
     steps = report["summary"]["train-check"]["steps"]
-    assert finals == {"checking the build": (4, 4, 100), "sampling": (2, 2, 100), "training": (steps, steps, 100)}, \
+    assert finals == {"checking the build": (4, 4, 100), "sampling": (2, 2, 100), "training": (steps, steps, 100)}, (
         result.stderr
+    )
     assert {m["cmd"] for m in lines} == {"gate"}
     training = [m for m in lines if m["what"] == "training"]
     assert 1 <= len(training) <= 11 and [_ints(m)[0] for m in training] == sorted(_ints(m)[0] for m in training)
@@ -250,9 +315,21 @@ def test_build_draws_a_rich_bar_on_a_terminal_and_keeps_stdout_pure(tmp_path):
 
 
 def test_train_check_draws_its_steps_on_a_terminal_and_no_keras_bar(sample_build):
-    rc, out, terminal = run_on_terminal("train-check", "--data", sample_build, "--backbone", "resnet50",
-                                        "--image-size", "32", "--steps", "8", "--model", "samples.models:build",
-                                        "--format", "json")
+    rc, out, terminal = run_on_terminal(
+        "train-check",
+        "--data",
+        sample_build,
+        "--backbone",
+        "resnet50",
+        "--image-size",
+        "32",
+        "--steps",
+        "8",
+        "--model",
+        "samples.models:build",
+        "--format",
+        "json",
+    )
     assert rc in (0, 1), terminal[-2000:]
     steps = json.loads(out)["summary"]["steps"]
     assert "pipecheck train-check: training" in terminal

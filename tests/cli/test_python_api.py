@@ -20,7 +20,7 @@ from input_range_sources import photos  # noqa: E402
 def raw_batches():
     x = photos(32)
     for i in range(0, len(x), 4):
-        yield x[i:i + 4], np.arange(4) % 2
+        yield x[i : i + 4], np.arange(4) % 2
 
 
 def test_validate_a_generator_function_and_read_the_report():

@@ -17,8 +17,9 @@ ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
 
 
 def run(code: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env={**ENV, **env},
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env={**ENV, **env}, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_a_lazy_tensorflow_import_under_pipecheck_prints_nothing():
@@ -44,12 +45,15 @@ def test_without_pipecheck_the_same_import_is_noisy_where_tensorflow_is():
 
 
 def test_a_user_who_asked_for_the_log_gets_it():
-    proc = run("""
+    proc = run(
+        """
         import pipecheck
         from pipecheck.pipeline import reader
         import tensorflow as tf
         print(int(tf.constant(2) + 1))
-    """, TF_CPP_MIN_LOG_LEVEL="0")
+    """,
+        TF_CPP_MIN_LOG_LEVEL="0",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "port.cc" in proc.stderr or "cpu_feature_guard" in proc.stderr, proc.stderr[-2000:]
 

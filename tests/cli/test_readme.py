@@ -23,8 +23,8 @@ VALIDATORS = REPO / "validators"
 def test_readme_opens_with_exactly_the_two_commands():
     lines = README.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("# pipecheck")
-    first_block = lines[lines.index("```bash") + 1:]
-    block = first_block[:first_block.index("```")]
+    first_block = lines[lines.index("```bash") + 1 :]
+    block = first_block[: first_block.index("```")]
     assert [line.split("#")[0].strip() for line in block] == ["./dev sample", "./dev test"]
     assert lines.index("```bash") <= 3, "the commands must come first, before any prose"
     assert (REPO / "dev").is_file()
@@ -96,12 +96,17 @@ def test_every_relative_link_in_readme_and_docs_resolves():
 def test_broken_links_names_a_missing_file_and_a_missing_anchor(tmp_path):
     (tmp_path / "other.md").write_text("# Other page\n\n## `build-tfrecords`\n\n## Why it's off (`x`)\n")
     page = tmp_path / "page.md"
-    page.write_text("[a](other.md#build-tfrecords) [b](other.md#why-its-off-x) [c](#top) [d](https://x.org/y)\n"
-                    "# Top\n```\n[e](inside-a-code-block.md)\n```\n")
+    page.write_text(
+        "[a](other.md#build-tfrecords) [b](other.md#why-its-off-x) [c](#top) [d](https://x.org/y)\n"
+        "# Top\n```\n[e](inside-a-code-block.md)\n```\n"
+    )
     assert broken_links(page) == []  # the healthy twin: every link resolves
     page.write_text("[a](gone.md) [b](other.md#build) [c](#nowhere)\n# Top\n")
-    assert broken_links(page) == ["page.md: gone.md does not exist", "page.md: other.md#build names no heading of other.md",
-                                  "page.md: #nowhere names no heading of page.md"]
+    assert broken_links(page) == [
+        "page.md: gone.md does not exist",
+        "page.md: other.md#build names no heading of other.md",
+        "page.md: #nowhere names no heading of page.md",
+    ]
 
 
 def test_check_table_in_docs_is_the_registry():
@@ -109,7 +114,8 @@ def test_check_table_in_docs_is_the_registry():
     m = re.search(r"<!-- checks:begin[^>]*-->\n(.*?)<!-- checks:end -->", text, re.S)
     assert m, "docs/checks.md lacks the <!-- checks:begin ... --> / <!-- checks:end --> markers"
     assert m.group(1) == checks_markdown(registry.all_checks()), (
-        "docs/checks.md's check table is out of date: run `python scripts/update_check_docs.py`")
+        "docs/checks.md's check table is out of date: run `python scripts/update_check_docs.py`"
+    )
 
 
 def _module_strings(tree: ast.Module) -> dict[str, str]:
@@ -129,9 +135,13 @@ def _handles() -> dict[str, dict[str, str]]:
     for path in sorted(VALIDATORS.rglob("*.py")):
         names = out.setdefault(path.stem, {})
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and node.value.args
-                    and (getattr(node.value.func, "attr", None) or getattr(node.value.func, "id", None)) == "define"
-                    and isinstance(node.value.args[0], ast.Constant)):
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Call)
+                and node.value.args
+                and (getattr(node.value.func, "attr", None) or getattr(node.value.func, "id", None)) == "define"
+                and isinstance(node.value.args[0], ast.Constant)
+            ):
                 for target in node.targets:
                     if isinstance(target, ast.Name):
                         names[target.id] = node.value.args[0].value
@@ -202,7 +212,16 @@ def test_every_emitted_check_id_is_declared():
     declared = {c.id for c in registry.all_checks()}
     emitted = emitted_check_ids()
     assert len(emitted) >= 60, f"the scan found only {len(emitted)} ids: has the finding() call style changed?"
-    for family in ("leakage", "schema", "label_skew", "class_counts", "training", "generator", "input_range", "dataset"):
+    for family in (
+        "leakage",
+        "schema",
+        "label_skew",
+        "class_counts",
+        "training",
+        "generator",
+        "input_range",
+        "dataset",
+    ):
         assert any(c.startswith(family + ".") for c in emitted), family
     undeclared = {c: where for c, where in emitted.items() if c not in declared}
     assert undeclared == {}

@@ -19,8 +19,9 @@ HOSTILE = "cat\x01\x0b\x1b[31mred\x7f\ufffe"
 @pytest.fixture
 def report():
     registry.all_checks()  # imports every family, so their ids are declared
-    f = registry.finding("class_counts.too_few_val", f"class {HOSTILE!s} has 0 val images", subject=HOSTILE,
-                         evidence={"class": HOSTILE})
+    f = registry.finding(
+        "class_counts.too_few_val", f"class {HOSTILE!s} has 0 val images", subject=HOSTILE, evidence={"class": HOSTILE}
+    )
     r = Report("validate", [f])
     r.checks_run = ["class_counts.too_few_val"]
     r.summary["classes"] = HOSTILE
@@ -35,7 +36,7 @@ def test_junit_parses_with_expat(report):
 @pytest.mark.parametrize("fmt", ["text", "markdown"])
 def test_text_formats_carry_no_control_characters(report, fmt):
     out = render(report, fmt)
-    assert not [c for c in out if (ord(c) < 32 and c not in "\t\n\r") or 0x7f <= ord(c) <= 0x9f]
+    assert not [c for c in out if (ord(c) < 32 and c not in "\t\n\r") or 0x7F <= ord(c) <= 0x9F]
     assert "\\x1b[31mred" in out
 
 
@@ -55,8 +56,10 @@ def test_html_page_has_no_control_characters(report, tmp_path):
 
 def _many():
     registry.all_checks()
-    findings = [registry.finding("class_counts.too_few_val", f"{c}: 2 val images (< 10)", subject=c)
-                for c in ("ant", "bee", "cat")]
+    findings = [
+        registry.finding("class_counts.too_few_val", f"{c}: 2 val images (< 10)", subject=c)
+        for c in ("ant", "bee", "cat")
+    ]
     findings.append(registry.finding("input_range.rescaled_0_1", "x/255 input", subject="resnet50"))
     return Report("validate", findings)
 

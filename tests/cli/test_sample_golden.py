@@ -30,8 +30,10 @@ HAS_TFDV = importlib.util.find_spec("tensorflow_data_validation") is not None
 
 def normalise(value, data: str):
     if isinstance(value, dict):
-        return {normalise(k, data): ("<time>" if str(k).endswith(("_seconds", "_unix")) else normalise(v, data))
-                for k, v in value.items()}
+        return {
+            normalise(k, data): ("<time>" if str(k).endswith(("_seconds", "_unix")) else normalise(v, data))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [normalise(v, data) for v in value]
     if isinstance(value, str):
@@ -47,7 +49,8 @@ def without_tfdv_notice(report: dict) -> dict:
     and out of the counts, so that one golden (made where the schema family runs) serves both envs."""
     schema = [f for f in report["findings"] if f["check"].startswith("schema.")]
     assert [(f["check"], f["severity"], f["evidence"]) for f in schema] == [
-        ("schema.no_statistics", "info", {"tfdv_installed": False})], schema
+        ("schema.no_statistics", "info", {"tfdv_installed": False})
+    ], schema
     report["findings"] = [f for f in report["findings"] if f not in schema]
     report["summary"]["counts"]["info"] -= 1
     return report
@@ -70,7 +73,8 @@ def test_validate_of_the_sample_build_matches_the_golden_report(pipecheck_cli, c
     assert report == golden, (
         "validate's report of the sample differs from tests/cli/golden/sample_validate.json; if the change is "
         "meant, run PIPECHECK_UPDATE_GOLDEN=1 python -m pytest tests/cli/test_sample_golden.py (in .venv) "
-        "and review the diff")
+        "and review the diff"
+    )
 
 
 @pytest.mark.parametrize("change", ["severity", "check", "subject", "count", "finding dropped"])
@@ -89,5 +93,7 @@ def test_the_comparison_still_sees_a_changed_check_severity_subject_or_count(cha
     else:
         report["findings"].pop()
     assert normalise(report, "/tmp/pytest-of-x/build") != golden
-    assert normalise(json.loads(json.dumps(golden).replace("<data>", "/tmp/pytest-of-x/build")),
-                     "/tmp/pytest-of-x/build") == golden  # the healthy twin: only the path differed
+    assert (
+        normalise(json.loads(json.dumps(golden).replace("<data>", "/tmp/pytest-of-x/build")), "/tmp/pytest-of-x/build")
+        == golden
+    )  # the healthy twin: only the path differed

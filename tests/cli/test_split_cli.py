@@ -18,7 +18,6 @@ N_TRAIN, N_VAL = 5_000, 600
 SKEW_CHECKS = {"label_skew.absent_in_split", "label_skew.prevalence_gap"}
 
 
-
 @pytest.fixture(scope="module")
 def seed_002_table(tmp_path_factory):
     rng = np.random.default_rng(2)
@@ -26,8 +25,10 @@ def seed_002_table(tmp_path_factory):
     rows = []
     for split, n, col in (("train", N_TRAIN, 0), ("val", N_VAL, 1)):
         m = exact_multi_hot(n, np.array([v[col] for v in SEED_002.values()]) / 100, rng)
-        rows += [{"image": f"{split}_{i:05d}.jpg", "tags": [c for c, on in zip(classes, r) if on], "split": split}
-                 for i, r in enumerate(m)]
+        rows += [
+            {"image": f"{split}_{i:05d}.jpg", "tags": [c for c, on in zip(classes, r) if on], "split": split}
+            for i, r in enumerate(m)
+        ]
     path = tmp_path_factory.mktemp("seed002") / "labels.jsonl"
     pd.DataFrame(rows).to_json(path, orient="records", lines=True)
     return path
@@ -36,8 +37,9 @@ def seed_002_table(tmp_path_factory):
 @pytest.fixture(scope="module")
 def resplit_002(pipecheck_cli, seed_002_table, tmp_path_factory):
     out = tmp_path_factory.mktemp("seed002_new") / "labels.jsonl"
-    result = pipecheck_cli("split", "--labels", seed_002_table, "--out", out, "--multi-label-field", "tags",
-                           "--format", "json")
+    result = pipecheck_cli(
+        "split", "--labels", seed_002_table, "--out", out, "--multi-label-field", "tags", "--format", "json"
+    )
     return result, out
 
 
@@ -88,7 +90,9 @@ def test_split_summary_reports_ld_and_flz_before_and_after(pipecheck_cli, seed_0
     assert after["LD"] < before["LD"]
     assert "0.00%" in summary["prevalence (before -> after)"]["obj_1"].split("->")[0]
     # the text report prints both blocks
-    text = pipecheck_cli("split", "--labels", seed_002_table, "--out", tmp_path / "t.jsonl", "--multi-label-field", "tags")
+    text = pipecheck_cli(
+        "split", "--labels", seed_002_table, "--out", tmp_path / "t.jsonl", "--multi-label-field", "tags"
+    )
     assert text.exit_code == 0
     out = text.stdout
     assert "before:" in out and "after:" in out
@@ -99,14 +103,22 @@ def test_split_summary_reports_ld_and_flz_before_and_after(pipecheck_cli, seed_0
 def test_group_field_keeps_each_group_in_one_split(pipecheck_cli, tmp_path):
     rng = np.random.default_rng(5)
     classes = ["a", "b", "c", "d"]
-    rows = [{"image": f"i{i}", "tags": list(rng.choice(classes, int(rng.integers(1, 3)), replace=False)),
-             "site": f"site{i // 5}", "split": "train"} for i in range(400)]
+    rows = [
+        {
+            "image": f"i{i}",
+            "tags": list(rng.choice(classes, int(rng.integers(1, 3)), replace=False)),
+            "site": f"site{i // 5}",
+            "split": "train",
+        }
+        for i in range(400)
+    ]
     table = tmp_path / "t.jsonl"
     pd.DataFrame(rows).to_json(table, orient="records", lines=True)
     grouped, plain = tmp_path / "grouped.jsonl", tmp_path / "plain.jsonl"
     for out, extra in ((grouped, ["--group-field", "site"]), (plain, [])):
-        result = pipecheck_cli("split", "--labels", table, "--out", out, "--multi-label-field", "tags",
-                               "--val-fraction", "0.2", *extra)
+        result = pipecheck_cli(
+            "split", "--labels", table, "--out", out, "--multi-label-field", "tags", "--val-fraction", "0.2", *extra
+        )
         assert result.exit_code == 0, result.output
     splits_per_site = pd.read_json(grouped, lines=True).groupby("site")["split"].nunique()
     assert (splits_per_site == 1).all()
@@ -129,7 +141,9 @@ def _ids_and_groups(data_dir):
 
 def test_split_data_rebuilds_a_verified_dataset_with_the_same_records(pipecheck_cli, cli_sample_build, tmp_path):
     new = tmp_path / "resplit"
-    result = pipecheck_cli("split", "--data", cli_sample_build, "--out", new, "--val-fraction", "0.2", "--format", "json")
+    result = pipecheck_cli(
+        "split", "--data", cli_sample_build, "--out", new, "--val-fraction", "0.2", "--format", "json"
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["summary"]["out"] == str(new) and "before" in report["summary"] and "after" in report["summary"]
@@ -139,7 +153,9 @@ def test_split_data_rebuilds_a_verified_dataset_with_the_same_records(pipecheck_
     assert json.loads(verify.stdout)["status"] == "pass"
 
     old, fresh = _ids_and_groups(cli_sample_build), _ids_and_groups(new)
-    assert Counter(i for rows in fresh.values() for i, _ in rows) == Counter(i for rows in old.values() for i, _ in rows)
+    assert Counter(i for rows in fresh.values() for i, _ in rows) == Counter(
+        i for rows in old.values() for i, _ in rows
+    )
     where = {}
     for split, rows in fresh.items():
         for _, group in rows:
@@ -153,7 +169,9 @@ def test_split_data_rebuilds_a_verified_dataset_with_the_same_records(pipecheck_
         assert sum(info["class_counts"].values()) == info["examples"] == len(fresh[split])
         assert sum(s["records"] for s in info["shards"]) == info["examples"]
     for c in src["classes"]:
-        assert sum(s["class_counts"][c] for s in dst["splits"].values()) == sum(s["class_counts"][c] for s in src["splits"].values())
+        assert sum(s["class_counts"][c] for s in dst["splits"].values()) == sum(
+            s["class_counts"][c] for s in src["splits"].values()
+        )
     assert dst["options"]["val_fraction"] == 0.2
 
 
@@ -161,7 +179,9 @@ def test_split_data_rebuilds_a_verified_dataset_with_the_same_records(pipecheck_
 def test_existing_out_without_overwrite_is_refused(pipecheck_cli, seed_002_table, cli_sample_build, tmp_path):
     taken = tmp_path / "taken.jsonl"
     taken.write_text("keep me\n")
-    line = one_line_error(pipecheck_cli("split", "--labels", seed_002_table, "--out", taken, "--multi-label-field", "tags"))
+    line = one_line_error(
+        pipecheck_cli("split", "--labels", seed_002_table, "--out", taken, "--multi-label-field", "tags")
+    )
     assert str(taken) in line and "--overwrite" in line
     assert taken.read_text() == "keep me\n"
 

@@ -12,8 +12,10 @@ from PIL import Image
 
 TABLES = {
     "labels.csv": ("path,label,label\na.jpg,cat,dog\nb.jpg,dog,dog\n", "path,label\na.jpg,cat\nb.jpg,dog\n"),
-    "labels.jsonl": ('{"path": "a.jpg", "label": "cat"}\n{"path": "b.jpg", "label": "dog", "label": "cat"}\n',
-                     '{"path": "a.jpg", "label": "cat"}\n{"path": "b.jpg", "label": "dog"}\n'),
+    "labels.jsonl": (
+        '{"path": "a.jpg", "label": "cat"}\n{"path": "b.jpg", "label": "dog", "label": "cat"}\n',
+        '{"path": "a.jpg", "label": "cat"}\n{"path": "b.jpg", "label": "dog"}\n',
+    ),
 }
 
 
@@ -30,8 +32,10 @@ def test_a_table_naming_a_column_twice_is_a_one_line_error(pipecheck_cli, tmp_pa
     dump = _dump(tmp_path)
     table = tmp_path / name
     table.write_text(TABLES[name][0])
-    for args in (["build-tfrecords", dump, "--out", tmp_path / "out", "--manifest", table, "--no-stats"],
-                 ["validate", "--labels", table]):
+    for args in (
+        ["build-tfrecords", dump, "--out", tmp_path / "out", "--manifest", table, "--no-stats"],
+        ["validate", "--labels", table],
+    ):
         result = pipecheck_cli(*args, "--label-field", "label")
         assert result.exit_code == 2, result.output
         assert str(table) in result.stderr and "'label'" in result.stderr
@@ -45,7 +49,18 @@ def test_the_same_table_without_the_duplicate_builds(pipecheck_cli, tmp_path, na
     dump = _dump(tmp_path)
     table = tmp_path / name
     table.write_text(TABLES[name][1])
-    result = pipecheck_cli("build-tfrecords", dump, "--out", tmp_path / "out", "--manifest", table, "--label-field",
-                           "label", "--no-stats", "--val-fraction", "0")
+    result = pipecheck_cli(
+        "build-tfrecords",
+        dump,
+        "--out",
+        tmp_path / "out",
+        "--manifest",
+        table,
+        "--label-field",
+        "label",
+        "--no-stats",
+        "--val-fraction",
+        "0",
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "dataset.json").is_file()

@@ -52,8 +52,14 @@ def test_json_report_shape_on_a_healthy_build(sample_run):
     assert set(summary["counts"]) == {"error", "warning", "info"}
     assert summary["counts"]["warning"] == sum(f["severity"] == "warning" for f in report["findings"])
     run = set(summary["checks_run"])
-    for check in ("dataset.accounting", "label_skew.absent_in_split", "class_counts.too_few_train",
-                  "leakage.exact_duplicate", "schema.drift", "input_range.rescaled_0_1"):
+    for check in (
+        "dataset.accounting",
+        "label_skew.absent_in_split",
+        "class_counts.too_few_train",
+        "leakage.exact_duplicate",
+        "schema.drift",
+        "input_range.rescaled_0_1",
+    ):
         assert check in run, check
     assert summary["labels"]["classes"] and set(summary["labels"]["splits"]) == {"train", "val"}
 
@@ -69,14 +75,18 @@ def test_skewed_build_fails_naming_the_missing_class(skewed_run):
 
 
 def test_ignore_drops_a_check_or_a_family(pipecheck_cli, skewed_build):
-    one = json.loads(pipecheck_cli("validate", "--data", skewed_build, "--format", "json",
-                                   "--ignore", "label_skew.absent_in_split").stdout)
+    one = json.loads(
+        pipecheck_cli(
+            "validate", "--data", skewed_build, "--format", "json", "--ignore", "label_skew.absent_in_split"
+        ).stdout
+    )
     assert one["status"] == "pass"
     assert "label_skew.absent_in_split" not in {c for c, _ in _checks(one)}
     assert ("label_skew.summary", "all splits") in _checks(one)  # the rest of the family stays
 
-    result = pipecheck_cli("validate", "--data", skewed_build, "--format", "json", "--ignore", "label_skew",
-                           "--ignore", "class_counts")
+    result = pipecheck_cli(
+        "validate", "--data", skewed_build, "--format", "json", "--ignore", "label_skew", "--ignore", "class_counts"
+    )
     assert result.exit_code == 0, result.output
     families = {c.split(".")[0] for c, _ in _checks(json.loads(result.stdout))}
     assert not families & {"label_skew", "class_counts"}
@@ -87,8 +97,11 @@ def test_fail_on_warning_fails_on_warnings_and_ignore_can_clear_them(pipecheck_c
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert report["status"] == "fail" and report["fail_on"] == "warning"
-    warned = {c.split(".")[0] for c, _ in _checks(report)
-              if next(f for f in report["findings"] if f["check"] == c)["severity"] == "warning"}
+    warned = {
+        c.split(".")[0]
+        for c, _ in _checks(report)
+        if next(f for f in report["findings"] if f["check"] == c)["severity"] == "warning"
+    }
     assert warned, "the sample has warnings (too few images per class)"
     ignore = [a for fam in sorted(warned) for a in ("--ignore", fam)]
     cleared = pipecheck_cli("validate", "--data", cli_sample_build, "--format", "json", "--fail-on", "warning", *ignore)
@@ -213,8 +226,11 @@ def test_html_marks_exactly_the_flagged_classes(skewed_run):
 def test_html_of_the_healthy_build_flags_only_classes_with_findings(sample_run):
     _, report, text = sample_run
     flagged = {t.split(" ", 1)[1] for t in parse_page(text).texts if t.startswith("⚑ ")}
-    expected = {f["subject"] for f in report["findings"]
-                if f["check"].split(".")[0] in ("label_skew", "class_counts") and f["severity"] != "info"}
+    expected = {
+        f["subject"]
+        for f in report["findings"]
+        if f["check"].split(".")[0] in ("label_skew", "class_counts") and f["severity"] != "info"
+    }
     assert flagged == expected & set(report["summary"]["labels"]["classes"])
 
 
@@ -239,8 +255,10 @@ CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/ch
 
 
 # .ci/run installs Debian's chromium and sets PIPECHECK_REQUIRE_CHROMIUM=1: there its absence fails.
-@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("PIPECHECK_REQUIRE_CHROMIUM"),
-                    reason="chromium is not installed here: no screenshot of the HTML report (apt-get install chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("PIPECHECK_REQUIRE_CHROMIUM"),
+    reason="chromium is not installed here: no screenshot of the HTML report (apt-get install chromium)",
+)
 def test_html_renders_in_headless_chromium(skewed_run, tmp_path):
     import numpy as np
     from PIL import Image
@@ -248,10 +266,21 @@ def test_html_renders_in_headless_chromium(skewed_run, tmp_path):
     assert CHROMIUM, "PIPECHECK_REQUIRE_CHROMIUM is set, but chromium is not installed"
     _, _, html = skewed_run
     shot = tmp_path / "shot.png"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1150,1400", f"--screenshot={shot}",
-           html.resolve().as_uri()]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1150,1400",
+        f"--screenshot={shot}",
+        html.resolve().as_uri(),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert shot.is_file(), proc.stderr[-2000:]
     img = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float64)

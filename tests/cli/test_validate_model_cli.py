@@ -22,14 +22,27 @@ def cases_importable(monkeypatch):
 
 
 def run(pipecheck_cli, build, *extra):
-    result = pipecheck_cli("validate", "--data", build, "--backbone", "mobilenet_v2", "--image-size", "32",
-                           "--batches", "2", "--format", "json", *extra)
+    result = pipecheck_cli(
+        "validate",
+        "--data",
+        build,
+        "--backbone",
+        "mobilenet_v2",
+        "--image-size",
+        "32",
+        "--batches",
+        "2",
+        "--format",
+        "json",
+        *extra,
+    )
     return result, json.loads(result.stdout)
 
 
 def input_errors(report):
-    return sorted(f["check"] for f in report["findings"]
-                  if f["check"].startswith("input_range.") and f["severity"] == "error")
+    return sorted(
+        f["check"] for f in report["findings"] if f["check"].startswith("input_range.") and f["severity"] == "error"
+    )
 
 
 def test_auto_detects_the_models_preprocessing_and_reads_raw(pipecheck_cli, cli_sample_build):

@@ -37,8 +37,17 @@ def built(tmp_path_factory) -> Path:
         Image.fromarray(arr, "RGB").save(dump / f"img_{i:02d}.jpg", "JPEG", quality=90)
         (dump / f"img_{i:02d}.json").write_text(json.dumps({"label": "abc"[i % 3]}))
     out = tmp_path_factory.mktemp("verify_build") / "out"
-    build(BuildOptions(dump=str(dump), out=str(out), label_field="label", workers=1, stats=False,
-                       shard_size_mb=0.02, val_fraction=0.2))
+    build(
+        BuildOptions(
+            dump=str(dump),
+            out=str(out),
+            label_field="label",
+            workers=1,
+            stats=False,
+            shard_size_mb=0.02,
+            val_fraction=0.2,
+        )
+    )
     return out
 
 

@@ -37,13 +37,21 @@ class Helpers:
         """A textured RGB array (gradient + class colour + seeded noise), shape (H, W, 3)."""
         rng = np.random.default_rng(seed)
         yy, xx = np.mgrid[0:height, 0:width]
-        base = np.stack([xx * 255.0 / max(1, width - 1), yy * 255.0 / max(1, height - 1),
-                         (xx + yy) * 127.0 / max(1, width + height - 2)], axis=-1)
+        base = np.stack(
+            [
+                xx * 255.0 / max(1, width - 1),
+                yy * 255.0 / max(1, height - 1),
+                (xx + yy) * 127.0 / max(1, width + height - 2),
+            ],
+            axis=-1,
+        )
         arr = 0.45 * base + 0.45 * np.asarray(color, dtype="float64") + rng.normal(0, 12, (height, width, 3))
         return np.clip(arr, 0, 255).astype("uint8")
 
     @staticmethod
-    def image(width: int = 48, height: int = 40, color=(128, 128, 128), seed: int = 0, mode: str = "RGB") -> Image.Image:
+    def image(
+        width: int = 48, height: int = 40, color=(128, 128, 128), seed: int = 0, mode: str = "RGB"
+    ) -> Image.Image:
         img = Image.fromarray(Helpers.pixels(width, height, color, seed), "RGB")
         return img if mode == "RGB" else img.convert(mode)
 
@@ -70,8 +78,15 @@ class Helpers:
         return path
 
     @staticmethod
-    def pair(folder: str | Path, stem: str, meta: Any, img: Image.Image | None = None, ext: str = ".jpg",
-             fmt: str = "JPEG", **kw: Any) -> Path:
+    def pair(
+        folder: str | Path,
+        stem: str,
+        meta: Any,
+        img: Image.Image | None = None,
+        ext: str = ".jpg",
+        fmt: str = "JPEG",
+        **kw: Any,
+    ) -> Path:
         """Write ``stem+ext`` and ``stem.json``; returns the image path."""
         folder = Path(folder)
         Helpers.write_json(folder / f"{stem}.json", meta)

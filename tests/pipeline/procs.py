@@ -37,7 +37,7 @@ def group_alive(pgid: int) -> list[int]:
             raw = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        fields = raw[raw.rindex(")") + 2:].split()
+        fields = raw[raw.rindex(")") + 2 :].split()
         if int(fields[2]) == pgid and fields[0] != "Z":
             alive.append(int(entry))
     return alive

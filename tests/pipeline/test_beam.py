@@ -64,12 +64,19 @@ def test_beam_statistics_load_with_tfdv_and_count_the_written_records(local_and_
 
     tfdv = import_tfdv()
     local, beam = local_and_beam
-    assert beam.manifest["statistics"] == local.manifest["statistics"] == {
-        "train": "stats/train.stats.pb", "val": "stats/val.stats.pb"}
+    assert (
+        beam.manifest["statistics"]
+        == local.manifest["statistics"]
+        == {"train": "stats/train.stats.pb", "val": "stats/val.stats.pb"}
+    )
     for split, rel in beam.manifest["statistics"].items():
         ours = tfdv.load_stats_binary(str(Path(beam.out_dir) / rel))
         theirs = tfdv.load_stats_binary(str(Path(local.out_dir) / rel))
-        assert ours.datasets[0].num_examples == theirs.datasets[0].num_examples == beam.manifest["splits"][split]["examples"]
+        assert (
+            ours.datasets[0].num_examples
+            == theirs.datasets[0].num_examples
+            == beam.manifest["splits"][split]["examples"]
+        )
         assert [f.path.step for f in ours.datasets[0].features] == [f.path.step for f in theirs.datasets[0].features]
 
 
@@ -110,13 +117,16 @@ def test_beam_build_reads_and_writes_a_scheme_filesystem(local_and_beam, sample_
             with gfile.GFile(target, "wb") as fh:
                 fh.write(path.read_bytes())
     out = "ram://pipecheck-test/built/sample"
-    result = build_beam(BuildOptions(dump=dump, out=out, **OPTS), ["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    result = build_beam(
+        BuildOptions(dump=dump, out=out, **OPTS), ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    )
     assert result.out_dir == out and result.manifest["dump"] == dump
     stable = {k: v for k, v in _stable(result.manifest).items() if k != "dump"}
     assert stable == {k: v for k, v in _stable(local.manifest).items() if k != "dump"}
     local_files = h.files_under(local.out_dir)
     remote_names = sorted(
-        f"{d[len(out):].lstrip('/')}/{n}".lstrip("/") for d, _, files in gfile.walk(out) for n in files)
+        f"{d[len(out) :].lstrip('/')}/{n}".lstrip("/") for d, _, files in gfile.walk(out) for n in files
+    )
     assert remote_names == sorted(local_files)
     for name, data in local_files.items():
         with gfile.GFile(f"{out}/{name}", "rb") as fh:

@@ -113,7 +113,7 @@ def _make_cases(h, root):
     h.write_json(root / "rej_broken_png.json", GOOD)
     png = bytearray(h.encode(Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)), "PNG"))
     at = png.find(b"IDAT") + 14
-    png[at:at + 50] = b"\xff" * 50  # valid signature and chunk lengths, corrupt compressed stream
+    png[at : at + 50] = b"\xff" * 50  # valid signature and chunk lengths, corrupt compressed stream
     (root / "rej_broken_png.png").write_bytes(bytes(png))
     h.write_image(root / "rej_nosidecar.jpg", img)
     h.write_json(root / "rej_orphan.json", GOOD)
@@ -212,7 +212,7 @@ def test_rejects_jsonl_lists_every_reject(cases):
     import json
 
     _, result, _ = cases
-    lines = (open(os.path.join(result.out_dir, "rejects.jsonl"), encoding="utf-8").read().splitlines())
+    lines = open(os.path.join(result.out_dir, "rejects.jsonl"), encoding="utf-8").read().splitlines()
     rows = [json.loads(line) for line in lines]
     assert {(r["path"], r["reason"]) for r in rows} == {(r.path, r.reason) for r in result.rejects}
     assert len(rows) == len(result.rejects) == result.accounting["rejected"]
@@ -227,7 +227,9 @@ def test_accounting_balances_and_every_input_is_accounted_once(cases, h):
     assert acc["rejected"] == len(REJECT_CASES)
     assert acc["written"] + acc["rejected"] == acc["inputs_found"]
     assert acc["balanced"] is True
-    assert acc["rejects_by_reason"] == {r: list(REJECT_CASES.values()).count(r) for r in sorted(set(REJECT_CASES.values()))}
+    assert acc["rejects_by_reason"] == {
+        r: list(REJECT_CASES.values()).count(r) for r in sorted(set(REJECT_CASES.values()))
+    }
     written_paths = [rec["image/source"][0] for rec in recs.values()]
     rejected_paths = [r.path for r in result.rejects]
     assert not set(written_paths) & set(rejected_paths)
@@ -250,8 +252,15 @@ def test_split_missing_and_split_aliases(h, tmp_path):
     assert h.rejects_by_path(result) == {"no_fold.jpg": "split_missing", "blank_fold.jpg": "split_missing"}
     recs = h.by_id(result.out_dir)
     got = {k: r["_split"] for k, r in recs.items()}
-    assert got == {"ok_0": "train", "ok_1": "train", "ok_2": "val", "ok_3": "val", "ok_4": "val",
-                   "ok_5": "test", "ok_6": "val"}
+    assert got == {
+        "ok_0": "train",
+        "ok_1": "train",
+        "ok_2": "val",
+        "ok_3": "val",
+        "ok_4": "val",
+        "ok_5": "test",
+        "ok_6": "val",
+    }
     assert "fold" not in result.manifest["meta_features"], "the split field is not metadata"
     assert result.accounting["balanced"]
 
@@ -265,7 +274,10 @@ def test_manifest_missing_image_and_duplicate_row(h, tmp_path):
     )
     result = h.build(dump, tmp_path / "out", label_field="label", manifest=str(dump / "labels.csv"))
     assert sorted((r.path, r.reason) for r in result.rejects) == [
-        ("img_1.jpg", "duplicate_row"), ("img_3.jpg", "no_sidecar"), ("not_there.jpg", "missing_image")]
+        ("img_1.jpg", "duplicate_row"),
+        ("img_3.jpg", "no_sidecar"),
+        ("not_there.jpg", "missing_image"),
+    ]
     assert sorted(h.by_id(result.out_dir)) == ["img_0", "img_1", "img_2"]
     acc = result.accounting
     assert (acc["inputs_found"], acc["written"], acc["rejected"], acc["balanced"]) == (6, 3, 3, True)
@@ -279,7 +291,11 @@ def test_multi_label_empty_list_and_invalid_member(h, tmp_path):
     h.pair(tmp_path / "d", "blank", {"tags": ["", " "]}, img)
     h.pair(tmp_path / "d", "bad", {"tags": ["x", {"y": 1}]}, img)
     result = h.build(tmp_path / "d", tmp_path / "out", multi_label_field="tags")
-    assert h.rejects_by_path(result) == {"empty.jpg": "label_empty", "blank.jpg": "label_empty", "bad.jpg": "label_invalid"}
+    assert h.rejects_by_path(result) == {
+        "empty.jpg": "label_empty",
+        "blank.jpg": "label_empty",
+        "bad.jpg": "label_invalid",
+    }
     assert result.accounting["balanced"]
 
 

@@ -44,7 +44,12 @@ def test_format_is_detected_from_content_not_extension(h, tmp_path):
     assert "extension_mismatch" in recs["png_as_jpg"]["image/repairs"]
     assert "extension_mismatch" in recs["jpg_as_png"]["image/repairs"]
     # Content is kept: the stored bytes decode to the file's pixels.
-    for stem, path in [("png_as_jpg", png_as_jpg), ("jpg_as_png", jpg_as_png), ("no_extension", no_ext), ("camera", jpeg_as_dat)]:
+    for stem, path in [
+        ("png_as_jpg", png_as_jpg),
+        ("jpg_as_png", jpg_as_png),
+        ("no_extension", no_ext),
+        ("camera", jpeg_as_dat),
+    ]:
         assert np.array_equal(h.decode(recs[stem]), np.asarray(Image.open(path).convert("RGB")))
     assert result.rejects == []
     assert result.accounting["other_files_ignored"] == {".txt": 1}
@@ -95,8 +100,17 @@ def test_a_jpeg_turned_upright_keeps_its_tables_and_a_transposed_422_gets_full_c
     for stem, orientation, sampling in (("flip", 3, 1), ("turn422", 6, 1), ("turn420", 6, 2)):
         exif = Image.Exif()
         exif[0x0112] = orientation
-        h.pair(d, stem, {"label": "a"}, h.image(64, 48, seed=orientation + sampling), ".jpg", "JPEG",
-               quality=80, subsampling=sampling, exif=exif.tobytes())
+        h.pair(
+            d,
+            stem,
+            {"label": "a"},
+            h.image(64, 48, seed=orientation + sampling),
+            ".jpg",
+            "JPEG",
+            quality=80,
+            subsampling=sampling,
+            exif=exif.tobytes(),
+        )
     recs = h.by_id(h.build(d, tmp_path / "out", label_field="label").out_dir)
     stored = {k: Image.open(io.BytesIO(r["image/encoded"][0])) for k, r in recs.items()}
     assert all("exif_orientation" in r["image/repairs"] for r in recs.values())
@@ -183,7 +197,11 @@ def test_upper_and_mixed_case_extensions_are_accepted(h, tmp_path):
     h.pair(d, "IMG_C", {"label": "a"}, h.image(seed=3), ".PNG", "PNG")
     result = h.build(d, tmp_path / "out", label_field="label")
     recs = h.by_id(result.out_dir)
-    assert {k: r["image/source"][0] for k, r in recs.items()} == {"IMG_A": "IMG_A.JPG", "IMG_B": "IMG_B.JpEg", "IMG_C": "IMG_C.PNG"}
+    assert {k: r["image/source"][0] for k, r in recs.items()} == {
+        "IMG_A": "IMG_A.JPG",
+        "IMG_B": "IMG_B.JpEg",
+        "IMG_C": "IMG_C.PNG",
+    }
     assert all(r["image/repairs"] == [] for r in recs.values())
     assert result.rejects == []
 
@@ -205,8 +223,11 @@ def test_recursive_pairs_within_each_folder(h, nested_dump, tmp_path):
     result = h.build(nested_dump, tmp_path / "out", label_field="label", recursive=True)
     recs = h.by_id(result.out_dir)
     assert {k: r["image/source"][0] for k, r in recs.items()} == {
-        "top": "top.jpg", "sub/mid": "sub/mid.jpg", "sub/deeper/low": "sub/deeper/low.jpg",
-        "sub/deeper/top": "sub/deeper/top.jpg"}
+        "top": "top.jpg",
+        "sub/mid": "sub/mid.jpg",
+        "sub/deeper/low": "sub/deeper/low.jpg",
+        "sub/deeper/top": "sub/deeper/top.jpg",
+    }
     assert recs["sub/deeper/top"]["label/name"] == ["b"] and recs["top"]["label/name"] == ["a"]
     assert h.rejects_by_path(result) == {"sub/lonely.jpg": "no_sidecar", "lonely.json": "orphan_sidecar"}
     assert result.accounting["inputs_found"] == 6 and result.accounting["balanced"]
@@ -259,9 +280,15 @@ def test_multi_label_field_list_and_delimited_string(h, tmp_path):
     assert result.manifest["label_mode"] == "multi_label"
     recs = h.by_id(result.out_dir)
     got = {k: (r["label/index"], r["label/name"]) for k, r in recs.items()}
-    assert got == {"l1": ([0, 1], ["bird", "sky"]), "l2": ([2], ["tree"]),
-                   "s1": ([1, 2], ["sky", "tree"]), "s2": ([0], ["bird"])}
-    counts = {c: sum(s["class_counts"][c] for s in result.manifest["splits"].values()) for c in result.manifest["classes"]}
+    assert got == {
+        "l1": ([0, 1], ["bird", "sky"]),
+        "l2": ([2], ["tree"]),
+        "s1": ([1, 2], ["sky", "tree"]),
+        "s2": ([0], ["bird"]),
+    }
+    counts = {
+        c: sum(s["class_counts"][c] for s in result.manifest["splits"].values()) for c in result.manifest["classes"]
+    }
     assert counts == {"bird": 2, "sky": 2, "tree": 2}
 
 
@@ -279,7 +306,13 @@ def test_split_field_is_respected_over_fractions(h, tmp_path):
     result = h.build(d, tmp_path / "out", label_field="label", split_field="subset", val_fraction=0.5, seed=3)
     recs = h.by_id(result.out_dir)
     assert {k: r["_split"] for k, r in recs.items()} == {
-        "a0": "train", "a1": "val", "a2": "val", "a3": "val", "a4": "train", "a5": "test"}
+        "a0": "train",
+        "a1": "val",
+        "a2": "val",
+        "a3": "val",
+        "a4": "train",
+        "a5": "test",
+    }
     assert list(result.manifest["splits"]) == ["train", "val", "test"]
 
 
@@ -326,10 +359,17 @@ def test_manifest_table_modes(h, tmp_path, kind):
         table.write_text("".join(json.dumps(r) + "\n" for r in rows))
     else:
         df.to_parquet(table, index=False)
-    result = h.build(d, tmp_path / "out", label_field="label", manifest=str(table), path_column="file", group_field="group")
+    result = h.build(
+        d, tmp_path / "out", label_field="label", manifest=str(table), path_column="file", group_field="group"
+    )
     recs = h.by_id(result.out_dir)
     assert {k: r["label/name"][0] for k, r in recs.items()} == {
-        "img_0": "cat", "img_1": "dog", "img_2": "cat", "sub/img_4": "dog", "img_3": "dog"}
+        "img_0": "cat",
+        "img_1": "dog",
+        "img_2": "cat",
+        "sub/img_4": "dog",
+        "img_3": "dog",
+    }
     assert recs["sub/img_4"]["image/format"] == ["png"]
     assert h.rejects_by_path(result) == {"unlisted.jpg": "no_sidecar", "gone.jpg": "missing_image"}
     acc = result.accounting

@@ -19,7 +19,9 @@ from extras import needs_tfdv
 def built(h, tmp_path):
     dump = tmp_path / "dump"
     for i in range(12):
-        h.pair(dump, f"img{i:02d}", {"label": ["ant", "bee", "cat"][i % 3]}, h.image(seed=i, color=(40 * (i % 3), 90, 200)))
+        h.pair(
+            dump, f"img{i:02d}", {"label": ["ant", "bee", "cat"][i % 3]}, h.image(seed=i, color=(40 * (i % 3), 90, 200))
+        )
     return h.build(dump, tmp_path / "out", label_field="label", val_fraction=0.25, stats=True).out_dir
 
 
@@ -54,14 +56,24 @@ def test_truncated_statistics_is_a_validate_finding(built):
     assert "schema.statistics_damaged" in {f["check"] for f in json.loads(result.stdout)["findings"]}
 
 
-@pytest.mark.parametrize("damage", [
-    lambda m: {**m, "classes": {"ant": 0}},                       # a mapping where a list belongs
-    lambda m: {**m, "splits": [m["splits"]]},                      # a list where a mapping belongs
-    lambda m: {**m, "splits": {"train": {"shards": []}}},           # a missing key
-    lambda m: {**m, "splits": {**m["splits"], "train": {**m["splits"]["train"],
-                                                         "shards": [{"file": "../../etc/passwd", "records": 1,
-                                                                     "bytes": 1, "sha256": "x"}]}}},
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda m: {**m, "classes": {"ant": 0}},  # a mapping where a list belongs
+        lambda m: {**m, "splits": [m["splits"]]},  # a list where a mapping belongs
+        lambda m: {**m, "splits": {"train": {"shards": []}}},  # a missing key
+        lambda m: {
+            **m,
+            "splits": {
+                **m["splits"],
+                "train": {
+                    **m["splits"]["train"],
+                    "shards": [{"file": "../../etc/passwd", "records": 1, "bytes": 1, "sha256": "x"}],
+                },
+            },
+        },
+    ],
+)
 @pytest.mark.parametrize("command", ["verify", "validate"])
 def test_wrong_shape_manifest_is_one_line_exit_2(built, damage, command):
     path = Path(built) / "dataset.json"
@@ -77,8 +89,11 @@ def test_shortened_class_list_no_longer_passes(built, command):
     manifest = json.loads(path.read_text())
     manifest["classes"] = manifest["classes"][:2]
     path.write_text(json.dumps(manifest))
-    result = cli(command, built, "--format", "json") if command == "verify" else cli("validate", "--data", built,
-                                                                                      "--format", "json")
+    result = (
+        cli(command, built, "--format", "json")
+        if command == "verify"
+        else cli("validate", "--data", built, "--format", "json")
+    )
     assert no_traceback(result) and result.exit_code == 1, result.output
     assert "dataset.classes_mismatch" in {f["check"] for f in json.loads(result.stdout)["findings"]}
 

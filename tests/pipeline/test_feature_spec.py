@@ -19,8 +19,13 @@ FLOAT32 = st.floats(width=32, allow_nan=False)
 TEXT = st.text(max_size=12)
 KEY = st.text(min_size=1, max_size=12).filter(lambda k: "\x00" not in k)
 VALUE = st.one_of(
-    INT64, FLOAT32, TEXT, st.binary(max_size=16),
-    st.lists(INT64, max_size=5), st.lists(FLOAT32, min_size=1, max_size=5), st.lists(TEXT, max_size=5),
+    INT64,
+    FLOAT32,
+    TEXT,
+    st.binary(max_size=16),
+    st.lists(INT64, max_size=5),
+    st.lists(FLOAT32, min_size=1, max_size=5),
+    st.lists(TEXT, max_size=5),
 )
 
 
@@ -54,10 +59,19 @@ def test_encode_example_round_trips_through_tf_example(tf, features):
 
 def test_encode_example_edge_values(tf):
     features = {
-        "neg": -1, "min": -(2**63), "max": 2**63 - 1, "ints": [0, -5, 7, -(2**40)],
-        "f": 1.5, "fs": [-0.0, 3.25e38, -1e-30, 2.0], "big_f": [1e10],
-        "uni": "ñandú 日本 🐝", "unis": ["a", "", "é"], "raw": b"\x00\xff\x80",
-        "empty": [], "bool": True, "label/name": ["x"],
+        "neg": -1,
+        "min": -(2**63),
+        "max": 2**63 - 1,
+        "ints": [0, -5, 7, -(2**40)],
+        "f": 1.5,
+        "fs": [-0.0, 3.25e38, -1e-30, 2.0],
+        "big_f": [1e10],
+        "uni": "ñandú 日本 🐝",
+        "unis": ["a", "", "é"],
+        "raw": b"\x00\xff\x80",
+        "empty": [],
+        "bool": True,
+        "label/name": ["x"],
     }
     ex = tf.train.Example.FromString(spec.encode_example(features))
     f = ex.features.feature
@@ -84,16 +98,18 @@ def test_encode_example_rejects_mixed_lists():
 
 def test_frame_record_read_by_tfrecorddataset_and_iter_records(tf, tmp_path):
     examples = [
-        spec.encode_example({"i": i, "s": f"rec {i} — ü", "v": [float(i), -float(i)], "e": []})
-        for i in range(-3, 4)
+        spec.encode_example({"i": i, "s": f"rec {i} — ü", "v": [float(i), -float(i)], "e": []}) for i in range(-3, 4)
     ] + [b""]
     path = tmp_path / "x.tfrecord"
     path.write_bytes(b"".join(spec.frame_record(e) for e in examples))
     read = list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())
     assert read == examples
     assert list(spec.iter_records(str(path))) == examples
-    desc = {"i": tf.io.FixedLenFeature([], tf.int64), "s": tf.io.FixedLenFeature([], tf.string),
-            "v": tf.io.VarLenFeature(tf.float32)}
+    desc = {
+        "i": tf.io.FixedLenFeature([], tf.int64),
+        "s": tf.io.FixedLenFeature([], tf.string),
+        "v": tf.io.VarLenFeature(tf.float32),
+    }
     parsed = [tf.io.parse_single_example(r, desc) for r in read[:-1]]
     assert [int(p["i"]) for p in parsed] == list(range(-3, 4))
     assert parsed[0]["s"].numpy().decode() == "rec -3 — ü"
@@ -118,8 +134,12 @@ def test_meta_integer_outside_int64_is_not_silently_changed(h, tmp_path):
 # --- a plain TensorFlow reader of the sample build, knowing only the README's table -----------
 
 SAMPLE_META = {
-    "meta/photographer": "string", "meta/iso": "int64", "meta/exposure": "float32",
-    "meta/capture.camera": "string", "meta/capture.lens_mm": "int64", "meta/specimen": "string",
+    "meta/photographer": "string",
+    "meta/iso": "int64",
+    "meta/exposure": "float32",
+    "meta/capture.camera": "string",
+    "meta/capture.lens_mm": "int64",
+    "meta/specimen": "string",
 }
 
 
@@ -193,8 +213,15 @@ def test_floats_beyond_float32_range_encode_as_infinities_like_tensorflow(tf):
 
     record = spec.encode_example({"meta/x": 3.5e38, "meta/y": spec.Floats([-1e39, 1.5]), "meta/z": 3.4028234e38})
     parsed = tf.train.Example.FromString(record).features.feature
-    ours = [parsed["meta/x"].float_list.value[0], *parsed["meta/y"].float_list.value, parsed["meta/z"].float_list.value[0]]
-    theirs = tf.train.Example(features=tf.train.Features(feature={
-        "v": tf.train.Feature(float_list=tf.train.FloatList(value=[3.5e38, -1e39, 1.5, 3.4028234e38]))}))
+    ours = [
+        parsed["meta/x"].float_list.value[0],
+        *parsed["meta/y"].float_list.value,
+        parsed["meta/z"].float_list.value[0],
+    ]
+    theirs = tf.train.Example(
+        features=tf.train.Features(
+            feature={"v": tf.train.Feature(float_list=tf.train.FloatList(value=[3.5e38, -1e39, 1.5, 3.4028234e38]))}
+        )
+    )
     assert ours == list(theirs.features.feature["v"].float_list.value)
     assert ours[:3] == [float("inf"), float("-inf"), 1.5]

@@ -64,16 +64,26 @@ split_values = st.one_of(
     st.sampled_from(sorted(SPLIT_ALIASES) + ["train", "val", "test", "fold_1"]),
     st.sampled_from(["/tmp/pipecheck-escape", "../evil", "fold/1", "a\x00b", "", " ", "x" * 300, "..", "."]),
     st.text(max_size=12),
-    st.integers(-3, 3), st.none(), st.lists(st.text(max_size=3), max_size=2),
+    st.integers(-3, 3),
+    st.none(),
+    st.lists(st.text(max_size=3), max_size=2),
 )
-labels = st.one_of(st.sampled_from(["ant", "bee", "cat"]), st.text(max_size=6), st.integers(0, 3), st.none(),
-                   st.lists(st.sampled_from(["ant", "bee"]), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
-stems = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1,
-                max_size=16).filter(lambda s: s not in (".", ".."))
+labels = st.one_of(
+    st.sampled_from(["ant", "bee", "cat"]),
+    st.text(max_size=6),
+    st.integers(0, 3),
+    st.none(),
+    st.lists(st.sampled_from(["ant", "bee"]), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+stems = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1, max_size=16
+).filter(lambda s: s not in (".", ".."))
 sidecar = st.one_of(
-    st.fixed_dictionaries({"label": labels, "split": split_values},
-                          optional={"meta": st.dictionaries(st.text(max_size=4), st.integers() | st.text(max_size=4),
-                                                            max_size=3)}),
+    st.fixed_dictionaries(
+        {"label": labels, "split": split_values},
+        optional={"meta": st.dictionaries(st.text(max_size=4), st.integers() | st.text(max_size=4), max_size=3)},
+    ),
     st.binary(max_size=40),  # not JSON at all
 )
 entries = st.lists(st.tuples(stems, sidecar, st.booleans()), min_size=1, max_size=6, unique_by=lambda e: e[0])
@@ -96,8 +106,19 @@ def test_build_keeps_its_contract_on_generated_dumps(entries):
                 continue
             written += 1
         before = snapshot(root, skip={"out", ".out.partial", ".out.lock"})
-        result = cli("build-tfrecords", dump, "--out", root / "out", "--label-field", "label", "--split-field", "split",
-                     "--workers", "1", "--no-stats")
+        result = cli(
+            "build-tfrecords",
+            dump,
+            "--out",
+            root / "out",
+            "--label-field",
+            "label",
+            "--split-field",
+            "split",
+            "--workers",
+            "1",
+            "--no-stats",
+        )
         assert_contract(result)
         assert snapshot(root, skip={"out", ".out.partial", ".out.lock"}) == before, "a file appeared outside --out"
         assert sorted(p.name for p in root.iterdir()) in (["dump"], ["dump", "out"])
@@ -114,8 +135,18 @@ def good_build(tmp_path_factory) -> Path:
     for i in range(12):
         (dump / f"im{i:02d}.jpg").write_bytes(_jpeg(i))
         (dump / f"im{i:02d}.json").write_text(json.dumps({"label": "abc"[i % 3], "site": "xy"[i % 2]}))
-    result = cli("build-tfrecords", dump, "--out", root / "out", "--label-field", "label", "--workers", "1",
-                 "--val-fraction", "0.25")
+    result = cli(
+        "build-tfrecords",
+        dump,
+        "--out",
+        root / "out",
+        "--label-field",
+        "label",
+        "--workers",
+        "1",
+        "--val-fraction",
+        "0.25",
+    )
     assert result.exit_code == 0, result.output
     return root / "out"
 
@@ -124,8 +155,11 @@ damage = st.tuples(
     st.sampled_from(["dataset.json", "checksums.jsonl", "rejects.jsonl", "shard", "stats"]),
     st.sampled_from(["truncate", "flip", "replace", "delete"]),
     st.floats(0, 1),
-    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                 lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=6),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+        max_leaves=6,
+    ),
 )
 
 
@@ -148,7 +182,7 @@ def test_verify_and_validate_keep_their_contract_on_damaged_builds(good_build, h
             path.write_bytes(data[:cut])
         elif how == "flip" and data:
             i = min(cut, len(data) - 1)
-            path.write_bytes(data[:i] + bytes([data[i] ^ 0x5A]) + data[i + 1:])
+            path.write_bytes(data[:i] + bytes([data[i] ^ 0x5A]) + data[i + 1 :])
         elif how == "replace":
             path.write_text(json.dumps(value))
         elif how == "delete":

@@ -80,8 +80,9 @@ def test_reader_refuses_an_empty_split_in_one_line(h, tmp_path):
 # --- damaged copies ---------------------------------------------------------------------------
 @pytest.fixture()
 def built(h, tmp_path):
-    return h.build(_dump(h, tmp_path / "dump", n=12), tmp_path / "out", label_field="label", val_fraction=0.25,
-                   stats=True).out_dir
+    return h.build(
+        _dump(h, tmp_path / "dump", n=12), tmp_path / "out", label_field="label", val_fraction=0.25, stats=True
+    ).out_dir
 
 
 def test_truncated_shard_is_reported_by_size_and_other_families_skip(built):
@@ -127,8 +128,9 @@ def test_manifest_rows_leading_outside_the_dump_are_rejected(h, tmp_path):
     result = h.build(dump, tmp_path / "out", label_field="label", manifest=str(table), val_fraction=0.0)
     assert h.rejects_by_path(result) == {"link/x.jpg": "outside_dump", "../secret/x.jpg": "outside_dump"}
     assert result.accounting["written"] == 1 and result.accounting["balanced"]
-    followed = h.build(dump, tmp_path / "out2", label_field="label", manifest=str(table), val_fraction=0.0,
-                       follow_symlinks=True)
+    followed = h.build(
+        dump, tmp_path / "out2", label_field="label", manifest=str(table), val_fraction=0.0, follow_symlinks=True
+    )
     assert h.rejects_by_path(followed) == {"../secret/x.jpg": "outside_dump"}
     assert followed.accounting["written"] == 2
 
@@ -148,8 +150,9 @@ def test_two_sidecars_for_one_stem_reject_the_image(h, tmp_path):
 def test_repairs_and_ignored_files_are_reported_and_a_clean_build_is_silent(h, tmp_path):
     from pipecheck.validators.build import build_report
 
-    clean = build_report(h.build(_dump(h, tmp_path / "clean", n=6), tmp_path / "o1", label_field="label",
-                                 val_fraction=0.0))
+    clean = build_report(
+        h.build(_dump(h, tmp_path / "clean", n=6), tmp_path / "o1", label_field="label", val_fraction=0.0)
+    )
     assert clean.findings == []
     dump = _dump(h, tmp_path / "dirty", n=6)
     h.pair(dump, "gray", {"label": "a"}, h.image(48, 40, seed=9).convert("L"))
@@ -158,7 +161,9 @@ def test_repairs_and_ignored_files_are_reported_and_a_clean_build_is_silent(h, t
     report = build_report(h.build(dump, tmp_path / "o2", label_field="label", val_fraction=0.0))
     by_check = {f.check: f for f in report.findings}
     assert set(by_check) == {"build.repaired", "build.ignored_files"}
-    assert by_check["build.repaired"].subject == "grayscale_to_rgb" and by_check["build.repaired"].severity.value == "info"
+    assert (
+        by_check["build.repaired"].subject == "grayscale_to_rgb" and by_check["build.repaired"].severity.value == "info"
+    )
     assert by_check["build.ignored_files"].evidence == {"litter": 1, "other_by_extension": {".txt": 1}}
 
 
@@ -168,10 +173,22 @@ def test_unbatched_caffe_read_matches_keras(h, tmp_path):
     from pipecheck.pipeline.reader import load_dataset
 
     result = h.build(_dump(h, tmp_path / "dump", n=6), tmp_path / "out", label_field="label", val_fraction=0.0)
-    raw = next(iter(load_dataset(result.out_dir, "train", image_size=32, batch_size=None, shuffle=False,
-                                 deterministic=True)))[0].numpy()
-    pre = next(iter(load_dataset(result.out_dir, "train", backbone="resnet50", image_size=32, batch_size=None,
-                                 shuffle=False, deterministic=True)))[0].numpy()
+    raw = next(
+        iter(load_dataset(result.out_dir, "train", image_size=32, batch_size=None, shuffle=False, deterministic=True))
+    )[0].numpy()
+    pre = next(
+        iter(
+            load_dataset(
+                result.out_dir,
+                "train",
+                backbone="resnet50",
+                image_size=32,
+                batch_size=None,
+                shuffle=False,
+                deterministic=True,
+            )
+        )
+    )[0].numpy()
     assert pre.shape == (32, 32, 3)
     np.testing.assert_allclose(pre, resnet50.preprocess_input(raw.copy()), atol=1e-3)
 

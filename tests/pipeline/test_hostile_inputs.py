@@ -39,8 +39,13 @@ def pair(folder: Path, stem: str, meta: dict | str, seed: int = 0) -> Path:
 
 
 def build_cli(dump: Path, out: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipecheck", "build-tfrecords", str(dump), "--out", str(out), *args],
-                          capture_output=True, text=True, env=ENV, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pipecheck", "build-tfrecords", str(dump), "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=timeout,
+    )
 
 
 def rejects(out: Path) -> dict[str, tuple[str, str]]:
@@ -59,8 +64,14 @@ def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
 # --- item 3: a split value is a name, never a path -----------------------------------------------
 
 BAD_SPLITS = {"abs": None, "up": "../evil", "slash": "fold/1", "nul": "a\x00b", "empty": "", "long": "s" * 300}
-GOOD_SPLITS = {"train": "train", "val": "val", "validation": "validation", "test": "test", "fold": "fold_1",
-               "upper": "TRAIN"}
+GOOD_SPLITS = {
+    "train": "train",
+    "val": "val",
+    "validation": "validation",
+    "test": "test",
+    "fold": "fold_1",
+    "upper": "TRAIN",
+}
 
 
 @pytest.mark.parametrize("stats", [False, pytest.param(True, marks=needs_tfdv)], ids=["no-stats", "stats"])
@@ -68,19 +79,34 @@ def test_split_values_that_are_not_names_are_rejected_and_nothing_escapes_out(tm
     dump, out = tmp_path / "dump", tmp_path / "work" / "out"
     (tmp_path / "escape").mkdir()  # an absolute split value pointing here would be writable
     bad = dict(BAD_SPLITS, abs=str(tmp_path / "escape" / "x"))
-    for i, (stem, value) in enumerate({**{f"bad_{k}": v for k, v in bad.items()},
-                                       **{f"good_{k}": v for k, v in GOOD_SPLITS.items()}}.items()):
+    for i, (stem, value) in enumerate(
+        {**{f"bad_{k}": v for k, v in bad.items()}, **{f"good_{k}": v for k, v in GOOD_SPLITS.items()}}.items()
+    ):
         pair(dump, stem, {"label": "ab"[i % 2], "split": value}, seed=i)
     before = files_under(tmp_path)
-    result = build_cli(dump, out, "--label-field", "label", "--split-field", "split", "--workers", "1",
-                       *([] if stats else ["--no-stats"]), "--fail-on", "warning", timeout=240 if stats else 90)
+    result = build_cli(
+        dump,
+        out,
+        "--label-field",
+        "label",
+        "--split-field",
+        "split",
+        "--workers",
+        "1",
+        *([] if stats else ["--no-stats"]),
+        "--fail-on",
+        "warning",
+        timeout=240 if stats else 90,
+    )
     assert_no_traceback(result)
     assert result.returncode == 1, result.stdout + result.stderr  # rejects are warnings: exit 1 at --fail-on warning
     new = files_under(tmp_path) - before
     assert new and all(p.startswith(os.path.join("work", "out") + os.sep) for p in new), sorted(new)
     got = rejects(out)
     assert {p: r for p, (r, _) in got.items()} == {
-        **{f"bad_{k}.jpg": "split_invalid" for k in bad if k != "empty"}, "bad_empty.jpg": "split_missing"}
+        **{f"bad_{k}.jpg": "split_invalid" for k in bad if k != "empty"},
+        "bad_empty.jpg": "split_missing",
+    }
     assert "'/" not in got["bad_slash.jpg"][1] or "fold/1" in got["bad_slash.jpg"][1]
     assert "300 characters" in got["bad_long.jpg"][1]
     manifest = json.loads((out / "dataset.json").read_text())
@@ -127,10 +153,14 @@ def test_split_names_are_checked_where_statistics_paths_are_made():
 SIDECARS = {
     "dup_top": ('{"label": "a", "label": "b"}', "duplicate key 'label'"),
     "dup_nested": ('{"label": "a", "info": {"iso": 100, "iso": 200}}', "duplicate key 'iso'"),
-    "dotted_first": ('{"label": "a", "taxon.species": "x", "taxon": {"species": "y"}}',
-                     "keys /taxon.species and /taxon/species collide"),
-    "nested_first": ('{"label": "a", "taxon": {"species": "y"}, "taxon.species": "x"}',
-                     "keys /taxon.species and /taxon/species collide"),  # shallower key named first
+    "dotted_first": (
+        '{"label": "a", "taxon.species": "x", "taxon": {"species": "y"}}',
+        "keys /taxon.species and /taxon/species collide",
+    ),
+    "nested_first": (
+        '{"label": "a", "taxon": {"species": "y"}, "taxon.species": "x"}',
+        "keys /taxon.species and /taxon/species collide",
+    ),  # shallower key named first
     "deep": ('{"label": "a", "m": {"a.b": 1, "a": {"b": {"c": 2}}}}', "keys /m/a.b and /m/a/b collide"),
 }
 
@@ -164,9 +194,11 @@ def test_read_sidecar_reports_duplicates_and_collisions(tmp_path):
 def test_a_manifest_row_whose_keys_collide_is_rejected(h, tmp_path):
     dump = tmp_path / "dump"
     dump.mkdir()
-    rows = [{"path": "a.jpg", "label": "x", "taxon.species": "s", "taxon": {"species": "t"}},
-            {"path": "b.jpg", "label": "x", "taxon.species": "s", "taxon": {"genus": "g"}},
-            {"path": "c.jpg", "label": "y", "taxon.species": "s", "taxon": {"genus": "g"}}]
+    rows = [
+        {"path": "a.jpg", "label": "x", "taxon.species": "s", "taxon": {"species": "t"}},
+        {"path": "b.jpg", "label": "x", "taxon.species": "s", "taxon": {"genus": "g"}},
+        {"path": "c.jpg", "label": "y", "taxon.species": "s", "taxon": {"genus": "g"}},
+    ]
     for i, row in enumerate(rows):
         (dump / row["path"]).write_bytes(jpeg(i))
     table = tmp_path / "t.jsonl"
@@ -227,8 +259,17 @@ def special_dump(root: Path) -> Path:
 
 def test_named_pipes_and_device_links_are_rejected_not_read(tmp_path):
     dump = special_dump(tmp_path / "dump")
-    result = build_cli(dump, tmp_path / "out", "--label-field", "label", "--follow-symlinks", "--val-fraction", "0.34",
-                       *FAST, timeout=60)  # a regression hangs: the timeout fails it
+    result = build_cli(
+        dump,
+        tmp_path / "out",
+        "--label-field",
+        "label",
+        "--follow-symlinks",
+        "--val-fraction",
+        "0.34",
+        *FAST,
+        timeout=60,
+    )  # a regression hangs: the timeout fails it
     assert_no_traceback(result)
     assert result.returncode == 0, result.stdout + result.stderr
     assert rejects(tmp_path / "out") == {
@@ -264,12 +305,25 @@ def test_manifest_rows_naming_a_pipe_or_a_device_are_unreadable(tmp_path):
     rows += [{"path": "p.jpg", "label": "a"}, {"path": "z.jpg", "label": "b"}]
     table = tmp_path / "t.csv"
     table.write_text("path,label\n" + "".join(f"{r['path']},{r['label']}\n" for r in rows))
-    result = build_cli(dump, tmp_path / "out", "--manifest", str(table), "--label-field", "label", "--follow-symlinks",
-                       "--val-fraction", "0.34", *FAST, timeout=60)
+    result = build_cli(
+        dump,
+        tmp_path / "out",
+        "--manifest",
+        str(table),
+        "--label-field",
+        "label",
+        "--follow-symlinks",
+        "--val-fraction",
+        "0.34",
+        *FAST,
+        timeout=60,
+    )
     assert_no_traceback(result)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert rejects(tmp_path / "out") == {"p.jpg": ("unreadable", "not a regular file"),
-                                         "z.jpg": ("unreadable", "not a regular file")}
+    assert rejects(tmp_path / "out") == {
+        "p.jpg": ("unreadable", "not a regular file"),
+        "z.jpg": ("unreadable", "not a regular file"),
+    }
 
 
 RACE = """
@@ -295,11 +349,14 @@ def test_a_pipe_or_device_met_after_the_walk_is_refused_by_the_readers(tmp_path)
     (root / "ok_0.jpg").write_bytes(jpeg(0))
     os.mkfifo(root / "p.jpg")
     os.symlink("/dev/zero", root / "z.jpg")
-    proc = subprocess.run([sys.executable, "-c", RACE, str(root), str(staging)], capture_output=True, text=True,
-                          env=ENV, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", RACE, str(root), str(staging)], capture_output=True, text=True, env=ENV, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {"written": ["ok_0"], "rejects": [["p.jpg", "unreadable", "not a regular file"],
-                                                                        ["z.jpg", "unreadable", "not a regular file"]]}
+    assert json.loads(proc.stdout) == {
+        "written": ["ok_0"],
+        "rejects": [["p.jpg", "unreadable", "not a regular file"], ["z.jpg", "unreadable", "not a regular file"]],
+    }
 
 
 LEASED = """
@@ -351,8 +408,10 @@ def test_closing_the_shard_runner_kills_a_worker_blocked_on_a_held_file(tmp_path
     (root / "b.jpg").write_bytes(jpeg(2))
     staging = tmp_path / "out"
     staging.mkdir()
-    tasks = [ShardTask("train", i, 2, str(root), str(staging), ImageOptions(), [(rel, rel[0], [0], ["x"], {})])
-             for i, rel in enumerate(["b.jpg", "a.jpg"])]
+    tasks = [
+        ShardTask("train", i, 2, str(root), str(staging), ImageOptions(), [(rel, rel[0], [0], ["x"], {})])
+        for i, rel in enumerate(["b.jpg", "a.jpg"])
+    ]
     old = signal.signal(signal.SIGIO, lambda *a: None)
     fd = os.open(root / "b.jpg", os.O_RDONLY)
     try:

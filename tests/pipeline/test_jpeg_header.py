@@ -96,8 +96,11 @@ def test_odd_exif_blocks_are_left_to_pillow():
     assert exif_orientation(no_tag) is None
 
 
-@pytest.mark.parametrize("options", [ImageOptions(), ImageOptions(max_side=100), ImageOptions(min_side=130),
-                                     ImageOptions(max_pixels=10_000)], ids=["default", "max_side", "min_side", "max_pixels"])
+@pytest.mark.parametrize(
+    "options",
+    [ImageOptions(), ImageOptions(max_side=100), ImageOptions(min_side=130), ImageOptions(max_pixels=10_000)],
+    ids=["default", "max_side", "min_side", "max_pixels"],
+)
 def test_check_image_is_the_same_with_and_without_the_header_fast_path(photo, options, monkeypatch):
     cases = dict(_cases(photo))
     plain = cases["plain"][0]

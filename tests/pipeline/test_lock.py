@@ -139,8 +139,9 @@ def test_a_second_build_into_a_running_builds_out_is_refused_and_the_first_finis
     for flags in ([], ["--overwrite"], ["--resume"]):
         second = cli(*args, *flags)
         assert second.returncode == 2, (flags, second.stderr)
-        line = one_line_error(second.stderr, "is running", f"pid {first.pid}", socket.gethostname(), "since",
-                              "not interrupted", str(out))
+        line = one_line_error(
+            second.stderr, "is running", f"pid {first.pid}", socket.gethostname(), "since", "not interrupted", str(out)
+        )
         assert "--overwrite" not in line and "--resume" not in line, line
         assert {p.name: p.read_bytes() for p in staging.iterdir()} == before, "the running build's staging was touched"
     os.killpg(first.pid, signal.SIGCONT)

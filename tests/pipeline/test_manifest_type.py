@@ -94,11 +94,14 @@ def test_an_older_manifest_reads_and_writes_back_unchanged(mini_build, tmp_path,
     assert _verify_status(folder)[0] == "pass"
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b"{not json", "dataset.json: not valid JSON"),
-    (b'{"classes": ["a"]}', "dataset.json: not a pipecheck manifest"),
-    (b'{"classes": ["a", "a"], "splits": {"train": {"examples": 0, "shards": []}}}', "dataset.json is damaged"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"{not json", "dataset.json: not valid JSON"),
+        (b'{"classes": ["a"]}', "dataset.json: not a pipecheck manifest"),
+        (b'{"classes": ["a", "a"], "splits": {"train": {"examples": 0, "shards": []}}}', "dataset.json is damaged"),
+    ],
+)
 def test_an_unusable_manifest_is_one_line_naming_the_file(tmp_path, content, expected):
     (tmp_path / MANIFEST_NAME).write_bytes(content)
     with pytest.raises(InputError) as err:
@@ -157,10 +160,17 @@ def test_both_writers_flush_the_three_files_and_both_folders(h, mini_dump, mini_
         h.build(mini_dump, out, label_field="species", val_fraction=0.25, workers=1)
     else:
         _resplit(mini_build.out_dir, out)
-    assert _publish_tail(synced, out) == [REJECTS_NAME, CHECKSUMS_NAME, MANIFEST_NAME, "staging folder", "parent folder"]
+    assert _publish_tail(synced, out) == [
+        REJECTS_NAME,
+        CHECKSUMS_NAME,
+        MANIFEST_NAME,
+        "staging folder",
+        "parent folder",
+    ]
     shards = {p.name for p in out.glob("*.tfrecord")}
-    assert shards and shards <= {os.path.basename(p).lstrip(".").split(".tmp-")[0] for p in synced}, \
+    assert shards and shards <= {os.path.basename(p).lstrip(".").split(".tmp-")[0] for p in synced}, (
         "every shard reached the disk before the folder was published"
+    )
 
 
 def test_a_resplit_carries_its_sources_rejects_and_verifies(sample_build, tmp_path):
@@ -169,6 +179,7 @@ def test_a_resplit_carries_its_sources_rejects_and_verifies(sample_build, tmp_pa
     out = tmp_path / "re"
     _resplit(src, out, fractions=fractions_for(0.2, 0.1))
     assert (out / REJECTS_NAME).read_bytes() == (src / REJECTS_NAME).read_bytes()
+
     def others(folder):
         return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".tfrecord"))
 
@@ -208,7 +219,9 @@ def test_plan_shards_is_the_builds_plan(h, mini_dump, tmp_path, tf):
     # A build's shards hold exactly the records plan_shards puts in them: ids sorted, shuffled with
     # the seed, cut by the images' file sizes (the build's estimate without --max-side).
     target = 0.01
-    result = h.build(mini_dump, tmp_path / "out", label_field="species", val_fraction=0.25, seed=5, shard_size_mb=target)
+    result = h.build(
+        mini_dump, tmp_path / "out", label_field="species", val_fraction=0.25, seed=5, shard_size_mb=target
+    )
     manifest = load_manifest(result.out_dir)
     assert len(manifest.splits["train"].shards) > 1, "the test needs several shards"
     for split in manifest.splits:

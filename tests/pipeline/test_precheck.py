@@ -58,12 +58,18 @@ def _outputs(out: Path) -> dict[str, str]:
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
-@pytest.mark.parametrize("max_side, budget, expected", [
-    (None, Precheck.BUDGET, 40),  # every image, re-encoded ones (CMYK, EXIF-rotated) included
-    (None, 0, 38),  # no room for re-encoded bytes: the writers re-do those two
-    (44, Precheck.BUDGET, 40),  # --max-side: every image is downscaled and re-encoded
-], ids=["all", "no_budget", "max_side"])
-def test_a_build_that_reuses_prechecked_images_writes_the_same_bytes(h, tmp_path, monkeypatch, max_side, budget, expected):
+@pytest.mark.parametrize(
+    "max_side, budget, expected",
+    [
+        (None, Precheck.BUDGET, 40),  # every image, re-encoded ones (CMYK, EXIF-rotated) included
+        (None, 0, 38),  # no room for re-encoded bytes: the writers re-do those two
+        (44, Precheck.BUDGET, 40),  # --max-side: every image is downscaled and re-encoded
+    ],
+    ids=["all", "no_budget", "max_side"],
+)
+def test_a_build_that_reuses_prechecked_images_writes_the_same_bytes(
+    h, tmp_path, monkeypatch, max_side, budget, expected
+):
     dump = _dump(h, tmp_path / "dump")
     opts = dict(dump=str(dump), label_field="label", workers=2, stats=False, shard_size_mb=0.002, max_side=max_side)
     monkeypatch.setattr(Precheck, "MIN_IMAGES", 10**9)
@@ -145,8 +151,17 @@ def test_an_input_error_found_while_planning_kills_the_prechecking_workers(h, tm
 
     monkeypatch.setattr(build_module, "_assign_splits", split_once_checking)
     with pytest.raises(InputError, match="below 1"):
-        build(BuildOptions(dump=str(dump), out=str(tmp_path / "out"), label_field="label", workers=2, stats=False,
-                           val_fraction=0.6, test_fraction=0.5))
+        build(
+            BuildOptions(
+                dump=str(dump),
+                out=str(tmp_path / "out"),
+                label_field="label",
+                workers=2,
+                stats=False,
+                val_fraction=0.6,
+                test_fraction=0.5,
+            )
+        )
     assert seen, "the precheck never started its workers"
     assert [p for p in seen if p.is_alive()] == []  # killed before the error reached the caller
 

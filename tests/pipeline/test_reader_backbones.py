@@ -48,8 +48,9 @@ def _collect(ds):
 def test_reader_applies_the_backbones_own_preprocessing(mini_build, train_reference, backbone):
     module, family = BACKBONES[backbone]
     raw, label_index = train_reference
-    ds = load_dataset(mini_build.out_dir, "train", backbone=backbone, image_size=SIZE, batch_size=8,
-                      shuffle=False, deterministic=True)
+    ds = load_dataset(
+        mini_build.out_dir, "train", backbone=backbone, image_size=SIZE, batch_size=8, shuffle=False, deterministic=True
+    )
     x, y = _collect(ds)
     assert x.dtype == np.float32 and x.shape == (len(raw), SIZE, SIZE, 3)
     preprocess = importlib.import_module(f"keras.applications.{module}").preprocess_input
@@ -72,8 +73,15 @@ def test_reader_applies_the_backbones_own_preprocessing(mini_build, train_refere
 
 def test_reader_without_backbone_gives_raw_pixels_and_int_labels(mini_build, train_reference):
     raw, label_index = train_reference
-    ds = load_dataset(mini_build.out_dir, "train", image_size=SIZE, batch_size=None, shuffle=False,
-                      deterministic=True, label_mode="int")
+    ds = load_dataset(
+        mini_build.out_dir,
+        "train",
+        image_size=SIZE,
+        batch_size=None,
+        shuffle=False,
+        deterministic=True,
+        label_mode="int",
+    )
     x, y = [], []
     for xi, yi in ds:
         x.append(xi.numpy())
@@ -105,7 +113,9 @@ def _tiny_model(keras, n_out, activation):
 def test_dataset_feeds_model_fit_single_label(mini_build):
     import keras
 
-    ds = load_dataset(mini_build.out_dir, "train", backbone="resnet50", image_size=SIZE, batch_size=4, repeat=True, seed=1)
+    ds = load_dataset(
+        mini_build.out_dir, "train", backbone="resnet50", image_size=SIZE, batch_size=4, repeat=True, seed=1
+    )
     model = _tiny_model(keras, 3, "softmax")
     model.compile(optimizer="sgd", loss="categorical_crossentropy")
     before = [w.copy() for w in model.get_weights()]
@@ -132,7 +142,9 @@ def test_multi_label_build_reads_as_multi_hot_and_fits(h, mini_dump, tmp_path):
         load_dataset(result.out_dir, "train", label_mode="categorical")
     model = _tiny_model(keras, len(classes), "sigmoid")
     model.compile(optimizer="sgd", loss="binary_crossentropy")
-    fit_ds = load_dataset(result.out_dir, "train", backbone="efficientnetb0", image_size=SIZE, batch_size=4, repeat=True)
+    fit_ds = load_dataset(
+        result.out_dir, "train", backbone="efficientnetb0", image_size=SIZE, batch_size=4, repeat=True
+    )
     assert np.isfinite(model.fit(fit_ds, epochs=1, steps_per_epoch=1, verbose=0).history["loss"][0])
 
 

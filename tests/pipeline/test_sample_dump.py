@@ -48,7 +48,7 @@ def test_sample_accounting(sample_build):
 
 def test_sample_rejects_each_bad_file_with_its_reason(h, sample_build):
     assert h.rejects_by_path(sample_build) == EXPECTED_REJECTS
-    lines = (sample_build.out_dir + "/rejects.jsonl")
+    lines = sample_build.out_dir + "/rejects.jsonl"
     rows = [json.loads(x) for x in open(lines, encoding="utf-8").read().splitlines()]
     assert {r["path"]: r["reason"] for r in rows} == EXPECTED_REJECTS
     assert not any("DS_Store" in r["path"] or "Thumbs" in r["path"] or "._" in r["path"] for r in rows)
@@ -80,8 +80,15 @@ def test_sample_repairs_are_written_and_recorded(h, sample_build, sample_dump):
     assert Image.open(sample_dump / "REPAIR_exif_rotated.jpg").size == (240, 360)
     assert recs["REPAIR_png_named_jpg"]["image/format"] == ["png"]
     assert sample_build.accounting["repairs"] == {
-        "alpha_flattened": 1, "cmyk_to_rgb": 1, "exif_orientation": 1, "extension_mismatch": 1,
-        "grayscale_to_rgb": 1, "palette_to_rgb": 1, "reencoded_from_bmp": 1, "reencoded_from_webp": 1}
+        "alpha_flattened": 1,
+        "cmyk_to_rgb": 1,
+        "exif_orientation": 1,
+        "extension_mismatch": 1,
+        "grayscale_to_rgb": 1,
+        "palette_to_rgb": 1,
+        "reencoded_from_bmp": 1,
+        "reencoded_from_webp": 1,
+    }
     # The good photos are RGB, upright JPEGs: stored byte for byte.
     for i in (1, 2, 120, 233):
         stem = f"IMG_{i:04d}"

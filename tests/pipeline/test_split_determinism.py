@@ -22,7 +22,9 @@ def _prevalence_gap(Y: np.ndarray, splits) -> tuple[float, float]:
 
 
 def _msss(Y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    _, val = next(MultilabelStratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(np.zeros(len(Y)), Y))
+    _, val = next(
+        MultilabelStratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed).split(np.zeros(len(Y)), Y)
+    )
     out = np.array(["train"] * len(Y), dtype=object)
     out[val] = "val"
     return out
@@ -88,8 +90,13 @@ def test_split_is_independent_of_input_order():
     keys = [f"img_{i:04d}" for i in range(len(Y))]
     first = iterative_split(labels, {"train": 0.9, "val": 0.1}, groups=groups, keys=keys, seed=2)
     perm = np.random.default_rng(0).permutation(len(Y))
-    second = iterative_split([labels[i] for i in perm], {"train": 0.9, "val": 0.1},
-                             groups=[groups[i] for i in perm], keys=[keys[i] for i in perm], seed=2)
+    second = iterative_split(
+        [labels[i] for i in perm],
+        {"train": 0.9, "val": 0.1},
+        groups=[groups[i] for i in perm],
+        keys=[keys[i] for i in perm],
+        seed=2,
+    )
     assert [second[list(perm).index(i)] for i in range(len(Y))] == first
 
 

@@ -27,17 +27,25 @@ def _letters(splits: list[str]) -> str:
 CASES = {
     # three splits, groups of several items (a third of the rows ungrouped), keys in another order
     "multilabel_grouped": (
-        lambda: iterative_split(_multilabel(), {"train": 0.7, "val": 0.2, "test": 0.1},
-                                groups=[f"g{(i * 7) % 23}" if i % 3 else None for i in range(60)],
-                                keys=[f"img_{(i * 37) % 60:03d}" for i in range(60)], seed=3),
-        "tvtxtvttttttttvtxttttxtxttttvtttvxttvvvttvtttvxvtttttttvtttt"),
+        lambda: iterative_split(
+            _multilabel(),
+            {"train": 0.7, "val": 0.2, "test": 0.1},
+            groups=[f"g{(i * 7) % 23}" if i % 3 else None for i in range(60)],
+            keys=[f"img_{(i * 37) % 60:03d}" for i in range(60)],
+            seed=3,
+        ),
+        "tvtxtvttttttttvtxttttxtxttttvtttvxttvvvttvtttvxvtttttttvtttt",
+    ),
     "single_label": (
-        lambda: iterative_split([[(i * 13) % 5 if i % 9 else 4] for i in range(40)], {"train": 0.8, "val": 0.2},
-                                seed=0),
-        "vvttvttttvvttttttvtttttttttttttttttttttt"),
+        lambda: iterative_split(
+            [[(i * 13) % 5 if i % 9 else 4] for i in range(40)], {"train": 0.8, "val": 0.2}, seed=0
+        ),
+        "vvttvttttvvttttttvtttttttttttttttttttttt",
+    ),
     "multilabel_seed7": (
         lambda: iterative_split(_multilabel(), {"train": 0.5, "val": 0.5}, seed=7),
-        "vvttttttvtvtvvtvvvttvvtvtvtvttvttvvvtttvvvtttttvvvvvttvvttvv"),
+        "vvttttttvtvtvvtvvvttvvtvtvtvttvttvvvtttvvvtttttvvvvvttvvttvv",
+    ),
 }
 
 
@@ -49,6 +57,7 @@ def test_split_of_fixed_inputs_is_pinned(case):
 
 def test_the_pin_can_fail():
     """The healthy twin's counterpart: another seed moves items, so the pins above do pin something."""
+
     def run(seed):
         return _letters(iterative_split(_multilabel(), {"train": 0.5, "val": 0.5}, seed=seed))
 

@@ -36,9 +36,9 @@ META = {"label": "x"}
 
 def _flip_crc(png: bytes, kind: bytes) -> bytes:
     at = png.index(kind) - 4
-    length = int.from_bytes(png[at:at + 4], "big")
+    length = int.from_bytes(png[at : at + 4], "big")
     crc = at + 8 + length
-    return png[:crc] + bytes(b ^ 0xFF for b in png[crc:crc + 4]) + png[crc + 4:]
+    return png[:crc] + bytes(b ^ 0xFF for b in png[crc : crc + 4]) + png[crc + 4 :]
 
 
 def _tf_decodes(tf, data: bytes) -> bool:
@@ -79,8 +79,17 @@ def test_refusals_without_tensorflow(originals):
     assert tf_refusal(originals["plain.png"], "png") is None
     base = bytearray((DATA / "arithmetic_sof9.jpg").read_bytes())
     sof = base.index(b"\xff\xc9")
-    for marker, ok in ((0xC0, True), (0xC1, True), (0xC2, True), (0xCA, True), (0xC5, False),
-                       (0xC7, False), (0xCB, False), (0xCD, False), (0xCF, False)):
+    for marker, ok in (
+        (0xC0, True),
+        (0xC1, True),
+        (0xC2, True),
+        (0xCA, True),
+        (0xC5, False),
+        (0xC7, False),
+        (0xCB, False),
+        (0xCD, False),
+        (0xCF, False),
+    ):
         base[sof + 1] = marker
         assert (tf_refusal(bytes(base), "jpeg") is None) == ok, hex(marker)
     base[sof + 1], base[sof + 4] = 0xC0, 12
@@ -117,8 +126,10 @@ def test_built_records_all_decode_with_tensorflow(tf, h, originals, tmp_path):
     assert records["arithmetic"]["image/encoded"][0] == originals["arithmetic.jpg"]  # TF reads SOF9
     for stem, rec in records.items():
         assert _tf_decodes(tf, rec["image/encoded"][0]), stem
-    images = [x.numpy() for x, _ in load_dataset(str(out), "train", image_size=32, batch_size=None,
-                                                 shuffle=False, deterministic=True)]
+    images = [
+        x.numpy()
+        for x, _ in load_dataset(str(out), "train", image_size=32, batch_size=None, shuffle=False, deterministic=True)
+    ]
     assert len(images) == len(originals)
 
 

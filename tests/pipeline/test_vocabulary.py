@@ -13,10 +13,17 @@ MODES = ("int", "categorical", "binary", "multi_hot")
 # Every spelling some caller accepted before the one vocabulary: the reader's three, the training
 # run's four, the input checks' eleven (and their case / hyphen variants).
 OLD_SPELLINGS = {
-    "int": "int", "categorical": "categorical", "multi_hot": "multi_hot",  # load_dataset(label_mode=)
-    "binary": "binary", "multi_label": "multi_hot",  # run_train_check(label_mode=)
-    "sparse": "int", "sparse_categorical": "int", "one_hot": "categorical", "onehot": "categorical",
-    "multihot": "multi_hot", "multilabel": "multi_hot",  # validate's label checks
+    "int": "int",
+    "categorical": "categorical",
+    "multi_hot": "multi_hot",  # load_dataset(label_mode=)
+    "binary": "binary",
+    "multi_label": "multi_hot",  # run_train_check(label_mode=)
+    "sparse": "int",
+    "sparse_categorical": "int",
+    "one_hot": "categorical",
+    "onehot": "categorical",
+    "multihot": "multi_hot",
+    "multilabel": "multi_hot",  # validate's label checks
 }
 
 
@@ -55,8 +62,15 @@ def test_reader_takes_every_spelling_and_refuses_an_unknown_one(mini_build):
     from pipecheck.pipeline.reader import load_dataset
 
     def labels(mode):
-        ds = load_dataset(mini_build.out_dir, "train", image_size=16, batch_size=64, shuffle=False,
-                          deterministic=True, label_mode=mode)
+        ds = load_dataset(
+            mini_build.out_dir,
+            "train",
+            image_size=16,
+            batch_size=64,
+            shuffle=False,
+            deterministic=True,
+            label_mode=mode,
+        )
         return next(iter(ds.as_numpy_iterator()))[1]
 
     ids = labels("int")
@@ -91,8 +105,20 @@ def test_split_order_train_val_test_then_the_rest():
     assert split_order(["b", "a"]) == ["a", "b"]
     # Aliases sit with their split, after its canonical name, in SPLIT_ALIASES' order; names kept as given.
     mixed = ["holdout", "zz", "Eval", "dev", "validation", "valid", "val", "Training", "test", "a", "tr", "train"]
-    assert split_order(mixed) == ["train", "Training", "tr", "val", "valid", "validation", "dev", "Eval",
-                                  "test", "holdout", "a", "zz"]
+    assert split_order(mixed) == [
+        "train",
+        "Training",
+        "tr",
+        "val",
+        "valid",
+        "validation",
+        "dev",
+        "Eval",
+        "test",
+        "holdout",
+        "a",
+        "zz",
+    ]
     assert all(SPLIT_ALIASES[n] in ("train", "val", "test") for n in SPLIT_ALIASES)
 
 
@@ -103,8 +129,9 @@ def test_one_split_order_everywhere():
     names = ["test", "fold_1", "validation", "train", "val"]
     assert manifest.split_order(names) == labels.split_order(names) == split_order(names)
     # LabelSet counts splits in that order and finds train under an alias.
-    ls = labels.LabelSet.from_label_lists(None, {"holdout": [["a"]], "Training": [["a"], ["b"]], "dev": [["b"]]},
-                                          multi_label=False)
+    ls = labels.LabelSet.from_label_lists(
+        None, {"holdout": [["a"]], "Training": [["a"], ["b"]], "dev": [["b"]]}, multi_label=False
+    )
     assert list(ls.counts()) == ["Training", "dev", "holdout"] and ls.train_split() == "Training"
     ls = labels.LabelSet.from_label_lists(None, {"tr": [["a"]], "other": [["a"], ["b"], ["a"]]}, multi_label=False)
     assert ls.train_split() == "tr"  # an alias of train, not the largest split

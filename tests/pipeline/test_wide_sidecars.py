@@ -62,7 +62,7 @@ def _tree_rss(pid: int) -> int:
                 raw = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
-            children.setdefault(int(raw[raw.rindex(")") + 2:].split()[1]), []).append(int(entry))
+            children.setdefault(int(raw[raw.rindex(")") + 2 :].split()[1]), []).append(int(entry))
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
@@ -78,8 +78,9 @@ def _measured(*args: str, tmp: Path, timeout: float = 120) -> tuple[int, dict, s
     """Run the CLI; ``(exit code, JSON report, stderr, peak RSS)``. Killed past ``RSS_LIMIT`` (then the
     test fails on the figure) so a regression cannot take the machine down with it."""
     with open(tmp / "stdout", "w+") as stdout, open(tmp / "stderr", "w+") as stderr:
-        proc = subprocess.Popen([*PIPECHECK, *args, "--format", "json"], stdout=stdout, stderr=stderr, env=ENV,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [*PIPECHECK, *args, "--format", "json"], stdout=stdout, stderr=stderr, env=ENV, start_new_session=True
+        )
         peak, deadline = 0, time.monotonic() + timeout
         while proc.poll() is None:
             peak = max(peak, _tree_rss(proc.pid))
@@ -97,8 +98,9 @@ def _measured(*args: str, tmp: Path, timeout: float = 120) -> tuple[int, dict, s
 
 def test_a_10000_field_sidecar_is_capped_once_and_validate_stays_small(tmp_path):
     dump, out = _dump(tmp_path / "dump", 10_000), tmp_path / "out"
-    rc, report, err, _ = _measured("build-tfrecords", str(dump), "--out", str(out), "--label-field", "label",
-                                   "--workers", "1", tmp=tmp_path)
+    rc, report, err, _ = _measured(
+        "build-tfrecords", str(dump), "--out", str(out), "--label-field", "label", "--workers", "1", tmp=tmp_path
+    )
     assert rc == 0, err
     capped = [f for f in report["findings"] if f["check"] == "build.metadata_keys_capped"]
     assert len(capped) == 1 and capped[0]["severity"] == "warning", report["findings"]
@@ -129,8 +131,18 @@ def test_a_10000_field_sidecar_is_capped_once_and_validate_stays_small(tmp_path)
 
 def test_a_normal_dump_keeps_every_key_and_says_nothing(tmp_path):
     dump, out = _dump(tmp_path / "dump", 3), tmp_path / "out"
-    rc, report, err, _ = _measured("build-tfrecords", str(dump), "--out", str(out), "--label-field", "label",
-                                   "--workers", "1", "--no-stats", tmp=tmp_path)
+    rc, report, err, _ = _measured(
+        "build-tfrecords",
+        str(dump),
+        "--out",
+        str(out),
+        "--label-field",
+        "label",
+        "--workers",
+        "1",
+        "--no-stats",
+        tmp=tmp_path,
+    )
     assert rc == 0, err
     assert not [f for f in report["findings"] if f["check"] == "build.metadata_keys_capped"], report["findings"]
     manifest = json.loads((out / "dataset.json").read_text())

@@ -35,8 +35,13 @@ def test_forkserver_workers_do_not_import_the_main_script(mini_dump, tmp_path):
     script, marks = tmp_path / "train.py", tmp_path / "imports.txt"
     script.write_text(SCRIPT)
     env = dict(os.environ, PIPECHECK_MP_START="forkserver")
-    done = subprocess.run([sys.executable, str(script), str(mini_dump), str(tmp_path / "out"), str(marks)],
-                          env=env, capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        [sys.executable, str(script), str(mini_dump), str(tmp_path / "out"), str(marks)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "written 36" in done.stdout
     pids = marks.read_text().split()

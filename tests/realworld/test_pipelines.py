@@ -55,7 +55,9 @@ def test_the_corpus_has_enough_real_pipelines_each_with_its_source():
         if case.HEALTHY:
             assert not case.MUST_RAISE and not hasattr(case, "KNOWN_MISS"), name
         else:
-            assert case.MUST_RAISE or getattr(case, "KNOWN_MISS", None), f"{name}: a buggy case names what must catch it"
+            assert case.MUST_RAISE or getattr(case, "KNOWN_MISS", None), (
+                f"{name}: a buggy case names what must catch it"
+            )
 
 
 def _validate(name: str):
@@ -84,7 +86,9 @@ def test_real_pipeline(name, pipeline_photos):
             raised[f.check] = sev
     errors = {c for c, s in raised.items() if s == "error"}
     listing = "\n".join(f"  {f.severity.value:7} {f.check}: {f.message[:200]}" for f in report.sorted_findings())
-    detail = f"{name} ({'healthy' if case.HEALTHY else 'bug'}), backbone {case.BACKBONE}:\n{listing or '  (no finding)'}"
+    detail = (
+        f"{name} ({'healthy' if case.HEALTHY else 'bug'}), backbone {case.BACKBONE}:\n{listing or '  (no finding)'}"
+    )
     print(detail)
     if case.HEALTHY:
         assert not errors, f"false alarm on a healthy pipeline: {detail}"

@@ -82,5 +82,5 @@ def photos():
         height, width = arr.shape[:2]
         for y in range(0, height - 127, 128):
             for x in range(0, width - 127, 128):
-                out.append(Image.fromarray(arr[y:y + 128, x:x + 128]).resize((48, 48), Image.BILINEAR))
+                out.append(Image.fromarray(arr[y : y + 128, x : x + 128]).resize((48, 48), Image.BILINEAR))
     return out

@@ -25,7 +25,7 @@ def _photo_stack(size: int, names: tuple[str, ...] = NAMES) -> np.ndarray:
         for i in range(4):
             side = int(min(h, w) * (0.6 + 0.1 * i))
             top, left = (h - side) * i // 4, (w - side) * (3 - i) // 4
-            crop = image[top:top + side, left:left + side]
+            crop = image[top : top + side, left : left + side]
             out.append(resize(crop, (size, size), preserve_range=True, anti_aliasing=True))
     stack = np.stack(out).astype("float32")
     stack.setflags(write=False)
@@ -49,7 +49,7 @@ def labels(n: int = 12, classes: int = 3) -> np.ndarray:
 def _batches(x: np.ndarray, batch_size: int = 4):
     y = labels(len(x))
     for start in range(0, len(x), batch_size):
-        yield x[start:start + batch_size], y[start:start + batch_size]
+        yield x[start : start + batch_size], y[start : start + batch_size]
 
 
 def healthy_resnet(size: int = 32):

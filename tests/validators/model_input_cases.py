@@ -17,7 +17,7 @@ def raw_batches(size: int = SIZE):
     x = photos(size)
     y = np.arange(len(x)) % 2
     for start in range(0, len(x), 4):
-        yield x[start:start + 4], y[start:start + 4]
+        yield x[start : start + 4], y[start : start + 4]
 
 
 def tutorial_batches_preprocessed(size: int = SIZE):
@@ -35,10 +35,12 @@ def tf_transfer_learning_tutorial(input_shape=(SIZE, SIZE, 3)):
     import keras
     import tensorflow as tf
 
-    data_augmentation = keras.Sequential([
-        keras.layers.RandomFlip("horizontal"),
-        keras.layers.RandomRotation(0.2),
-    ])
+    data_augmentation = keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal"),
+            keras.layers.RandomRotation(0.2),
+        ]
+    )
     preprocess_input = tf.keras.applications.mobilenet_v2.preprocess_input
     base_model = tf.keras.applications.MobileNetV2(input_shape=input_shape, include_top=False, weights=None)
     base_model.trainable = False
@@ -50,8 +52,11 @@ def tf_transfer_learning_tutorial(input_shape=(SIZE, SIZE, 3)):
     x = keras.layers.Dropout(0.2)(x)
     outputs = keras.layers.Dense(1)(x)
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.0001),
-                  loss=keras.losses.BinaryCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=0.0001),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -78,12 +83,14 @@ def lambda_preprocess_resnet(input_shape=(SIZE, SIZE, 3), num_classes=2):
     import keras
     from keras.applications.resnet50 import preprocess_input
 
-    return keras.Sequential([
-        keras.Input(shape=input_shape),
-        keras.layers.Lambda(preprocess_input),
-        keras.applications.ResNet50(include_top=False, weights=None, input_shape=input_shape, pooling="avg"),
-        keras.layers.Dense(num_classes, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            keras.layers.Lambda(preprocess_input),
+            keras.applications.ResNet50(include_top=False, weights=None, input_shape=input_shape, pooling="avg"),
+            keras.layers.Dense(num_classes, activation="softmax"),
+        ]
+    )
 
 
 def rescaling_before_resnet(input_shape=(SIZE, SIZE, 3), num_classes=2):
@@ -91,12 +98,14 @@ def rescaling_before_resnet(input_shape=(SIZE, SIZE, 3), num_classes=2):
     caffe-mode input. The data are raw; the backbone receives [0, 1]."""
     import keras
 
-    return keras.Sequential([
-        keras.Input(shape=input_shape),
-        keras.layers.Rescaling(1.0 / 255),
-        keras.applications.ResNet50(include_top=False, weights=None, input_shape=input_shape, pooling="avg"),
-        keras.layers.Dense(num_classes, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            keras.layers.Rescaling(1.0 / 255),
+            keras.applications.ResNet50(include_top=False, weights=None, input_shape=input_shape, pooling="avg"),
+            keras.layers.Dense(num_classes, activation="softmax"),
+        ]
+    )
 
 
 def efficientnet_itself(input_shape=(SIZE, SIZE, 3), num_classes=2):
@@ -128,11 +137,22 @@ def _keras_hub_resnet_v2_task(input_shape, num_classes, scale, offset):
     import keras_hub
 
     backbone = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 128, 256, 512],
-        stackwise_num_blocks=[3, 4, 6, 3], stackwise_num_strides=[1, 2, 2, 2], block_type="bottleneck_block",
-        use_pre_activation=True, image_shape=tuple(input_shape))
-    converter = keras_hub.layers.ResNetImageConverter(image_size=tuple(input_shape[:2]), scale=scale, offset=offset,
-                                                      interpolation="bicubic", crop_to_aspect_ratio=True)
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[7],
+        stackwise_num_filters=[64, 128, 256, 512],
+        stackwise_num_blocks=[3, 4, 6, 3],
+        stackwise_num_strides=[1, 2, 2, 2],
+        block_type="bottleneck_block",
+        use_pre_activation=True,
+        image_shape=tuple(input_shape),
+    )
+    converter = keras_hub.layers.ResNetImageConverter(
+        image_size=tuple(input_shape[:2]),
+        scale=scale,
+        offset=offset,
+        interpolation="bicubic",
+        crop_to_aspect_ratio=True,
+    )
     preprocessor = keras_hub.models.ResNetImageClassifierPreprocessor(image_converter=converter)
     return keras_hub.models.ResNetImageClassifier(backbone=backbone, num_classes=num_classes, preprocessor=preprocessor)
 

@@ -21,8 +21,11 @@ def base_rows(vh, photos, *, group_of=None):
     """24 distinct photo crops, classes a/b, 16 train + 8 val, one specimen per photo."""
     rows = []
     for i in range(N_BASE):
-        meta = {"label": "ab"[i % 2], "split": "train" if i < 16 else "val",
-                "specimen": group_of(i) if group_of else f"S{i:02d}"}
+        meta = {
+            "label": "ab"[i % 2],
+            "split": "train" if i < 16 else "val",
+            "specimen": group_of(i) if group_of else f"S{i:02d}",
+        }
         rows.append((f"p{i:02d}", meta, vh.encode(photos[i]), ".jpg"))
     return rows
 
@@ -193,6 +196,12 @@ def test_near_pairs_finds_exactly_the_brute_force_pairs(seed, max_distance):
 
 def test_near_pairs_planted_pairs_are_found():
     base = 0x0123_4567_89AB_CDEF
-    hashes = {"train": [("t", _signed(base))],
-              "val": [("v1", _signed(base ^ 0b1111)), ("v2", _signed(base ^ (0b11111 << 59))), ("v3", _signed(base ^ (1 << 63)))]}
+    hashes = {
+        "train": [("t", _signed(base))],
+        "val": [
+            ("v1", _signed(base ^ 0b1111)),
+            ("v2", _signed(base ^ (0b11111 << 59))),
+            ("v3", _signed(base ^ (1 << 63))),
+        ],
+    }
     assert near_pairs(hashes, 4) == [("train", "t", "val", "v1", 4), ("train", "t", "val", "v3", 1)]

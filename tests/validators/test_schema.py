@@ -23,8 +23,9 @@ def tiny_jpegs(vh):
     from PIL import Image
 
     rng = np.random.default_rng(7)
-    return [vh.encode(Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)), quality=80)
-            for _ in range(240)]
+    return [
+        vh.encode(Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)), quality=80) for _ in range(240)
+    ]
 
 
 def rows_for(tiny_jpegs, n, meta_of):
@@ -82,8 +83,9 @@ def test_label_distribution_drift_is_schema_drift_on_label(vh, tiny_jpegs, tmp_p
 
 
 def test_build_without_statistics_is_reported_once(vh, tiny_jpegs, tmp_path):
-    result = build(vh, tmp_path, rows_for(tiny_jpegs, 20, lambda i: {"label": "ab"[i % 2]}), stats=False,
-                   val_fraction=0.3)
+    result = build(
+        vh, tmp_path, rows_for(tiny_jpegs, 20, lambda i: {"label": "ab"[i % 2]}), stats=False, val_fraction=0.3
+    )
     findings = check_schema(result.out_dir)
     assert [(f.check, f.subject) for f in findings] == [("schema.no_statistics", result.out_dir)]
     assert findings[0].severity.value == "info"

@@ -141,9 +141,9 @@ def test_iterable_of_batches_converts_lists_and_is_reiterable(mod):
 
 
 def test_dict_inputs_sample_weights_and_x_only(mod):
-    (x, y, w), = load_source(f"{mod}:dict_batches", ()).batches(None)
+    ((x, y, w),) = load_source(f"{mod}:dict_batches", ()).batches(None)
     assert set(x) == {"image", "meta"} and x["image"].shape == (3, 2, 2, 3) and w.shape == (3,)
-    (only,), = load_source(f"{mod}:x_only", ()).batches(None)
+    ((only,),) = load_source(f"{mod}:x_only", ()).batches(None)
     assert only.shape == (4, 2, 2, 3)
 
 
@@ -170,15 +170,22 @@ def test_a_named_object_is_used_as_is(mod):
         load_source(f"{mod}:SHARED", ("a=1",))
 
 
-@pytest.mark.parametrize("spec,args,pattern", [
-    ("no_colon_here", (), r"not module\.path:callable; write e\.g\. --source mypkg\.data:train_batches"),
-    (":gen", (), r"not module\.path:callable"),
-    ("definitely_missing_mod_xyz:fn", (), r"cannot import module 'definitely_missing_mod_xyz'.*run pipecheck from the folder"),
-    ("{mod}:nope", (), r"has no attribute 'nope'; use one of: .*gen"),
-    ("{mod}:raises", ("k=1",), r"calling it raised ValueError: no data folder"),
-    ("{mod}:not_batches", (), r"returned a int, not batches"),
-    ("{mod}:NUMBER", (), r"'NUMBER' is a int; point at a function"),
-])
+@pytest.mark.parametrize(
+    "spec,args,pattern",
+    [
+        ("no_colon_here", (), r"not module\.path:callable; write e\.g\. --source mypkg\.data:train_batches"),
+        (":gen", (), r"not module\.path:callable"),
+        (
+            "definitely_missing_mod_xyz:fn",
+            (),
+            r"cannot import module 'definitely_missing_mod_xyz'.*run pipecheck from the folder",
+        ),
+        ("{mod}:nope", (), r"has no attribute 'nope'; use one of: .*gen"),
+        ("{mod}:raises", ("k=1",), r"calling it raised ValueError: no data folder"),
+        ("{mod}:not_batches", (), r"returned a int, not batches"),
+        ("{mod}:NUMBER", (), r"'NUMBER' is a int; point at a function"),
+    ],
+)
 def test_unusable_sources_are_one_line_input_errors(mod, spec, args, pattern):
     with pytest.raises(InputError, match=pattern) as exc:
         load_source(spec.format(mod=mod), args)
@@ -202,23 +209,26 @@ def test_a_crash_while_producing_batches_is_an_input_error(mod):
 
 
 def test_yielded_arrays_are_not_copied(tmp_path, monkeypatch):
-    (tmp_path / "srcmod_buffer.py").write_text(textwrap.dedent("""
+    (tmp_path / "srcmod_buffer.py").write_text(
+        textwrap.dedent("""
         import numpy as np
         BUF = np.zeros((2, 3))
         def gen():
             while True:
                 yield BUF, BUF[:, 0]
-    """))
+    """)
+    )
     monkeypatch.chdir(tmp_path)
     source = load_source("srcmod_buffer:gen", ())
-    (x, y), = source.batches(1)
+    ((x, y),) = source.batches(1)
     import srcmod_buffer
 
     assert x is srcmod_buffer.BUF  # the buffer-mutation check depends on seeing the very object
 
 
 def test_a_pydataset_that_runs_out_inside_its_len_ends_the_pass_with_evidence(tmp_path, monkeypatch):
-    (tmp_path / "srcmod_overlen.py").write_text(textwrap.dedent("""
+    (tmp_path / "srcmod_overlen.py").write_text(
+        textwrap.dedent("""
         import keras
         import numpy as np
 
@@ -236,7 +246,8 @@ def test_a_pydataset_that_runs_out_inside_its_len_ends_the_pass_with_evidence(tm
 
         def data(extra=1):
             return Files(extra)
-    """))
+    """)
+    )
     monkeypatch.chdir(tmp_path)
     source = load_source("srcmod_overlen:data", ())
     # np.stack of an empty batch raises ValueError after the short batch 2: evidence, not a crash

@@ -30,9 +30,22 @@ def on_sources_path(monkeypatch):
 
 
 def test_cli_source_catches_seed_001(on_sources_path):
-    result = CliRunner().invoke(cli, [
-        "validate", "--backbone", "resnet50", "--image-size", "32", "--format", "json",
-        "--source", "input_range_sources:rescaled_resnet", "--source-arg", "size=32"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "validate",
+            "--backbone",
+            "resnet50",
+            "--image-size",
+            "32",
+            "--format",
+            "json",
+            "--source",
+            "input_range_sources:rescaled_resnet",
+            "--source-arg",
+            "size=32",
+        ],
+    )
     assert result.exit_code == 1, result.output
     report = json.loads(result.output)
     (f,) = _input_range(report)
@@ -42,9 +55,20 @@ def test_cli_source_catches_seed_001(on_sources_path):
 
 
 def test_cli_source_healthy_twin_passes(on_sources_path):
-    result = CliRunner().invoke(cli, [
-        "validate", "--backbone", "resnet50", "--image-size", "32", "--format", "junit",
-        "--source", "input_range_sources:healthy_resnet_list"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "validate",
+            "--backbone",
+            "resnet50",
+            "--image-size",
+            "32",
+            "--format",
+            "junit",
+            "--source",
+            "input_range_sources:healthy_resnet_list",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "<failure" not in result.output
     assert 'name="input_range.rescaled_0_1"' in result.output  # one testcase per check that ran
@@ -53,8 +77,9 @@ def test_cli_source_healthy_twin_passes(on_sources_path):
 def test_bundled_sample_is_caught(monkeypatch):
     monkeypatch.chdir(ROOT)
     monkeypatch.syspath_prepend(str(ROOT))
-    report = run_validate(ValidateOptions(source="samples.buggy.resnet_rescale:train_batches", backbone="resnet50",
-                                          batches=2))
+    report = run_validate(
+        ValidateOptions(source="samples.buggy.resnet_rescale:train_batches", backbone="resnet50", batches=2)
+    )
     checks = [f.check for f in report.findings if f.family == "input_range"]
     assert checks == ["input_range.rescaled_0_1"]
     assert report.exit_code == 1

@@ -40,24 +40,60 @@ from pipecheck.validators.generator.trace import (
 )
 from pipecheck.validators.sources import Source
 
-SAME_BATCH_REPEATED = registry.define("generator.same_batch_repeated", "error", "The source yields the same batch again and again.",
-                                      "Put `yield` inside the loop that builds each batch (seed 001 yields after the loop, so only the last batch is ever seen)")
-FEW_DISTINCT_BATCHES = registry.define("generator.few_distinct_batches", "warning", "Far fewer distinct batches than steps in one pass.",
-                                       "Index batches by the step (x[i*bs:(i+1)*bs]); check __getitem__/the loop counter advances")
-BUFFER_MUTATED = registry.define("generator.buffer_mutated", "error", "A yielded array is overwritten in place by a later batch.",
-                                 "Allocate a new array per batch (np.empty(...) inside the loop) or yield buf.copy(); Keras keeps earlier batches in a queue")
-SAMPLES_SKIPPED = registry.define("generator.samples_skipped", "warning", "Samples of the data set are never reached in a pass.",
-                                  "Let the last batch be partial: loop `while n < len(x)` / `range(0, len(x), bs)` and size epochs with math.ceil(len(x) / bs)")
-DUPLICATE_SAMPLES = registry.define("generator.duplicate_samples", "warning", "The same sample appears more than once within one pass.",
-                                    "Draw each epoch from one permutation (np.random.permutation(len(x))) instead of sampling indices with replacement")
-LABELS_MISALIGNED = registry.define("generator.labels_misaligned", "error", "Yielded labels do not belong to their images.",
-                                    "Shuffle images and labels with the same permutation: idx = rng.permutation(n); x, y = x[idx], y[idx]")
-SHAPE_CHANGED = registry.define("generator.shape_changed", "error", "Batch shapes change between batches (beyond a final partial batch).",
-                                "Resize every image to one size before batching (tf.image.resize / PIL .resize) and keep one batch size")
-DTYPE_CHANGED = registry.define("generator.dtype_changed", "error", "Batch dtypes change between batches.",
-                                "Cast once in the pipeline, e.g. x.astype('float32'), so every batch has the same dtype")
-NOT_SHUFFLED = registry.define("generator.not_shuffled", "warning", "Shuffling was asked for, but every pass has the same order.",
-                               "Reshuffle per epoch: tf.data .shuffle(..., reshuffle_each_iteration=True), or permute indices in PyDataset.on_epoch_end")
+SAME_BATCH_REPEATED = registry.define(
+    "generator.same_batch_repeated",
+    "error",
+    "The source yields the same batch again and again.",
+    "Put `yield` inside the loop that builds each batch (seed 001 yields after the loop, so only the last batch is ever seen)",
+)
+FEW_DISTINCT_BATCHES = registry.define(
+    "generator.few_distinct_batches",
+    "warning",
+    "Far fewer distinct batches than steps in one pass.",
+    "Index batches by the step (x[i*bs:(i+1)*bs]); check __getitem__/the loop counter advances",
+)
+BUFFER_MUTATED = registry.define(
+    "generator.buffer_mutated",
+    "error",
+    "A yielded array is overwritten in place by a later batch.",
+    "Allocate a new array per batch (np.empty(...) inside the loop) or yield buf.copy(); Keras keeps earlier batches in a queue",
+)
+SAMPLES_SKIPPED = registry.define(
+    "generator.samples_skipped",
+    "warning",
+    "Samples of the data set are never reached in a pass.",
+    "Let the last batch be partial: loop `while n < len(x)` / `range(0, len(x), bs)` and size epochs with math.ceil(len(x) / bs)",
+)
+DUPLICATE_SAMPLES = registry.define(
+    "generator.duplicate_samples",
+    "warning",
+    "The same sample appears more than once within one pass.",
+    "Draw each epoch from one permutation (np.random.permutation(len(x))) instead of sampling indices with replacement",
+)
+LABELS_MISALIGNED = registry.define(
+    "generator.labels_misaligned",
+    "error",
+    "Yielded labels do not belong to their images.",
+    "Shuffle images and labels with the same permutation: idx = rng.permutation(n); x, y = x[idx], y[idx]",
+)
+SHAPE_CHANGED = registry.define(
+    "generator.shape_changed",
+    "error",
+    "Batch shapes change between batches (beyond a final partial batch).",
+    "Resize every image to one size before batching (tf.image.resize / PIL .resize) and keep one batch size",
+)
+DTYPE_CHANGED = registry.define(
+    "generator.dtype_changed",
+    "error",
+    "Batch dtypes change between batches.",
+    "Cast once in the pipeline, e.g. x.astype('float32'), so every batch has the same dtype",
+)
+NOT_SHUFFLED = registry.define(
+    "generator.not_shuffled",
+    "warning",
+    "Shuffling was asked for, but every pass has the same order.",
+    "Reshuffle per epoch: tf.data .shuffle(..., reshuffle_each_iteration=True), or permute indices in PyDataset.on_epoch_end",
+)
 
 
 @dataclass
@@ -97,8 +133,13 @@ class GeneratorThresholds:
     sorted_sigmas: float = 4.0
 
 
-def check_generator(source: Source, *, batches: int = 50, shuffle_expected: bool | None = None,
-                    thresholds: GeneratorThresholds | None = None) -> list[Finding]:
+def check_generator(
+    source: Source,
+    *,
+    batches: int = 50,
+    shuffle_expected: bool | None = None,
+    thresholds: GeneratorThresholds | None = None,
+) -> list[Finding]:
     """Walk the source like ``model.fit`` and report generator bugs (dynamic checks).
 
     Args:
@@ -179,9 +220,13 @@ def check_generator_static(fn_or_code: Any) -> list[Finding]:
     out = []
     for hit in scan(fn_or_code):
         where = f"{_shown_path(hit.file)}:{hit.line}"
-        out.append(hit.check.finding(
-            f"{hit.function}(): {hit.message}", subject=where,
-            evidence={"file": hit.file, "line": hit.line, "function": hit.function, "code": hit.text, **hit.extra}))
+        out.append(
+            hit.check.finding(
+                f"{hit.function}(): {hit.message}",
+                subject=where,
+                evidence={"file": hit.file, "line": hit.line, "function": hit.function, "code": hit.text, **hit.extra},
+            )
+        )
     return out
 
 
@@ -236,10 +281,14 @@ class _Run:
         for old_step, old_batch, old_fp in self._retained:
             if batch_fp(old_batch) != old_fp:
                 self._flagged.add(BUFFER_MUTATED)
-                self.findings.append(BUFFER_MUTATED.finding(
-                    f"{self.src.spec}: batch {old_step} changed in place after it was yielded "
-                    f"(noticed once batch {step} was produced): every batch a consumer keeps turns into a later one",
-                    subject=self.src.spec, evidence={"batch": old_step, "noticed_at": step}))
+                self.findings.append(
+                    BUFFER_MUTATED.finding(
+                        f"{self.src.spec}: batch {old_step} changed in place after it was yielded "
+                        f"(noticed once batch {step} was produced): every batch a consumer keeps turns into a later one",
+                        subject=self.src.spec,
+                        evidence={"batch": old_step, "noticed_at": step},
+                    )
+                )
                 return
 
     def _check_signature(self, step: int, batch: tuple) -> None:
@@ -256,18 +305,27 @@ class _Run:
             # tf.data may shuffle whole batches (image_dataset_from_directory(...).shuffle(n), as the TF
             # tutorials write it): its one short batch then lands anywhere, first included.
             partial_ok = (bs < bs0 and (last or self.length is None)) or (
-                self.src.kind == "tf.data" and self._one_short_batch(step, bs))
+                self.src.kind == "tf.data" and self._one_short_batch(step, bs)
+            )
             if shapes_now != shapes_then or (bs != bs0 and not partial_ok):
                 self._flagged.add(SHAPE_CHANGED)
-                self.findings.append(SHAPE_CHANGED.finding(
-                    f"{self.src.spec}: batch {step} has shapes {shape_summary(sig)}, batch 0 had {shape_summary(first)}",
-                    subject=self.src.spec, evidence={"batch": step, "shapes": shape_summary(sig), "first_shapes": shape_summary(first)}))
+                self.findings.append(
+                    SHAPE_CHANGED.finding(
+                        f"{self.src.spec}: batch {step} has shapes {shape_summary(sig)}, batch 0 had {shape_summary(first)}",
+                        subject=self.src.spec,
+                        evidence={"batch": step, "shapes": shape_summary(sig), "first_shapes": shape_summary(first)},
+                    )
+                )
         if DTYPE_CHANGED not in self._flagged:
             if [(n, t) for n, _, _, t, _ in sig] != [(n, t) for n, _, _, t, _ in first]:
                 self._flagged.add(DTYPE_CHANGED)
-                self.findings.append(DTYPE_CHANGED.finding(
-                    f"{self.src.spec}: batch {step} has dtypes {dtype_summary(sig)}, batch 0 had {dtype_summary(first)}",
-                    subject=self.src.spec, evidence={"batch": step, "dtypes": dtype_summary(sig), "first_dtypes": dtype_summary(first)}))
+                self.findings.append(
+                    DTYPE_CHANGED.finding(
+                        f"{self.src.spec}: batch {step} has dtypes {dtype_summary(sig)}, batch 0 had {dtype_summary(first)}",
+                        subject=self.src.spec,
+                        evidence={"batch": step, "dtypes": dtype_summary(sig), "first_dtypes": dtype_summary(first)},
+                    )
+                )
 
     def _one_short_batch(self, step: int, bs: int) -> bool:
         """Whether the batches of this pass so far (``self.sizes``, this one included) hold one size
@@ -313,8 +371,10 @@ class _Run:
         ev = {"steps": steps, "distinct_batches": distinct, "consecutive_repeats": repeats, "longest_run": longest}
         if repeats >= max(1, math.ceil(self.th.repeat_fraction * (steps - 1))):
             return SAME_BATCH_REPEATED.finding(
-                f"{subject} yielded the same batch {longest} times in a row "
-                f"({distinct} distinct of {steps} batches)", subject=subject, evidence=ev)
+                f"{subject} yielded the same batch {longest} times in a row ({distinct} distinct of {steps} batches)",
+                subject=subject,
+                evidence=ev,
+            )
         # Judged over the pass the data set calls for, not the stream's own period: a stream that
         # cycles through 2 batches has period 2 but should need ceil(N / batch) steps.
         span = self.expected_steps() or window
@@ -324,7 +384,10 @@ class _Run:
                 severity = "error" if seen <= self.th.distinct_error_fraction * span else None
                 return FEW_DISTINCT_BATCHES.finding(
                     f"{subject} yielded only {seen} distinct batches in a pass of {span} steps",
-                    subject=subject, evidence={**ev, "pass_steps": span, "distinct_in_pass": seen}, severity=severity)
+                    subject=subject,
+                    evidence={**ev, "pass_steps": span, "distinct_in_pass": seen},
+                    severity=severity,
+                )
         return None
 
     def pass_findings(self, subject: str, window: int | None) -> list[Finding]:
@@ -336,10 +399,14 @@ class _Run:
             # Without the data set in hand, a few repeats may be images stored twice in it.
             allowance = 0 if exact else self.th.duplicate_fraction * len(in_pass)
             if extra > allowance:
-                out.append(DUPLICATE_SAMPLES.finding(
-                    f"{subject}: {extra} of {len(in_pass)} samples in one pass ({window} batches) "
-                    "were already yielded earlier in that pass", subject=subject,
-                    evidence={"pass_steps": window, "samples_in_pass": len(in_pass), "repeated_samples": extra}))
+                out.append(
+                    DUPLICATE_SAMPLES.finding(
+                        f"{subject}: {extra} of {len(in_pass)} samples in one pass ({window} batches) "
+                        "were already yielded earlier in that pass",
+                        subject=subject,
+                        evidence={"pass_steps": window, "samples_in_pass": len(in_pass), "repeated_samples": extra},
+                    )
+                )
         skipped = self._skipped(subject, exact)
         if skipped:
             out.append(skipped)
@@ -380,9 +447,17 @@ class _Run:
         bs = max(self.sizes)
         return SAMPLES_SKIPPED.finding(
             f"{subject}: {expected - seen} of {expected} samples were never yielded "
-            f"in {len(scope)} batches of {bs} ({where})", subject=subject,
-            evidence={"dataset_size": n, "samples_seen": seen, "batches_walked": len(scope), "batch_size": bs,
-                      "length": self.length, "length_x_batch": (self.length * bs) if self.length else None})
+            f"in {len(scope)} batches of {bs} ({where})",
+            subject=subject,
+            evidence={
+                "dataset_size": n,
+                "samples_seen": seen,
+                "batches_walked": len(scope),
+                "batch_size": bs,
+                "length": self.length,
+                "length_x_batch": (self.length * bs) if self.length else None,
+            },
+        )
 
     def label_findings(self, subject: str) -> list[Finding]:
         lt, th = self.labels, self.th
@@ -392,20 +467,31 @@ class _Run:
         name, bad = best
         if bad <= th.misaligned_fraction * lt.matched:
             return []
-        return [LABELS_MISALIGNED.finding(
-            f"{subject}: {bad} of {lt.matched} yielded samples carry a label other than "
-            f"their image's in {name!r} ({lt.images_name!r} holds the images)", subject=subject,
-            evidence={"matched_samples": lt.matched, "mismatched": bad, "images": lt.images_name, "labels": name,
-                      "examples": lt.examples.get(name, [])})]
+        return [
+            LABELS_MISALIGNED.finding(
+                f"{subject}: {bad} of {lt.matched} yielded samples carry a label other than "
+                f"their image's in {name!r} ({lt.images_name!r} holds the images)",
+                subject=subject,
+                evidence={
+                    "matched_samples": lt.matched,
+                    "mismatched": bad,
+                    "images": lt.images_name,
+                    "labels": name,
+                    "examples": lt.examples.get(name, []),
+                },
+            )
+        ]
 
 
-def _shuffle_finding(src: Source, run: _Run, subject: str, window: int | None, th: GeneratorThresholds) -> Finding | None:
+def _shuffle_finding(
+    src: Source, run: _Run, subject: str, window: int | None, th: GeneratorThresholds
+) -> Finding | None:
     if src.one_shot:
         # The stream's next epoch is simply its continuation: compare consecutive passes.
         if not window or run.steps < 2 * window:
             return None
         first = [fp for fps in run.sample_fps[:window] for fp in fps]
-        second = [fp for fps in run.sample_fps[window: 2 * window] for fp in fps]
+        second = [fp for fps in run.sample_fps[window : 2 * window] for fp in fps]
     else:
         # Shuffled passes differ from their first batch on; a short prefix settles it.
         k = min(window or run.steps, th.shuffle_compare_batches)
@@ -416,8 +502,8 @@ def _shuffle_finding(src: Source, run: _Run, subject: str, window: int | None, t
     if len(first) > 1 and first == second:
         return NOT_SHUFFLED.finding(
             f"{subject}: shuffling was asked for, but the second pass yields the same "
-            f"{len(first)} samples in the same order as the first", subject=subject,
-            evidence={"samples_compared": len(first), "kind": src.kind})
+            f"{len(first)} samples in the same order as the first",
+            subject=subject,
+            evidence={"samples_compared": len(first), "kind": src.kind},
+        )
     return None
-
-

@@ -25,41 +25,55 @@ from pipecheck.validators.generator.trace import array_leaves, fingerprint
 from pipecheck.validators.sources import Source
 
 INFINITE_UNSIZED = registry.define(
-    "generator.infinite_unsized", "warning",
+    "generator.infinite_unsized",
+    "warning",
     "A source without len() does not end within the walk, so Keras cannot tell where an epoch ends.",
-    "Pass steps_per_epoch=math.ceil(n / batch_size) to model.fit, or wrap the data in a keras.utils.PyDataset with __len__")
+    "Pass steps_per_epoch=math.ceil(n / batch_size) to model.fit, or wrap the data in a keras.utils.PyDataset with __len__",
+)
 EXHAUSTED = registry.define(
-    "generator.exhausted", "error", "A one-shot generator runs dry: the next epoch gets no data.",
-    "Loop forever inside the generator (`while True:`) and pass steps_per_epoch, or use a keras.utils.PyDataset / tf.data.Dataset")
+    "generator.exhausted",
+    "error",
+    "A one-shot generator runs dry: the next epoch gets no data.",
+    "Loop forever inside the generator (`while True:`) and pass steps_per_epoch, or use a keras.utils.PyDataset / tf.data.Dataset",
+)
 FINITE_PASS = registry.define(
-    "generator.finite_pass", "info",
+    "generator.finite_pass",
+    "info",
     "A generator function yields one finite pass per call, which suits tf.data.Dataset.from_generator (called anew each epoch) "
     "but not fn() handed to model.fit for several epochs.",
     "Hand the function itself to tf.data.Dataset.from_generator(fn, output_signature=...) or wrap it in a keras.utils.PyDataset; "
-    "model.fit(fn(), epochs>1) runs dry after epoch 1 (then loop with `while True` and pass steps_per_epoch)")
+    "model.fit(fn(), epochs>1) runs dry after epoch 1 (then loop with `while True` and pass steps_per_epoch)",
+)
 LENGTH_OVERPROMISED = registry.define(
-    "generator.length_overpromised", "error",
+    "generator.length_overpromised",
+    "error",
     "A PyDataset's len() promises more batches than __getitem__ fills: a batch inside len() is empty, fails, or is short before the last.",
     "Make __len__ return math.ceil(len(samples) / batch_size) and let __getitem__ clip its index range at len(samples), "
-    "so every batch len() counts holds data and only the last one is short")
+    "so every batch len() counts holds data and only the last one is short",
+)
 BATCH_COUNT_MISMATCH = registry.define(
-    "generator.batch_count_mismatch", "error",
+    "generator.batch_count_mismatch",
+    "error",
     "Images and labels (and sample weights) of a batch differ in count, so Keras fails at that step or pairs the wrong rows.",
-    "Slice images, labels and sample weights with the same index range (x[i*bs:(i+1)*bs], y[i*bs:(i+1)*bs]); never pad one part alone")
+    "Slice images, labels and sample weights with the same index range (x[i*bs:(i+1)*bs], y[i*bs:(i+1)*bs]); never pad one part alone",
+)
 CLASS_SORTED_BATCHES = registry.define(
-    "generator.class_sorted_batches", "warning",
+    "generator.class_sorted_batches",
+    "warning",
     "Batches of a training source hold far fewer classes than shuffled ones would: the samples come grouped by class, "
     "which BatchNorm statistics and SGD suffer from.",
     "Shuffle the training order: flow_from_directory(..., shuffle=True), .shuffle(len(files)) on the file list before .map/.batch in tf.data, "
-    "or a permutation in PyDataset.on_epoch_end; keep shuffle=False for evaluation only")
+    "or a permutation in PyDataset.on_epoch_end; keep shuffle=False for evaluation only",
+)
 
 _EVAL_WORDS = {"val", "valid", "validation", "test", "testing", "eval", "evaluation", "holdout", "dev"}
 
 
 # -- epochs -------------------------------------------------------------------------------------
 def no_batches(src: Source, subject: str) -> Finding:
-    return EXHAUSTED.finding(f"{subject} yielded no batches at all",
-                             subject=subject, evidence={"kind": src.kind, "batches": 0})
+    return EXHAUSTED.finding(
+        f"{subject} yielded no batches at all", subject=subject, evidence={"kind": src.kind, "batches": 0}
+    )
 
 
 def epoch_findings(src: Source, subject: str, steps: int, limit: int) -> list[Finding]:
@@ -74,9 +88,13 @@ def epoch_findings(src: Source, subject: str, steps: int, limit: int) -> list[Fi
     # tf.data of unknown cardinality (after filter()) is re-iterated to its end every epoch: fine.
     if length is None and not ended and (src.kind != "tf.data" or src.infinite):
         why = "has infinite cardinality (.repeat())" if src.infinite else f"yielded {steps} batches without ending"
-        out.append(INFINITE_UNSIZED.finding(
-            f"{subject} {why} and has no len(): model.fit cannot tell where an epoch ends",
-            subject=subject, evidence={"kind": src.kind, "batches_walked": steps}))
+        out.append(
+            INFINITE_UNSIZED.finding(
+                f"{subject} {why} and has no len(): model.fit cannot tell where an epoch ends",
+                subject=subject,
+                evidence={"kind": src.kind, "batches_walked": steps},
+            )
+        )
     return out
 
 
@@ -89,11 +107,17 @@ def _finite(src: Source, subject: str, steps: int) -> Finding:
         return FINITE_PASS.finding(
             f"{subject}: each call of {name}() returns a new generator that yields {steps} batches "
             f"and ends. tf.data.Dataset.from_generator({name}, ...) calls it anew every epoch, which is right; "
-            f"model.fit({name}(), epochs>1) would run dry after the first epoch", subject=subject, evidence=ev)
+            f"model.fit({name}(), epochs>1) would run dry after the first epoch",
+            subject=subject,
+            evidence=ev,
+        )
     again = "" if src.origin is src.obj else f"; calling {name}() again returns the same spent iterator"
     return EXHAUSTED.finding(
         f"{subject} is a one-shot generator that ended after {steps} batches; the next epoch of "
-        f"model.fit gets no new data{again}", subject=subject, evidence=ev)
+        f"model.fit gets no new data{again}",
+        subject=subject,
+        evidence=ev,
+    )
 
 
 # -- per batch ----------------------------------------------------------------------------------
@@ -129,9 +153,16 @@ class ContractTrace:
         shown = ", ".join(f"{name} {n}" for name, n in counts.items())
         return BATCH_COUNT_MISMATCH.finding(
             f"{subject}: batch {k} has {shown} rows: its parts differ in count "
-            f"({len(self.mismatches)} of {steps} batches)", subject=subject,
-            evidence={"batch": k, "counts": counts, "batches_affected": len(self.mismatches), "batches_walked": steps,
-                      "excess_rows": sum(max(c.values()) - min(c.values()) for _, c in self.mismatches)})
+            f"({len(self.mismatches)} of {steps} batches)",
+            subject=subject,
+            evidence={
+                "batch": k,
+                "counts": counts,
+                "batches_affected": len(self.mismatches),
+                "batches_walked": steps,
+                "excess_rows": sum(max(c.values()) - min(c.values()) for _, c in self.mismatches),
+            },
+        )
 
     def length_finding(self, subject: str) -> Finding | None:
         """len() against the batches a PyDataset fills; None unless the whole pass was walked or it ran out."""
@@ -143,16 +174,23 @@ class ContractTrace:
             return None
         full = max(rows) if rows else 0
         samples = sum(rows)
-        ev = {"length": length, "batches_walked": len(rows), "rows_per_batch": full, "samples_seen": samples,
-              "ceil_samples_over_batch": math.ceil(samples / full) if full else 0}
+        ev = {
+            "length": length,
+            "batches_walked": len(rows),
+            "rows_per_batch": full,
+            "samples_seen": samples,
+            "ceil_samples_over_batch": math.ceil(samples / full) if full else 0,
+        }
         start = self.short_tail_start()
         if out_at is not None:
             k = out_at["batch"]
             after = f"; batch {start} before it already held {rows[start]} of {full} rows" if start < k else ""
             return LENGTH_OVERPROMISED.finding(
                 f"{subject}: len() says {length} batches but batch {k} raised "
-                f"{out_at['error']}: __getitem__ cannot fill a batch that len() counts{after}", subject=subject,
-                evidence={**ev, "batch": k, "error": out_at["error"], "first_short_batch": start})
+                f"{out_at['error']}: __getitem__ cannot fill a batch that len() counts{after}",
+                subject=subject,
+                evidence={**ev, "batch": k, "error": out_at["error"], "first_short_batch": start},
+            )
         empty = next((i for i, r in enumerate(rows) if r == 0), None)
         if empty is None and start >= length - 1:
             return None  # at most the last batch is short: the normal partial tail
@@ -160,8 +198,10 @@ class ContractTrace:
         what = "is empty" if rows[k] == 0 else f"holds {rows[k]} of {full} rows and is not the last"
         return LENGTH_OVERPROMISED.finding(
             f"{subject}: len() says {length} batches but batch {k} {what} "
-            f"({samples} samples fill {ev['ceil_samples_over_batch']} batches of {full})", subject=subject,
-            evidence={**ev, "batch": k, "first_short_batch": start})
+            f"({samples} samples fill {ev['ceil_samples_over_batch']} batches of {full})",
+            subject=subject,
+            evidence={**ev, "batch": k, "first_short_batch": start},
+        )
 
     def short_tail_start(self) -> int:
         """First batch of the run of short (or empty) batches that ends the walk; len(rows) if none."""
@@ -200,10 +240,18 @@ class ContractTrace:
         return CLASS_SORTED_BATCHES.finding(
             f"{subject}: batches hold {observed / m:.2f} distinct labels on average where "
             f"shuffled batches of {size} from the same pass would hold {expected / m:.2f} ({len(counts)} labels in "
-            f"{total} samples): the samples come grouped by class", subject=subject,
-            evidence={"batches_judged": m, "batch_size": size, "labels_in_pass": len(counts), "samples": total,
-                      "mean_distinct": round(observed / m, 3), "mean_distinct_if_shuffled": round(expected / m, 3),
-                      "excess_ratio": round(ratio, 3)})
+            f"{total} samples): the samples come grouped by class",
+            subject=subject,
+            evidence={
+                "batches_judged": m,
+                "batch_size": size,
+                "labels_in_pass": len(counts),
+                "samples": total,
+                "mean_distinct": round(observed / m, 3),
+                "mean_distinct_if_shuffled": round(expected / m, 3),
+                "excess_ratio": round(ratio, 3),
+            },
+        )
 
 
 # -- helpers ------------------------------------------------------------------------------------

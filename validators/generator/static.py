@@ -25,12 +25,24 @@ from typing import Any, Iterator
 
 from pipecheck.validators import registry
 
-YIELD_AFTER_LOOP = registry.define("generator.yield_after_loop", "error", "A `yield` sits after the loop that builds the batch (found in the source).",
-                                   "Indent the `yield` into the loop body so every batch built is yielded")
-TAIL_DROPPING_BOUND = registry.define("generator.tail_dropping_bound", "warning", "A loop bound `n < len - batch` drops the last batch (found in the source).",
-                                      "Use `while n < len(x)` (or `range(0, len(x), bs)`) so the tail becomes a final partial batch")
-AUGMENTER_PER_BATCH = registry.define("generator.augmenter_per_batch", "warning", "An augmentation iterator is created anew for every batch (found in the source).",
-                                      "Create the ImageDataGenerator and its .flow() once, outside the loop, and call next() on it per batch")
+YIELD_AFTER_LOOP = registry.define(
+    "generator.yield_after_loop",
+    "error",
+    "A `yield` sits after the loop that builds the batch (found in the source).",
+    "Indent the `yield` into the loop body so every batch built is yielded",
+)
+TAIL_DROPPING_BOUND = registry.define(
+    "generator.tail_dropping_bound",
+    "warning",
+    "A loop bound `n < len - batch` drops the last batch (found in the source).",
+    "Use `while n < len(x)` (or `range(0, len(x), bs)`) so the tail becomes a final partial batch",
+)
+AUGMENTER_PER_BATCH = registry.define(
+    "generator.augmenter_per_batch",
+    "warning",
+    "An augmentation iterator is created anew for every batch (found in the source).",
+    "Create the ImageDataGenerator and its .flow() once, outside the loop, and call next() on it per batch",
+)
 
 _BATCHY = re.compile(r"batch|(^|_)bs$", re.I)
 _FLOW = {"flow", "flow_from_directory", "flow_from_dataframe"}
@@ -160,8 +172,12 @@ def _walk(node: ast.AST) -> Iterator[ast.AST]:
 
 
 def _generator_defs(tree: ast.AST) -> list[ast.AST]:
-    return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and any(isinstance(c, (ast.Yield, ast.YieldFrom)) for c in _walk(n))]
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and any(isinstance(c, (ast.Yield, ast.YieldFrom)) for c in _walk(n))
+    ]
 
 
 def _assigned(node: ast.AST) -> set[str]:
@@ -220,34 +236,55 @@ def _check_function(fn: ast.AST, unit: _Unit) -> list[Hit]:
                 continue
             built = _assigned(stmt)
             between: set[str] = set()
-            for later in block[i + 1:]:
+            for later in block[i + 1 :]:
                 for y in (n for n in [later, *_walk(later)] if isinstance(n, (ast.Yield, ast.YieldFrom))):
                     used = {n.id for n in ast.walk(y) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
                     stale = sorted((used & built) - between)
                     if stale:
-                        flag(YIELD_AFTER_LOOP, y, f"`yield` of {', '.join(stale)} sits after the loop at line "
+                        flag(
+                            YIELD_AFTER_LOOP,
+                            y,
+                            f"`yield` of {', '.join(stale)} sits after the loop at line "
                             f"{stmt.lineno + unit.offset} that rebuilds it, so only the last batch built is yielded",
-                            loop_line=stmt.lineno + unit.offset, variables=stale)
+                            loop_line=stmt.lineno + unit.offset,
+                            variables=stale,
+                        )
                 between |= _assigned(later)
 
     for node in _walk(fn):
         if isinstance(node, ast.While):
             bound = _tail_bound_while(node)
             if bound:
-                flag(TAIL_DROPPING_BOUND, node, f"loop bound `{ast.unparse(node.test)}` stops one batch early: "
-                    f"up to the last {bound} samples are never yielded", bound=ast.unparse(node.test))
+                flag(
+                    TAIL_DROPPING_BOUND,
+                    node,
+                    f"loop bound `{ast.unparse(node.test)}` stops one batch early: "
+                    f"up to the last {bound} samples are never yielded",
+                    bound=ast.unparse(node.test),
+                )
         elif isinstance(node, (ast.For, ast.AsyncFor)) and _tail_bound_range(node.iter):
-            flag(TAIL_DROPPING_BOUND, node, f"`{ast.unparse(node.iter)}` stops one batch early: the last batch "
-                "of samples is never yielded", bound=ast.unparse(node.iter))
+            flag(
+                TAIL_DROPPING_BOUND,
+                node,
+                f"`{ast.unparse(node.iter)}` stops one batch early: the last batch of samples is never yielded",
+                bound=ast.unparse(node.iter),
+            )
     scopes = [fn] if unit.per_batch else [n for n in _walk(fn) if isinstance(n, _LOOPS)]
     for scope in scopes:
-        where = "runs in __getitem__, once per batch" if unit.per_batch else \
-            f"runs inside the loop at line {scope.lineno + unit.offset}"
+        where = (
+            "runs in __getitem__, once per batch"
+            if unit.per_batch
+            else f"runs inside the loop at line {scope.lineno + unit.offset}"
+        )
         for call in (n for n in _walk(scope) if isinstance(n, ast.Call)):
             name = _dotted(call.func).rsplit(".", 1)[-1] if _dotted(call.func) else getattr(call.func, "attr", "")
             if name in _FLOW or name == "ImageDataGenerator":
-                flag(AUGMENTER_PER_BATCH, call, f"`{ast.unparse(call.func)}(...)` {where}: a new augmentation "
-                    "iterator (and shuffle) per batch", loop_line=scope.lineno + unit.offset)
+                flag(
+                    AUGMENTER_PER_BATCH,
+                    call,
+                    f"`{ast.unparse(call.func)}(...)` {where}: a new augmentation iterator (and shuffle) per batch",
+                    loop_line=scope.lineno + unit.offset,
+                )
     return _unique(hits)
 
 
@@ -262,9 +299,14 @@ def _unique(hits: list[Hit]) -> list[Hit]:
 
 
 def _increments(loop: ast.AST, counter: str) -> list[str]:
-    return [ast.dump(n.value) for n in _walk(loop)
-            if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add)
-            and isinstance(n.target, ast.Name) and n.target.id == counter]
+    return [
+        ast.dump(n.value)
+        for n in _walk(loop)
+        if isinstance(n, ast.AugAssign)
+        and isinstance(n.op, ast.Add)
+        and isinstance(n.target, ast.Name)
+        and n.target.id == counter
+    ]
 
 
 def _batchy(node: ast.AST, steps: list[str]) -> bool:

@@ -63,7 +63,10 @@ def label_key(row: Any) -> Any:
 
 
 def batch_signature(batch: tuple) -> list[tuple[str, int, tuple, str, int]]:
-    return [(name, a.ndim, tuple(a.shape[1:]), a.dtype.str, int(a.shape[0]) if a.ndim else 1) for name, a in array_leaves(batch)]
+    return [
+        (name, a.ndim, tuple(a.shape[1:]), a.dtype.str, int(a.shape[0]) if a.ndim else 1)
+        for name, a in array_leaves(batch)
+    ]
 
 
 def stream_period(fps: list[bytes]) -> int | None:
@@ -157,8 +160,13 @@ class LabelTrace:
                     self.disagree[name] += 1
                     self.examples.setdefault(name, [])
                     if len(self.examples[name]) < 5:
-                        self.examples[name].append({"dataset_index": where[0], "label_yielded": plain(got),
-                                                    "label_in_dataset": plain(label_key(arr[where[0]]))})
+                        self.examples[name].append(
+                            {
+                                "dataset_index": where[0],
+                                "label_yielded": plain(got),
+                                "label_in_dataset": plain(label_key(arr[where[0]])),
+                            }
+                        )
 
     def reliable(self) -> bool:
         """Nearly every yielded sample was found in the traced data set."""

@@ -46,68 +46,128 @@ from pipecheck.validators.input_range.text import (
 
 _PRE = "the backbone's keras.applications.<module>.preprocess_input"
 RESCALED_0_1 = registry.define(
-    "input_range.rescaled_0_1", "error", "Input is in [0, 1] (rescaled by 1/255) but the backbone expects another range.",
-    f"remove the 1/255 rescale and apply {_PRE} to raw [0, 255] pixels")
+    "input_range.rescaled_0_1",
+    "error",
+    "Input is in [0, 1] (rescaled by 1/255) but the backbone expects another range.",
+    f"remove the 1/255 rescale and apply {_PRE} to raw [0, 255] pixels",
+)
 CENTERED_0_5 = registry.define(
-    "input_range.centered_0_5", "error", "Input is in [-0.5, 0.5] (x/255 - 0.5) but the backbone expects another range.",
-    f"remove the x/255 - 0.5 scaling and apply {_PRE} to raw [0, 255] pixels")
+    "input_range.centered_0_5",
+    "error",
+    "Input is in [-0.5, 0.5] (x/255 - 0.5) but the backbone expects another range.",
+    f"remove the x/255 - 0.5 scaling and apply {_PRE} to raw [0, 255] pixels",
+)
 RAW_UNPREPROCESSED = registry.define(
-    "input_range.raw_unpreprocessed", "error", "Input is raw [0, 255] pixels but the backbone expects preprocessed input.",
-    f"apply {_PRE} to the batches")
+    "input_range.raw_unpreprocessed",
+    "error",
+    "Input is raw [0, 255] pixels but the backbone expects preprocessed input.",
+    f"apply {_PRE} to the batches",
+)
 PREPROCESSED_FOR_IN_MODEL = registry.define(
-    "input_range.preprocessed_for_in_model", "error",
+    "input_range.preprocessed_for_in_model",
+    "error",
     "Input is preprocessed but the backbone preprocesses inside the model and expects raw [0, 255].",
-    "remove the preprocessing step and feed raw [0, 255] pixels")
+    "remove the preprocessing step and feed raw [0, 255] pixels",
+)
 WRONG_MODE = registry.define(
-    "input_range.wrong_mode", "error", "Input is preprocessed for another Keras mode (caffe / tf / torch) than the backbone's.",
-    f"use {_PRE} instead of the other backbone's")
+    "input_range.wrong_mode",
+    "error",
+    "Input is preprocessed for another Keras mode (caffe / tf / torch) than the backbone's.",
+    f"use {_PRE} instead of the other backbone's",
+)
 PREPROCESSED_TWICE = registry.define(
-    "input_range.preprocessed_twice", "error",
+    "input_range.preprocessed_twice",
+    "error",
     "Preprocessing was applied twice (e.g. tf mode twice squeezes input into about [-1.008, -0.992]).",
-    "apply preprocess_input exactly once (not in both the data pipeline and the model)")
+    "apply preprocess_input exactly once (not in both the data pipeline and the model)",
+)
 PREPROCESSED_THEN_RESCALED = registry.define(
-    "input_range.preprocessed_then_rescaled", "error",
+    "input_range.preprocessed_then_rescaled",
+    "error",
     "Input was preprocessed and then divided by 255 (e.g. preprocess_input, then ImageDataGenerator(rescale=1/255)).",
-    f"drop the 1/255 rescale after preprocessing: {_PRE} already produces the backbone's range")
+    f"drop the 1/255 rescale after preprocessing: {_PRE} already produces the backbone's range",
+)
 RESCALED_AND_PREPROCESSED = registry.define(
-    "input_range.rescaled_and_preprocessed", "error", "Input was rescaled by 1/255 and then preprocessed, which expects [0, 255].",
-    "drop the 1/255 rescale: preprocess_input expects raw [0, 255] pixels")
+    "input_range.rescaled_and_preprocessed",
+    "error",
+    "Input was rescaled by 1/255 and then preprocessed, which expects [0, 255].",
+    "drop the 1/255 rescale: preprocess_input expects raw [0, 255] pixels",
+)
 # A regime's kind (regimes.candidate_regimes) -> the check that says the input is in it.
 REGIME_CHECKS = {
-    "rescaled_0_1": RESCALED_0_1, "centered_0_5": CENTERED_0_5, "raw": RAW_UNPREPROCESSED,
-    "for_in_model": PREPROCESSED_FOR_IN_MODEL, "wrong_mode": WRONG_MODE, "twice": PREPROCESSED_TWICE,
-    "then_rescaled": PREPROCESSED_THEN_RESCALED, "rescaled_then": RESCALED_AND_PREPROCESSED,
+    "rescaled_0_1": RESCALED_0_1,
+    "centered_0_5": CENTERED_0_5,
+    "raw": RAW_UNPREPROCESSED,
+    "for_in_model": PREPROCESSED_FOR_IN_MODEL,
+    "wrong_mode": WRONG_MODE,
+    "twice": PREPROCESSED_TWICE,
+    "then_rescaled": PREPROCESSED_THEN_RESCALED,
+    "rescaled_then": RESCALED_AND_PREPROCESSED,
 }
 OUT_OF_RANGE = registry.define(
-    "input_range.out_of_range", "error", "Input values fit no known preprocessing of [0, 255] images for this backbone.",
-    f"check the preprocessing: {_PRE} on raw [0, 255] pixels")
+    "input_range.out_of_range",
+    "error",
+    "Input values fit no known preprocessing of [0, 255] images for this backbone.",
+    f"check the preprocessing: {_PRE} on raw [0, 255] pixels",
+)
 SIZE_MISMATCH = registry.define(
-    "input_range.size_mismatch", "warning", "Image side differs from the backbone's (or --image-size) input size.",
-    "resize to the backbone's default size, e.g. tf.image.resize(x, (224, 224))")
+    "input_range.size_mismatch",
+    "warning",
+    "Image side differs from the backbone's (or --image-size) input size.",
+    "resize to the backbone's default size, e.g. tf.image.resize(x, (224, 224))",
+)
 SIZE_BELOW_MINIMUM = registry.define(
-    "input_range.size_below_minimum", "error", "Image side is smaller than the backbone accepts.",
-    "resize up to at least the backbone's minimum side before feeding it")
+    "input_range.size_below_minimum",
+    "error",
+    "Image side is smaller than the backbone accepts.",
+    "resize up to at least the backbone's minimum side before feeding it",
+)
 CHANNELS = registry.define(
-    "input_range.channels", "error", "Images do not have 3 channels (RGB) in the last axis.",
-    "convert to 3-channel RGB (PIL .convert('RGB'), tf.image.grayscale_to_rgb) in channels-last layout")
+    "input_range.channels",
+    "error",
+    "Images do not have 3 channels (RGB) in the last axis.",
+    "convert to 3-channel RGB (PIL .convert('RGB'), tf.image.grayscale_to_rgb) in channels-last layout",
+)
 INTEGER_DTYPE = registry.define(
-    "input_range.integer_dtype", "warning", "Input has an integer dtype; Keras backbones expect float32.",
-    "cast to float32 (tf.cast(x, tf.float32)) before feeding the model")
+    "input_range.integer_dtype",
+    "warning",
+    "Input has an integer dtype; Keras backbones expect float32.",
+    "cast to float32 (tf.cast(x, tf.float32)) before feeding the model",
+)
 NON_FINITE = registry.define(
-    "input_range.non_finite", "error", "Input holds NaN or Inf values.",
-    "find the division or decode that makes them (np.isfinite) and drop or repair those images")
+    "input_range.non_finite",
+    "error",
+    "Input holds NaN or Inf values.",
+    "find the division or decode that makes them (np.isfinite) and drop or repair those images",
+)
 CONSTANT_IMAGES = registry.define(
-    "input_range.constant_images", "warning", "Some images are constant (every value equal, e.g. all zero).",
-    "check decoding and augmentation; drop blank images from the dataset")
+    "input_range.constant_images",
+    "warning",
+    "Some images are constant (every value equal, e.g. all zero).",
+    "check decoding and augmentation; drop blank images from the dataset",
+)
 NEAR_CONSTANT_BATCH = registry.define(
-    "input_range.near_constant_batch", "warning", "A batch whose images are (almost) identical to each other.",
-    "check the generator: it may yield the same image repeatedly or an unfilled buffer")
+    "input_range.near_constant_batch",
+    "warning",
+    "A batch whose images are (almost) identical to each other.",
+    "check the generator: it may yield the same image repeatedly or an unfilled buffer",
+)
 NO_DATA = registry.define(
-    "input_range.no_data", "error", "The input yielded no images at all.",
-    "check the generator's loop bounds and that it yields inside the loop")
+    "input_range.no_data",
+    "error",
+    "The input yielded no images at all.",
+    "check the generator's loop bounds and that it yields inside the loop",
+)
 # The ones that still run when no --backbone is given.
 _BACKBONE_FREE = (CHANNELS, NON_FINITE, CONSTANT_IMAGES, NEAR_CONSTANT_BATCH, NO_DATA)
-_BACKBONE_ONLY = (*REGIME_CHECKS.values(), OUT_OF_RANGE, CHANNEL_ORDER_SWAPPED, SIZE_MISMATCH, SIZE_BELOW_MINIMUM, INTEGER_DTYPE)
+_BACKBONE_ONLY = (
+    *REGIME_CHECKS.values(),
+    OUT_OF_RANGE,
+    CHANNEL_ORDER_SWAPPED,
+    SIZE_MISMATCH,
+    SIZE_BELOW_MINIMUM,
+    INTEGER_DTYPE,
+)
 # Every id this family can emit: what ``pipecheck validate`` lists as run (one JUnit testcase each).
 CHECK_IDS = tuple(sorted({c.id for c in (*_BACKBONE_FREE, *_BACKBONE_ONLY)} | set(LABEL_CHECK_IDS)))
 BACKBONE_FREE_CHECK_IDS = tuple(sorted({c.id for c in _BACKBONE_FREE} | set(LABEL_CHECK_IDS)))
@@ -118,9 +178,11 @@ PREPROCESSING = ("auto", "in-data", "in-model")
 def _regime_hint(kind: str, found: Regime, bb, preprocessing: str = "in-data") -> str:
     fix = _right_input(bb)
     if kind == "raw" and preprocessing == "auto":
-        return (f"use {preprocess_name(bb)} on the batches (ds.map(lambda x, y: (preprocess_input(x), y))); or, if "
-                "your model applies it itself (preprocess_input, Rescaling or Normalization inside the model), say so: "
-                "--model module:factory (pipecheck then checks what the backbone receives) or --preprocessing in-model")
+        return (
+            f"use {preprocess_name(bb)} on the batches (ds.map(lambda x, y: (preprocess_input(x), y))); or, if "
+            "your model applies it itself (preprocess_input, Rescaling or Normalization inside the model), say so: "
+            "--model module:factory (pipecheck then checks what the backbone receives) or --preprocessing in-model"
+        )
     return {
         "rescaled_0_1": f"remove the 1/255 rescale (x/255, Rescaling(1/255), ImageDataGenerator(rescale=1/255)) and {fix}",
         "centered_0_5": f"remove the x/255 - 0.5 scaling and {fix}",
@@ -129,8 +191,10 @@ def _regime_hint(kind: str, found: Regime, bb, preprocessing: str = "in-data") -
         "wrong_mode": f"input is {found.mode}-mode preprocessed; {bb.name} needs {bb.mode} mode: use {preprocess_name(bb)} instead",
         "twice": f"preprocessing ran twice ({found.mode} mode); {fix}, in one place only",
         "rescaled_then": f"drop the 1/255 rescale before preprocessing: {fix}",
-        "then_rescaled": (f"drop the 1/255 rescale after {found.mode}-mode preprocessing (x/255, Rescaling(1/255), "
-                          f"ImageDataGenerator(rescale=1/255) together with preprocessing_function): {fix}"),
+        "then_rescaled": (
+            f"drop the 1/255 rescale after {found.mode}-mode preprocessing (x/255, Rescaling(1/255), "
+            f"ImageDataGenerator(rescale=1/255) together with preprocessing_function): {fix}"
+        ),
     }[kind]
 
 
@@ -163,13 +227,22 @@ def diagnose(
         bb = bb.fed_raw()
     subject = bb.name if bb else "input"
     if stats.images == 0:
-        return [NO_DATA.finding(f"{stats.batches} batch(es) and no images were produced",
-                                 subject=subject, evidence={"batches": stats.batches})]
+        return [
+            NO_DATA.finding(
+                f"{stats.batches} batch(es) and no images were produced",
+                subject=subject,
+                evidence={"batches": stats.batches},
+            )
+        ]
     out: list[Finding] = _shape_findings(stats, bb, image_size)
     if stats.nan or stats.inf:
-        out.append(NON_FINITE.finding(
-            f"{stats.nan} NaN and {stats.inf} Inf values in {stats.images} images",
-            subject=subject, evidence={"nan": stats.nan, "inf": stats.inf, "images": stats.images}))
+        out.append(
+            NON_FINITE.finding(
+                f"{stats.nan} NaN and {stats.inf} Inf values in {stats.images} images",
+                subject=subject,
+                evidence={"nan": stats.nan, "inf": stats.inf, "images": stats.images},
+            )
+        )
     out += _constant_findings(stats, subject, t)
     regime_fired = False
     if bb is not None and stats.channels == 3 and stats.has_values and float((stats.max - stats.min).max()) > 0:
@@ -180,10 +253,14 @@ def diagnose(
             regime_fired = regime.check != CHANNEL_ORDER_SWAPPED.id
     integer = sorted(d for d in stats.dtypes if np.issubdtype(np.dtype(d), np.integer) or d == "bool")
     if bb is not None and integer and not regime_fired:
-        out.append(INTEGER_DTYPE.finding(
-            f"input dtype {', '.join(integer)}; {bb.constructor} expects float32",
-            subject=subject, evidence={"dtypes": dict(stats.dtypes)},
-            hint=f"cast to float32 (tf.cast(x, tf.float32)) and {_right_input(bb)}"))
+        out.append(
+            INTEGER_DTYPE.finding(
+                f"input dtype {', '.join(integer)}; {bb.constructor} expects float32",
+                subject=subject,
+                evidence={"dtypes": dict(stats.dtypes)},
+                hint=f"cast to float32 (tf.cast(x, tf.float32)) and {_right_input(bb)}",
+            )
+        )
     if stats.labels is not None:
         out += diagnose_labels(stats.labels, label_mode, num_classes)
     return out
@@ -209,11 +286,15 @@ def _shape_findings(stats: InputStats, bb, image_size: int | None) -> list[Findi
     if channels != [3]:
         first_hw = sorted({s[:2] for s in stats.shapes})
         channels_first = any(h == 3 for h, _ in first_hw)
-        hint = ("transpose to channels-last (N, H, W, 3): tf.transpose(x, [0, 2, 3, 1])" if channels_first
-                else None)
-        out.append(CHANNELS.finding(
-            f"images have {channels} channels in the last axis; {bb.constructor if bb else 'Keras backbones'} need 3 (RGB)",
-            subject=bb.name if bb else "input", evidence={"shapes": [list(s) for s in stats.shapes]}, hint=hint))
+        hint = "transpose to channels-last (N, H, W, 3): tf.transpose(x, [0, 2, 3, 1])" if channels_first else None
+        out.append(
+            CHANNELS.finding(
+                f"images have {channels} channels in the last axis; {bb.constructor if bb else 'Keras backbones'} need 3 (RGB)",
+                subject=bb.name if bb else "input",
+                evidence={"shapes": [list(s) for s in stats.shapes]},
+                hint=hint,
+            )
+        )
         if channels_first:
             return out  # height and width are misread too; the transpose fixes both
     if bb is None:
@@ -223,16 +304,24 @@ def _shape_findings(stats: InputStats, bb, image_size: int | None) -> list[Findi
     small = [s for s in sizes if min(s) < bb.min_size]
     other = [s for s in sizes if s not in small and s != (want, want)]
     if small:
-        out.append(SIZE_BELOW_MINIMUM.finding(
-            f"image size {_sizes(small)} is below {bb.constructor}'s minimum side {bb.min_size}",
-            subject=bb.name, evidence={"sizes": [list(s) for s in small], "min_size": bb.min_size},
-            hint=f"resize to {want}x{want} (tf.image.resize(x, ({want}, {want}))); {bb.constructor} needs at least {bb.min_size}"))
+        out.append(
+            SIZE_BELOW_MINIMUM.finding(
+                f"image size {_sizes(small)} is below {bb.constructor}'s minimum side {bb.min_size}",
+                subject=bb.name,
+                evidence={"sizes": [list(s) for s in small], "min_size": bb.min_size},
+                hint=f"resize to {want}x{want} (tf.image.resize(x, ({want}, {want}))); {bb.constructor} needs at least {bb.min_size}",
+            )
+        )
     if other:
         whose = "--image-size" if image_size else f"{bb.constructor}'s default"
-        out.append(SIZE_MISMATCH.finding(
-            f"image size {_sizes(other)} differs from {whose} {want}x{want}",
-            subject=bb.name, evidence={"sizes": [list(s) for s in other], "expected": want, "default_size": bb.default_size},
-            hint=f"resize to {want}x{want} (tf.image.resize(x, ({want}, {want}))) or pass --image-size for a model built at another size"))
+        out.append(
+            SIZE_MISMATCH.finding(
+                f"image size {_sizes(other)} differs from {whose} {want}x{want}",
+                subject=bb.name,
+                evidence={"sizes": [list(s) for s in other], "expected": want, "default_size": bb.default_size},
+                hint=f"resize to {want}x{want} (tf.image.resize(x, ({want}, {want}))) or pass --image-size for a model built at another size",
+            )
+        )
     return out
 
 
@@ -244,19 +333,31 @@ def _constant_findings(stats: InputStats, subject: str, t: Thresholds) -> list[F
     out = []
     if stats.constant_images:
         frac = stats.constant_images / stats.images
-        out.append(CONSTANT_IMAGES.finding(
-            f"{stats.constant_images} of {stats.images} images are constant ({stats.zero_images} all zero)",
-            subject=subject, severity="error" if frac >= t.constant_error_fraction else None,
-            evidence={"constant_images": stats.constant_images, "zero_images": stats.zero_images, "images": stats.images,
-                      "constant_batches": stats.constant_batches[:10]}))
+        out.append(
+            CONSTANT_IMAGES.finding(
+                f"{stats.constant_images} of {stats.images} images are constant ({stats.zero_images} all zero)",
+                subject=subject,
+                severity="error" if frac >= t.constant_error_fraction else None,
+                evidence={
+                    "constant_images": stats.constant_images,
+                    "zero_images": stats.zero_images,
+                    "images": stats.images,
+                    "constant_batches": stats.constant_batches[:10],
+                },
+            )
+        )
     if stats.has_values:
         scale = stats.pooled_std()
         near = [i for i, s in enumerate(stats.batch_spread) if not math.isnan(s) and s < t.near_constant * scale]
         if near and scale > 0:
-            out.append(NEAR_CONSTANT_BATCH.finding(
-                f"{len(near)} of {stats.batches} batches hold (nearly) identical images: across-image std "
-                f"{min(stats.batch_spread[i] for i in near):.3g} vs {scale:.3g} over the sample",
-                subject=subject, evidence={"batches": near[:20], "sample_std": scale}))
+            out.append(
+                NEAR_CONSTANT_BATCH.finding(
+                    f"{len(near)} of {stats.batches} batches hold (nearly) identical images: across-image std "
+                    f"{min(stats.batch_spread[i] for i in near):.3g} vs {scale:.3g} over the sample",
+                    subject=subject,
+                    evidence={"batches": near[:20], "sample_std": scale},
+                )
+            )
     return out
 
 
@@ -266,10 +367,14 @@ def _regime_finding(stats: InputStats, bb, t: Thresholds, preprocessing: str = "
     own_cost = costs[0]
     best = _best_regime(regimes, costs, stats)
     evidence = {
-        "channel_mean": _list(stats.mean), "channel_std": _list(stats.std),
-        "channel_min": _list(stats.min), "channel_max": _list(stats.max),
-        "p01": _list(stats.quantile(0.01)), "p99": _list(stats.quantile(0.99)),
-        "expected_range": [list(r) for r in bb.value_range], "dtypes": dict(stats.dtypes),
+        "channel_mean": _list(stats.mean),
+        "channel_std": _list(stats.std),
+        "channel_min": _list(stats.min),
+        "channel_max": _list(stats.max),
+        "p01": _list(stats.quantile(0.01)),
+        "p99": _list(stats.quantile(0.99)),
+        "expected_range": [list(r) for r in bb.value_range],
+        "dtypes": dict(stats.dtypes),
     }
     found = regimes[best]
     if best != 0 and own_cost - costs[best] >= t.margin and costs[best] <= t.accept:
@@ -284,14 +389,21 @@ def _regime_finding(stats: InputStats, bb, t: Thresholds, preprocessing: str = "
             looks += "; the expected preprocessing of low-contrast images would also fit"
         return REGIME_CHECKS[kind].finding(
             f"{observed_text(stats)} ({looks}); {expected_text(bb)}",
-            subject=bb.name, evidence=evidence, hint=_regime_hint(kind, found, bb, preprocessing), severity=severity)
+            subject=bb.name,
+            evidence=evidence,
+            hint=_regime_hint(kind, found, bb, preprocessing),
+            severity=severity,
+        )
     outside = outside_fraction(regimes[0].affine, stats, t.tolerance)
     if own_cost > t.accept and float(outside.max()) > t.out_of_range:
         evidence.update(regime=None, expected_cost=round(own_cost, 3), outside_share=_list(outside))
         return OUT_OF_RANGE.finding(
             f"{observed_text(stats)} fits no known preprocessing ({float(outside.max()):.0%} of a channel's values outside "
             f"the expected range); {expected_text(bb)}",
-            subject=bb.name, evidence=evidence, hint=f"check the preprocessing: {_right_input(bb)}")
+            subject=bb.name,
+            evidence=evidence,
+            hint=f"check the preprocessing: {_right_input(bb)}",
+        )
     if bb.mode == "caffe" and best == 0:
         return channel_order(stats, bb, t)
     return None
@@ -387,5 +499,12 @@ def check_input_range(
         _backbone(backbone)  # fail on a typo before streaming anything
     normalize_label_mode(label_mode)
     stats = accumulate(batches, max_batches=max_batches)
-    return diagnose(stats, backbone, image_size=image_size, label_mode=label_mode, num_classes=num_classes,
-                    thresholds=thresholds, preprocessing=preprocessing)
+    return diagnose(
+        stats,
+        backbone,
+        image_size=image_size,
+        label_mode=label_mode,
+        num_classes=num_classes,
+        thresholds=thresholds,
+        preprocessing=preprocessing,
+    )

@@ -90,8 +90,11 @@ def build_model(spec: Any, model_args: Iterable[str] | dict | None, offered: dic
 
     if isinstance(spec, keras.Model):  # the Python API: the model itself
         return spec
-    factory = spec if callable(spec) and not isinstance(spec, str) else import_object(spec, "--model",
-                                                                                        example="mypkg.models:build")
+    factory = (
+        spec
+        if callable(spec) and not isinstance(spec, str)
+        else import_object(spec, "--model", example="mypkg.models:build")
+    )
     if not callable(factory):
         raise InputError(f"--model {spec}: not a callable; point at a function that returns a keras.Model")
     kwargs = parse_source_args(model_args)
@@ -105,8 +108,10 @@ def build_model(spec: Any, model_args: Iterable[str] | dict | None, offered: dic
     try:
         model = factory(**kwargs)
     except Exception as exc:  # noqa: BLE001 - user code
-        raise InputError(f"--model {getattr(spec, '__qualname__', spec)}: calling it raised {type(exc).__name__}: {exc}; fix the factory or pass "
-                         "--model-arg K=V (PIPECHECK_DEBUG=1 shows the traceback)") from exc
+        raise InputError(
+            f"--model {getattr(spec, '__qualname__', spec)}: calling it raised {type(exc).__name__}: {exc}; fix the factory or pass "
+            "--model-arg K=V (PIPECHECK_DEBUG=1 shows the traceback)"
+        ) from exc
     if not isinstance(model, keras.Model):
         raise InputError(f"--model {spec}: returned {type(model).__name__}, not a keras.Model")
     return model
@@ -189,8 +194,12 @@ def _graph_stage(model: Any, backbone_preprocesses: bool) -> InputStage:
     walked: list[tuple[Any, Any]] = []  # (operation, its output tensor) per step
     stops_at, stop_op = None, None
     while True:
-        consumers = [(op, node) for op in operations for i, node in enumerate(op._inbound_nodes)
-                     if f"{id(op)}_ib-{i}" in nodes and any(t is current for t in node.input_tensors)]
+        consumers = [
+            (op, node)
+            for op in operations
+            for i, node in enumerate(op._inbound_nodes)
+            if f"{id(op)}_ib-{i}" in nodes and any(t is current for t in node.input_tensors)
+        ]
         consumers = [(op, node) for op, node in consumers if type(op).__name__ != "InputLayer"]
         if len(consumers) != 1:
             stops_at = "several layers" if consumers else "the output"
@@ -206,11 +215,12 @@ def _graph_stage(model: Any, backbone_preprocesses: bool) -> InputStage:
         cut = _own_prefix(walked)
         if cut:
             stops_at = steps[len(walked) - cut]
-            del steps[len(walked) - cut:], walked[len(walked) - cut:]
+            del steps[len(walked) - cut :], walked[len(walked) - cut :]
             current = walked[-1][1] if walked else inputs[0]
     if stop_op is None or not _is_backbone(stop_op, model):
-        return InputStage(note=f"no keras.applications backbone where the preprocessing ends ({stops_at}): judged on "
-                               "the data as fed")
+        return InputStage(
+            note=f"no keras.applications backbone where the preprocessing ends ({stops_at}): judged on the data as fed"
+        )
     if not steps:
         return InputStage(stops_at=stops_at)
     try:
@@ -279,10 +289,11 @@ def _sequential_stage(model: Any, backbone_preprocesses: bool) -> InputStage:
             cut = _own_prefix([(layer, None) for layer in prefix])
             if cut:
                 stops_at = _step_name(prefix[len(prefix) - cut])
-                del prefix[len(prefix) - cut:]
+                del prefix[len(prefix) - cut :]
     if stop_layer is None or not _is_backbone(stop_layer, model):
-        return InputStage(note=f"no keras.applications backbone where the preprocessing ends ({stops_at}): judged on "
-                               "the data as fed")
+        return InputStage(
+            note=f"no keras.applications backbone where the preprocessing ends ({stops_at}): judged on the data as fed"
+        )
     if not prefix:
         return InputStage(stops_at=stops_at)
 
@@ -312,7 +323,9 @@ def through_stage(batches: Iterable[Any], stage: InputStage) -> Iterator[Any]:
         try:
             x = stage.fn(parts[0])
         except Exception as exc:  # noqa: BLE001 - the user's layers on the user's data
-            raise InputError(f"--model: the model's input stage ({stage.describe()}) failed on a batch of shape "
-                             f"{np.shape(parts[0])}: {type(exc).__name__}: {exc}; build the model for this input size "
-                             "(its factory gets input_shape)") from exc
+            raise InputError(
+                f"--model: the model's input stage ({stage.describe()}) failed on a batch of shape "
+                f"{np.shape(parts[0])}: {type(exc).__name__}: {exc}; build the model for this input size "
+                "(its factory gets input_shape)"
+            ) from exc
         yield (x, *parts[1:])

@@ -24,9 +24,11 @@ from pipecheck.validators.input_range.text import list5 as _list
 from pipecheck.validators.input_range.text import order_text as _order
 
 CHANNEL_ORDER_SWAPPED = registry.define(
-    "input_range.channel_order_swapped", "warning",
+    "input_range.channel_order_swapped",
+    "warning",
     "Per-channel means say the colour channels are in the opposite order to what the backbone expects (RGB vs BGR).",
-    "feed RGB images to preprocess_input; convert cv2 (BGR) images with cv2.cvtColor(img, cv2.COLOR_BGR2RGB)")
+    "feed RGB images to preprocess_input; convert cv2 (BGR) images with cv2.cvtColor(img, cv2.COLOR_BGR2RGB)",
+)
 
 
 def channel_order(stats: InputStats, bb, t: Thresholds) -> Finding | None:
@@ -63,12 +65,19 @@ def channel_order(stats: InputStats, bb, t: Thresholds) -> Finding | None:
         f"a strong blue cast); read in the opposite order R−B {rb_swapped:+.1f}, closer to ImageNet's {rb_prior:+.1f}; "
         f"{expected_text(bb)}",
         subject=bb.name,
-        evidence={"channel_mean": _list(stats.mean), "channel_p50": _list(median), "r_minus_b_as_expected": round(rb_own, 2),
-                  "r_minus_b_median_as_expected": round(rb_median, 2),
-                  "r_minus_b_swapped": round(rb_swapped, 2), "imagenet_r_minus_b": round(rb_prior, 2),
-                  "spread": round(spread, 3), "evidence": "colour"},
+        evidence={
+            "channel_mean": _list(stats.mean),
+            "channel_p50": _list(median),
+            "r_minus_b_as_expected": round(rb_own, 2),
+            "r_minus_b_median_as_expected": round(rb_median, 2),
+            "r_minus_b_swapped": round(rb_swapped, 2),
+            "imagenet_r_minus_b": round(rb_prior, 2),
+            "spread": round(spread, 3),
+            "evidence": "colour",
+        },
         hint=f"pass RGB images to {preprocess_name(bb)} (it flips RGB to BGR itself); convert cv2.imread images with "
-             f"cv2.cvtColor(img, cv2.COLOR_BGR2RGB) and do not flip channels by hand")
+        f"cv2.cvtColor(img, cv2.COLOR_BGR2RGB) and do not flip channels by hand",
+    )
 
 
 def _order_bounds(stats: InputStats, bb, t: Thresholds) -> Finding | None:
@@ -89,11 +98,18 @@ def _order_bounds(stats: InputStats, bb, t: Thresholds) -> Finding | None:
         f"{observed_text(stats)}: channel {worst} reaches {seen:.4g}, {side} {bound:.4g}, which correct {bb.mode} input "
         f"({_order(bb)} minus the ImageNet means) can never reach ({float(own_out[worst]):.2%} of its values); RGB minus "
         f"the means in RGB order explains every channel's range — the RGB->BGR flip is missing",
-        subject=bb.name, severity="error",
-        evidence={"channel_min": _list(stats.min), "channel_max": _list(stats.max),
-                  "p01": _list(stats.quantile(0.01)), "p99": _list(stats.quantile(0.99)),
-                  "expected_range": [list(r) for r in bb.value_range],
-                  "outside_share_as_expected": _list(own_out), "outside_share_without_flip": _list(alt_out),
-                  "evidence": "bounds"},
+        subject=bb.name,
+        severity="error",
+        evidence={
+            "channel_min": _list(stats.min),
+            "channel_max": _list(stats.max),
+            "p01": _list(stats.quantile(0.01)),
+            "p99": _list(stats.quantile(0.99)),
+            "expected_range": [list(r) for r in bb.value_range],
+            "outside_share_as_expected": _list(own_out),
+            "outside_share_without_flip": _list(alt_out),
+            "evidence": "bounds",
+        },
         hint=f"use {preprocess_name(bb)} on RGB images instead of subtracting the means by hand; if you must, flip "
-             f"first: x[..., ::-1] - [103.939, 116.779, 123.68]")
+        f"first: x[..., ::-1] - [103.939, 116.779, 123.68]",
+    )

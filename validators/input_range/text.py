@@ -47,9 +47,13 @@ def preprocess_name(bb) -> str:
 
 def right_input(bb) -> str:
     if bb.in_model:
-        return (f"feed raw [0, 255] RGB pixels as float32: your model applies {preprocess_name(bb)} itself "
-                "(--preprocessing in-model)")
+        return (
+            f"feed raw [0, 255] RGB pixels as float32: your model applies {preprocess_name(bb)} itself "
+            "(--preprocessing in-model)"
+        )
     if bb.mode == "none":
-        return (f"feed raw [0, 255] RGB pixels as float32: {bb.constructor} preprocesses inside the model "
-                f"({preprocess_name(bb)} is a pass-through)")
+        return (
+            f"feed raw [0, 255] RGB pixels as float32: {bb.constructor} preprocesses inside the model "
+            f"({preprocess_name(bb)} is a pass-through)"
+        )
     return f"apply {preprocess_name(bb)} once to raw [0, 255] RGB pixels"

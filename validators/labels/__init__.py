@@ -54,31 +54,37 @@ _SPLIT_HINT = (
     "(val drawn from the deployment distribution), report per-class metrics and recalibrate."
 )
 ABSENT_IN_SPLIT = registry.define(
-    "label_skew.absent_in_split", "error",
+    "label_skew.absent_in_split",
+    "error",
     "A class never occurs in a split although a random split would almost surely have put some of "
     "its images there; error when the other split's prevalence predicts several images, warning "
     "for a rarer class whose absence is still statistically clear.",
     _SPLIT_HINT,
 )
 PREVALENCE_GAP = registry.define(
-    "label_skew.prevalence_gap", "warning",
+    "label_skew.prevalence_gap",
+    "warning",
     "A class's per-image prevalence differs between two splits, significantly and by a clear "
     "effect size (Cohen's h); error when the effect is medium or larger.",
     _SPLIT_HINT,
 )
 LABELS_PER_IMAGE = registry.define(
-    "label_skew.labels_per_image", "warning",
+    "label_skew.labels_per_image",
+    "warning",
     "The number of labels per image is distributed differently in two splits.",
     "Check that both splits were labelled with the same vocabulary and annotation protocol, then "
     "re-split with iterative stratification (`pipecheck split`), which also balances label "
     "combinations.",
 )
 SUMMARY = registry.define(
-    "label_skew.summary", "info",
+    "label_skew.summary",
+    "info",
     "Aggregate skew metrics (Sechidis LD/ED, FZ/FLZ, TFDV L-infinity and Jensen-Shannon) for "
     "comparison with the literature.",
     "Aggregates dilute rare classes; read the per-class label_skew findings for what to fix.",
 )
+
+
 def check_label_skew(labels: LabelSet, thresholds: LabelThresholds | None = None) -> list[Finding]:
     """Per-class prevalence skew between every pair of splits, plus the aggregate metrics.
 
@@ -110,17 +116,25 @@ def check_label_skew(labels: LabelSet, thresholds: LabelThresholds | None = None
     th = thresholds or LabelThresholds()
     counts = {s: c for s, c in labels.counts().items() if c.n_images > 0}
     names = list(counts)
-    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
     if not pairs:
         return []
     alpha_test = th.alpha / (max(1, len(labels.classes)) * len(pairs))
     # One one-sided test per class and direction (split lacks it / reference lacks it) and pair.
-    p_absent = {(src, dst): absence_pvalue(counts[src].positives, counts[src].n_images,
-                                           counts[dst].positives, counts[dst].n_images)
-                for a, b in pairs for src, dst in ((a, b), (b, a))}
+    p_absent = {
+        (src, dst): absence_pvalue(
+            counts[src].positives, counts[src].n_images, counts[dst].positives, counts[dst].n_images
+        )
+        for a, b in pairs
+        for src, dst in ((a, b), (b, a))
+    }
     alpha_absent, n_testable = exact_bonferroni_level(np.concatenate(list(p_absent.values())), th.alpha)
-    per_pair = {(a, b): _pair_skew(labels.classes, a, counts[a], b, counts[b], th, alpha_test,
-                                   (p_absent, alpha_absent, n_testable)) for a, b in pairs}
+    per_pair = {
+        (a, b): _pair_skew(
+            labels.classes, a, counts[a], b, counts[b], th, alpha_test, (p_absent, alpha_absent, n_testable)
+        )
+        for a, b in pairs
+    }
     # A class missing from a split is named once, against the reference that makes it clearest.
     clearest: dict[tuple[str, str], dict[str, Any]] = {}
     for absent, _ in per_pair.values():
@@ -133,15 +147,21 @@ def check_label_skew(labels: LabelSet, thresholds: LabelThresholds | None = None
         absent, gaps = per_pair[(a, b)]
         absent = [it for it in absent if clearest[(it["class"], it["split"])] is it]
         out += list_or_aggregate(
-            ABSENT_IN_SPLIT, absent, class_finding(ABSENT_IN_SPLIT),
+            ABSENT_IN_SPLIT,
+            absent,
+            class_finding(ABSENT_IN_SPLIT),
             f"never occur in one of {a}/{b} although a random split would put some there",
             th.max_listed,
             severity="error" if any(it["severity"] == "error" for it in absent) else "warning",
         )
         worst = "error" if any(g["severity"] == "error" for g in gaps) else "warning"
         out += list_or_aggregate(
-            PREVALENCE_GAP, gaps, class_finding(PREVALENCE_GAP),
-            f"differ in prevalence between {a} and {b}", th.max_listed, severity=worst,
+            PREVALENCE_GAP,
+            gaps,
+            class_finding(PREVALENCE_GAP),
+            f"differ in prevalence between {a} and {b}",
+            th.max_listed,
+            severity=worst,
         )
         out += _labels_per_image(a, counts[a], b, counts[b], th)
     out.append(_summary(labels, counts, pairs))
@@ -149,8 +169,13 @@ def check_label_skew(labels: LabelSet, thresholds: LabelThresholds | None = None
 
 
 def _pair_skew(
-    classes: list[str], a: str, ca: SplitCounts, b: str, cb: SplitCounts,
-    th: LabelThresholds, alpha_test: float,
+    classes: list[str],
+    a: str,
+    ca: SplitCounts,
+    b: str,
+    cb: SplitCounts,
+    th: LabelThresholds,
+    alpha_test: float,
     absence: tuple[dict[tuple[str, str], np.ndarray], float, int],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     p_absent_by, alpha_absent, n_testable = absence
@@ -174,18 +199,27 @@ def _pair_skew(
         for i in np.flatnonzero(hit):
             expected = cs.prevalence[i] * cd.n_images
             error = expected_low[i] >= th.min_expected_absent
-            absent.append({
-                "class": classes[i], "severity": "error" if error else "warning",
-                "message": f"{classes[i]}: {format_pct(cs.prevalence[i])} of {src} images "
-                f"({ci(src, i)}) but 0 of {cd.n_images:,} {dst} images; "
-                f"~{expected:,.{0 if expected >= 10 else 1}f} expected, {format_p(p_absent[i])} "
-                "for a random split",
-                "split": dst, "reference_split": src, "count_reference": int(cs.positives[i]),
-                "n_reference": cs.n_images, "prevalence_reference": float(cs.prevalence[i]),
-                "n_split": cd.n_images, "expected": float(expected),
-                "expected_lower_bound": float(expected_low[i]), "p_value": float(p_absent[i]),
-                "alpha_per_test": alpha_absent, "tests_counted": n_testable,
-            })
+            absent.append(
+                {
+                    "class": classes[i],
+                    "severity": "error" if error else "warning",
+                    "message": f"{classes[i]}: {format_pct(cs.prevalence[i])} of {src} images "
+                    f"({ci(src, i)}) but 0 of {cd.n_images:,} {dst} images; "
+                    f"~{expected:,.{0 if expected >= 10 else 1}f} expected, {format_p(p_absent[i])} "
+                    "for a random split",
+                    "split": dst,
+                    "reference_split": src,
+                    "count_reference": int(cs.positives[i]),
+                    "n_reference": cs.n_images,
+                    "prevalence_reference": float(cs.prevalence[i]),
+                    "n_split": cd.n_images,
+                    "expected": float(expected),
+                    "expected_lower_bound": float(expected_low[i]),
+                    "p_value": float(p_absent[i]),
+                    "alpha_per_test": alpha_absent,
+                    "tests_counted": n_testable,
+                }
+            )
     absent.sort(key=lambda it: -it["expected"])
 
     h = cohens_h(ca.prevalence, cb.prevalence)
@@ -195,25 +229,32 @@ def _pair_skew(
     fire &= np.abs(diff) >= th.min_abs_gap
     gaps = []
     for i in sorted(np.flatnonzero(fire), key=lambda i: -abs(h[i])):
-        gaps.append({
-            "class": classes[i],
-            "severity": "error" if abs(h[i]) >= th.error_cohens_h else "warning",
-            "message": f"{classes[i]}: {format_pct(ca.prevalence[i])} of {a} images ({ci(a, i)}) vs "
-            f"{format_pct(cb.prevalence[i])} of {b} images ({ci(b, i)}); Cohen's h {h[i]:+.2f}, "
-            f"{format_p(pvals[i])}",
-            "split_a": a, "split_b": b,
-            "count_a": int(ca.positives[i]), "n_a": ca.n_images,
-            "prevalence_a": float(ca.prevalence[i]), "ci_a": [float(side[a][1][i]), float(side[a][2][i])],
-            "count_b": int(cb.positives[i]), "n_b": cb.n_images,
-            "prevalence_b": float(cb.prevalence[i]), "ci_b": [float(side[b][1][i]), float(side[b][2][i])],
-            "cohens_h": float(h[i]), "p_value": float(pvals[i]), "alpha_per_test": alpha_test,
-        })
+        gaps.append(
+            {
+                "class": classes[i],
+                "severity": "error" if abs(h[i]) >= th.error_cohens_h else "warning",
+                "message": f"{classes[i]}: {format_pct(ca.prevalence[i])} of {a} images ({ci(a, i)}) vs "
+                f"{format_pct(cb.prevalence[i])} of {b} images ({ci(b, i)}); Cohen's h {h[i]:+.2f}, "
+                f"{format_p(pvals[i])}",
+                "split_a": a,
+                "split_b": b,
+                "count_a": int(ca.positives[i]),
+                "n_a": ca.n_images,
+                "prevalence_a": float(ca.prevalence[i]),
+                "ci_a": [float(side[a][1][i]), float(side[a][2][i])],
+                "count_b": int(cb.positives[i]),
+                "n_b": cb.n_images,
+                "prevalence_b": float(cb.prevalence[i]),
+                "ci_b": [float(side[b][1][i]), float(side[b][2][i])],
+                "cohens_h": float(h[i]),
+                "p_value": float(pvals[i]),
+                "alpha_per_test": alpha_test,
+            }
+        )
     return absent, gaps
 
 
-def _labels_per_image(
-    a: str, ca: SplitCounts, b: str, cb: SplitCounts, th: LabelThresholds
-) -> list[Finding]:
+def _labels_per_image(a: str, ca: SplitCounts, b: str, cb: SplitCounts, th: LabelThresholds) -> list[Finding]:
     cmp = compare_cardinality(ca.cardinality, cb.cardinality)
     if not (cmp["p_value"] < th.alpha and cmp["tvd"] >= th.min_labels_tvd):
         return []
@@ -223,11 +264,13 @@ def _labels_per_image(
         f"{format_p(cmp['p_value'])}"
     )
     evidence = {
-        "split_a": a, "split_b": b, **cmp,
-        "histogram_a": ca.cardinality.tolist(), "histogram_b": cb.cardinality.tolist(),
+        "split_a": a,
+        "split_b": b,
+        **cmp,
+        "histogram_a": ca.cardinality.tolist(),
+        "histogram_b": cb.cardinality.tolist(),
     }
-    return [LABELS_PER_IMAGE.finding(message, subject=f"{a} vs {b}",
-                             evidence=evidence)]
+    return [LABELS_PER_IMAGE.finding(message, subject=f"{a} vs {b}", evidence=evidence)]
 
 
 def _summary(labels: LabelSet, counts: dict[str, SplitCounts], pairs: list[tuple[str, str]]) -> Finding:
@@ -239,7 +282,8 @@ def _summary(labels: LabelSet, counts: dict[str, SplitCounts], pairs: list[tuple
     for a, b in pairs:
         linf, at = linf_distance(counts[a].positives, counts[b].positives)
         per_pair[f"{a} vs {b}"] = {
-            "linf": linf, "linf_class": labels.classes[at] if labels.classes else "",
+            "linf": linf,
+            "linf_class": labels.classes[at] if labels.classes else "",
             "js_bits": jensen_shannon_divergence(counts[a].positives, counts[b].positives),
         }
     a, b = pairs[0]
@@ -251,8 +295,13 @@ def _summary(labels: LabelSet, counts: dict[str, SplitCounts], pairs: list[tuple
         f"JS {first['js_bits']:.3g} bits"
     )
     evidence = {
-        "LD": ld, "LD_undefined_terms": undefined, "ED": ed, "FZ": fz, "FLZ": flz,
-        "pairs": per_pair, "n_images": sizes,
+        "LD": ld,
+        "LD_undefined_terms": undefined,
+        "ED": ed,
+        "FZ": fz,
+        "FLZ": flz,
+        "pairs": per_pair,
+        "n_images": sizes,
     }
     return SUMMARY.finding(message, subject="all splits", evidence=evidence)
 
@@ -260,8 +309,10 @@ def _summary(labels: LabelSet, counts: dict[str, SplitCounts], pairs: list[tuple
 def prevalence_table(labels: LabelSet) -> dict[str, dict[str, float]]:
     """``{class: {split: per-image prevalence}}`` in split order."""
     counts = labels.counts()
-    return {c: {s: float(sc.prevalence[i]) if sc.n_images else 0.0 for s, sc in counts.items()}
-            for i, c in enumerate(labels.classes)}
+    return {
+        c: {s: float(sc.prevalence[i]) if sc.n_images else 0.0 for s, sc in counts.items()}
+        for i, c in enumerate(labels.classes)
+    }
 
 
 def split_metrics(labels: LabelSet) -> dict[str, Any]:
@@ -269,5 +320,10 @@ def split_metrics(labels: LabelSet) -> dict[str, Any]:
     counts = labels.counts()
     ld, undefined = label_distribution(counts)
     fz, flz = zero_positive_counts(counts)
-    return {"LD": ld, "LD_undefined_terms": undefined, "FZ": fz, "FLZ": flz,
-            "images": {s: c.n_images for s, c in counts.items()}}
+    return {
+        "LD": ld,
+        "LD_undefined_terms": undefined,
+        "FZ": fz,
+        "FLZ": flz,
+        "images": {s: c.n_images for s, c in counts.items()},
+    }

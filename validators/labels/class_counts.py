@@ -23,48 +23,55 @@ _WEIGHT_HINT = (
 )
 
 TOO_FEW_TRAIN = registry.define(
-    "class_counts.too_few_train", "warning",
+    "class_counts.too_few_train",
+    "warning",
     "Classes with fewer training images than fine-tuning usually needs.",
     "Collect more images for these classes, merge them into a broader class, or train a linear "
     "head on frozen bottleneck features instead of fine-tuning the backbone.",
 )
 TOO_FEW_VAL = registry.define(
-    "class_counts.too_few_val", "warning",
+    "class_counts.too_few_val",
+    "warning",
     "Classes with too few images in an evaluation split to measure them.",
     "Move images of these classes into the evaluation split (re-split with `pipecheck split`) or "
     "report their metrics with confidence intervals.",
 )
 MISSING_IN_TRAIN = registry.define(
-    "class_counts.missing_in_train", "error",
+    "class_counts.missing_in_train",
+    "error",
     "Classes that occur in an evaluation split but never in train.",
     "Add training images for these classes or re-split with `pipecheck split`; the model cannot "
     "learn a class it never sees.",
 )
 EMPTY_CLASS = registry.define(
-    "class_counts.empty_class", "warning",
+    "class_counts.empty_class",
+    "warning",
     "Vocabulary classes with no image in any split.",
     "Drop these classes from the vocabulary (and the model's output layer) or add images; check "
     "that the label field maps to the vocabulary you expect.",
 )
 OUT_OF_VOCABULARY = registry.define(
-    "class_counts.out_of_vocabulary", "error",
+    "class_counts.out_of_vocabulary",
+    "error",
     "Labels that are not in the declared class vocabulary.",
     "Fix the label strings or extend the vocabulary; the output layer has no unit for them.",
 )
 IMBALANCE = registry.define(
-    "class_counts.imbalance", "warning",
+    "class_counts.imbalance",
+    "warning",
     "Training class counts are strongly imbalanced (largest over smallest class).",
     _WEIGHT_HINT,
 )
 UNLABELED_IMAGES = registry.define(
-    "class_counts.unlabeled_images", "error",
+    "class_counts.unlabeled_images",
+    "error",
     "Images with no label (error for single-label data; info for multi-label data unless empty "
     "label sets are allowed).",
-    "Drop or label these images; for multi-label data where 'no object' is a valid answer, pass "
-    "--allow-empty.",
+    "Drop or label these images; for multi-label data where 'no object' is a valid answer, pass --allow-empty.",
 )
 MULTIPLE_LABELS_SINGLE_LABEL_DATA = registry.define(
-    "class_counts.multiple_labels_single_label_data", "error",
+    "class_counts.multiple_labels_single_label_data",
+    "error",
     "Images with more than one label in data declared single-label.",
     "Resolve the conflicting labels, or treat the task as multi-label (sigmoid outputs with "
     "binary cross-entropy instead of softmax).",
@@ -103,8 +110,12 @@ def list_or_aggregate(
     }
     return [
         registry.finding(
-            check_id, message, subject=f"{names} (+{more} more)", evidence=evidence,
-            severity=severity, hint=hint,
+            check_id,
+            message,
+            subject=f"{names} (+{more} more)",
+            evidence=evidence,
+            severity=severity,
+            hint=hint,
         )
     ]
 
@@ -113,16 +124,17 @@ def class_finding(check_id: str) -> Any:
     def one(item: dict[str, Any]) -> Finding:
         evidence = {k: v for k, v in item.items() if k not in ("message", "severity")}
         return registry.finding(
-            check_id, item["message"], subject=item["class"], evidence=evidence,
+            check_id,
+            item["message"],
+            subject=item["class"],
+            evidence=evidence,
             severity=item.get("severity"),
         )
 
     return one
 
 
-def suggest_class_weights(
-    labels: LabelSet, split: str | None = None, *, by_index: bool = False
-) -> dict[Any, float]:
+def suggest_class_weights(labels: LabelSet, split: str | None = None, *, by_index: bool = False) -> dict[Any, float]:
     """Softmax class weights from the training counts (``n / (K * n_c)``, scikit-learn "balanced").
 
     Args:
@@ -137,16 +149,10 @@ def suggest_class_weights(
     """
     counts = labels.counts()[split or labels.train_split()]
     w = balanced_class_weights(counts.positives, counts.n_images)
-    return {
-        (i if by_index else c): float(w[i])
-        for i, c in enumerate(labels.classes)
-        if counts.positives[i] > 0
-    }
+    return {(i if by_index else c): float(w[i]) for i, c in enumerate(labels.classes) if counts.positives[i] > 0}
 
 
-def suggest_pos_weight(
-    labels: LabelSet, split: str | None = None, cap: float | None = None
-) -> np.ndarray:
+def suggest_pos_weight(labels: LabelSet, split: str | None = None, cap: float | None = None) -> np.ndarray:
     """Per-class ``pos_weight`` (negatives / positives) for sigmoid cross-entropy, column order.
 
     Pass it to ``tf.nn.weighted_cross_entropy_with_logits(labels, logits, pos_weight=...)``;
@@ -179,11 +185,14 @@ def check_class_counts(labels: LabelSet, thresholds: LabelThresholds | None = No
 
     if labels.out_of_vocabulary:
         oov = sorted(labels.out_of_vocabulary.items(), key=lambda kv: -kv[1])
-        out.append(OUT_OF_VOCABULARY.finding(
-            f"{len(oov)} label(s) outside the vocabulary: "
-            + ", ".join(f"{k} ({v:,} images)" for k, v in oov[: th.max_listed]),
-            subject=", ".join(k for k, _ in oov[: th.max_listed]), evidence={"labels": dict(oov)},
-        ))
+        out.append(
+            OUT_OF_VOCABULARY.finding(
+                f"{len(oov)} label(s) outside the vocabulary: "
+                + ", ".join(f"{k} ({v:,} images)" for k, v in oov[: th.max_listed]),
+                subject=", ".join(k for k, _ in oov[: th.max_listed]),
+                evidence={"labels": dict(oov)},
+            )
+        )
 
     def per_class(check_id: str, mask: np.ndarray, msg: Any, noun: str, order: np.ndarray) -> None:
         items = [
@@ -192,39 +201,62 @@ def check_class_counts(labels: LabelSet, thresholds: LabelThresholds | None = No
         ]
         out.extend(list_or_aggregate(check_id, items, class_finding(check_id), noun, th.max_listed))
 
-    per_class(EMPTY_CLASS, total == 0,
-              lambda i: f"{classes[i]}: no image in any split", "have no image in any split", total)
-    per_class(MISSING_IN_TRAIN, (ct.positives == 0) & (total > 0),
-              lambda i: f"{classes[i]}: 0 {train} images but {int(total[i]):,} in other splits",
-              f"never occur in {train}", -total)
-    per_class(TOO_FEW_TRAIN, (ct.positives > 0) & (ct.positives < th.min_train),
-              lambda i: f"{classes[i]}: {int(ct.positives[i]):,} {train} images (< {th.min_train})",
-              f"have fewer than {th.min_train} {train} images", ct.positives)
+    per_class(
+        EMPTY_CLASS, total == 0, lambda i: f"{classes[i]}: no image in any split", "have no image in any split", total
+    )
+    per_class(
+        MISSING_IN_TRAIN,
+        (ct.positives == 0) & (total > 0),
+        lambda i: f"{classes[i]}: 0 {train} images but {int(total[i]):,} in other splits",
+        f"never occur in {train}",
+        -total,
+    )
+    per_class(
+        TOO_FEW_TRAIN,
+        (ct.positives > 0) & (ct.positives < th.min_train),
+        lambda i: f"{classes[i]}: {int(ct.positives[i]):,} {train} images (< {th.min_train})",
+        f"have fewer than {th.min_train} {train} images",
+        ct.positives,
+    )
     for s, cs in counts.items():
         if s == train:
             continue
-        per_class(TOO_FEW_VAL, (total > 0) & (cs.positives < th.min_eval),
-                  lambda i, s=s, cs=cs: f"{classes[i]}: {int(cs.positives[i]):,} {s} images (< {th.min_eval})",
-                  f"have fewer than {th.min_eval} {s} images", cs.positives)
+        per_class(
+            TOO_FEW_VAL,
+            (total > 0) & (cs.positives < th.min_eval),
+            lambda i, s=s, cs=cs: f"{classes[i]}: {int(cs.positives[i]):,} {s} images (< {th.min_eval})",
+            f"have fewer than {th.min_eval} {s} images",
+            cs.positives,
+        )
 
     out += _imbalance(labels, ct, train, th, declared)
 
     for s, cs in counts.items():
         empty = int(cs.cardinality[0]) if cs.cardinality.size else 0
         if empty and not (labels.multi_label and labels.allow_empty):
-            out.append(UNLABELED_IMAGES.finding(
-                f"{empty:,} of {cs.n_images:,} {s} images ({format_pct(empty / cs.n_images)}) have no label",
-                subject=s, evidence={"split": s, "unlabeled": empty, "n_images": cs.n_images},
-                severity="info" if labels.multi_label else "error",
-            ))
+            out.append(
+                UNLABELED_IMAGES.finding(
+                    f"{empty:,} of {cs.n_images:,} {s} images ({format_pct(empty / cs.n_images)}) have no label",
+                    subject=s,
+                    evidence={"split": s, "unlabeled": empty, "n_images": cs.n_images},
+                    severity="info" if labels.multi_label else "error",
+                )
+            )
         multi = int(cs.cardinality[2:].sum())
         if multi and not labels.multi_label:
-            out.append(MULTIPLE_LABELS_SINGLE_LABEL_DATA.finding(
-                f"{multi:,} of {cs.n_images:,} {s} images carry more than one label (up to "
-                f"{cs.cardinality.size - 1}) in data declared single-label",
-                subject=s, evidence={"split": s, "multi_labelled": multi, "n_images": cs.n_images,
-                                     "labels_per_image_histogram": cs.cardinality.tolist()},
-            ))
+            out.append(
+                MULTIPLE_LABELS_SINGLE_LABEL_DATA.finding(
+                    f"{multi:,} of {cs.n_images:,} {s} images carry more than one label (up to "
+                    f"{cs.cardinality.size - 1}) in data declared single-label",
+                    subject=s,
+                    evidence={
+                        "split": s,
+                        "multi_labelled": multi,
+                        "n_images": cs.n_images,
+                        "labels_per_image_histogram": cs.cardinality.tolist(),
+                    },
+                )
+            )
     return out
 
 
@@ -255,12 +287,22 @@ def _imbalance(
         f"({int(pos[big]):,} vs {int(pos[worst]):,}); {len(rare)} classes are under "
         f"1/{th.imbalance_ratio:g} of the largest"
     )
-    hint = _WEIGHT_HINT + " Suggested " + kind + ": " + ", ".join(
-        f"{k} {v:g}" for k, v in list(suggested.items())[:5]
-    ) + ("; all in evidence." if len(suggested) > 5 else ".")
+    hint = (
+        _WEIGHT_HINT
+        + " Suggested "
+        + kind
+        + ": "
+        + ", ".join(f"{k} {v:g}" for k, v in list(suggested.items())[:5])
+        + ("; all in evidence." if len(suggested) > 5 else ".")
+    )
     evidence = {
-        "split": train, "ratio": float(ir[worst]), "largest_class": labels.classes[big],
-        "largest_count": int(pos[big]), "mean_ir": float(ir[present].mean()),
-        "n_imbalanced_classes": len(rare), "weight_kind": kind, "suggested_weights": suggested,
+        "split": train,
+        "ratio": float(ir[worst]),
+        "largest_class": labels.classes[big],
+        "largest_count": int(pos[big]),
+        "mean_ir": float(ir[present].mean()),
+        "n_imbalanced_classes": len(rare),
+        "weight_kind": kind,
+        "suggested_weights": suggested,
     }
     return [IMBALANCE.finding(message, subject=names, evidence=evidence, hint=hint)]

@@ -39,8 +39,7 @@ class SplitCounts:
             raise ValueError("positives must be one count per class")
         if self.cardinality.sum() not in (0, self.n_images):
             raise ValueError(
-                f"labels-per-image histogram covers {self.cardinality.sum()} images, "
-                f"split has {self.n_images}"
+                f"labels-per-image histogram covers {self.cardinality.sum()} images, split has {self.n_images}"
             )
 
     @classmethod
@@ -138,8 +137,11 @@ class LabelSet:
         """Per-split counts, in :func:`split_order` (computed once)."""
         if self._counts is None:
             self._counts = {
-                s: (self.splits[s] if isinstance(self.splits[s], SplitCounts)
-                    else SplitCounts.from_matrix(self.splits[s]))
+                s: (
+                    self.splits[s]
+                    if isinstance(self.splits[s], SplitCounts)
+                    else SplitCounts.from_matrix(self.splits[s])
+                )
                 for s in split_order(self.splits)
             }
         return self._counts
@@ -203,9 +205,7 @@ class LabelSet:
                 indptr[r + 1] = len(indices)
             built[s] = (np.asarray(indices, dtype=np.int64), indptr)
         mats = {
-            s: sp.csr_matrix(
-                (np.ones(ind.size, dtype=bool), ind, ptr), shape=(ptr.size - 1, len(vocab))
-            )
+            s: sp.csr_matrix((np.ones(ind.size, dtype=bool), ind, ptr), shape=(ptr.size - 1, len(vocab)))
             for s, (ind, ptr) in built.items()
         }
         return cls(vocab, mats, multi_label, allow_empty, target_fractions, oov)
@@ -225,14 +225,23 @@ class LabelSet:
             indptr = np.zeros(len(rows) + 1, dtype=np.int64)
             indptr[1:] = np.cumsum([len(r) for r in rows])
             indices = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(indptr[-1]))
-            mats[split] = sp.csr_matrix((np.ones(indices.size, dtype=bool), indices, indptr),
-                                        shape=(len(rows), len(classes)))
+            mats[split] = sp.csr_matrix(
+                (np.ones(indices.size, dtype=bool), indices, indptr), shape=(len(rows), len(classes))
+            )
         options = manifest.option
         val, test = options.get("val_fraction") or 0.0, options.get("test_fraction") or 0.0
-        targets = None if options.get("split_field") else {k: v for k, v in
-                                                           {"train": 1 - val - test, "val": val, "test": test}.items() if v > 0}
-        return cls(classes, mats, manifest.multi_label,
-                   bool(options.get("allow_empty")) if allow_empty is None else allow_empty, targets)
+        targets = (
+            None
+            if options.get("split_field")
+            else {k: v for k, v in {"train": 1 - val - test, "val": val, "test": test}.items() if v > 0}
+        )
+        return cls(
+            classes,
+            mats,
+            manifest.multi_label,
+            bool(options.get("allow_empty")) if allow_empty is None else allow_empty,
+            targets,
+        )
 
     @classmethod
     def from_table(
@@ -274,7 +283,10 @@ class LabelSet:
         if multi_label is None:
             multi_label = listy or sep is not None
         return cls.from_label_lists(
-            classes, by_split, multi_label=multi_label, allow_empty=allow_empty,
+            classes,
+            by_split,
+            multi_label=multi_label,
+            allow_empty=allow_empty,
             target_fractions=target_fractions,
         )
 

@@ -67,9 +67,7 @@ def cohens_h(p_a: Any, p_b: Any) -> np.ndarray:
     return 2 * np.arcsin(np.sqrt(p_b)) - 2 * np.arcsin(np.sqrt(p_a))
 
 
-def two_proportion_pvalue(
-    k_a: Any, n_a: int, k_b: Any, n_b: int, min_expected: float = 5.0
-) -> np.ndarray:
+def two_proportion_pvalue(k_a: Any, n_a: int, k_b: Any, n_b: int, min_expected: float = 5.0) -> np.ndarray:
     """Two-sided p-values for "class prevalence equal in split a and split b" (vectorised).
 
     The pooled two-proportion z-test where every cell of the 2x2 table expects at least
@@ -187,9 +185,7 @@ def example_distribution(sizes: Mapping[str, int], target_fractions: Mapping[str
     frac_sum = sum(target_fractions.get(s, 0.0) for s in sizes)
     if frac_sum <= 0:
         raise ValueError("target fractions must cover the splits")
-    return float(
-        np.mean([abs(n - target_fractions.get(s, 0.0) / frac_sum * total) for s, n in sizes.items()])
-    )
+    return float(np.mean([abs(n - target_fractions.get(s, 0.0) / frac_sum * total) for s, n in sizes.items()]))
 
 
 def zero_positive_counts(splits: Mapping[str, SplitCounts]) -> tuple[int, int]:
@@ -230,9 +226,7 @@ def jensen_shannon_divergence(positives_a: Any, positives_b: Any) -> float:
     return 0.5 * kl(p) + 0.5 * kl(q)
 
 
-def compare_cardinality(
-    card_a: Any, card_b: Any, min_expected: float = 5.0
-) -> dict[str, float]:
+def compare_cardinality(card_a: Any, card_b: Any, min_expected: float = 5.0) -> dict[str, float]:
     """Compare two labels-per-image histograms.
 
     Effect size is the total variation distance (half the L1 distance between the two normalised

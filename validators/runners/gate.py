@@ -15,8 +15,13 @@ from pipecheck.validators.runners.train_check import TrainCheckOptions, run_trai
 from pipecheck.validators.runners.validate import ValidateOptions, run_validate
 
 
-def run_gate(validate: ValidateOptions, train: TrainCheckOptions | None, fail_on: Severity,
-             ignore: Sequence[str] = (), progress: Progress | None = None) -> Report:
+def run_gate(
+    validate: ValidateOptions,
+    train: TrainCheckOptions | None,
+    fail_on: Severity,
+    ignore: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> Report:
     """One ``gate`` report: validate's findings, then train-check's unless validate already failed.
 
     ``ignore`` is applied before that decision: an ignored check must neither fail the gate nor
@@ -32,7 +37,9 @@ def run_gate(validate: ValidateOptions, train: TrainCheckOptions | None, fail_on
     if train is None:
         report.summary["train-check"] = "not run (no --model)"
     elif first.failing():
-        report.summary["train-check"] = f"skipped: validate found {len(first.failing())} problem(s) at or above {fail_on.value}"
+        report.summary["train-check"] = (
+            f"skipped: validate found {len(first.failing())} problem(s) at or above {fail_on.value}"
+        )
     else:
         if str(first.summary.get("preprocessing", "")).startswith("in-model") and train.backbone:
             # validate found (or was told) that the model applies the backbone's preprocessing: the

@@ -71,8 +71,14 @@ def _resplit_build(opts: SplitOptions, fractions: dict[str, float]) -> tuple:
     from pipecheck.validators.labels import LabelSet
 
     before = LabelSet.from_build(opts.data_dir)
-    resplit_dataset(opts.data_dir, opts.out_path, fractions=fractions, seed=opts.seed, group_field=opts.group_field,
-                    overwrite=opts.overwrite)
+    resplit_dataset(
+        opts.data_dir,
+        opts.out_path,
+        fractions=fractions,
+        seed=opts.seed,
+        group_field=opts.group_field,
+        overwrite=opts.overwrite,
+    )
     return before, LabelSet.from_build(opts.out_path)
 
 
@@ -91,16 +97,18 @@ def _resplit_table(opts: SplitOptions, fractions: dict[str, float]) -> tuple:
     column = opts.label_field or opts.multi_label_field
     df = read_table(opts.labels_path)
     if len(df) == 0:
-        raise InputError(f"{opts.labels_path}: the table has a header and no rows; point --labels at the table that "
-                         "lists one image per row")
+        raise InputError(
+            f"{opts.labels_path}: the table has a header and no rows; point --labels at the table that "
+            "lists one image per row"
+        )
     sep = opts.label_sep if opts.multi_label_field else None
     multi = bool(opts.multi_label_field)
     split_field = opts.split_field
-    before = (LabelSet.from_table(df, column, split_field, sep, multi_label=multi)
-              if split_field in df.columns else None)
+    before = LabelSet.from_table(df, column, split_field, sep, multi_label=multi) if split_field in df.columns else None
     df = df.copy()
-    df[split_field] = resplit_table(df, column, sep=sep, fractions=fractions, group_column=opts.group_field,
-                                    seed=opts.seed)
+    df[split_field] = resplit_table(
+        df, column, sep=sep, fractions=fractions, group_column=opts.group_field, seed=opts.seed
+    )
     write_table(df, opts.out_path)
     after = LabelSet.from_table(df, column, split_field, sep, multi_label=multi, target_fractions=fractions)
     return before, after

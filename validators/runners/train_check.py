@@ -48,8 +48,10 @@ def select_device(device: str) -> str:
         raise InputError(f"--device {device!r}: use auto, cpu or gpu")
     gpus = tf.config.list_physical_devices("GPU")
     if device == "gpu" and not gpus:
-        raise InputError("--device gpu: no GPU is visible to TensorFlow here (check CUDA drivers and "
-                         "CUDA_VISIBLE_DEVICES), or pass --device cpu / auto")
+        raise InputError(
+            "--device gpu: no GPU is visible to TensorFlow here (check CUDA drivers and "
+            "CUDA_VISIBLE_DEVICES), or pass --device cpu / auto"
+        )
     if device == "cpu" and gpus:
         tf.config.set_visible_devices([], "GPU")
         gpus = []
@@ -59,14 +61,19 @@ def select_device(device: str) -> str:
     return "CPU"
 
 
-def _call_factory(opts: TrainCheckOptions, num_classes: int, input_shape: tuple[int, int, int], multi_label: bool) -> Any:
+def _call_factory(
+    opts: TrainCheckOptions, num_classes: int, input_shape: tuple[int, int, int], multi_label: bool
+) -> Any:
     import keras
     from pipecheck.validators.sources import import_object, parse_source_args
 
     if isinstance(opts.model, keras.Model):  # the Python API: the model itself
         return opts.model
-    factory = opts.model if callable(opts.model) and not isinstance(opts.model, str) else import_object(
-        opts.model, "--model", example="mypkg.models:build")
+    factory = (
+        opts.model
+        if callable(opts.model) and not isinstance(opts.model, str)
+        else import_object(opts.model, "--model", example="mypkg.models:build")
+    )
     if not callable(factory):
         raise InputError(f"--model {opts.model}: not a callable; point at a function that returns a keras.Model")
     kwargs = parse_source_args(opts.model_arg)
@@ -75,8 +82,12 @@ def _call_factory(opts: TrainCheckOptions, num_classes: int, input_shape: tuple[
     except (TypeError, ValueError):
         params = {}
     # Offer what the data knows to factories that ask for it by name.
-    offered = {"num_classes": num_classes, "input_shape": input_shape, "image_size": input_shape[0],
-               "multi_label": multi_label}
+    offered = {
+        "num_classes": num_classes,
+        "input_shape": input_shape,
+        "image_size": input_shape[0],
+        "multi_label": multi_label,
+    }
     for name, value in offered.items():
         if name in params and name not in kwargs:
             kwargs[name] = value
@@ -100,13 +111,19 @@ def _compile(model: Any, opts: TrainCheckOptions) -> None:
         try:
             model.optimizer.learning_rate = opts.lr
         except (TypeError, ValueError) as exc:
-            raise InputError(f"--lr {opts.lr}: the model's optimizer uses a learning-rate schedule ({exc}); "
-                             "set the rate in the factory instead") from None
+            raise InputError(
+                f"--lr {opts.lr}: the model's optimizer uses a learning-rate schedule ({exc}); "
+                "set the rate in the factory instead"
+            ) from None
         return
     if not compiled and not opts.loss:
-        raise InputError(f"--model {opts.model} returned an uncompiled model: compile it in the factory or pass --loss "
-                         "(and --optimizer/--lr)")
-    optimizer = keras.optimizers.get(opts.optimizer or (model.optimizer.__class__.__name__.lower() if compiled else "adam"))
+        raise InputError(
+            f"--model {opts.model} returned an uncompiled model: compile it in the factory or pass --loss "
+            "(and --optimizer/--lr)"
+        )
+    optimizer = keras.optimizers.get(
+        opts.optimizer or (model.optimizer.__class__.__name__.lower() if compiled else "adam")
+    )
     if opts.lr is not None:
         optimizer.learning_rate = opts.lr
     model.compile(optimizer=optimizer, loss=opts.loss or model.loss)
@@ -172,14 +189,35 @@ def run_train_check_on_data(opts: TrainCheckOptions, progress: Any = None) -> Re
     val = load_dataset(opts.data_dir, "val", shuffle=False, **common) if has_val else None
     from pipecheck.validators.training import run_train_check
 
-    report = run_train_check(model, train, val, steps=opts.steps, batch_size=opts.batch_size, frozen=opts.frozen,
-                             num_classes=len(classes), label_mode=form,
-                             run_steps=opts.run_steps, progress=progress)
+    report = run_train_check(
+        model,
+        train,
+        val,
+        steps=opts.steps,
+        batch_size=opts.batch_size,
+        frozen=opts.frozen,
+        num_classes=len(classes),
+        label_mode=form,
+        run_steps=opts.run_steps,
+        progress=progress,
+    )
     from pipecheck.validators import registry
 
-    model_name = opts.model if isinstance(opts.model, str) else (getattr(opts.model, "__qualname__", None)
-                                                                 or getattr(opts.model, "name", None) or type(opts.model).__name__)
-    report.summary = {"device": device, "model": model_name, "data": opts.data_dir, "image_size": size,
-                      "steps": opts.steps, "labels": form.value, **report.summary}
+    model_name = (
+        opts.model
+        if isinstance(opts.model, str)
+        else (
+            getattr(opts.model, "__qualname__", None) or getattr(opts.model, "name", None) or type(opts.model).__name__
+        )
+    )
+    report.summary = {
+        "device": device,
+        "model": model_name,
+        "data": opts.data_dir,
+        "image_size": size,
+        "steps": opts.steps,
+        "labels": form.value,
+        **report.summary,
+    }
     report.ran(registry.ids("training"))
     return report

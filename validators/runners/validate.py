@@ -62,8 +62,10 @@ def run_validate(opts: ValidateOptions, progress: Progress | None = None) -> Rep
         broken = [f for f in integrity if f.check in registry.ids(SHARD_MISSING, SHARD_SIZE, CLASSES_MISMATCH)]
         if broken:
             # The other families read every shard; on a damaged copy they would only crash.
-            report.summary["skipped"] = (f"labels, leakage, schema and input checks: {len(broken)} problem(s) with the "
-                                         "build's files (run `pipecheck verify` for a per-record check)")
+            report.summary["skipped"] = (
+                f"labels, leakage, schema and input checks: {len(broken)} problem(s) with the "
+                "build's files (run `pipecheck verify` for a per-record check)"
+            )
             progress.finish()
             return report
         # Labels, leakage and schema read only non-image features: no pixel is decoded for them.
@@ -78,9 +80,17 @@ def run_validate(opts: ValidateOptions, progress: Progress | None = None) -> Rep
         if opts.backbone:
             # The project's own reader must hand the backbone exactly what it expects.
             batches, label_mode, num_classes, preprocessing = _reader_batches(opts, report)
-            _input_range(report, batches, opts, subject=f"{opts.data_dir} [{opts.split}]",
-                         label_mode=label_mode, num_classes=num_classes, preprocessing=preprocessing,
-                         progress=progress, total=_reader_batch_count(opts))
+            _input_range(
+                report,
+                batches,
+                opts,
+                subject=f"{opts.data_dir} [{opts.split}]",
+                label_mode=label_mode,
+                num_classes=num_classes,
+                preprocessing=preprocessing,
+                progress=progress,
+                total=_reader_batch_count(opts),
+            )
     if opts.labels_path is not None:
         _labels(report, _table_labels(opts))
     if opts.source:
@@ -92,8 +102,15 @@ def run_validate(opts: ValidateOptions, progress: Progress | None = None) -> Rep
         if opts.model:
             batches = _through_model(report, batches, opts)
             preprocessing = "in-data"  # what the backbone receives is judged, wherever it was made
-        _input_range(report, batches, opts, subject=source.spec, preprocessing=preprocessing,
-                     progress=progress, total=opts.batches)
+        _input_range(
+            report,
+            batches,
+            opts,
+            subject=source.spec,
+            preprocessing=preprocessing,
+            progress=progress,
+            total=opts.batches,
+        )
         _generator(report, source, opts)
     return report
 
@@ -105,9 +122,17 @@ def run_input_range(batches: Iterable[Any], opts: ValidateOptions) -> Report:
     return report
 
 
-def _input_range(report: Report, batches: Iterable[Any], opts: ValidateOptions, subject: str,
-                 label_mode: LabelMode | None = None, num_classes: int | None = None,
-                 preprocessing: str | None = None, progress: Progress | None = None, total: int = 0) -> None:
+def _input_range(
+    report: Report,
+    batches: Iterable[Any],
+    opts: ValidateOptions,
+    subject: str,
+    label_mode: LabelMode | None = None,
+    num_classes: int | None = None,
+    preprocessing: str | None = None,
+    progress: Progress | None = None,
+    total: int = 0,
+) -> None:
     """Stream ``batches`` once into the input_range family (``total`` of them expected, as progress)."""
     from pipecheck.validators import registry
     from pipecheck.validators.input_range import BACKBONE_FREE_CHECK_IDS, CHECK_IDS, accumulate, diagnose
@@ -116,8 +141,16 @@ def _input_range(report: Report, batches: Iterable[Any], opts: ValidateOptions, 
     progress.start(total, "sampling", "batches")
     stats = accumulate(counted(batches, progress), max_batches=opts.batches)
     progress.finish()
-    report.add(diagnose(stats, opts.backbone, image_size=opts.image_size, label_mode=label_mode,
-                        num_classes=num_classes, preprocessing=preprocessing or opts.preprocessing))
+    report.add(
+        diagnose(
+            stats,
+            opts.backbone,
+            image_size=opts.image_size,
+            label_mode=label_mode,
+            num_classes=num_classes,
+            preprocessing=preprocessing or opts.preprocessing,
+        )
+    )
     against = f" against {opts.backbone}" if opts.backbone else ""
     report.summary.setdefault("sampled", {})[subject] = f"{stats.images} images in {stats.batches} batches{against}"
     report.ran(registry.ids(*(CHECK_IDS if opts.backbone else BACKBONE_FREE_CHECK_IDS)))
@@ -160,8 +193,14 @@ def _reader_batches(opts: ValidateOptions, report: Report) -> tuple[Iterator[tup
     size = opts.image_size or bb.default_size
 
     def read(preprocess: bool):
-        ds = load_dataset(opts.data_dir, opts.split, backbone=opts.backbone if preprocess else None, image_size=size,
-                          batch_size=_READER_BATCH, label_mode=label_mode)
+        ds = load_dataset(
+            opts.data_dir,
+            opts.split,
+            backbone=opts.backbone if preprocess else None,
+            image_size=size,
+            batch_size=_READER_BATCH,
+            label_mode=label_mode,
+        )
         return ds.take(opts.batches).as_numpy_iterator()
 
     placement = model_placement(opts.data_dir, opts.backbone, size, opts.model, opts.model_arg, opts.preprocessing)
@@ -189,8 +228,9 @@ class Placement:
     stage: Any = None
 
 
-def model_placement(data_dir: str, backbone: str | None, size: int, model: str | None, model_arg: tuple[str, ...],
-                    preprocessing: str) -> Placement:
+def model_placement(
+    data_dir: str, backbone: str | None, size: int, model: str | None, model_arg: tuple[str, ...], preprocessing: str
+) -> Placement:
     """Decide whether the reader or the model applies the backbone's preprocessing.
 
     Declared with ``preprocessing`` (``in-data``/``in-model``); with ``auto`` and a model, detected: the
@@ -198,27 +238,47 @@ def model_placement(data_dir: str, backbone: str | None, size: int, model: str |
     """
     if model is None:
         in_model = preprocessing == "in-model"
-        return Placement(in_model, "in-model (declared): the reader feeds raw pixels" if in_model
-                         else "in-data: the reader applies the backbone's preprocess_input")
+        return Placement(
+            in_model,
+            "in-model (declared): the reader feeds raw pixels"
+            if in_model
+            else "in-data: the reader applies the backbone's preprocess_input",
+        )
     from pipecheck.pipeline.manifest import load_manifest
     from pipecheck.pipeline.reader import load_dataset
     from pipecheck.validators.input_range import backbone_info
     from pipecheck.validators.input_range.model_input import build_model, input_stage
 
     manifest = load_manifest(data_dir)
-    built = build_model(model, model_arg, {"num_classes": len(manifest.classes), "input_shape": (size, size, 3),
-                                           "image_size": size, "multi_label": manifest.multi_label})
+    built = build_model(
+        model,
+        model_arg,
+        {
+            "num_classes": len(manifest.classes),
+            "input_shape": (size, size, 3),
+            "image_size": size,
+            "multi_label": manifest.multi_label,
+        },
+    )
     bb = backbone_info(backbone) if backbone else None
     stage = input_stage(built, backbone_preprocesses=bool(bb and bb.mode == "none"))
     if preprocessing == "auto":
-        raw = load_dataset(data_dir, "train", image_size=size, batch_size=_READER_BATCH,
-                           label_mode=LabelMode.for_data(manifest.multi_label))
+        raw = load_dataset(
+            data_dir,
+            "train",
+            image_size=size,
+            batch_size=_READER_BATCH,
+            label_mode=LabelMode.for_data(manifest.multi_label),
+        )
         probe = next(iter(raw.take(1).as_numpy_iterator()), None)
         in_model, how = probe is not None and stage.changes_values(probe[0]), "detected"
     else:
         in_model, how = preprocessing == "in-model", "declared"
-    text = (f"in-model ({how}): the reader feeds raw pixels to the model" if in_model
-            else f"in-data ({how}): the reader applies the backbone's preprocess_input")
+    text = (
+        f"in-model ({how}): the reader feeds raw pixels to the model"
+        if in_model
+        else f"in-data ({how}): the reader applies the backbone's preprocess_input"
+    )
     return Placement(in_model, text, stage)
 
 
@@ -239,7 +299,9 @@ def _through_model(report: Report, batches: Iterator[Any], opts: ValidateOptions
     offered: dict[str, Any] = {"input_shape": tuple(int(s) for s in x.shape[1:]), "image_size": int(x.shape[1])}
     if len(first) > 1:
         y = np.asarray(as_array(first[1], "batch y"))
-        offered["num_classes"] = int(y.shape[-1]) if y.ndim == 2 and y.shape[-1] > 1 else int(y.max()) + 1 if y.size else None
+        offered["num_classes"] = (
+            int(y.shape[-1]) if y.ndim == 2 and y.shape[-1] > 1 else int(y.max()) + 1 if y.size else None
+        )
         offered["multi_label"] = bool(y.ndim == 2 and (y.sum(axis=-1) > 1).any())
     model = build_model(opts.model, opts.model_arg, offered)
     bb = backbone_info(opts.backbone) if opts.backbone else None
@@ -258,8 +320,10 @@ def _labels(report: Report, labels: Any) -> None:
     report.summary["labels"] = {
         "classes": list(labels.classes),
         "multi_label": labels.multi_label,
-        "splits": {s: {"images": c.n_images, "positives": c.positives.tolist(), "labels_per_image": c.cardinality.tolist()}
-                   for s, c in labels.counts().items()},
+        "splits": {
+            s: {"images": c.n_images, "positives": c.positives.tolist(), "labels_per_image": c.cardinality.tolist()}
+            for s, c in labels.counts().items()
+        },
     }
     report.ran(registry.ids("label_skew", "class_counts"))
 
@@ -277,13 +341,20 @@ def _table_labels(opts: ValidateOptions) -> Any:
     df = opts.labels_path if given else read_table(opts.labels_path)
     where = "the labels DataFrame" if given else opts.labels_path
     if len(df) == 0:
-        raise InputError(f"{where}: the table has a header and no rows; point --labels at the table that "
-                         "lists one image per row")
+        raise InputError(
+            f"{where}: the table has a header and no rows; point --labels at the table that lists one image per row"
+        )
     for needed in (column, opts.split_field):
         if needed not in df.columns:
             raise InputError(f"{where}: no column {needed!r} (columns: {', '.join(map(str, df.columns))})")
-    return LabelSet.from_table(df, column, opts.split_field, opts.label_sep if opts.multi_label_field else None,
-                               multi_label=bool(opts.multi_label_field), allow_empty=opts.allow_empty)
+    return LabelSet.from_table(
+        df,
+        column,
+        opts.split_field,
+        opts.label_sep if opts.multi_label_field else None,
+        multi_label=bool(opts.multi_label_field),
+        allow_empty=opts.allow_empty,
+    )
 
 
 def placed_for_training(topts: Any, preprocessing: str) -> Any:

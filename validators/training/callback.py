@@ -62,9 +62,18 @@ class VerifyTraining(keras.callbacks.Callback):
             steps ``fit`` plans (``steps_per_epoch * epochs``), else the steps seen.
     """
 
-    def __init__(self, probe_data=None, *, val_data=None, thresholds: TrainingThresholds | None = None,
-                 on_failure: str = "report", report_path: str | os.PathLike | None = None,
-                 frozen=(), num_classes: int | None = None, run_steps: int | None = None) -> None:
+    def __init__(
+        self,
+        probe_data=None,
+        *,
+        val_data=None,
+        thresholds: TrainingThresholds | None = None,
+        on_failure: str = "report",
+        report_path: str | os.PathLike | None = None,
+        frozen=(),
+        num_classes: int | None = None,
+        run_steps: int | None = None,
+    ) -> None:
         super().__init__()
         if on_failure not in ("report", "stop"):
             raise InputError(f"on_failure must be 'report' or 'stop', not {on_failure!r}")
@@ -93,8 +102,14 @@ class VerifyTraining(keras.callbacks.Callback):
 
     def report(self) -> Report:
         rep = Report("train-check", self.findings)
-        rep.summary.update({"steps_seen": self.step, "stopped_at_step": self.stopped_at,
-                            "epochs_seen": len(self.ev.history), "probe_batch": self.probe is not None})
+        rep.summary.update(
+            {
+                "steps_seen": self.step,
+                "stopped_at_step": self.stopped_at,
+                "epochs_seen": len(self.ev.history),
+                "probe_batch": self.probe is not None,
+            }
+        )
         return rep
 
     def write_report(self) -> None:
@@ -113,8 +128,11 @@ class VerifyTraining(keras.callbacks.Callback):
             self.stopped_at = self.step
             self.model.stop_training = True
             self._found["training.stopped"] = registry.finding(
-                "training.stopped", f"Training stopped at step {self.step}: {finding.check} is certain.",
-                subject=finding.check, evidence={"step": self.step, "cause": finding.check})
+                "training.stopped",
+                f"Training stopped at step {self.step}: {finding.check} is certain.",
+                subject=finding.check,
+                evidence={"step": self.step, "cause": finding.check},
+            )
             self.write_report()
 
     # -- Keras hooks ----------------------------------------------------------------------------
@@ -139,9 +157,14 @@ class VerifyTraining(keras.callbacks.Callback):
         if self._ready:
             self._watch_weights()
         if self.probe is None:
-            self._add(registry.finding("training.probe_skipped",
-                                       "No probe_data given: dead-ReLU, constant-output, BatchNorm-gap, "
-                                       "initial-loss and output/loss checks were skipped.", subject="probe_data"))
+            self._add(
+                registry.finding(
+                    "training.probe_skipped",
+                    "No probe_data given: dead-ReLU, constant-output, BatchNorm-gap, "
+                    "initial-loss and output/loss checks were skipped.",
+                    subject="probe_data",
+                )
+            )
             return
         mismatch = judge.judge_output_loss(model, self._info, y, y_pred, self.num_classes)
         for f in mismatch:
@@ -149,13 +172,19 @@ class VerifyTraining(keras.callbacks.Callback):
         # A mismatched output/loss makes the loss value meaningless, so its initial value is not judged.
         if self._info is not None and not mismatch:
             loss0 = probes.loss_value(self._info, y, y_pred)
-            for f in judge.judge_init_loss(self._info, y, int(y_pred.reshape(len(y_pred), -1).shape[1]), loss0, self.th):
+            for f in judge.judge_init_loss(
+                self._info, y, int(y_pred.reshape(len(y_pred), -1).shape[1]), loss0, self.th
+            ):
                 self._add(f)
         self._act = probes.ActivationProbe(model)
         if not self._act.ok:
-            self._add(registry.finding("training.probe_skipped",
-                                       f"Dead-ReLU and BatchNorm-gap probes skipped: {self._act.why}.",
-                                       subject="model"))
+            self._add(
+                registry.finding(
+                    "training.probe_skipped",
+                    f"Dead-ReLU and BatchNorm-gap probes skipped: {self._act.why}.",
+                    subject="model",
+                )
+            )
 
     def _watch_weights(self) -> None:
         """Snapshot the starting weights and BN statistics (after the first step for a model that the
@@ -166,10 +195,14 @@ class VerifyTraining(keras.callbacks.Callback):
         self.ev.frozen = sorted(self._frozen)
         self._groups = {k: v for k, v in probes.trainable_by_layer(model).items() if k not in self._frozen}
         self._w0 = probes.snapshot(self._groups)
-        self._bn_watch = [layer for layer in probes.bn_layers(model) if layer.trainable and layer.name not in self._frozen]
+        self._bn_watch = [
+            layer for layer in probes.bn_layers(model) if layer.trainable and layer.name not in self._frozen
+        ]
         self.ev.bn_momentum = {layer.name: layer.momentum for layer in self._bn_watch}
-        self._bn0 = {layer.name: (probes.to_numpy(layer.moving_mean), probes.to_numpy(layer.moving_variance))
-                     for layer in self._bn_watch}
+        self._bn0 = {
+            layer.name: (probes.to_numpy(layer.moving_mean), probes.to_numpy(layer.moving_variance))
+            for layer in self._bn_watch
+        }
         if not model.trainable_weights:
             self._add(judge.judge_no_trainable_weights(len(probes.leaf_layers(model))))
 
@@ -206,8 +239,9 @@ class VerifyTraining(keras.callbacks.Callback):
         """The scheduled probes: one-step update ratios, NaN weights, frozen training, dead outputs."""
         after = probes.snapshot(self._groups)
         if not probes.all_finite(a for arrays in after.values() for a in arrays):
-            self._add(judge.judge_nan_weights([k for k, arrays in after.items() if not probes.all_finite(arrays)],
-                                              self.step))
+            self._add(
+                judge.judge_nan_weights([k for k, arrays in after.items() if not probes.all_finite(arrays)], self.step)
+            )
             return
         for name, ratio in probes.change_ratios(before, after).items():
             self._ratios.setdefault(name, []).append(ratio)
@@ -220,14 +254,18 @@ class VerifyTraining(keras.callbacks.Callback):
             x, _ = self.probe
             # Training mode: early BatchNorm moving statistics can make inference outputs look constant.
             y_pred = probes.predict(self.model, x, training=True)
-            self._add(judge.judge_spread(probes.output_spread(y_pred), self.th, self.step, y_pred,
-                                         self.ev.input_spread))
+            self._add(
+                judge.judge_spread(probes.output_spread(y_pred), self.th, self.step, y_pred, self.ev.input_spread)
+            )
 
     def _bn_unchanged(self) -> list[str]:
         """Watched BatchNorm layers whose moving mean and variance are still the starting ones."""
-        return [layer.name for layer in self._bn_watch
-                if np.array_equal(self._bn0[layer.name][0], probes.to_numpy(layer.moving_mean))
-                and np.array_equal(self._bn0[layer.name][1], probes.to_numpy(layer.moving_variance))]
+        return [
+            layer.name
+            for layer in self._bn_watch
+            if np.array_equal(self._bn0[layer.name][0], probes.to_numpy(layer.moving_mean))
+            and np.array_equal(self._bn0[layer.name][1], probes.to_numpy(layer.moving_variance))
+        ]
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         logs = logs or {}

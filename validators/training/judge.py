@@ -20,8 +20,26 @@ from pipecheck.validators.training.probes import LossInfo, activation_name, expe
 
 # Output activations that cannot give probabilities under a from_logits=False loss: they output 0
 # or negative values (clipped to 1e-7: log of it explodes, a row of zeros gives NaN).
-NOT_PROBABILITIES = frozenset({"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "mish",
-                               "tanh", "hard_tanh", "softsign", "hard_silu", "hard_swish", "celu", "glu"})
+NOT_PROBABILITIES = frozenset(
+    {
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "elu",
+        "selu",
+        "gelu",
+        "silu",
+        "swish",
+        "mish",
+        "tanh",
+        "hard_tanh",
+        "softsign",
+        "hard_silu",
+        "hard_swish",
+        "celu",
+        "glu",
+    }
+)
 
 
 def fmt_layers(names, limit: int = 4) -> str:
@@ -55,8 +73,9 @@ def label_shape(y: np.ndarray, info: LossInfo | None) -> dict:
     return {"form": form, "width": int(rows.shape[1]), "max_labels_per_row": float(sums.max())}
 
 
-def judge_output_loss(model, info: LossInfo | None, y: np.ndarray, y_pred: np.ndarray,
-                      num_classes: int | None = None) -> list[Finding]:
+def judge_output_loss(
+    model, info: LossInfo | None, y: np.ndarray, y_pred: np.ndarray, num_classes: int | None = None
+) -> list[Finding]:
     """Detector 7: output activation vs loss, label form vs output, output count vs class count."""
     out: list[Finding] = []
     if info is None or info.kind == "other":
@@ -68,42 +87,68 @@ def judge_output_loss(model, info: LossInfo | None, y: np.ndarray, y_pred: np.nd
     sums_one = bool(np.allclose(flat.sum(axis=1), 1.0, atol=1e-3))
     probs = act in ("softmax", "sigmoid") or (act in ("", "linear") and in_unit and sums_one and flat.shape[1] > 1)
     kind = act if act in ("softmax", "sigmoid") else ("softmax" if probs else "linear")
-    ev = {"output_layer": last.name, "activation": act or "unknown", "loss": info.name,
-          "from_logits": info.from_logits, "outputs_in_0_1": in_unit, "rows_sum_to_1": sums_one}
+    ev = {
+        "output_layer": last.name,
+        "activation": act or "unknown",
+        "loss": info.name,
+        "from_logits": info.from_logits,
+        "outputs_in_0_1": in_unit,
+        "rows_sum_to_1": sums_one,
+    }
     if probs and info.from_logits:
-        out.append(registry.finding(
-            "training.probabilities_as_logits",
-            f"Output layer '{last.name}' applies {kind} but the loss {info.name} is built with "
-            "from_logits=True: probabilities are squashed a second time and gradients nearly vanish.",
-            subject=last.name, evidence=ev))
+        out.append(
+            registry.finding(
+                "training.probabilities_as_logits",
+                f"Output layer '{last.name}' applies {kind} but the loss {info.name} is built with "
+                "from_logits=True: probabilities are squashed a second time and gradients nearly vanish.",
+                subject=last.name,
+                evidence=ev,
+            )
+        )
     elif not probs and not info.from_logits and (not in_unit or act in NOT_PROBABILITIES):
-        what = (f"uses {act}, which does not give probabilities (outputs of 0, rows not summing to 1)"
-                if act in NOT_PROBABILITIES else "is linear (outputs outside [0, 1])")
-        out.append(registry.finding(
-            "training.logits_as_probabilities",
-            f"Output layer '{last.name}' {what} but the loss {info.name} expects probabilities "
-            "(from_logits=False): Keras clips them and the loss is meaningless.",
-            subject=last.name, evidence=ev))
+        what = (
+            f"uses {act}, which does not give probabilities (outputs of 0, rows not summing to 1)"
+            if act in NOT_PROBABILITIES
+            else "is linear (outputs outside [0, 1])"
+        )
+        out.append(
+            registry.finding(
+                "training.logits_as_probabilities",
+                f"Output layer '{last.name}' {what} but the loss {info.name} expects probabilities "
+                "(from_logits=False): Keras clips them and the loss is meaningless.",
+                subject=last.name,
+                evidence=ev,
+            )
+        )
     labels = label_shape(y, info)
     n_out = int(flat.shape[1])
     if labels["form"] == LabelMode.MULTI_HOT and (kind == "softmax" or info.kind == "categorical"):
-        out.append(registry.finding(
-            "training.softmax_multilabel",
-            f"Targets have up to {labels['max_labels_per_row']:.0f} positive labels per row but the model "
-            f"uses {kind} / {info.name}, which forces the classes to compete.",
-            subject=last.name, evidence={**ev, **labels}))
+        out.append(
+            registry.finding(
+                "training.softmax_multilabel",
+                f"Targets have up to {labels['max_labels_per_row']:.0f} positive labels per row but the model "
+                f"uses {kind} / {info.name}, which forces the classes to compete.",
+                subject=last.name,
+                evidence={**ev, **labels},
+            )
+        )
     if labels["form"] == "one_hot" and kind == "sigmoid" and info.kind == "binary" and n_out > 2:
-        out.append(registry.finding(
-            "training.sigmoid_single_label",
-            f"Every target row has exactly one positive label among {n_out} but the model uses sigmoid "
-            "with binary cross-entropy (independent classes).",
-            subject=last.name, evidence={**ev, **labels}))
+        out.append(
+            registry.finding(
+                "training.sigmoid_single_label",
+                f"Every target row has exactly one positive label among {n_out} but the model uses sigmoid "
+                "with binary cross-entropy (independent classes).",
+                subject=last.name,
+                evidence={**ev, **labels},
+            )
+        )
     out.extend(judge_label_shapes(last.name, info, y, n_out, num_classes))
     return out
 
 
-def judge_label_shapes(subject: str, info: LossInfo | None, y: np.ndarray, n_out: int,
-                       num_classes: int | None = None) -> list[Finding]:
+def judge_label_shapes(
+    subject: str, info: LossInfo | None, y: np.ndarray, n_out: int, num_classes: int | None = None
+) -> list[Finding]:
     """Output units against the labels and the loss, before any step (a mismatch makes Keras raise, or
     on GPU silently train on garbage): sparse ids >= units, one-hot/multi-hot width != units, labels
     in the form another loss expects, one sigmoid unit against several classes, declared classes.
@@ -117,8 +162,10 @@ def judge_label_shapes(subject: str, info: LossInfo | None, y: np.ndarray, n_out
         if kind == "categorical":
             why = f"the labels are integer class ids but {loss} expects one-hot rows of {n_out}"
         elif kind == "binary" and (n_out > 1 or seen > 2):
-            why = (f"the labels are integer class ids (up to {seen - 1}) but {loss} expects one 0/1 column per "
-                   f"output, and the model has {n_out}")
+            why = (
+                f"the labels are integer class ids (up to {seen - 1}) but {loss} expects one 0/1 column per "
+                f"output, and the model has {n_out}"
+            )
         elif kind == "sparse" and seen > n_out:
             why = f"label id {seen - 1} needs at least {seen} outputs, the model has {n_out}"
         elif kind == "other" and seen > max(n_out, 2):  # a batch need not hold every class
@@ -132,16 +179,26 @@ def judge_label_shapes(subject: str, info: LossInfo | None, y: np.ndarray, n_out
         expected, why = num_classes, f"the data has {num_classes} classes but the model has {n_out} outputs"
     if not why:
         return []
-    return [registry.finding(
-        "training.num_outputs_mismatch",
-        f"The model's output ({n_out} unit{'s' if n_out != 1 else ''}) does not fit the labels and the loss: "
-        f"{why}.", subject=subject,
-        evidence={"outputs": n_out, "classes": expected, "declared_num_classes": num_classes, "loss": loss,
-                  **labels})]
+    return [
+        registry.finding(
+            "training.num_outputs_mismatch",
+            f"The model's output ({n_out} unit{'s' if n_out != 1 else ''}) does not fit the labels and the loss: "
+            f"{why}.",
+            subject=subject,
+            evidence={
+                "outputs": n_out,
+                "classes": expected,
+                "declared_num_classes": num_classes,
+                "loss": loss,
+                **labels,
+            },
+        )
+    ]
 
 
-def judge_init_loss(info: LossInfo | None, y: np.ndarray, n_outputs: int, loss0: float,
-                    th: TrainingThresholds) -> list[Finding]:
+def judge_init_loss(
+    info: LossInfo | None, y: np.ndarray, n_outputs: int, loss0: float, th: TrainingThresholds
+) -> list[Finding]:
     """Detector 1: loss before the first step against ln C / the label-prior band."""
     if info is None or not math.isfinite(loss0):
         return []
@@ -153,13 +210,20 @@ def judge_init_loss(info: LossInfo | None, y: np.ndarray, n_outputs: int, loss0:
     if loss0 <= high * th.init_loss_ratio:
         return []
     what = f"ln {n_outputs} = {high:.3f}" if low == high else f"{low:.3f}..{high:.3f} (prior entropy..ln 2)"
-    return [registry.finding(
-        "training.init_loss_off",
-        f"Loss at initialisation is {loss0:.3f}, expected about {what} for {info.name}.",
-        subject=info.name,
-        evidence={"initial_loss": loss0, "expected_low": low, "expected_high": high,
-                  "ratio": loss0 / high,
-                  "allowed_ratio": th.init_loss_ratio})]
+    return [
+        registry.finding(
+            "training.init_loss_off",
+            f"Loss at initialisation is {loss0:.3f}, expected about {what} for {info.name}.",
+            subject=info.name,
+            evidence={
+                "initial_loss": loss0,
+                "expected_low": low,
+                "expected_high": high,
+                "ratio": loss0 / high,
+                "allowed_ratio": th.init_loss_ratio,
+            },
+        )
+    ]
 
 
 def judge_dead(dead: dict[str, float], th: TrainingThresholds, step: int) -> Finding | None:
@@ -174,12 +238,18 @@ def judge_dead(dead: dict[str, float], th: TrainingThresholds, step: int) -> Fin
         f"{len(dying)} of {len(dead)} ReLU layers have more than {th.dead_unit_fraction:.0%} of their "
         f"units dead (<= 0 for every probe sample) after step {step}: {fmt_layers(dying)}.",
         subject=fmt_layers(dying),
-        evidence={"dead_fraction_by_layer": dead, "step": step, "threshold_units": th.dead_unit_fraction,
-                  "threshold_layers": th.dead_layer_fraction})
+        evidence={
+            "dead_fraction_by_layer": dead,
+            "step": step,
+            "threshold_units": th.dead_unit_fraction,
+            "threshold_layers": th.dead_layer_fraction,
+        },
+    )
 
 
-def judge_spread(spread: float, th: TrainingThresholds, step: int, y_pred: np.ndarray,
-                 input_spread: float) -> Finding | None:
+def judge_spread(
+    spread: float, th: TrainingThresholds, step: int, y_pred: np.ndarray, input_spread: float
+) -> Finding | None:
     """Detector 6: the same prediction for every probe input (when the inputs do differ)."""
     if not math.isfinite(spread) or spread >= th.constant_output_spread or input_spread <= 0:
         return None
@@ -189,8 +259,14 @@ def judge_spread(spread: float, th: TrainingThresholds, step: int, y_pred: np.nd
         f"After step {step} the model gives the same output for all {len(y_pred)} different probe inputs "
         f"(spread {spread:.2e} < {th.constant_output_spread:g}).",
         subject="model output",
-        evidence={"spread": spread, "step": step, "threshold": th.constant_output_spread,
-                  "mean_output": [round(float(v), 6) for v in mean[:16]], "input_spread": input_spread})
+        evidence={
+            "spread": spread,
+            "step": step,
+            "threshold": th.constant_output_spread,
+            "mean_output": [round(float(v), 6) for v in mean[:16]],
+            "input_spread": input_spread,
+        },
+    )
 
 
 def judge_update_ratios(peaks: dict[str, float], th: TrainingThresholds, lr: float | None) -> list[Finding]:
@@ -199,20 +275,26 @@ def judge_update_ratios(peaks: dict[str, float], th: TrainingThresholds, lr: flo
     moving = {k: v for k, v in peaks.items() if v > th.unchanged_rtol and math.isfinite(v)}
     high = {k: v for k, v in moving.items() if v > th.update_ratio_high}
     if high:
-        out.append(registry.finding(
-            "training.update_ratio_high",
-            f"{len(high)} layer(s) change by more than {th.update_ratio_high:g} of their norm per step "
-            f"(max {max(high.values()):.3g}, learning rate {lr if lr is not None else 'unknown'}): "
-            f"{fmt_layers(sorted(high, key=high.get, reverse=True))}.",
-            subject=fmt_layers(high), evidence={"ratio_by_layer": peaks, "learning_rate": lr,
-                                                 "threshold": th.update_ratio_high}))
+        out.append(
+            registry.finding(
+                "training.update_ratio_high",
+                f"{len(high)} layer(s) change by more than {th.update_ratio_high:g} of their norm per step "
+                f"(max {max(high.values()):.3g}, learning rate {lr if lr is not None else 'unknown'}): "
+                f"{fmt_layers(sorted(high, key=high.get, reverse=True))}.",
+                subject=fmt_layers(high),
+                evidence={"ratio_by_layer": peaks, "learning_rate": lr, "threshold": th.update_ratio_high},
+            )
+        )
     if moving and all(v < th.update_ratio_low for v in moving.values()):
-        out.append(registry.finding(
-            "training.update_ratio_low",
-            f"Every layer changes by less than {th.update_ratio_low:g} of its norm per step (max "
-            f"{max(moving.values()):.3g}, learning rate {lr if lr is not None else 'unknown'}).",
-            subject="all layers", evidence={"ratio_by_layer": peaks, "learning_rate": lr,
-                                            "threshold": th.update_ratio_low}))
+        out.append(
+            registry.finding(
+                "training.update_ratio_low",
+                f"Every layer changes by less than {th.update_ratio_low:g} of its norm per step (max "
+                f"{max(moving.values()):.3g}, learning rate {lr if lr is not None else 'unknown'}).",
+                subject="all layers",
+                evidence={"ratio_by_layer": peaks, "learning_rate": lr, "threshold": th.update_ratio_low},
+            )
+        )
     return out
 
 
@@ -229,24 +311,32 @@ def judge_gradients(rel: dict[str, float], th: TrainingThresholds) -> list[Findi
     low = [k for k, r in ratio.items() if 0 < r < th.grad_vanish_ratio]
     high = [k for k, v in finite.items() if v > th.grad_explode_abs or ratio.get(k, 0.0) > th.grad_explode_ratio]
     if low:
-        out.append(registry.finding(
-            "training.vanishing_gradients",
-            f"Gradients of {fmt_layers(low)} are below {th.grad_vanish_ratio:g} x those of '{last_name}' "
-            f"(relative to their weights; min {min(ratio[k] for k in low):.2e}).",
-            subject=fmt_layers(low), evidence={**ev, "threshold": th.grad_vanish_ratio}))
+        out.append(
+            registry.finding(
+                "training.vanishing_gradients",
+                f"Gradients of {fmt_layers(low)} are below {th.grad_vanish_ratio:g} x those of '{last_name}' "
+                f"(relative to their weights; min {min(ratio[k] for k in low):.2e}).",
+                subject=fmt_layers(low),
+                evidence={**ev, "threshold": th.grad_vanish_ratio},
+            )
+        )
     if high:
-        out.append(registry.finding(
-            "training.exploding_gradients",
-            f"Gradients of {fmt_layers(high)} are huge relative to their weights (max ||g||/||W|| "
-            f"{max(finite[k] for k in high):.3g}; limits {th.grad_explode_abs:g} absolute, "
-            f"{th.grad_explode_ratio:g} x the last layer '{last_name}').",
-            subject=fmt_layers(high),
-            evidence={**ev, "threshold_abs": th.grad_explode_abs, "threshold_ratio": th.grad_explode_ratio}))
+        out.append(
+            registry.finding(
+                "training.exploding_gradients",
+                f"Gradients of {fmt_layers(high)} are huge relative to their weights (max ||g||/||W|| "
+                f"{max(finite[k] for k in high):.3g}; limits {th.grad_explode_abs:g} absolute, "
+                f"{th.grad_explode_ratio:g} x the last layer '{last_name}').",
+                subject=fmt_layers(high),
+                evidence={**ev, "threshold_abs": th.grad_explode_abs, "threshold_ratio": th.grad_explode_ratio},
+            )
+        )
     return out
 
 
-def judge_val_stuck(history: list[tuple[float, float | None]], th: TrainingThresholds,
-                    causes: list[str]) -> Finding | None:
+def judge_val_stuck(
+    history: list[tuple[float, float | None]], th: TrainingThresholds, causes: list[str]
+) -> Finding | None:
     """Detector 8: validation loss flat while the training loss falls; names the causes found."""
     pts = [(t, v) for t, v in history if v is not None and math.isfinite(v) and math.isfinite(t)]
     if len(pts) < th.val_min_epochs:
@@ -263,8 +353,14 @@ def judge_val_stuck(history: list[tuple[float, float | None]], th: TrainingThres
         f"Validation loss stayed at {val[-1]:.4f} (range {val_range:.2%}) over {len(val)} epochs while the "
         f"training loss fell {train_drop:.0%} ({train[0]:.4f} -> {train[-1]:.4f}).{why}",
         subject="validation",
-        evidence={"val_loss": val, "train_loss": train, "val_range": val_range, "train_drop": train_drop,
-                  "causes": causes})
+        evidence={
+            "val_loss": val,
+            "train_loss": train,
+            "val_range": val_range,
+            "train_drop": train_drop,
+            "causes": causes,
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,21 +392,31 @@ class RunEvidence:
 def judge_nan_loss(loss: float, step: int) -> Finding | None:
     if math.isfinite(loss):
         return None
-    return registry.finding("training.nan", f"The training loss is {loss} at step {step}.",
-                            subject="loss", evidence={"where": "loss", "step": step, "loss": loss})
+    return registry.finding(
+        "training.nan",
+        f"The training loss is {loss} at step {step}.",
+        subject="loss",
+        evidence={"where": "loss", "step": step, "loss": loss},
+    )
 
 
 def judge_nan_weights(bad: list[str], step: int) -> Finding:
     """``bad``: the layers whose weights hold NaN/Inf."""
-    return registry.finding("training.nan", f"Weights of {len(bad)} layer(s) hold NaN/Inf after "
-                            f"step {step}: {', '.join(bad[:4])}.", subject=", ".join(bad[:4]),
-                            evidence={"where": "weights", "step": step, "layers": bad})
+    return registry.finding(
+        "training.nan",
+        f"Weights of {len(bad)} layer(s) hold NaN/Inf after step {step}: {', '.join(bad[:4])}.",
+        subject=", ".join(bad[:4]),
+        evidence={"where": "weights", "step": step, "layers": bad},
+    )
 
 
 def judge_no_trainable_weights(layers: int) -> Finding:
     return registry.finding(
-        "training.nothing_training", "The model has no trainable weights: every layer is frozen.",
-        subject="model", evidence={"trainable_weights": 0, "layers": layers})
+        "training.nothing_training",
+        "The model has no trainable weights: every layer is frozen.",
+        subject="model",
+        evidence={"trainable_weights": 0, "layers": layers},
+    )
 
 
 def judge_weights(ev: RunEvidence, th: TrainingThresholds, *, final: bool) -> Finding | None:
@@ -319,17 +425,21 @@ def judge_weights(ev: RunEvidence, th: TrainingThresholds, *, final: bool) -> Fi
     if not ratios:
         return None
     still = sorted(k for k, r in ratios.items() if r <= th.unchanged_rtol)
-    evidence = {"unchanged_layers": still, "layers_checked": len(ratios), "step": ev.step,
-                "declared_frozen": ev.frozen}
+    evidence = {"unchanged_layers": still, "layers_checked": len(ratios), "step": ev.step, "declared_frozen": ev.frozen}
     if len(still) == len(ratios):
         return registry.finding(
-            "training.nothing_training", f"None of the {len(ratios)} trainable layers changed after {ev.step} steps.",
-            subject="model", evidence=evidence)
+            "training.nothing_training",
+            f"None of the {len(ratios)} trainable layers changed after {ev.step} steps.",
+            subject="model",
+            evidence=evidence,
+        )
     if still and final:
         return registry.finding(
             "training.weights_unchanged",
-            f"{len(still)} of {len(ratios)} trainable layers never changed in {ev.step} steps: "
-            f"{fmt_layers(still)}.", subject=fmt_layers(still), evidence=evidence)
+            f"{len(still)} of {len(ratios)} trainable layers never changed in {ev.step} steps: {fmt_layers(still)}.",
+            subject=fmt_layers(still),
+            evidence=evidence,
+        )
     return None
 
 
@@ -340,12 +450,17 @@ def judge_bn_frozen(ev: RunEvidence, *, final: bool = False) -> Finding | None:
         return None
     evidence = {"layers": same, "step": ev.step, "bn_layers": len(ev.bn_momentum)}
     if final and ev.probe:
-        evidence.update(output_gap_tv=ev.output_gap_tv, stat_gap_by_layer={
-            n: ev.bn_stat_gap[n] for n in ev.bn_momentum if n in same and n in ev.bn_stat_gap})
+        evidence.update(
+            output_gap_tv=ev.output_gap_tv,
+            stat_gap_by_layer={n: ev.bn_stat_gap[n] for n in ev.bn_momentum if n in same and n in ev.bn_stat_gap},
+        )
     return registry.finding(
         "training.bn_stats_frozen",
         f"Moving mean/variance of {len(same)} of {len(ev.bn_momentum)} BatchNormalization layers did "
-        f"not change in {ev.step} training steps: {fmt_layers(same)}.", subject=fmt_layers(same), evidence=evidence)
+        f"not change in {ev.step} training steps: {fmt_layers(same)}.",
+        subject=fmt_layers(same),
+        evidence=evidence,
+    )
 
 
 def judge_bn_momentum(ev: RunEvidence, th: TrainingThresholds) -> Finding | None:
@@ -360,24 +475,38 @@ def judge_bn_momentum(ev: RunEvidence, th: TrainingThresholds) -> Finding | None
     # before that it is the expected lag (bn_momentum_high covers a run too short for its momentum).
     settled = {n for n, m in layers.items() if float(m) ** ev.step <= th.bn_momentum_remaining}
     bad = {n: g for n, g in gaps.items() if g > th.bn_stat_gap and n in settled}
-    ev_gap = {"output_gap_tv": out_gap, "stat_gap_by_layer": gaps, "threshold_output_gap": th.output_gap,
-              "threshold_stat_gap": th.bn_stat_gap, "steps_seen": ev.step}
+    ev_gap = {
+        "output_gap_tv": out_gap,
+        "stat_gap_by_layer": gaps,
+        "threshold_output_gap": th.output_gap,
+        "threshold_stat_gap": th.bn_stat_gap,
+        "steps_seen": ev.step,
+    }
     if slow:
         remaining = {n: float(m) ** ev.run_steps for n, m in slow.items()}
         return registry.finding(
             "training.bn_momentum_high",
             f"BatchNormalization momentum {max(slow.values()):g} keeps {max(remaining.values()):.0%} of the "
             f"initial moving statistics after this run's {ev.run_steps} steps in {len(slow)} layer(s): "
-            f"{fmt_layers(slow)}.", subject=fmt_layers(slow),
-            evidence={"momentum_by_layer": slow, "run_steps": ev.run_steps, "initial_weight_left": remaining,
-                      "threshold": th.bn_momentum_remaining, **ev_gap})
+            f"{fmt_layers(slow)}.",
+            subject=fmt_layers(slow),
+            evidence={
+                "momentum_by_layer": slow,
+                "run_steps": ev.run_steps,
+                "initial_weight_left": remaining,
+                "threshold": th.bn_momentum_remaining,
+                **ev_gap,
+            },
+        )
     if bad and out_gap is not None and out_gap > th.output_gap:
         return registry.finding(
             "training.bn_train_infer_gap",
             f"Training-mode and inference-mode predictions differ by {out_gap:.2f} (total variation) on the "
             f"probe batch; BatchNormalization layers whose moving statistics do not match the batch: "
             f"{fmt_layers(sorted(bad, key=bad.get, reverse=True))}.",
-            subject=fmt_layers(bad), evidence={**ev_gap, "layers": sorted(bad)})
+            subject=fmt_layers(bad),
+            evidence={**ev_gap, "layers": sorted(bad)},
+        )
     return None
 
 

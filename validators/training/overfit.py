@@ -29,9 +29,11 @@ from pipecheck.validators.findings import Finding
 from pipecheck.validators.training import TrainingThresholds, probes
 
 EVAL_EVERY = 10  # steps between two looks at the batch's loss
-SLOW_HINT = ("Not a failure: the model learns from these labels, only slowly for one batch (a small model or "
-             "a low learning rate). Nothing to fix unless training should be faster: then raise the learning "
-             "rate or the model's capacity.")
+SLOW_HINT = (
+    "Not a failure: the model learns from these labels, only slowly for one batch (a small model or "
+    "a low learning rate). Nothing to fix unless training should be faster: then raise the learning "
+    "rate or the model's capacity."
+)
 
 
 def batch_loss(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray) -> float:
@@ -77,8 +79,9 @@ def _train(model, info, x, y, start: int, stop: int, target: float) -> tuple[int
     return step, loss
 
 
-def overfit_one_batch(clone, info: probes.LossInfo, x: np.ndarray, y: np.ndarray,
-                      th: TrainingThresholds) -> list[Finding]:
+def overfit_one_batch(
+    clone, info: probes.LossInfo, x: np.ndarray, y: np.ndarray, th: TrainingThresholds
+) -> list[Finding]:
     """Detector 2 and the zeroed-input baseline, on a clone that may be trained freely."""
     before = clone.get_weights()
     y_pred = probes.predict(clone, x, training=True)
@@ -95,29 +98,48 @@ def overfit_one_batch(clone, info: probes.LossInfo, x: np.ndarray, y: np.ndarray
     loss_zero = batch_loss(clone, info, np.zeros_like(x), y)
     moved = math.sqrt(sum(float(np.sum((a - b) ** 2)) for a, b in zip(clone.get_weights(), before)))
     norm = math.sqrt(sum(float(np.sum(b.astype(np.float64) ** 2)) for b in before)) or 1.0
-    ev = {"steps": steps, "batch_size": len(x), "initial_loss": loss0, "final_loss": loss1,
-          "ratio": loss1 / loss0 if loss0 > 0 else None, "threshold": th.overfit_max_ratio,
-          "max_steps": th.overfit_max_steps, "zero_input_loss": loss_zero, "weight_change": moved / norm}
+    ev = {
+        "steps": steps,
+        "batch_size": len(x),
+        "initial_loss": loss0,
+        "final_loss": loss1,
+        "ratio": loss1 / loss0 if loss0 > 0 else None,
+        "threshold": th.overfit_max_ratio,
+        "max_steps": th.overfit_max_steps,
+        "zero_input_loss": loss_zero,
+        "weight_change": moved / norm,
+    }
     if already_fit:
         ev["already_fit_below"] = th.overfit_max_ratio * band[1]
     out: list[Finding] = []
     if not math.isfinite(loss1):
-        out.append(registry.finding("training.nan", f"Overfitting one batch gave loss {loss1} after "
-                                    f"{steps} steps.", subject="loss", evidence={"where": "overfit probe", **ev}))
+        out.append(
+            registry.finding(
+                "training.nan",
+                f"Overfitting one batch gave loss {loss1} after {steps} steps.",
+                subject="loss",
+                evidence={"where": "overfit probe", **ev},
+            )
+        )
         return out
     if loss0 > 0 and not already_fit and loss1 > target:
         out.append(_judge_short(clone, info, x, y, before, th, ev, loss_k, moving, k))
     if moved / norm > 1e-3 and loss1 >= (1 - th.input_independent_margin) * loss_zero:
-        out.append(registry.finding(
-            "training.input_independent",
-            f"After {steps} steps on one batch, the loss on the real images ({loss1:.4f}) is no "
-            f"better than on all-zero images ({loss_zero:.4f}): the model ignores its input.",
-            subject="model input", evidence=ev))
+        out.append(
+            registry.finding(
+                "training.input_independent",
+                f"After {steps} steps on one batch, the loss on the real images ({loss1:.4f}) is no "
+                f"better than on all-zero images ({loss_zero:.4f}): the model ignores its input.",
+                subject="model input",
+                evidence=ev,
+            )
+        )
     return out
 
 
-def _judge_short(clone, info, x, y, before, th: TrainingThresholds, ev: dict, loss_k: float, moving: bool,
-                 k: int) -> Finding:
+def _judge_short(
+    clone, info, x, y, before, th: TrainingThresholds, ev: dict, loss_k: float, moving: bool, k: int
+) -> Finding:
     """The loss did not fall by the factor: error when certain (it did not move, or real labels end
     no lower than shuffled ones), otherwise an info that the model learns slowly.
     """
@@ -128,25 +150,43 @@ def _judge_short(clone, info, x, y, before, th: TrainingThresholds, ev: dict, lo
             "training.cannot_overfit",
             f"Training {k} steps on one fixed batch of {n} did not move the loss ({loss0:.4f} -> {loss_k:.4f}, "
             f"x{loss_k / loss0:.3f}; a model that learns takes it down by more than {th.overfit_min_drop:.0%}).",
-            subject="one batch", evidence=ev)
+            subject="one batch",
+            evidence=ev,
+        )
     steps = ev["steps"]
     clone.set_weights(before)
     _fresh_optimizer(clone)
     ys, kept = shuffled_labels(y)
     c0 = batch_loss(clone, info, x, ys)
     _, c1 = _train(clone, info, x, ys, 0, steps, -math.inf)
-    ev.update({"control": "same images and starting weights, labels shuffled", "control_steps": steps,
-               "control_initial_loss": c0, "control_final_loss": c1,
-               "control_rows_with_own_label": kept, "control_margin": th.overfit_control_margin})
-    head = (f"Training {steps} steps on one fixed batch of {n} took the loss from {loss0:.4f} to "
-            f"{loss1:.4f} (x{loss1 / loss0:.2f}; the probe looks for <= x{th.overfit_max_ratio:g})")
+    ev.update(
+        {
+            "control": "same images and starting weights, labels shuffled",
+            "control_steps": steps,
+            "control_initial_loss": c0,
+            "control_final_loss": c1,
+            "control_rows_with_own_label": kept,
+            "control_margin": th.overfit_control_margin,
+        }
+    )
+    head = (
+        f"Training {steps} steps on one fixed batch of {n} took the loss from {loss0:.4f} to "
+        f"{loss1:.4f} (x{loss1 / loss0:.2f}; the probe looks for <= x{th.overfit_max_ratio:g})"
+    )
     if math.isfinite(c1) and loss1 >= (1 - th.overfit_control_margin) * c1:
         return registry.finding(
             "training.cannot_overfit",
             f"{head}, not even {th.overfit_control_margin:.0%} below the {c1:.4f} the same steps reach with "
             "the batch's labels shuffled: the model does not learn from these labels.",
-            subject="one batch", evidence=ev)
+            subject="one batch",
+            evidence=ev,
+        )
     return registry.finding(
         "training.cannot_overfit",
         f"{head}, but it learns: with the batch's labels shuffled the same steps reach only {c1:.4f}. "
-        "Slow, not broken.", subject="one batch", evidence=ev, severity="info", hint=SLOW_HINT)
+        "Slow, not broken.",
+        subject="one batch",
+        evidence=ev,
+        severity="info",
+        hint=SLOW_HINT,
+    )

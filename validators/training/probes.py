@@ -253,7 +253,9 @@ class ActivationProbe:
                     self.relu.append(layer)
                 elif type(layer).__name__ == "BatchNormalization":
                     self.bn.append(layer)
-            outs = [layer.output for layer in self.relu] + [layer.input for layer in self.bn] + [t for _, t in self.nested]
+            outs = (
+                [layer.output for layer in self.relu] + [layer.input for layer in self.bn] + [t for _, t in self.nested]
+            )
             if outs:
                 inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
                 self._sub = keras.Model(inputs, outs)
@@ -275,12 +277,12 @@ class ActivationProbe:
             a = to_numpy(a)
             units = a.reshape(-1, a.shape[-1])  # channels last: a unit = a channel / neuron
             dead[layer.name] = float(np.mean(np.all(units <= 0, axis=0)))
-        for layer, a in zip(self.bn, outs[n_relu:n_relu + n_bn]):
+        for layer, a in zip(self.bn, outs[n_relu : n_relu + n_bn]):
             a = to_numpy(a)
             axis = layer.axis if isinstance(layer.axis, int) else layer.axis[0]
             a = np.moveaxis(a, axis, -1).reshape(-1, a.shape[axis]).astype(np.float64)
             stats[layer.name] = (a.mean(axis=0), a.var(axis=0))
-        for (inner, _), a in zip(self.nested, outs[n_relu + n_bn:]):
+        for (inner, _), a in zip(self.nested, outs[n_relu + n_bn :]):
             d, s = inner.run(a)
             dead.update(d)
             stats.update(s)

@@ -96,7 +96,7 @@ def gradient_norms(model, info: probes.LossInfo, x: np.ndarray, y: np.ndarray) -
     i = 0
     for name, vs in groups.items():
         # A variable the loss does not reach has no gradient: count it as zero.
-        g = [np.zeros(v.shape) if gi is None else probes.to_numpy(gi) for v, gi in zip(vs, grads[i:i + len(vs)])]
+        g = [np.zeros(v.shape) if gi is None else probes.to_numpy(gi) for v, gi in zip(vs, grads[i : i + len(vs)])]
         w = [probes.to_numpy(v) for v in vs]
         i += len(vs)
         gn = math.sqrt(sum(float(np.sum(a.astype(np.float64) ** 2)) for a in g))
@@ -159,7 +159,8 @@ def _user_code_failed(exc: Exception, model, stage: str, x: np.ndarray, y: np.nd
     return InputError(
         f"model '{model.name}' failed during {stage} on a batch of x{tuple(x.shape)} "
         f"({x.dtype}) and labels y{tuple(y.shape)} ({y.dtype}): {type(exc).__name__}: {detail}. Fix the model "
-        "or its compile() so that model.fit runs on these batches (input shape, output units, loss)")
+        "or its compile() so that model.fit runs on these batches (input shape, output units, loss)"
+    )
 
 
 def _guarded(model, stage: str, batch: tuple, fn, *args, **kwargs):
@@ -173,9 +174,20 @@ def _guarded(model, stage: str, batch: tuple, fn, *args, **kwargs):
         raise err from exc
 
 
-def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_size: int = 16,
-                    thresholds: TrainingThresholds | None = None, frozen=(), num_classes: int | None = None,
-                    label_mode: str | LabelMode | None = None, run_steps: int | None = None, progress: Any = None) -> Report:
+def run_train_check(
+    model,
+    train_data,
+    val_data=None,
+    *,
+    steps: int = 60,
+    batch_size: int = 16,
+    thresholds: TrainingThresholds | None = None,
+    frozen=(),
+    num_classes: int | None = None,
+    label_mode: str | LabelMode | None = None,
+    run_steps: int | None = None,
+    progress: Any = None,
+) -> Report:
     """Run every training probe on a compiled Keras 3 model and return one ``train-check`` report.
 
     Args:
@@ -212,17 +224,28 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
 
     last = probes.output_layer(model)
     if label_mode == LabelMode.MULTI_HOT and probes.activation_name(last) == "softmax":
-        keep(registry.finding(
-            "training.softmax_multilabel", "The data is multi-label but the output layer uses softmax.",
-            subject=last.name, evidence={"label_mode": label_mode.value}))
+        keep(
+            registry.finding(
+                "training.softmax_multilabel",
+                "The data is multi-label but the output layer uses softmax.",
+                subject=last.name,
+                evidence={"label_mode": label_mode.value},
+            )
+        )
     # Output units against labels and loss before any step: a mismatch makes Keras raise mid-fit.
     y_pred = _guarded(model, "a forward pass", (x, y), probes.predict, model, x)
     n_out = int(y_pred.reshape(len(y_pred), -1).shape[1])
     mismatch = judge.judge_label_shapes(last.name, info, y, n_out, num_classes)
     if mismatch:
         report.add([*found.values(), *mismatch])
-        report.summary.update({"steps": 0, "fit_on": None, "backend": keras.backend.backend(),
-                               "skipped": "probes and fit: the output does not fit the labels/loss"})
+        report.summary.update(
+            {
+                "steps": 0,
+                "fit_on": None,
+                "backend": keras.backend.backend(),
+                "skipped": "probes and fit: the output does not fit the labels/loss",
+            }
+        )
         return report
     y = probes.align_labels(y, n_out)  # the probes call the bare loss function
     try:
@@ -231,44 +254,78 @@ def run_train_check(model, train_data, val_data=None, *, steps: int = 60, batch_
         on = "clone"
     except Exception as exc:  # subclassed models without get_config cannot be cloned
         probe_clone, fit_model, on = None, model, "model"
-        keep(registry.finding(
-            "training.probe_skipped", f"Cannot clone the model ({type(exc).__name__}); the overfit, "
-            "zero-input and gradient probes were skipped and the short fit trains the model itself.",
-            subject="model"))
+        keep(
+            registry.finding(
+                "training.probe_skipped",
+                f"Cannot clone the model ({type(exc).__name__}); the overfit, "
+                "zero-input and gradient probes were skipped and the short fit trains the model itself.",
+                subject="model",
+            )
+        )
     if probe_clone is not None and info is not None:
         report.summary["gradient_norm_by_layer"] = _guarded(
-            model, "the gradient and overfit-one-batch probes", (x, y), _probe, probe_clone, info, x, y, th, keep)
+            model, "the gradient and overfit-one-batch probes", (x, y), _probe, probe_clone, info, x, y, th, keep
+        )
     val = _sized_val(val_data, batch_size)
     epochs = 3 if val is not None else 1
     per_epoch = max(1, math.ceil(steps / epochs))
-    cb = VerifyTraining((x, y), thresholds=th, frozen=frozen, num_classes=num_classes,
-                        run_steps=run_steps or th.assumed_run_steps)
+    cb = VerifyTraining(
+        (x, y), thresholds=th, frozen=frozen, num_classes=num_classes, run_steps=run_steps or th.assumed_run_steps
+    )
     kwargs = _fit_arrays(train_data, batch_size, per_epoch)
-    hist = _guarded(model, "the short model.fit", (x, y), fit_model.fit, **kwargs, epochs=epochs,
-                    validation_data=val, callbacks=[cb, *([FitProgress(progress)] if progress else [])], verbose=0)
+    hist = _guarded(
+        model,
+        "the short model.fit",
+        (x, y),
+        fit_model.fit,
+        **kwargs,
+        epochs=epochs,
+        validation_data=val,
+        callbacks=[cb, *([FitProgress(progress)] if progress else [])],
+        verbose=0,
+    )
     for f in cb.findings:
         keep(f)
     report.add(found.values())
-    report.summary.update({"steps": cb.step, "epochs": epochs, "batch_size": batch_size, "fit_on": on,
-                           "backend": keras.backend.backend(), "loss": hist.history.get("loss"),
-                           "val_loss": hist.history.get("val_loss")})
+    report.summary.update(
+        {
+            "steps": cb.step,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "fit_on": on,
+            "backend": keras.backend.backend(),
+            "loss": hist.history.get("loss"),
+            "val_loss": hist.history.get("val_loss"),
+        }
+    )
     return report
 
 
-def _probe(clone, info: probes.LossInfo, x: np.ndarray, y: np.ndarray, th: TrainingThresholds,
-           keep) -> dict[str, float] | None:
+def _probe(
+    clone, info: probes.LossInfo, x: np.ndarray, y: np.ndarray, th: TrainingThresholds, keep
+) -> dict[str, float] | None:
     """Gradient norms (detector 5b), then overfit one batch (detector 2, zeroed-input baseline)."""
     grads = gradient_norms(clone, info, x, y)
     if grads is None:
-        keep(registry.finding(
-            "training.probe_skipped", f"Gradient-norm probe needs the TensorFlow or JAX backend "
-            f"(running on {keras.backend.backend()}); vanishing/exploding gradients were not checked.",
-            subject="gradients", evidence={"backend": keras.backend.backend()}))
+        keep(
+            registry.finding(
+                "training.probe_skipped",
+                f"Gradient-norm probe needs the TensorFlow or JAX backend "
+                f"(running on {keras.backend.backend()}); vanishing/exploding gradients were not checked.",
+                subject="gradients",
+                evidence={"backend": keras.backend.backend()},
+            )
+        )
     elif not all(math.isfinite(v) for v in grads.values()):
         bad = [k for k, v in grads.items() if not math.isfinite(v)]
-        keep(registry.finding(
-            "training.nan", f"Gradients of {len(bad)} layer(s) are NaN/Inf on the first batch.",
-            subject=", ".join(bad[:4]), evidence={"where": "gradients", "layers": bad}))
+        keep(
+            registry.finding(
+                "training.nan",
+                f"Gradients of {len(bad)} layer(s) are NaN/Inf on the first batch.",
+                subject=", ".join(bad[:4]),
+                evidence={"where": "gradients", "layers": bad},
+            )
+        )
     else:
         for f in judge.judge_gradients(grads, th):
             keep(f)

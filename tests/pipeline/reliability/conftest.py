@@ -63,7 +63,18 @@ def old_build(base) -> Path:
         (d / f"old_{i}.jpg").write_bytes(_jpeg(1000 + i))
         (d / f"old_{i}.json").write_text(json.dumps({"label": "xy"[i % 2]}))
     out = base / "old_build" / "out"
-    result = cli("build-tfrecords", str(d), "--out", str(out), "--label-field", "label", "--workers", "1", "--no-stats",
-                 "--val-fraction", "0.25")
+    result = cli(
+        "build-tfrecords",
+        str(d),
+        "--out",
+        str(out),
+        "--label-field",
+        "label",
+        "--workers",
+        "1",
+        "--no-stats",
+        "--val-fraction",
+        "0.25",
+    )
     assert result.returncode == 0, result.stderr
     return out

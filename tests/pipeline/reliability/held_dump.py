@@ -136,7 +136,7 @@ def done_names(staging: Path) -> list[str]:
         names = os.listdir(staging)
     except FileNotFoundError:
         return []
-    return sorted(n[1:-len(".done.json")] for n in names if n.endswith(".done.json") and not n.startswith(".."))
+    return sorted(n[1 : -len(".done.json")] for n in names if n.endswith(".done.json") and not n.startswith(".."))
 
 
 def temp_files(folder: Path) -> list[str]:
@@ -171,7 +171,7 @@ def assert_staging_is_sound(staging: Path) -> dict[str, tuple[int, bytes]]:
             if load_done(str(staging), name) is not None:
                 reusable[name] = (path.stat().st_ino, path.read_bytes())
         elif name.endswith(".done.json") and not name.startswith(".."):
-            shard = name[1:-len(".done.json")]
+            shard = name[1 : -len(".done.json")]
             assert load_done(str(staging), shard) is not None, f"done record without its intact shard: {name}"
         else:
             assert name.startswith(".") and ".tmp-" in name, f"unexpected file after a crash: {name}"

@@ -11,7 +11,9 @@ from held_dump import assert_same_build
 
 
 @pytest.mark.parametrize("stats", [False, True], ids=["no-stats", "stats"])
-def test_shards_that_cannot_reach_the_disk_fail_the_build_and_are_rewritten_on_resume(h, mini_dump, tmp_path, monkeypatch, stats):
+def test_shards_that_cannot_reach_the_disk_fail_the_build_and_are_rewritten_on_resume(
+    h, mini_dump, tmp_path, monkeypatch, stats
+):
     if not os.path.isdir("/proc/self/fd"):
         pytest.skip("needs /proc/self/fd to tell which file an fsync is for")
     # With statistics on, the resumed build computes them over shards written by two runs (and the
@@ -45,7 +47,9 @@ def test_shards_that_cannot_reach_the_disk_fail_the_build_and_are_rewritten_on_r
     assert_same_build(Path(resumed.out_dir), Path(clean))
 
 
-def test_shard_writers_do_not_wait_for_the_disk_and_the_build_flushes_every_shard_once(h, mini_dump, tmp_path, monkeypatch):
+def test_shard_writers_do_not_wait_for_the_disk_and_the_build_flushes_every_shard_once(
+    h, mini_dump, tmp_path, monkeypatch
+):
     from pipecheck.pipeline import fsio
 
     if fsio._sync_file_range() is None or not os.path.isdir("/proc/self/fd"):
@@ -55,7 +59,9 @@ def test_shard_writers_do_not_wait_for_the_disk_and_the_build_flushes_every_shar
     synced: list[str] = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd))[1])
-    result = h.build(mini_dump, tmp_path / "out", label_field="species", val_fraction=0.2, shard_size_mb=0.01, workers=1)
+    result = h.build(
+        mini_dump, tmp_path / "out", label_field="species", val_fraction=0.2, shard_size_mb=0.01, workers=1
+    )
     shards = sorted(p.name for p in Path(result.out_dir).glob("*.tfrecord"))
     # A shard fsynced by its writer would show under its temporary name (.NAME.tmp-PID).
     flushed = [os.path.basename(p).lstrip(".").split(".tmp-")[0] for p in synced if ".tfrecord" in p]

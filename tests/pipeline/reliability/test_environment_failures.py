@@ -39,13 +39,16 @@ from procs import ENV, PIPECHECK, cli, start, wait_until
 # --- environmental failures ----------------------------------------------------------------
 
 
-
 def _mount_tmpfs(path: Path, size: str) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip() or result.returncode}); "
-                    "the RLIMIT_FSIZE variant covers a full disk instead")
+        pytest.skip(
+            f"cannot mount a tmpfs here ({result.stderr.strip() or result.returncode}); "
+            "the RLIMIT_FSIZE variant covers a full disk instead"
+        )
 
 
 @pytest.fixture(params=["tmpfs_full", "rlimit_fsize"])
@@ -70,10 +73,22 @@ def _fill_disk_build(full_disk, old_build, tmp_path):
     d = _small_dump(tmp_path / "dump")
     out = parent / "out"
     shutil.copytree(old_build, out)
-    args = ["build-tfrecords", str(d), "--out", str(out), "--label-field", "label", "--workers", "2",
-            "--shard-size-mb", "0.03", "--no-stats"]
-    result = subprocess.run([*PIPECHECK, *args, "--overwrite"], capture_output=True, text=True, env=ENV, timeout=120,
-                            preexec_fn=preexec)
+    args = [
+        "build-tfrecords",
+        str(d),
+        "--out",
+        str(out),
+        "--label-field",
+        "label",
+        "--workers",
+        "2",
+        "--shard-size-mb",
+        "0.03",
+        "--no-stats",
+    ]
+    result = subprocess.run(
+        [*PIPECHECK, *args, "--overwrite"], capture_output=True, text=True, env=ENV, timeout=120, preexec_fn=preexec
+    )
     return d, out, args, result, free
 
 
@@ -111,8 +126,13 @@ def _unprivileged() -> list[str]:
     prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
     # An interpreter installed under a private home (pyenv in /root) may not start as nobody at all
     # (libpython not found): that is this machine, not pipecheck, so these tests cannot run here.
-    probe = subprocess.run([*prefix, sys.executable, "-c", "import pipecheck"], capture_output=True, text=True,
-                           env={**ENV, "HOME": "/nonexistent"}, timeout=120)
+    probe = subprocess.run(
+        [*prefix, sys.executable, "-c", "import pipecheck"],
+        capture_output=True,
+        text=True,
+        env={**ENV, "HOME": "/nonexistent"},
+        timeout=120,
+    )
     if probe.returncode != 0:
         pytest.skip(f"{sys.executable} cannot run as nobody here: {(probe.stderr.strip().splitlines() or ['?'])[-1]}")
     return prefix
@@ -142,8 +162,18 @@ def test_read_only_output_parent_is_one_clear_error_and_keeps_the_old_build(worl
     shutil.copytree(old_build, parent / "out")
     parent.chmod(0o755)  # owned by root: not writable for nobody
     before = {p.name: p.read_bytes() for p in (parent / "out").iterdir()}
-    result = run_as_nobody("build-tfrecords", str(d), "--out", str(parent / "out"), "--label-field", "label",
-                           "--workers", "1", "--no-stats", "--overwrite")
+    result = run_as_nobody(
+        "build-tfrecords",
+        str(d),
+        "--out",
+        str(parent / "out"),
+        "--label-field",
+        "label",
+        "--workers",
+        "1",
+        "--no-stats",
+        "--overwrite",
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     one_line_error(result.stderr, str(parent))
     assert os.listdir(parent) == ["out"]
@@ -161,8 +191,19 @@ def test_unreadable_image_and_sidecar_are_rejected_and_accounted(world):
     outs = world / "outs"
     outs.mkdir()
     outs.chmod(0o777)
-    result = run_as_nobody("build-tfrecords", str(d), "--out", str(outs / "out"), "--label-field", "label",
-                           "--workers", "2", "--no-stats", "--val-fraction", "0.3")  # 6 images: keep val non-empty
+    result = run_as_nobody(
+        "build-tfrecords",
+        str(d),
+        "--out",
+        str(outs / "out"),
+        "--label-field",
+        "label",
+        "--workers",
+        "2",
+        "--no-stats",
+        "--val-fraction",
+        "0.3",
+    )  # 6 images: keep val non-empty
     assert result.returncode == 0, result.stdout + result.stderr
     rejects = [json.loads(line) for line in (outs / "out" / "rejects.jsonl").read_text().splitlines()]
     by_path = {r["path"]: r for r in rejects}
@@ -170,7 +211,10 @@ def test_unreadable_image_and_sidecar_are_rejected_and_accounted(world):
     assert by_path["locked_img.jpg"]["reason"] == "unreadable"
     assert "Permission denied" in by_path["locked_img.jpg"]["detail"]
     assert by_path["locked_side.jpg"]["reason"] == "bad_sidecar"
-    assert "locked_side.json" in by_path["locked_side.jpg"]["detail"] and "Permission denied" in by_path["locked_side.jpg"]["detail"]
+    assert (
+        "locked_side.json" in by_path["locked_side.jpg"]["detail"]
+        and "Permission denied" in by_path["locked_side.jpg"]["detail"]
+    )
     acc = json.loads((outs / "out" / "dataset.json").read_text())["accounting"]
     assert (acc["inputs_found"], acc["written"], acc["rejected"], acc["balanced"]) == (8, 6, 2, True)
 
@@ -185,8 +229,9 @@ def test_unreadable_subfolder_is_not_silently_skipped(world):
     outs = world / "outs"
     outs.mkdir()
     outs.chmod(0o777)
-    result = run_as_nobody("build-tfrecords", str(d), "--out", str(outs / "out"), "--label-field", "label",
-                           "--workers", "1", "--no-stats")
+    result = run_as_nobody(
+        "build-tfrecords", str(d), "--out", str(outs / "out"), "--label-field", "label", "--workers", "1", "--no-stats"
+    )
     if result.returncode == 0:
         acc = json.loads((outs / "out" / "dataset.json").read_text())["accounting"]
         assert acc["inputs_found"] == 7, f"{sub} was skipped silently: {acc}"
@@ -200,7 +245,9 @@ def test_unreadable_dump_folder_is_one_line_error(world):
     outs = world / "outs"
     outs.mkdir()
     outs.chmod(0o777)
-    result = run_as_nobody("build-tfrecords", str(d), "--out", str(outs / "out"), "--label-field", "label", "--no-stats")
+    result = run_as_nobody(
+        "build-tfrecords", str(d), "--out", str(outs / "out"), "--label-field", "label", "--no-stats"
+    )
     assert result.returncode == 2
     one_line_error(result.stderr, str(d))
 
@@ -208,16 +255,30 @@ def test_unreadable_dump_folder_is_one_line_error(world):
 def test_file_removed_while_the_build_runs_is_rejected_unreadable(shard_of, shard_names, tmp_path):
     d = make_dump(tmp_path / "dump")
     fifo_shard = shard_of[FIFO_STEM]
-    later = shard_names[shard_names.index(fifo_shard) + 1:]
+    later = shard_names[shard_names.index(fifo_shard) + 1 :]
     assert later, "the pipe's shard must not be the last one written"
     victim = sorted(s for s, f in shard_of.items() if f == later[0])[0]
     out, staging = tmp_path / "out", tmp_path / ".out.partial"
-    args = ["build-tfrecords", str(d), "--out", str(out), "--label-field", "label", "--workers", "1",
-            "--shard-size-mb", "0.05", "--no-stats"]
+    args = [
+        "build-tfrecords",
+        str(d),
+        "--out",
+        str(out),
+        "--label-field",
+        "label",
+        "--workers",
+        "1",
+        "--shard-size-mb",
+        "0.05",
+        "--no-stats",
+    ]
     proc = start(*args, out_dir=tmp_path / "log")
     # The single worker is inside the pipe's shard; the victim's shard has not started.
-    wait_until(lambda: staging.exists() and any(n.startswith(f".{fifo_shard}.tmp-") for n in os.listdir(staging)),
-               proc, what="the worker blocked on the pipe")
+    wait_until(
+        lambda: staging.exists() and any(n.startswith(f".{fifo_shard}.tmp-") for n in os.listdir(staging)),
+        proc,
+        what="the worker blocked on the pipe",
+    )
     assert later[0] not in done_names(staging)
     (d / f"{victim}.jpg").unlink()
     with Feeder(d):

@@ -34,7 +34,12 @@ def _snapshot(folder: Path) -> dict[str, tuple]:
     out = {}
     for p in sorted(folder.rglob("*")):
         st_ = p.lstat()
-        out[str(p)] = (st_.st_mode, st_.st_size, st_.st_mtime_ns, p.read_bytes() if p.is_file() and not p.is_symlink() else None)
+        out[str(p)] = (
+            st_.st_mode,
+            st_.st_size,
+            st_.st_mtime_ns,
+            p.read_bytes() if p.is_file() and not p.is_symlink() else None,
+        )
     return out
 
 
@@ -50,24 +55,39 @@ def test_sidecar_values_are_data_never_paths_and_output_stays_under_out(h, tmp_p
     out = tmp_path / "work" / "out"
     log = tmp_path / "opened.json"
     before = _snapshot(tmp_path)
-    result = subprocess.run([sys.executable, "-c", _AUDITED_BUILD, str(d), str(out), str(log)],
-                            capture_output=True, text=True, env=ENV, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", _AUDITED_BUILD, str(d), str(out), str(log)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     opened = json.loads(log.read_text())
     paths = {p for p, _, _ in opened}
-    for value in ("/etc/passwd", "/etc/hostname", str(secret), os.path.abspath(d / "../outside/secret.txt"),
-                  os.path.abspath(d / "../../etc/passwd")):
+    for value in (
+        "/etc/passwd",
+        "/etc/hostname",
+        str(secret),
+        os.path.abspath(d / "../outside/secret.txt"),
+        os.path.abspath(d / "../../etc/passwd"),
+    ):
         assert value not in paths, f"the build opened {value}, a sidecar value"
-    writes = [p for p, mode, flags in opened
-              if any(c in mode for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)]
+    writes = [
+        p
+        for p, mode, flags in opened
+        if any(c in mode for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+    ]
     assert writes, "the audit hook saw no writes at all"
     staging = str(tmp_path / "work" / ".out.partial")
     lock = str(tmp_path / "work" / ".out.lock")  # one build at a time into --out (issue 16); removed at the end
     assert all(p == lock or p.startswith((str(out) + os.sep, staging + os.sep)) for p in writes), writes
     after = _snapshot(tmp_path)
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
-    assert all(k == str(out) or k.startswith(str(out) + os.sep) or k == str(log) or k == str(tmp_path / "work")
-               for k in changed), sorted(changed)
+    assert all(
+        k == str(out) or k.startswith(str(out) + os.sep) or k == str(log) or k == str(tmp_path / "work")
+        for k in changed
+    ), sorted(changed)
     recs = h.by_id(out)
     assert recs["a"]["label/name"] == ["../../etc/passwd"]
     assert recs["a"]["meta/path"] == [str(secret)] and recs["a"]["meta/file"] == ["../outside/secret.txt"]

@@ -30,8 +30,15 @@ from procs import cli, group_alive, kill_group, start, wait_until
 
 # --- kill -9 at several moments, then --resume -----------------------------------------------
 
-KILL_POINTS = ["before_start", "staging_created", "first_shard", "half", "all_but_blocked",
-               "all_shards_before_manifest", "half_over_older_build"]
+KILL_POINTS = [
+    "before_start",
+    "staging_created",
+    "first_shard",
+    "half",
+    "all_but_blocked",
+    "all_shards_before_manifest",
+    "half_over_older_build",
+]
 
 
 @pytest.mark.parametrize("point", KILL_POINTS)
@@ -76,9 +83,14 @@ def test_sigkill_then_resume_gives_the_clean_build(point, dump, clean, shard_nam
         assert again.returncode == 0, again.stderr
     else:
         reusable = assert_staging_is_sound(staging)
-        expected_done = {"staging_created": (0, total - 1), "first_shard": (1, total - 1), "half": (total // 2, total - 1),
-                         "half_over_older_build": (total // 2, total - 1), "all_but_blocked": (total - 1, total - 1),
-                         "all_shards_before_manifest": (total, total)}[point]
+        expected_done = {
+            "staging_created": (0, total - 1),
+            "first_shard": (1, total - 1),
+            "half": (total // 2, total - 1),
+            "half_over_older_build": (total // 2, total - 1),
+            "all_but_blocked": (total - 1, total - 1),
+            "all_shards_before_manifest": (total, total),
+        }[point]
         assert expected_done[0] <= len(reusable) <= expected_done[1], (point, sorted(reusable))
         with Feeder(dump) as feeder:
             resumed = cli(*args, "--resume")
@@ -181,8 +193,11 @@ def test_ctrl_c_stops_promptly_and_leaves_a_resumable_staging(dump, clean, shard
     args = ["build-tfrecords", str(dump), "--out", str(out), *BUILD]
     proc = start(*args, out_dir=tmp_path / "log")
     # A worker is blocked inside a shard (its temp file open) and the rest are done.
-    wait_until(lambda: len(done_names(staging)) == total - 1 and any(".tmp-" in n for n in os.listdir(staging)),
-               proc, what="a worker mid-shard")
+    wait_until(
+        lambda: len(done_names(staging)) == total - 1 and any(".tmp-" in n for n in os.listdir(staging)),
+        proc,
+        what="a worker mid-shard",
+    )
     t0 = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the foreground job on Ctrl-C
     code = proc.wait(15)

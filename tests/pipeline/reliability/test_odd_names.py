@@ -15,14 +15,17 @@ def test_odd_names_are_accounted_and_non_utf8_names_round_trip(h, tf, tmp_path):
     d = tmp_path / "dump"
     d.mkdir()
     raw_names = {  # stem bytes -> image extension
-        b"caf\xe9 \xff": b".jpg",           # Latin-1 bytes: not UTF-8
+        b"caf\xe9 \xff": b".jpg",  # Latin-1 bytes: not UTF-8
         "zürich 猫 ё".encode(): b".jpg",
         b"my photo 1": b".JPG",
         b"IMG_2": b".JPEG",
         b"IMG_1": b".jpg",
     }
     for i, (stem, ext) in enumerate(raw_names.items()):
-        for name, data in ((stem + ext, h.encode(h.image(seed=i))), (stem + b".json", json.dumps({"label": "ab"[i % 2]}).encode())):
+        for name, data in (
+            (stem + ext, h.encode(h.image(seed=i))),
+            (stem + b".json", json.dumps({"label": "ab"[i % 2]}).encode()),
+        ):
             fd = os.open(os.path.join(os.fsencode(d), name), os.O_WRONLY | os.O_CREAT, 0o644)
             os.write(fd, data)
             os.close(fd)
@@ -35,8 +38,19 @@ def test_odd_names_are_accounted_and_non_utf8_names_round_trip(h, tf, tmp_path):
     (d / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64)
     (d / "._IMG_1.jpg").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + b"\x00" * 64)
     out = tmp_path / "out"
-    result = cli("build-tfrecords", str(d), "--out", str(out), "--label-field", "label", "--workers", "2",
-                 "--no-stats", "--val-fraction", "0.2")
+    result = cli(
+        "build-tfrecords",
+        str(d),
+        "--out",
+        str(out),
+        "--label-field",
+        "label",
+        "--workers",
+        "2",
+        "--no-stats",
+        "--val-fraction",
+        "0.2",
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     acc = json.loads((out / "dataset.json").read_text())["accounting"]

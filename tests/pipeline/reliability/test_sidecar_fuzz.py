@@ -21,21 +21,38 @@ from procs import cli
 # --- sidecar fuzzing -----------------------------------------------------------------------
 
 _any_char = st.characters(blacklist_categories=())  # includes lone surrogates
-_keys = st.one_of(st.sampled_from(["label", "tags", "a", "a.b", "b", "", "label.x", "n"]), st.text(_any_char, max_size=6))
+_keys = st.one_of(
+    st.sampled_from(["label", "tags", "a", "a.b", "b", "", "label.x", "n"]), st.text(_any_char, max_size=6)
+)
 _scalars = st.one_of(
-    st.none(), st.booleans(),
+    st.none(),
+    st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(_any_char, max_size=12),
-    st.sampled_from(["NaN", "nan", "Infinity", "-0", "", "  ", "null", "../../etc/passwd", "/etc/passwd", "\ud800", "a,b,,c"]),
+    st.sampled_from(
+        ["NaN", "nan", "Infinity", "-0", "", "  ", "null", "../../etc/passwd", "/etc/passwd", "\ud800", "a,b,,c"]
+    ),
 )
-json_values = st.recursive(_scalars, lambda kids: st.one_of(st.lists(kids, max_size=4),
-                                                            st.dictionaries(_keys, kids, max_size=4)), max_leaves=12)
-sidecar_objects = st.one_of(json_values, st.dictionaries(_keys, json_values, max_size=5),
-                            st.builds(lambda label, rest: {**rest, "label": label}, json_values,
-                                      st.dictionaries(_keys, json_values, max_size=3)))
-SPECS = [LabelSpec("label"), LabelSpec("label", True), LabelSpec("label", True, ",", True), LabelSpec("a.b"),
-         LabelSpec("tags", True, "|")]
+json_values = st.recursive(
+    _scalars,
+    lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(_keys, kids, max_size=4)),
+    max_leaves=12,
+)
+sidecar_objects = st.one_of(
+    json_values,
+    st.dictionaries(_keys, json_values, max_size=5),
+    st.builds(
+        lambda label, rest: {**rest, "label": label}, json_values, st.dictionaries(_keys, json_values, max_size=3)
+    ),
+)
+SPECS = [
+    LabelSpec("label"),
+    LabelSpec("label", True),
+    LabelSpec("label", True, ",", True),
+    LabelSpec("a.b"),
+    LabelSpec("tags", True, "|"),
+]
 
 
 def _sidecar_bytes(obj) -> bytes:
@@ -57,8 +74,13 @@ def _check_labels(meta: dict) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.one_of(st.binary(max_size=200), sidecar_objects.map(_sidecar_bytes),
-                 st.builds(lambda a, b: a + b, sidecar_objects.map(_sidecar_bytes), st.binary(max_size=8))))
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        sidecar_objects.map(_sidecar_bytes),
+        st.builds(lambda a, b: a + b, sidecar_objects.map(_sidecar_bytes), st.binary(max_size=8)),
+    )
+)
 def test_read_sidecar_and_labels_never_raise(tmp_path_factory, raw):
     path = tmp_path_factory.getbasetemp() / "fuzz_sidecar.json"
     path.write_bytes(raw)
@@ -89,8 +111,19 @@ def test_deeply_nested_sidecar_does_not_crash_the_build(tmp_path):
     d = _small_dump(tmp_path / "dump", 3)
     (d / "deep.jpg").write_bytes(_jpeg(77))
     (d / "deep.json").write_text('{"label": "a", "x":' + '{"a":' * 700 + "1" + "}" * 700 + "}")
-    result = cli("build-tfrecords", str(d), "--out", str(tmp_path / "out"), "--label-field", "label", "--workers", "1",
-                 "--no-stats", "--val-fraction", "0")
+    result = cli(
+        "build-tfrecords",
+        str(d),
+        "--out",
+        str(tmp_path / "out"),
+        "--label-field",
+        "label",
+        "--workers",
+        "1",
+        "--no-stats",
+        "--val-fraction",
+        "0",
+    )
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-500:]
     acc = json.loads((tmp_path / "out" / "dataset.json").read_text())["accounting"]
     assert acc["balanced"] and acc["inputs_found"] == 4 and acc["rejects_by_reason"] == {"bad_sidecar": 1}
@@ -101,17 +134,27 @@ _entry = st.tuples(
     st.sampled_from(["a", "b", "c", "d", "e", "img 1", "Zé", "x.y"]),
     st.sampled_from(_IMAGE_KINDS),
     st.sampled_from([".jpg", ".JPG", ".jpeg", ".png"]),
-    st.one_of(st.none(), sidecar_objects.map(_sidecar_bytes), st.binary(max_size=40),
-              st.builds(lambda label: _sidecar_bytes({"label": label}), st.sampled_from(["cat", "dog", 3, ["cat"], "cat,dog"]))),
+    st.one_of(
+        st.none(),
+        sidecar_objects.map(_sidecar_bytes),
+        st.binary(max_size=40),
+        st.builds(
+            lambda label: _sidecar_bytes({"label": label}), st.sampled_from(["cat", "dog", 3, ["cat"], "cat,dog"])
+        ),
+    ),
 )
 
 
 def _write_entry(h, d: Path, stem: str, kind: str, ext: str, sidecar: bytes | None, seed: int) -> list[str]:
     written = []
     if kind != "none":
-        data = {"jpeg": lambda: h.encode(h.image(seed=seed)), "png": lambda: h.encode(h.image(seed=seed), "PNG"),
-                "garbage": lambda: b"not an image at all", "empty": lambda: b"",
-                "tiny": lambda: h.encode(h.image(8, 8, seed=seed))}[kind]()
+        data = {
+            "jpeg": lambda: h.encode(h.image(seed=seed)),
+            "png": lambda: h.encode(h.image(seed=seed), "PNG"),
+            "garbage": lambda: b"not an image at all",
+            "empty": lambda: b"",
+            "tiny": lambda: h.encode(h.image(8, 8, seed=seed)),
+        }[kind]()
         ext = ".png" if kind == "png" else ext
         (d / f"{stem}{ext}").write_bytes(data)
         written.append(f"{stem}{ext}")
@@ -133,8 +176,13 @@ def test_every_input_is_written_or_rejected_with_a_reason(h, tf, entries, multi)
             images.update(_write_entry(h, d, stem, kind, ext, sidecar, i))
         image_stems = {os.path.splitext(p)[0] for p in images}
         orphans = {p.name for p in d.glob("*.json") if p.stem not in image_stems}
-        opts = BuildOptions(dump=str(d), out=str(Path(tmp) / "out"), workers=1, stats=False,
-                            **({"multi_label_field": "label", "label_sep": ","} if multi else {"label_field": "label"}))
+        opts = BuildOptions(
+            dump=str(d),
+            out=str(Path(tmp) / "out"),
+            workers=1,
+            stats=False,
+            **({"multi_label_field": "label", "label_sep": ","} if multi else {"label_field": "label"}),
+        )
         result = build(opts)
         acc = result.accounting
         assert acc["inputs_found"] == len(images) + len(orphans)

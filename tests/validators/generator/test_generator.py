@@ -51,7 +51,12 @@ PAIRS = [
     ("generator.samples_skipped", ("pydataset", "floor=true"), ("pydataset",), set()),
     ("generator.duplicate_samples", ("make", "name=with_replacement"), ("make", "name=permuted"), ENDLESS),
     ("generator.labels_misaligned", ("make", "name=images_only_shuffled"), ("make", "name=shuffled_together"), ENDLESS),
-    ("generator.labels_misaligned", ("pydataset", "shuffle=true", "misalign=true"), ("pydataset", "shuffle=true"), set()),
+    (
+        "generator.labels_misaligned",
+        ("pydataset", "shuffle=true", "misalign=true"),
+        ("pydataset", "shuffle=true"),
+        set(),
+    ),
     ("generator.shape_changed", ("make", "name=size_drift"), ("make", "name=stepping"), ENDLESS),
     ("generator.dtype_changed", ("make", "name=dtype_drift"), ("make", "name=steady_float"), ENDLESS),
     ("generator.infinite_unsized", ("make", "name=stepping"), ("pydataset",), set()),
@@ -165,7 +170,11 @@ def test_static_flags_all_three_patterns_in_seed001_with_file_and_line():
     import generator_cases as gc
 
     found = {f.check: f for f in check_generator_static(gc.generate_batches_from_train_folder)}
-    assert set(found) == {"generator.yield_after_loop", "generator.tail_dropping_bound", "generator.augmenter_per_batch"}
+    assert set(found) == {
+        "generator.yield_after_loop",
+        "generator.tail_dropping_bound",
+        "generator.augmenter_per_batch",
+    }
     expect = {
         "generator.yield_after_loop": "yield  next(augmented_generator)",
         "generator.tail_dropping_bound": "while n_entries < (filesize - batchsize):",
@@ -192,7 +201,9 @@ def test_static_twins_are_silent():
     import generator_cases as gc
 
     assert ids(check_generator_static(gc.generate_yield_in_loop)) == {
-        "generator.tail_dropping_bound", "generator.augmenter_per_batch"}
+        "generator.tail_dropping_bound",
+        "generator.augmenter_per_batch",
+    }
     assert check_generator_static(gc.generate_fixed) == []
     for name, fn in gc.GENERATORS.items():
         assert check_generator_static(fn) == [], name
@@ -207,16 +218,31 @@ def test_static_reads_pydataset_getitem_as_per_batch_code():
     assert ids(run("pydataset_flow_per_item")) == set()  # dynamically it is a healthy source
 
 
-@pytest.mark.parametrize("bug,fixed,check", [
-    ("for i in range(0, len(x) - bs, bs):\n        yield x[i:i + bs]",
-     "for i in range(0, len(x), bs):\n        yield x[i:i + bs]", "generator.tail_dropping_bound"),
-    ("n = 0\n    while n + batch_size < len(x):\n        yield x[n:n + batch_size]\n        n += batch_size",
-     "n = 0\n    while n < len(x):\n        yield x[n:n + batch_size]\n        n += batch_size", "generator.tail_dropping_bound"),
-    ("for i in range(0, len(x), bs):\n        batch = x[i:i + bs] / 255.0\n    yield batch",
-     "for i in range(0, len(x), bs):\n        batch = x[i:i + bs] / 255.0\n        yield batch", "generator.yield_after_loop"),
-    ("for i in range(0, len(x), bs):\n        it = aug.flow(x[i:i + bs], batch_size=bs)\n        yield next(it)",
-     "it = aug.flow(x, batch_size=bs)\n    for i in range(0, len(x), bs):\n        yield next(it)", "generator.augmenter_per_batch"),
-])
+@pytest.mark.parametrize(
+    "bug,fixed,check",
+    [
+        (
+            "for i in range(0, len(x) - bs, bs):\n        yield x[i:i + bs]",
+            "for i in range(0, len(x), bs):\n        yield x[i:i + bs]",
+            "generator.tail_dropping_bound",
+        ),
+        (
+            "n = 0\n    while n + batch_size < len(x):\n        yield x[n:n + batch_size]\n        n += batch_size",
+            "n = 0\n    while n < len(x):\n        yield x[n:n + batch_size]\n        n += batch_size",
+            "generator.tail_dropping_bound",
+        ),
+        (
+            "for i in range(0, len(x), bs):\n        batch = x[i:i + bs] / 255.0\n    yield batch",
+            "for i in range(0, len(x), bs):\n        batch = x[i:i + bs] / 255.0\n        yield batch",
+            "generator.yield_after_loop",
+        ),
+        (
+            "for i in range(0, len(x), bs):\n        it = aug.flow(x[i:i + bs], batch_size=bs)\n        yield next(it)",
+            "it = aug.flow(x, batch_size=bs)\n    for i in range(0, len(x), bs):\n        yield next(it)",
+            "generator.augmenter_per_batch",
+        ),
+    ],
+)
 def test_static_patterns_from_source_text(bug, fixed, check):
     def module(body):
         return "def gen(x, bs=8, batch_size=8, aug=None):\n    " + body + "\n"
@@ -271,13 +297,16 @@ def test_cli_validate_source_reports_seed001_and_exits_1(tmp_path, monkeypatch):
     (tmp_path / "seed_cli_mod.py").write_text(SEED_MODULE)
     monkeypatch.syspath_prepend(str(HERE))
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["validate", "--source", "seed_cli_mod:train_batches", "--batches", "20",
-                                      "--format", "json"])
+    result = CliRunner().invoke(
+        cli, ["validate", "--source", "seed_cli_mod:train_batches", "--batches", "20", "--format", "json"]
+    )
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
     found = {f["check"]: f for f in report["findings"]}
     assert found["generator.same_batch_repeated"]["severity"] == "error"
-    assert found["generator.yield_after_loop"]["subject"].endswith(f"generator_cases.py:{line_of('yield  next(augmented_generator)')[0]}")
+    assert found["generator.yield_after_loop"]["subject"].endswith(
+        f"generator_cases.py:{line_of('yield  next(augmented_generator)')[0]}"
+    )
     assert "generator.tail_dropping_bound" in found and "generator.augmenter_per_batch" in found
 
 
@@ -287,4 +316,7 @@ def test_the_seed001_sample_over_the_dump_is_caught(monkeypatch):
     f = only(check_generator(source, batches=4), "generator.same_batch_repeated")
     assert f.evidence["distinct_batches"] == 1
     assert ids(check_generator_static(source)) == {
-        "generator.yield_after_loop", "generator.tail_dropping_bound", "generator.augmenter_per_batch"}
+        "generator.yield_after_loop",
+        "generator.tail_dropping_bound",
+        "generator.augmenter_per_batch",
+    }

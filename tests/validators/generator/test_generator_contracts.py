@@ -38,7 +38,12 @@ def only(findings, check):
 PAIRS = [
     (OVER, ("len_contract", "len_bug=plus_one"), ("len_contract",), set()),
     (OVER, ("len_contract", "build=per_item"), ("len_contract", "build=per_item_clipped"), set()),
-    (OVER, ("len_contract", "n=64", "build=stack", "len_bug=floor_plus_one"), ("len_contract", "n=64", "build=stack"), set()),
+    (
+        OVER,
+        ("len_contract", "n=64", "build=stack", "len_bug=floor_plus_one"),
+        ("len_contract", "n=64", "build=stack"),
+        set(),
+    ),
     (COUNT, ("len_contract", "pad=true"), ("len_contract",), set()),
     (COUNT, ("weighted", "short_weights=true"), ("weighted",), ENDLESS),
 ]
@@ -77,7 +82,8 @@ def test_a_real_crash_early_in_the_pass_is_still_an_input_error(tmp_path, monkey
         "    def __getitem__(self, i):\n"
         "        if i == 1:\n            raise RuntimeError('disk gone')\n"
         "        return np.zeros((8, 2)), np.zeros(8)\n"
-        "def data():\n    return Broken()\n")
+        "def data():\n    return Broken()\n"
+    )
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match=r"producing batch 1 raised RuntimeError: disk gone") as exc:
         check_generator(load_source("contractmod_broken:data", ()))
@@ -109,8 +115,10 @@ def test_cli_reports_an_overpromising_pydataset_instead_of_crashing():
 
     from pipecheck.cli import cli
 
-    result = CliRunner().invoke(cli, ["validate", "--source", "generator_cases:len_contract",
-                                      "--source-arg", "build=per_item", "--format", "json"])
+    result = CliRunner().invoke(
+        cli,
+        ["validate", "--source", "generator_cases:len_contract", "--source-arg", "build=per_item", "--format", "json"],
+    )
     assert result.exit_code == 1, result.output
     found = {f["check"]: f for f in json.loads(result.stdout)["findings"]}
     assert found[OVER]["severity"] == "error" and found[OVER]["evidence"]["batch"] == 7
@@ -126,7 +134,7 @@ def _batched_then_shuffled(n_short: int):
     x = np.random.default_rng(0).random((sum(sizes), 8, 8, 3)).astype("float32")
     parts, start = [], 0
     for s in sizes:
-        parts.append(tf.data.Dataset.from_tensors((x[start:start + s], np.zeros(s, "int64"))))
+        parts.append(tf.data.Dataset.from_tensors((x[start : start + s], np.zeros(s, "int64"))))
         start += s
     ds = parts[0]
     for p in parts[1:]:

@@ -32,7 +32,9 @@ def folders(tmp_path_factory):
         for cls in ("cat", "dog", "fox"):
             (root / split / cls).mkdir(parents=True)
             for i in range(12):
-                Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(root / split / cls / f"{i:02d}.png")
+                Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+                    root / split / cls / f"{i:02d}.png"
+                )
     return root
 
 
@@ -64,7 +66,7 @@ def test_an_evaluation_source_in_file_order_is_normal(folders):
 
 def _list_source(y, bs, name="train"):
     x = np.arange(len(y), dtype="float32").reshape(-1, 1)
-    batches = [(x[i:i + bs], y[i:i + bs]) for i in range(0, len(y), bs)]
+    batches = [(x[i : i + bs], y[i : i + bs]) for i in range(0, len(y), bs)]
     return Source(spec=f"mem:{name}", obj=batches, factory=lambda: batches)
 
 

@@ -45,9 +45,9 @@ def batches(x, batch_size=4, with_labels=True):
     y = labels(len(x))
     for start in range(0, len(x), batch_size):
         if with_labels:
-            yield x[start:start + batch_size], y[start:start + batch_size]
+            yield x[start : start + batch_size], y[start : start + batch_size]
         else:
-            yield (x[start:start + batch_size],)
+            yield (x[start : start + batch_size],)
 
 
 def run(x, backbone, **kw):
@@ -66,10 +66,16 @@ def raw():
 
 # backbone -> its keras.applications module, typed here (not read from pipecheck) so the test is independent
 FAMILIES = {
-    "resnet50": "resnet50", "vgg16": "vgg16",  # caffe
-    "inception_v3": "inception_v3", "mobilenet_v2": "mobilenet_v2", "resnet50v2": "resnet_v2", "xception": "xception",  # tf
+    "resnet50": "resnet50",
+    "vgg16": "vgg16",  # caffe
+    "inception_v3": "inception_v3",
+    "mobilenet_v2": "mobilenet_v2",
+    "resnet50v2": "resnet_v2",
+    "xception": "xception",  # tf
     "densenet121": "densenet",  # torch
-    "efficientnetb0": "efficientnet", "convnexttiny": "convnext", "mobilenetv3small": "mobilenet_v3",  # in-model
+    "efficientnetb0": "efficientnet",
+    "convnexttiny": "convnext",
+    "mobilenetv3small": "mobilenet_v3",  # in-model
 }
 
 
@@ -152,7 +158,11 @@ def test_seed_001_message_carries_the_numbers(raw):
     assert "1/255" in f.hint
     assert all(0.0 <= m <= 1.0 for m in f.evidence["channel_mean"])
     text = _render(f)
-    assert "input_range (1)" in text and "channel means [" in text and "keras.applications.resnet50.preprocess_input" in text
+    assert (
+        "input_range (1)" in text
+        and "channel means [" in text
+        and "keras.applications.resnet50.preprocess_input" in text
+    )
 
 
 def _render(*findings):
@@ -243,8 +253,12 @@ LABEL_CASES = [
     # (y, label_mode, num_classes, expected ids)
     (np.eye(3)[labels()], "categorical", 3, []),
     (np.eye(3)[labels()] * 0.9 + 0.1 / 3, "categorical", 3, []),  # label smoothing sums to 1
-    (np.eye(3)[labels()] + np.eye(3)[(labels() + 1) % 3] * (np.arange(12) == 2)[:, None], "categorical", 3,
-     ["input_range.labels_not_one_hot"]),
+    (
+        np.eye(3)[labels()] + np.eye(3)[(labels() + 1) % 3] * (np.arange(12) == 2)[:, None],
+        "categorical",
+        3,
+        ["input_range.labels_not_one_hot"],
+    ),
     (np.eye(3)[labels()], "categorical", 5, ["input_range.labels_not_one_hot"]),  # width is not num_classes
     (labels(), "int", 3, []),
     (np.where(np.arange(12) == 7, 3, labels()), "int", 3, ["input_range.sparse_label_out_of_range"]),
@@ -254,15 +268,19 @@ LABEL_CASES = [
     (labels(), "categorical", 3, ["input_range.label_mode_mismatch"]),
     (np.eye(3)[labels()], "int", 3, ["input_range.label_mode_mismatch"]),
     # Inferred: mostly one-hot rows, one sums to 2.
-    (np.eye(3)[labels()] + np.eye(3)[(labels() + 1) % 3] * (np.arange(12) == 2)[:, None], None, None,
-     ["input_range.labels_not_one_hot"]),
+    (
+        np.eye(3)[labels()] + np.eye(3)[(labels() + 1) % 3] * (np.arange(12) == 2)[:, None],
+        None,
+        None,
+        ["input_range.labels_not_one_hot"],
+    ),
 ]
 
 
 @pytest.mark.parametrize("y,mode,n,expected", LABEL_CASES)
 def test_labels(raw, y, mode, n, expected):
     x = caffe(raw)
-    pairs = [(x[i:i + 4], y[i:i + 4]) for i in range(0, 12, 4)]
+    pairs = [(x[i : i + 4], y[i : i + 4]) for i in range(0, 12, 4)]
     findings = check_input_range(pairs, "vgg16", image_size=SIZE, label_mode=mode, num_classes=n)
     assert ids(findings) == expected
     for f in findings:
@@ -299,6 +317,7 @@ def test_streams_without_holding_batches(raw):
     def stream():
         nonlocal produced
         rng = np.random.default_rng(0)
+
         def make():
             x = base[rng.integers(0, 12, size=4)].copy()
             alive.append(weakref.ref(x))
@@ -319,8 +338,14 @@ def test_check_ids_are_declared_and_stable():
     from pipecheck.validators import registry
 
     assert {c.id for c in registry.all_checks() if c.family == "input_range"} == set(CHECK_IDS)
-    for check in ("input_range.rescaled_0_1", "input_range.centered_0_5", "input_range.preprocessed_twice",
-                  "input_range.channel_order_swapped", "input_range.size_mismatch", "input_range.size_below_minimum"):
+    for check in (
+        "input_range.rescaled_0_1",
+        "input_range.centered_0_5",
+        "input_range.preprocessed_twice",
+        "input_range.channel_order_swapped",
+        "input_range.size_mismatch",
+        "input_range.size_below_minimum",
+    ):
         assert check in CHECK_IDS
     assert registry.get("input_range.size_mismatch").severity is Severity.WARNING
 
@@ -361,7 +386,11 @@ def test_naturally_blue_photos_are_not_called_swapped():
     from skimage.transform import resize
 
     img = skimage.data.rocket()
-    crops = [resize(img[i * 40:i * 40 + 380, j * 60:j * 60 + 380], (SIZE, SIZE), preserve_range=True) for i in range(2) for j in range(4)]
+    crops = [
+        resize(img[i * 40 : i * 40 + 380, j * 60 : j * 60 + 380], (SIZE, SIZE), preserve_range=True)
+        for i in range(2)
+        for j in range(4)
+    ]
     x = np.stack(crops).astype("float32")
     assert run(caffe(x), "resnet50") == []
 
@@ -390,7 +419,9 @@ def test_correct_preprocessing_of_low_contrast_images_is_at_most_a_warning(name,
     pre = backbones.get(name).preprocess_function()(x.copy())
     found = [f for f in check_input_range([(pre, _labels(8, rng))], name, image_size=32)]
     assert all(f.severity.value != "error" for f in found), [(f.check, f.severity.value) for f in found]
-    assert all("low-contrast" in f.message for f in found if f.check.startswith("input_range.") and "size" not in f.check)
+    assert all(
+        "low-contrast" in f.message for f in found if f.check.startswith("input_range.") and "size" not in f.check
+    )
 
 
 def test_seed001_rescaled_input_stays_an_error():

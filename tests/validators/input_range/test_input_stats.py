@@ -12,7 +12,7 @@ from pipecheck.validators.input_range.stats import InputStats
 def _fold(x, batch):
     stats = InputStats()
     for start in range(0, len(x), batch):
-        stats.update(x[start:start + batch])
+        stats.update(x[start : start + batch])
     return stats
 
 

@@ -34,7 +34,9 @@ def test_tutorial_raw_batches_without_a_model_name_both_fixes():
 
 
 def test_tutorial_model_that_preprocesses_inside_is_silent():
-    report, found = validate("raw_batches", "mobilenet_v2", image_size=32, model=f"{CASES}:tf_transfer_learning_tutorial")
+    report, found = validate(
+        "raw_batches", "mobilenet_v2", image_size=32, model=f"{CASES}:tf_transfer_learning_tutorial"
+    )
     assert errors(found) == [] and [f.check for f in found] == []
     stage = report.summary["model input stage"]
     assert "true_divide" in stage and "subtract" in stage and "mobilenetv2" in stage
@@ -51,18 +53,24 @@ def test_declared_in_model_without_a_model_is_silent_on_raw_and_catches_x255():
 
 
 def test_preprocessing_in_data_and_in_the_model_is_twice():
-    _, found = validate("tutorial_batches_preprocessed", "mobilenet_v2", image_size=32,
-                        model=f"{CASES}:tf_transfer_learning_tutorial")
+    _, found = validate(
+        "tutorial_batches_preprocessed", "mobilenet_v2", image_size=32, model=f"{CASES}:tf_transfer_learning_tutorial"
+    )
     assert errors(found) == ["input_range.preprocessed_twice"]
 
 
-@pytest.mark.parametrize("factory,backbone,size", [
-    ("keras_io_xception_rescaling", "xception", 96),
-    ("lambda_preprocess_resnet", "resnet50", 32),
-    ("efficientnet_itself", "efficientnetb0", 32),
-])
+@pytest.mark.parametrize(
+    "factory,backbone,size",
+    [
+        ("keras_io_xception_rescaling", "xception", 96),
+        ("lambda_preprocess_resnet", "resnet50", 32),
+        ("efficientnet_itself", "efficientnetb0", 32),
+    ],
+)
 def test_official_in_model_preprocessing_is_silent(factory, backbone, size):
-    _, found = validate("raw_batches", backbone, image_size=size, source_arg=(f"size={size}",), model=f"{CASES}:{factory}")
+    _, found = validate(
+        "raw_batches", backbone, image_size=size, source_arg=(f"size={size}",), model=f"{CASES}:{factory}"
+    )
     assert found == []
 
 
@@ -88,8 +96,17 @@ def test_validate_cli_takes_model_and_preprocessing(tmp_path):
 
     from pipecheck.cli import cli
 
-    base = ["validate", "--backbone", "mobilenet_v2", "--image-size", "32", "--source", f"{CASES}:raw_batches",
-            "--batches", "3"]
+    base = [
+        "validate",
+        "--backbone",
+        "mobilenet_v2",
+        "--image-size",
+        "32",
+        "--source",
+        f"{CASES}:raw_batches",
+        "--batches",
+        "3",
+    ]
     bad = CliRunner().invoke(cli, base)
     assert bad.exit_code == 1 and "input_range.raw_unpreprocessed" in bad.output
     ok = CliRunner().invoke(cli, base + ["--model", f"{CASES}:tf_transfer_learning_tutorial"])

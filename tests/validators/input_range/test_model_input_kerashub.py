@@ -17,8 +17,11 @@ from pipecheck.validators.findings import Severity
 from pipecheck.validators.input_range.model_input import input_stage
 from pipecheck.validators.runners.validate import ValidateOptions, run_validate
 
-pytest.importorskip("keras_hub", reason="keras-hub is not installed: pip install keras-hub (keras-hub 0.32 needs "
-                                        "TensorFlow >= 2.20; with TensorFlow 2.16 pip picks keras-hub 0.31)")
+pytest.importorskip(
+    "keras_hub",
+    reason="keras-hub is not installed: pip install keras-hub (keras-hub 0.32 needs "
+    "TensorFlow >= 2.20; with TensorFlow 2.16 pip picks keras-hub 0.31)",
+)
 
 CASES = "model_input_cases"
 # keras-hub 0.31 (the release pip picks for TensorFlow 2.16) warns from its own ImageClassifier constructor
@@ -27,8 +30,11 @@ pytestmark = pytest.mark.filterwarnings("ignore:`build\\(\\)` was called on laye
 
 
 def validate(source: str, backbone: str, model: str):
-    report = run_validate(ValidateOptions(source=f"{CASES}:{source}", backbone=backbone, image_size=32, batches=3,
-                                          model=f"{CASES}:{model}"))
+    report = run_validate(
+        ValidateOptions(
+            source=f"{CASES}:{source}", backbone=backbone, image_size=32, batches=3, model=f"{CASES}:{model}"
+        )
+    )
     return report, [f for f in report.findings if f.check.startswith("input_range.")]
 
 
@@ -101,8 +107,17 @@ def test_cli_validate_with_a_keras_hub_task():
 
     from pipecheck.cli import cli
 
-    base = ["validate", "--backbone", "resnet50v2", "--image-size", "32", "--batches", "3",
-            "--model", f"{CASES}:keras_hub_resnet_v2_task"]
+    base = [
+        "validate",
+        "--backbone",
+        "resnet50v2",
+        "--image-size",
+        "32",
+        "--batches",
+        "3",
+        "--model",
+        f"{CASES}:keras_hub_resnet_v2_task",
+    ]
     ok = CliRunner().invoke(cli, base + ["--source", f"{CASES}:raw_batches"])
     assert ok.exit_code == 0, ok.output
     assert "input_range." not in ok.output
@@ -115,8 +130,10 @@ def test_cli_validate_with_a_keras_hub_task():
 def built(vh, photos, tmp_path_factory):
     """A real build of 24 photos in two classes (train/val), what validate --data and gate read."""
     tmp = tmp_path_factory.mktemp("kerashub_build")
-    rows = [(f"p{i:02d}", {"label": "ab"[i % 2], "split": "val" if i % 4 == 0 else "train"}, vh.encode(photos[i]),
-             ".jpg") for i in range(24)]
+    rows = [
+        (f"p{i:02d}", {"label": "ab"[i % 2], "split": "val" if i % 4 == 0 else "train"}, vh.encode(photos[i]), ".jpg")
+        for i in range(24)
+    ]
     vh.build(vh.write_all(tmp / "dump", rows), tmp / "out", label_field="label", split_field="split")
     return str(tmp / "out")
 
@@ -125,11 +142,19 @@ def built(vh, photos, tmp_path_factory):
 def test_validate_data_with_a_keras_hub_task(built, preprocessing, errors):
     # validate --data (and gate, which runs it): auto detects that the task's preprocessor changes the pixels, so
     # the reader feeds raw pixels (silent); declaring in-data makes the reader apply preprocess_input as well.
-    report = run_validate(ValidateOptions(data_dir=built, backbone="mobilenet_v2", image_size=32, batches=2,
-                                          preprocessing=preprocessing,
-                                          model=f"{CASES}:keras_hub_classifier_keras_backbone"))
-    found = sorted(f.check for f in report.findings
-                   if f.check.startswith("input_range.") and f.severity is Severity.ERROR)
+    report = run_validate(
+        ValidateOptions(
+            data_dir=built,
+            backbone="mobilenet_v2",
+            image_size=32,
+            batches=2,
+            preprocessing=preprocessing,
+            model=f"{CASES}:keras_hub_classifier_keras_backbone",
+        )
+    )
+    found = sorted(
+        f.check for f in report.findings if f.check.startswith("input_range.") and f.severity is Severity.ERROR
+    )
     assert found == errors
     assert report.summary["preprocessing"].startswith("in-model (detected)" if preprocessing == "auto" else "in-data")
     assert "(ImageClassifierPreprocessor" in report.summary["model input stage"]

@@ -27,8 +27,10 @@ def absent(labels: LabelSet):
 
 def single_label(train_fox: int, val_fox: int) -> LabelSet:
     """5,000 train / 2,000 val images of cat and dog, with ``train_fox`` / ``val_fox`` fox images."""
-    counts = {"train": {"cat": 2500, "dog": 2500 - train_fox, "fox": train_fox},
-              "val": {"cat": 1000, "dog": 1000 - val_fox, "fox": val_fox}}
+    counts = {
+        "train": {"cat": 2500, "dog": 2500 - train_fox, "fox": train_fox},
+        "val": {"cat": 1000, "dog": 1000 - val_fox, "fox": val_fox},
+    }
     return LabelSet.from_label_lists(
         ["cat", "dog", "fox"],
         {s: [[c] for c, n in per.items() for _ in range(n)] for s, per in counts.items()},
@@ -40,8 +42,10 @@ def multi_label(train_rare: float, val_rare: float) -> LabelSet:
     rng = np.random.default_rng(4)
     return LabelSet(
         ["person", "car", "kite"],
-        {"train": exact_multi_hot(5000, np.array([0.3, 0.5, train_rare]), rng),
-         "val": exact_multi_hot(2000, np.array([0.3, 0.5, val_rare]), rng)},
+        {
+            "train": exact_multi_hot(5000, np.array([0.3, 0.5, train_rare]), rng),
+            "val": exact_multi_hot(2000, np.array([0.3, 0.5, val_rare]), rng),
+        },
         multi_label=True,
     )
 
@@ -54,7 +58,8 @@ def test_absence_pvalue_is_fishers_one_sided_exact_test():
         expected = fisher_exact([[k, n_ref - k], [0, n_split]], alternative="greater")[1]
         assert absence_pvalue([k], n_ref, [0], n_split)[0] == pytest.approx(expected, rel=1e-9)
         assert absence_pvalue([k], n_ref, [0], n_split)[0] == pytest.approx(
-            comb(n_ref, k) / comb(n_ref + n_split, k), rel=1e-9)
+            comb(n_ref, k) / comb(n_ref + n_split, k), rel=1e-9
+        )
     # K counts both splits: 15 + 6 images give the chance that all 21 land in the reference.
     assert absence_pvalue([15], 5000, [6], 2000)[0] == pytest.approx(comb(5000, 21) / comb(7000, 21))
     assert absence_pvalue([0], 10, [0], 10)[0] == 1.0  # no image anywhere: nothing to test
@@ -86,8 +91,9 @@ def test_rare_class_clearly_absent_from_val_warns_single_label():
     assert "0 of 2,000 val images; ~6.0 expected, p = 0.006" in f.message
     assert "pipecheck split" in f.hint and "iterative stratification" in f.hint
     # class_counts still reports it as too few val images; label_skew now says why it matters.
-    assert "fox" in {g.subject for g in check_class_counts(single_label(15, 0))
-                     if g.check == "class_counts.too_few_val"}
+    assert "fox" in {
+        g.subject for g in check_class_counts(single_label(15, 0)) if g.check == "class_counts.too_few_val"
+    }
 
 
 def test_clear_absence_with_several_expected_stays_an_error():
@@ -117,8 +123,8 @@ def test_rare_class_missing_from_train_warns_against_val():
     # Reverse direction: 4 of 2,000 val images and none of 8,000 train (p = 0.2^4 ~ 0.0016).
     counts = {"train": {"cat": 4000, "dog": 4000}, "val": {"cat": 998, "dog": 998, "fox": 4}}
     labels = LabelSet.from_label_lists(
-        None, {s: [[c] for c, n in per.items() for _ in range(n)] for s, per in counts.items()},
-        multi_label=False)
+        None, {s: [[c] for c, n in per.items() for _ in range(n)] for s, per in counts.items()}, multi_label=False
+    )
     (f,) = absent(labels)
     assert (f.subject, f.evidence["split"], f.evidence["reference_split"]) == ("fox", "train", "val")
     assert f.evidence["p_value"] == pytest.approx(comb(2000, 4) / comb(10000, 4))
@@ -137,11 +143,11 @@ def zipf_single_label(seed: int, move_to_train: int | None = None) -> LabelSet:
         is_val[y == move_to_train] = False
 
     def one_hot(rows: np.ndarray) -> sp.csr_matrix:
-        return sp.csr_matrix((np.ones(rows.size, dtype=bool), (np.arange(rows.size), rows)),
-                             shape=(rows.size, 1000))
+        return sp.csr_matrix((np.ones(rows.size, dtype=bool), (np.arange(rows.size), rows)), shape=(rows.size, 1000))
 
-    return LabelSet([f"c{i:03d}" for i in range(1000)],
-                    {"train": one_hot(y[~is_val]), "val": one_hot(y[is_val])}, multi_label=False)
+    return LabelSet(
+        [f"c{i:03d}" for i in range(1000)], {"train": one_hot(y[~is_val]), "val": one_hot(y[is_val])}, multi_label=False
+    )
 
 
 def zipf_multi_label(seed: int) -> LabelSet:
@@ -150,11 +156,11 @@ def zipf_multi_label(seed: int) -> LabelSet:
     n = 20_000
     cols = [rng.choice(n, rng.binomial(n, 0.2 / r), replace=False) for r in range(1, 1001)]
     rows = np.concatenate(cols)
-    m = sp.csr_matrix((np.ones(rows.size, dtype=bool),
-                       (rows, np.repeat(np.arange(1000), [c.size for c in cols]))), shape=(n, 1000))
+    m = sp.csr_matrix(
+        (np.ones(rows.size, dtype=bool), (rows, np.repeat(np.arange(1000), [c.size for c in cols]))), shape=(n, 1000)
+    )
     is_val = rng.random(n) < 0.2
-    return LabelSet([f"t{i:03d}" for i in range(1000)], {"train": m[~is_val], "val": m[is_val]},
-                    multi_label=True)
+    return LabelSet([f"t{i:03d}" for i in range(1000)], {"train": m[~is_val], "val": m[is_val]}, multi_label=True)
 
 
 def uncorrected_hits(labels: LabelSet) -> int:

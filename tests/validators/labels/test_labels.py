@@ -34,7 +34,6 @@ CLASSES = list(SEED_002)
 N_TRAIN, N_VAL = 50_000, 6_000
 
 
-
 def seed_002(val_prev_from_train: bool = False) -> LabelSet:
     rng = np.random.default_rng(2)
     train_p = np.array([v[0] for v in SEED_002.values()]) / 100
@@ -81,8 +80,19 @@ def test_seed_002_exactly_the_skewed_classes_have_prevalence_gaps(seed_002_findi
     # Cohen's h >= 0.2 (small effect): the summary's five, 3.9% -> 9.4% (obj_11, h 0.23) and the
     # near-constant classes whose negatives shrink several-fold (obj_9 94.6% -> 98.8%, h 0.25).
     assert {f.subject for f in gaps} == {
-        "obj_2", "obj_3", "obj_5", "obj_7", "obj_8", "obj_9", "obj_10", "obj_11", "obj_12",
-        "obj_15", "obj_16", "obj_18", "obj_19",
+        "obj_2",
+        "obj_3",
+        "obj_5",
+        "obj_7",
+        "obj_8",
+        "obj_9",
+        "obj_10",
+        "obj_11",
+        "obj_12",
+        "obj_15",
+        "obj_16",
+        "obj_18",
+        "obj_19",
     }
     # Quiet: 85.7% -> 81.5% (obj_4, h 0.11), 99.97% -> 100% (obj_6), 93.9% -> 97.5% (obj_17, h 0.18);
     # absent classes are reported once, as absent.
@@ -134,7 +144,8 @@ def single_label(counts: dict[str, dict[str, int]]) -> LabelSet:
     """Single-label set from ``{split: {class: n_images}}``."""
     classes = sorted({c for per in counts.values() for c in per})
     return LabelSet.from_label_lists(
-        classes, {s: [[c] for c, n in per.items() for _ in range(n)] for s, per in counts.items()},
+        classes,
+        {s: [[c] for c, n in per.items() for _ in range(n)] for s, per in counts.items()},
         multi_label=False,
     )
 
@@ -150,20 +161,24 @@ def test_gap_needs_significance_not_just_effect_size():
 
 
 def test_absent_in_test_split_is_named_for_every_pair():
-    labels = single_label({
-        "train": {"cat": 500, "dog": 450, "fox": 50},
-        "val": {"cat": 100, "dog": 92, "fox": 8},
-        "test": {"cat": 110, "dog": 90},
-    })
+    labels = single_label(
+        {
+            "train": {"cat": 500, "dog": 450, "fox": 50},
+            "val": {"cat": 100, "dog": 92, "fox": 8},
+            "test": {"cat": 110, "dog": 90},
+        }
+    )
     absent = by_check(check_label_skew(labels), "label_skew.absent_in_split")
     assert {(f.subject, f.evidence["reference_split"], f.evidence["split"]) for f in absent} == {
         ("fox", "train", "test")
     }  # val's 8 of 200 fox images predict a lower bound of 4.1 in test: not enough alone
-    twin = single_label({
-        "train": {"cat": 500, "dog": 450, "fox": 50},
-        "val": {"cat": 100, "dog": 90, "fox": 10},
-        "test": {"cat": 100, "dog": 90, "fox": 10},
-    })
+    twin = single_label(
+        {
+            "train": {"cat": 500, "dog": 450, "fox": 50},
+            "val": {"cat": 100, "dog": 90, "fox": 10},
+            "test": {"cat": 100, "dog": 90, "fox": 10},
+        }
+    )
     assert [f.check for f in check_label_skew(twin)] == ["label_skew.summary"]
 
 
@@ -210,7 +225,8 @@ def test_perfectly_stratified_split_has_zero_label_distribution():
     labels = LabelSet(
         ["a", "b", "c", "d"],
         {"train": exact_multi_hot(10_000, p, rng), "val": exact_multi_hot(2_000, p, rng)},
-        multi_label=True, target_fractions={"train": 0.8, "val": 0.2},
+        multi_label=True,
+        target_fractions={"train": 0.8, "val": 0.2},
     )
     ld, undefined = label_distribution(labels.counts())
     assert ld == pytest.approx(0.0, abs=1e-12) and undefined == 0
@@ -237,15 +253,15 @@ def test_two_proportion_pvalue_matches_scipy_references():
 @needs_tfdv
 def test_linf_and_js_match_tfdv(tmp_path):
     import tensorflow_data_validation as tfdv
+
     rng = np.random.default_rng(11)
     names = ["a", "b", "c", "d"]
-    train = [list(rng.choice(names, rng.integers(1, 4), replace=False, p=[.4, .3, .2, .1]))
-             for _ in range(300)]
-    val = [list(rng.choice(names, rng.integers(1, 3), replace=False, p=[.1, .2, .3, .4]))
-           for _ in range(120)]
+    train = [list(rng.choice(names, rng.integers(1, 4), replace=False, p=[0.4, 0.3, 0.2, 0.1])) for _ in range(300)]
+    val = [list(rng.choice(names, rng.integers(1, 3), replace=False, p=[0.1, 0.2, 0.3, 0.4])) for _ in range(120)]
     stats = {
         split: tfdv.generate_statistics_from_dataframe(
-            pd.DataFrame({"labels": [np.array(x, dtype=object) for x in rows]}))
+            pd.DataFrame({"labels": [np.array(x, dtype=object) for x in rows]})
+        )
         for split, rows in (("train", train), ("val", val))
     }
     schema = tfdv.infer_schema(stats["train"])
@@ -273,10 +289,10 @@ def test_linf_and_js_match_tfdv(tmp_path):
 
 
 def test_from_table_reads_lists_delimited_strings_and_empties_alike():
-    as_lists = pd.DataFrame({
-        "labels": [["cat", "dog"], ["dog"], [], ["fox"]], "split": ["train", "train", "val", "val"]})
-    as_text = pd.DataFrame({
-        "labels": ["cat|dog", "dog", None, " fox "], "split": ["train", "train", "val", "val"]})
+    as_lists = pd.DataFrame(
+        {"labels": [["cat", "dog"], ["dog"], [], ["fox"]], "split": ["train", "train", "val", "val"]}
+    )
+    as_text = pd.DataFrame({"labels": ["cat|dog", "dog", None, " fox "], "split": ["train", "train", "val", "val"]})
     a = LabelSet.from_table(as_lists, "labels", "split")
     b = LabelSet.from_table(as_text, "labels", "split", sep="|")
     assert a.multi_label and b.multi_label
@@ -303,7 +319,7 @@ def test_split_counts_stream_equals_whole_matrix():
     m = rng.random((1000, 30)) < 0.1
     streamed = SplitCounts.empty(30)
     for start in range(0, 1000, 128):
-        streamed.update(sp.csr_matrix(m[start:start + 128]))
+        streamed.update(sp.csr_matrix(m[start : start + 128]))
     whole = SplitCounts.from_matrix(m)
     assert streamed.n_images == whole.n_images == 1000
     assert np.array_equal(streamed.positives, m.sum(axis=0))
@@ -315,24 +331,23 @@ def test_split_counts_stream_equals_whole_matrix():
 
 
 def test_too_few_train_and_val_fire_and_twin_is_silent():
-    findings = check_class_counts(single_label({
-        "train": {"cat": 500, "dog": 500, "fox": 60}, "val": {"cat": 50, "dog": 4, "fox": 30}}))
+    findings = check_class_counts(
+        single_label({"train": {"cat": 500, "dog": 500, "fox": 60}, "val": {"cat": 50, "dog": 4, "fox": 30}})
+    )
     (few_train,) = by_check(findings, "class_counts.too_few_train")
     assert few_train.subject == "fox" and few_train.evidence["counts"] == {"train": 60, "val": 30}
     assert "bottleneck" in few_train.hint
     (few_val,) = by_check(findings, "class_counts.too_few_val")
     assert few_val.subject == "dog" and "4 val images" in few_val.message
     assert "pipecheck split" in few_val.hint
-    healthy = single_label({
-        "train": {"cat": 500, "dog": 500, "fox": 150}, "val": {"cat": 50, "dog": 40, "fox": 30}})
+    healthy = single_label({"train": {"cat": 500, "dog": 500, "fox": 150}, "val": {"cat": 50, "dog": 40, "fox": 30}})
     assert check_class_counts(healthy) == []
 
 
 def test_missing_in_train_empty_and_out_of_vocabulary():
     labels = LabelSet.from_label_lists(
         ["cat", "dog", "owl", "eel"],
-        {"train": [["cat"]] * 200 + [["dog"]] * 200, "val": [["cat"]] * 20 + [["owl"]] * 20
-         + [["yak"]] * 3},
+        {"train": [["cat"]] * 200 + [["dog"]] * 200, "val": [["cat"]] * 20 + [["owl"]] * 20 + [["yak"]] * 3},
         multi_label=False,
     )
     findings = check_class_counts(labels)
@@ -345,8 +360,10 @@ def test_missing_in_train_empty_and_out_of_vocabulary():
     assert {f.check for f in findings} >= {"class_counts.too_few_val"}  # dog: 0 val images
     twin = LabelSet.from_label_lists(
         ["cat", "dog", "owl"],
-        {"train": [["cat"]] * 200 + [["dog"]] * 200 + [["owl"]] * 200,
-         "val": [["cat"]] * 20 + [["dog"]] * 20 + [["owl"]] * 20},
+        {
+            "train": [["cat"]] * 200 + [["dog"]] * 200 + [["owl"]] * 200,
+            "val": [["cat"]] * 20 + [["dog"]] * 20 + [["owl"]] * 20,
+        },
         multi_label=False,
     )
     assert check_class_counts(twin) == []
@@ -392,8 +409,7 @@ def test_unlabeled_images_by_task_type():
 
 
 def test_multiple_labels_on_single_label_data():
-    rows = {"train": [["cat"]] * 150 + [["cat", "dog"]] * 3 + [["dog"]] * 150,
-            "val": [["cat"]] * 20 + [["dog"]] * 20}
+    rows = {"train": [["cat"]] * 150 + [["cat", "dog"]] * 3 + [["dog"]] * 150, "val": [["cat"]] * 20 + [["dog"]] * 20}
     (f,) = check_class_counts(LabelSet.from_label_lists(None, rows, multi_label=False))
     assert f.check == "class_counts.multiple_labels_single_label_data"
     assert f.subject == "train" and f.evidence["multi_labelled"] == 3 and "sigmoid" in f.hint
@@ -410,16 +426,14 @@ def test_seed_001_thousand_small_classes_warn_once_aggregated():
         n_val = int(round(n * 0.2))
         val += [[c]] * n_val
         train += [[c]] * (n - n_val)
-    findings = check_class_counts(
-        LabelSet.from_label_lists(classes, {"train": train, "val": val}, multi_label=False))
+    findings = check_class_counts(LabelSet.from_label_lists(classes, {"train": train, "val": val}, multi_label=False))
     (f,) = findings
     assert f.check == "class_counts.too_few_train" and f.severity.value == "warning"
     assert f.evidence["n_classes"] == 1000 and len(f.evidence["worst"]) == 20
     smallest = classes[int(np.argmin(sizes))]
     assert f.subject.startswith(smallest) and f.subject.endswith("(+980 more)")
     assert "1000 classes have fewer than 100 train images" in f.message
-    skew = check_label_skew(
-        LabelSet.from_label_lists(classes, {"train": train, "val": val}, multi_label=False))
+    skew = check_label_skew(LabelSet.from_label_lists(classes, {"train": train, "val": val}, multi_label=False))
     assert [g.check for g in skew] == ["label_skew.summary"]
 
 
@@ -434,11 +448,18 @@ def test_every_label_check_is_declared_and_findings_serialise():
 
     # registry.get raises for an undeclared id; importing labels must declare both families.
     for check_id in {
-        "label_skew.absent_in_split", "label_skew.prevalence_gap", "label_skew.labels_per_image",
-        "label_skew.summary", "class_counts.too_few_train", "class_counts.too_few_val",
-        "class_counts.missing_in_train", "class_counts.empty_class",
-        "class_counts.out_of_vocabulary", "class_counts.imbalance",
-        "class_counts.unlabeled_images", "class_counts.multiple_labels_single_label_data",
+        "label_skew.absent_in_split",
+        "label_skew.prevalence_gap",
+        "label_skew.labels_per_image",
+        "label_skew.summary",
+        "class_counts.too_few_train",
+        "class_counts.too_few_val",
+        "class_counts.missing_in_train",
+        "class_counts.empty_class",
+        "class_counts.out_of_vocabulary",
+        "class_counts.imbalance",
+        "class_counts.unlabeled_images",
+        "class_counts.multiple_labels_single_label_data",
     }:
         assert registry.get(check_id).hint
     labels = seed_002()

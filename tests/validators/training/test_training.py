@@ -144,8 +144,9 @@ def test_all_layers_frozen_stops_at_once(data, tmp_path):
 def _with_backbone():
     """A 'backbone' sub-model whose output passes stop_gradient: its weights never change."""
     keras.utils.set_random_seed(4)
-    backbone = keras.Sequential([keras.Input((16, 16, 3)), L.Conv2D(8, 3, activation="relu", name="bb_conv")],
-                                name="backbone")
+    backbone = keras.Sequential(
+        [keras.Input((16, 16, 3)), L.Conv2D(8, 3, activation="relu", name="bb_conv")], name="backbone"
+    )
     inp = keras.Input((16, 16, 3))
     h = L.Lambda(keras.ops.stop_gradient, name="no_grad")(backbone(inp))
     h = L.GlobalAveragePooling2D()(h)
@@ -190,8 +191,9 @@ def test_nan_in_data_stops_the_run_and_writes_the_report(data, tmp_path):
     x = x[:256].copy()
     x[40, 3, 3, 0] = np.nan  # one bad pixel in the third batch
     path = tmp_path / "sub" / "report.json"
-    cb = fit_verified(vgg_like(), keras.optimizers.Adam(1e-3), x, y[:256], epochs=2,
-                      on_failure="stop", report_path=path)
+    cb = fit_verified(
+        vgg_like(), keras.optimizers.Adam(1e-3), x, y[:256], epochs=2, on_failure="stop", report_path=path
+    )
     assert problems(cb.findings) == {"training.nan"}
     f = the(cb.findings, "training.nan")
     assert f.evidence["where"] in ("loss", "weights") and "NaN" in f.hint

@@ -20,10 +20,20 @@ import pytest
 from extras import REQUIRED
 
 BACKENDS = [
-    pytest.param("jax", marks=pytest.mark.skipif(importlib.util.find_spec("jax") is None,
-                 reason="JAX is not installed: the JAX-backend path of the training hook is not run here")),
-    pytest.param("torch", marks=pytest.mark.skipif(importlib.util.find_spec("torch") is None and "torch" not in REQUIRED,
-                 reason="PyTorch is not installed: the torch-backend path of the training hook is not run here")),
+    pytest.param(
+        "jax",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("jax") is None,
+            reason="JAX is not installed: the JAX-backend path of the training hook is not run here",
+        ),
+    ),
+    pytest.param(
+        "torch",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("torch") is None and "torch" not in REQUIRED,
+            reason="PyTorch is not installed: the torch-backend path of the training hook is not run here",
+        ),
+    ),
 ]
 
 SCRIPT = textwrap.dedent("""
@@ -46,12 +56,16 @@ SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_other_backends_run_the_same_detectors(backend):
     here = Path(__file__).parent
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2",
-           "PYTHONPATH": os.pathsep.join([str(here), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": os.pathsep.join([str(here), os.environ.get("PYTHONPATH", "")]),
+    }
     proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT")]
     assert lines, proc.stderr[-3000:]
-    out = json.loads(lines[-1][len("RESULT"):])
+    out = json.loads(lines[-1][len("RESULT") :])
     assert out["backend"] == backend
     assert out["healthy"] == []
     assert {"training.dying_relu", "training.constant_output"} <= set(out["killed"])

@@ -49,7 +49,7 @@ def test_momentum_09997_over_a_short_run(data):
     assert problems(cb.findings) == {"training.bn_momentum_high"}
     f = the(cb.findings, "training.bn_momentum_high")
     assert f.evidence["run_steps"] == 384
-    assert f.evidence["initial_weight_left"]["bn1"] == pytest.approx(0.9997 ** 384)
+    assert f.evidence["initial_weight_left"]["bn1"] == pytest.approx(0.9997**384)
     # The measured consequence: moving statistics far from the batch statistics.
     assert max(f.evidence["stat_gap_by_layer"].values()) > 1.0
     assert "momentum=0.99" in f.hint
@@ -76,8 +76,9 @@ def test_seed000_val_loss_stuck_when_bn_updates_are_dropped(data):
     x, y = data
     x, y = x[:192] * 0.03, y[:192]
     val = quadrant_data(128, seed=5, scale=0.03)
-    cb = fit_verified(bn_net(0.9, DroppedUpdatesStep), keras.optimizers.Adam(3e-3), x, y, epochs=4,
-                      validation_data=val, shuffle=True)
+    cb = fit_verified(
+        bn_net(0.9, DroppedUpdatesStep), keras.optimizers.Adam(3e-3), x, y, epochs=4, validation_data=val, shuffle=True
+    )
     assert problems(cb.findings) == {"training.bn_stats_frozen", "training.val_loss_stuck"}
     f = the(cb.findings, "training.val_loss_stuck")
     assert f.evidence["causes"] == ["training.bn_stats_frozen"]

@@ -9,8 +9,11 @@ import pytest
 import tensorflow as tf
 
 if not tf.config.list_physical_devices("GPU"):
-    pytest.skip("no GPU visible to TensorFlow (tf.config.list_physical_devices('GPU') is empty); "
-                "the GPU path of VerifyTraining is not exercised here", allow_module_level=True)
+    pytest.skip(
+        "no GPU visible to TensorFlow (tf.config.list_physical_devices('GPU') is empty); "
+        "the GPU path of VerifyTraining is not exercised here",
+        allow_module_level=True,
+    )
 
 import keras  # noqa: E402
 from training_cases import InferenceModeStep, bn_net, fit_verified, problems, quadrant_data, the  # noqa: E402

@@ -29,8 +29,14 @@ TH = TrainingThresholds()
 
 def _bn_run(**kw) -> RunEvidence:
     """A 300-step run with two watched BatchNorm layers (momentum 0.9: settled after 16 steps)."""
-    base = dict(step=300, run_steps=300, probe=True, bn_momentum={"bn1": 0.9, "bn2": 0.9},
-                bn_stat_gap={"bn1": 0.05, "bn2": 0.04}, output_gap_tv=0.01)
+    base = dict(
+        step=300,
+        run_steps=300,
+        probe=True,
+        bn_momentum={"bn1": 0.9, "bn2": 0.9},
+        bn_stat_gap={"bn1": 0.05, "bn2": 0.04},
+        output_gap_tv=0.01,
+    )
     return RunEvidence(**{**base, **kw})
 
 
@@ -68,15 +74,20 @@ def test_frozen_bn_statistics_fire_with_the_probe_gaps_at_the_end():
     mid = the([judge_bn_frozen(ev)], "training.bn_stats_frozen")
     assert mid.evidence == {"layers": ["bn2"], "step": 300, "bn_layers": 2}
     end = the([judge_bn_frozen(ev, final=True)], "training.bn_stats_frozen")
-    assert end.evidence == {"layers": ["bn2"], "step": 300, "bn_layers": 2, "output_gap_tv": 0.4,
-                            "stat_gap_by_layer": {"bn2": 1.7}}
+    assert end.evidence == {
+        "layers": ["bn2"],
+        "step": 300,
+        "bn_layers": 2,
+        "output_gap_tv": 0.4,
+        "stat_gap_by_layer": {"bn2": 1.7},
+    }
     assert judge_bn_frozen(_bn_run(), final=True) is None
 
 
 def test_momentum_too_high_for_the_run_and_its_healthy_twin():
     slow = _bn_run(bn_momentum={"bn1": 0.9997, "bn2": 0.9997})
     f = the([judge_bn_momentum(slow, TH)], "training.bn_momentum_high")
-    assert f.evidence["initial_weight_left"]["bn1"] == pytest.approx(0.9997 ** 300)
+    assert f.evidence["initial_weight_left"]["bn1"] == pytest.approx(0.9997**300)
     assert "after this run's 300 steps in 2 layer(s): bn1, bn2" in f.message
     assert judge_bn_momentum(_bn_run(), TH) is None
 
@@ -97,18 +108,34 @@ def test_layers_with_frozen_statistics_are_left_to_bn_stats_frozen():
 
 
 def test_run_end_findings_come_in_report_order():
-    ev = _bn_run(weight_change={"conv": 0.02, "dead": 0.0}, peak_update={"conv": 0.5, "dead": 0.0},
-                 bn_unchanged=["bn1"], dead={"relu1": 0.9, "relu2": 0.95}, spread=1e-9,
-                 probe_output=np.full((8, 4), 0.25), input_spread=0.5)
+    ev = _bn_run(
+        weight_change={"conv": 0.02, "dead": 0.0},
+        peak_update={"conv": 0.5, "dead": 0.0},
+        bn_unchanged=["bn1"],
+        dead={"relu1": 0.9, "relu2": 0.95},
+        spread=1e-9,
+        probe_output=np.full((8, 4), 0.25),
+        input_spread=0.5,
+    )
     checks = [f.check for f in judge_run_end(ev, TH, reported=set())]
-    assert checks == ["training.weights_unchanged", "training.update_ratio_high", "training.bn_stats_frozen",
-                      "training.dying_relu", "training.constant_output"]
+    assert checks == [
+        "training.weights_unchanged",
+        "training.update_ratio_high",
+        "training.bn_stats_frozen",
+        "training.dying_relu",
+        "training.constant_output",
+    ]
     # A model already reported as not training at all is not judged again for unchanged weights.
     assert "training.weights_unchanged" not in {f.check for f in judge_run_end(ev, TH, {"training.nothing_training"})}
 
 
 def test_run_end_of_a_healthy_run_is_silent():
-    ev = _bn_run(weight_change={"conv": 0.02, "head": 0.05}, peak_update={"conv": 0.002, "head": 0.004},
-                 dead={"relu1": 0.1, "relu2": 0.0}, spread=0.4, probe_output=np.eye(4)[[0, 1, 2, 3] * 2],
-                 input_spread=0.5)
+    ev = _bn_run(
+        weight_change={"conv": 0.02, "head": 0.05},
+        peak_update={"conv": 0.002, "head": 0.004},
+        dead={"relu1": 0.1, "relu2": 0.0},
+        spread=0.4,
+        probe_output=np.eye(4)[[0, 1, 2, 3] * 2],
+        input_spread=0.5,
+    )
     assert judge_run_end(ev, TH, reported=set()) == []

@@ -57,8 +57,9 @@ def test_cannot_overfit_one_batch_with_a_learning_rate_far_off(data):
 
 
 def test_vanishing_gradients_in_a_deep_sigmoid_stack(data, healthy):
-    report = run_train_check(_compiled(_deep("sigmoid", "glorot_uniform", 10), keras.optimizers.Adam(1e-3)),
-                             data[0], steps=10)
+    report = run_train_check(
+        _compiled(_deep("sigmoid", "glorot_uniform", 10), keras.optimizers.Adam(1e-3)), data[0], steps=10
+    )
     f = the(report.findings, "training.vanishing_gradients")
     assert "d0" in f.evidence["ratio_to_last_layer"] and f.evidence["ratio_to_last_layer"]["d0"] < 1e-4
     assert "BatchNormalization" in f.hint
@@ -92,14 +93,17 @@ def test_unusable_input_is_an_input_error(data):
     with pytest.raises(InputError, match="compiled"):
         run_train_check(vgg_like(), data[0])
     with pytest.raises(InputError, match="label_mode"):
-        run_train_check(_compiled(vgg_like(), "adam"), data[0], label_mode="onehotish")  # "onehot" is an alias of categorical
+        run_train_check(
+            _compiled(vgg_like(), "adam"), data[0], label_mode="onehotish"
+        )  # "onehot" is an alias of categorical
     with pytest.raises(InputError, match="equal"):
         run_train_check(_compiled(vgg_like(), "adam"), (data[0][0], data[0][1][:3]))
 
 
 def test_multi_label_mode_with_softmax_output(data):
-    report = run_train_check(_compiled(vgg_like(), keras.optimizers.Adam(3e-3)), data[0], steps=10,
-                             label_mode="multi_label")
+    report = run_train_check(
+        _compiled(vgg_like(), keras.optimizers.Adam(3e-3)), data[0], steps=10, label_mode="multi_label"
+    )
     assert "training.softmax_multilabel" in problems(report.findings)
 
 

@@ -88,8 +88,9 @@ def test_declared_class_count_against_output_units(data):
     report = run_train_check(model, (data[0], data[2]), steps=3, num_classes=6)
     f = the(report.findings, "training.num_outputs_mismatch")
     assert f.evidence["outputs"] == 4 and f.evidence["classes"] == 6
-    ok = run_train_check(_head(1, "sigmoid", "binary_crossentropy"), (data[0], _labels(data, "binary_ids")),
-                         steps=3, num_classes=2)
+    ok = run_train_check(
+        _head(1, "sigmoid", "binary_crossentropy"), (data[0], _labels(data, "binary_ids")), steps=3, num_classes=2
+    )
     assert "training.num_outputs_mismatch" not in {g.check for g in ok.findings}
 
 

@@ -28,7 +28,7 @@ def quadrant_data(n: int, seed: int = 0, scale: float = 1.0) -> tuple[np.ndarray
     h = SIZE // 2
     for i, c in enumerate(y):
         r, q = divmod(int(c), 2)
-        x[i, r * h:(r + 1) * h, q * h:(q + 1) * h, :] += 2.0
+        x[i, r * h : (r + 1) * h, q * h : (q + 1) * h, :] += 2.0
     return x * scale, keras.utils.to_categorical(y, C).astype("float32")
 
 
@@ -110,13 +110,33 @@ class DroppedUpdatesStep(keras.Model):
         return _update_loss_metric(self, loss)
 
 
-def fit_verified(model, optimizer, x, y, *, loss="categorical_crossentropy", epochs=1, batch_size=16,
-                 probe=None, shuffle=False, validation_data=None, **cb_kwargs) -> VerifyTraining:
+def fit_verified(
+    model,
+    optimizer,
+    x,
+    y,
+    *,
+    loss="categorical_crossentropy",
+    epochs=1,
+    batch_size=16,
+    probe=None,
+    shuffle=False,
+    validation_data=None,
+    **cb_kwargs,
+) -> VerifyTraining:
     """Compile, attach VerifyTraining with a probe batch (default: the first 32 samples), fit."""
     model.compile(optimizer=optimizer, loss=loss)
     cb = VerifyTraining(probe if probe is not None else (x[:32], y[:32]), **cb_kwargs)
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle, validation_data=validation_data,
-              callbacks=[cb], verbose=0)
+    model.fit(
+        x,
+        y,
+        batch_size=batch_size,
+        epochs=epochs,
+        shuffle=shuffle,
+        validation_data=validation_data,
+        callbacks=[cb],
+        verbose=0,
+    )
     return cb
 
 
@@ -163,15 +183,22 @@ def photo_data(n: int, seed: int = 0, size: int = 32) -> tuple[np.ndarray, np.nd
     return x, keras.utils.to_categorical(y, len(photos)).astype("float32")
 
 
-def tutorial_cnn(blocks: int = 3, filters: int = 16, n_out: int = len(PHOTO_CLASSES), size: int = 32,
-                 lr: float = 1e-3, loss: str = "categorical_crossentropy", seed: int = 0) -> keras.Model:
+def tutorial_cnn(
+    blocks: int = 3,
+    filters: int = 16,
+    n_out: int = len(PHOTO_CLASSES),
+    size: int = 32,
+    lr: float = 1e-3,
+    loss: str = "categorical_crossentropy",
+    seed: int = 0,
+) -> keras.Model:
     """A small CNN written the way the Keras/TF tutorials write one: Conv2D(3, same) + BatchNorm + ReLU
     + MaxPooling blocks, global average pooling, a softmax head; Adam, cross-entropy; compiled."""
     keras.utils.set_random_seed(seed)
     inp = keras.Input((size, size, 3))
     x = inp
     for i in range(blocks):
-        x = L.Conv2D(filters * 2 ** i, 3, padding="same", name=f"conv{i}")(x)
+        x = L.Conv2D(filters * 2**i, 3, padding="same", name=f"conv{i}")(x)
         x = L.BatchNormalization(name=f"bn{i}")(x)
         x = L.ReLU(name=f"relu{i}")(x)
         x = L.MaxPooling2D(name=f"pool{i}")(x)
