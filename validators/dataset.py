@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pipecheck.pipeline.manifest import Manifest, load_manifest
+from pipecheck.pipeline.manifest import CHECKSUMS_NAME, Manifest, ShardInfo, load_manifest
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding, Report
 
@@ -176,41 +176,10 @@ def verify_dataset(data_dir: str) -> tuple[list[Finding], dict[str, int]]:
     Returns:
         The findings and a summary ``{"shards": n, "records": n, "bytes": n}``.
     """
-    import hashlib
-    import json
-
-    from pipecheck.pipeline import spec
-    from pipecheck.pipeline.manifest import CHECKSUMS_NAME
-
     manifest = load_manifest(data_dir)
     findings = [f for f in check_dataset(data_dir) if f.check != SHARD_SIZE.id]
-    expected: dict[str, tuple] = {}  # shard file -> (digest function, digests in record order)
-    sums = Path(data_dir) / CHECKSUMS_NAME
-    if sums.is_file():
-        damaged = []
-        for number, line in enumerate(sums.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                key = spec.RECORD_DIGEST_KEY if spec.RECORD_DIGEST_KEY in row else spec.LEGACY_RECORD_DIGEST_KEY
-                digest_of = spec.record_digest if key == spec.RECORD_DIGEST_KEY else spec.legacy_record_digest
-                if not isinstance(row["file"], str) or not isinstance(row[key], list):
-                    raise TypeError("wrong types")
-                expected[row["file"]] = (digest_of, row[key])
-            except (ValueError, TypeError, KeyError, AttributeError):
-                damaged.append(number)
-        if damaged:
-            findings.append(
-                CHECKSUMS_DAMAGED.finding(
-                    f"{sums}: {len(damaged)} line(s) cannot be read (first: line {damaged[0]}); "
-                    "their shards are checked by CRC and sha256 only",
-                    subject=str(sums),
-                    evidence={"lines": damaged[:20]},
-                )
-            )
-    else:
-        findings.append(NO_CHECKSUMS.finding(f"{sums} not found", subject=str(sums)))
+    expected, sums_findings = _expected_digests(Path(data_dir) / CHECKSUMS_NAME)
+    findings += sums_findings
     totals = {"shards": 0, "records": 0, "bytes": 0}
     for info in manifest.splits.values():
         for shard in info.shards:
@@ -219,47 +188,101 @@ def verify_dataset(data_dir: str) -> tuple[list[Finding], dict[str, int]]:
                 continue  # already reported as dataset.shard_missing
             totals["shards"] += 1
             totals["bytes"] += path.stat().st_size
-            digest_of, digests = expected.get(shard.file, (None, None))
-            n = 0
-            changed: list[int] = []
-            try:
-                for n, record in enumerate(spec.iter_records(str(path)), start=1):
-                    if digests is not None and (n > len(digests) or digest_of(record) != digests[n - 1]):
-                        changed.append(n - 1)
-            except ValueError as exc:
-                findings.append(
-                    RECORD_CORRUPT.finding(
-                        f"{shard.file}: {exc} after {n} good record(s)", subject=str(path), evidence={"good_records": n}
-                    )
-                )
-                continue
-            totals["records"] += n
-            if changed:
-                findings.append(
-                    RECORD_CHANGED.finding(
-                        f"{shard.file}: {len(changed)} record(s) differ from the build",
-                        subject=str(path),
-                        evidence={"records": changed[:20]},
-                    )
-                )
-            if n != shard.records:
-                findings.append(
-                    RECORD_COUNT.finding(
-                        f"{shard.file} has {n} records, dataset.json says {shard.records}",
-                        subject=str(path),
-                        evidence={"actual": n, "expected": shard.records},
-                    )
-                )
-            digest = hashlib.sha256()
-            with open(path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-            if digest.hexdigest() != shard.sha256:
-                findings.append(
-                    SHARD_CHECKSUM.finding(
-                        f"{shard.file}: sha256 differs from dataset.json",
-                        subject=str(path),
-                        evidence={"actual": digest.hexdigest(), "expected": shard.sha256},
-                    )
-                )
+            records, shard_findings = _verify_shard(path, shard, expected.get(shard.file, (None, None)))
+            totals["records"] += records
+            findings += shard_findings
     return findings, totals
+
+
+def _expected_digests(sums: Path) -> tuple[dict[str, tuple], list[Finding]]:
+    """``checksums.jsonl`` read: shard file -> (digest function, digests in record order), and a
+    finding when the file is missing or has lines that cannot be read (those shards get no digests).
+    """
+    import json
+
+    from pipecheck.pipeline import spec
+
+    if not sums.is_file():
+        return {}, [NO_CHECKSUMS.finding(f"{sums} not found", subject=str(sums))]
+    expected: dict[str, tuple] = {}
+    damaged = []
+    for number, line in enumerate(sums.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            key = spec.RECORD_DIGEST_KEY if spec.RECORD_DIGEST_KEY in row else spec.LEGACY_RECORD_DIGEST_KEY
+            digest_of = spec.record_digest if key == spec.RECORD_DIGEST_KEY else spec.legacy_record_digest
+            if not isinstance(row["file"], str) or not isinstance(row[key], list):
+                raise TypeError("wrong types")
+            expected[row["file"]] = (digest_of, row[key])
+        except (ValueError, TypeError, KeyError, AttributeError):
+            damaged.append(number)
+    if not damaged:
+        return expected, []
+    return expected, [
+        CHECKSUMS_DAMAGED.finding(
+            f"{sums}: {len(damaged)} line(s) cannot be read (first: line {damaged[0]}); "
+            "their shards are checked by CRC and sha256 only",
+            subject=str(sums),
+            evidence={"lines": damaged[:20]},
+        )
+    ]
+
+
+def _verify_shard(path: Path, shard: ShardInfo, expected: tuple) -> tuple[int, list[Finding]]:
+    """One shard against the build: its records (CRC, each digest in ``expected`` if any), their
+    count, its sha256. Returns the records read (0 when the shard is corrupt) and the findings.
+    """
+    from pipecheck.pipeline import spec
+
+    digest_of, digests = expected
+    n = 0
+    changed: list[int] = []
+    try:
+        for n, record in enumerate(spec.iter_records(str(path)), start=1):
+            if digests is not None and (n > len(digests) or digest_of(record) != digests[n - 1]):
+                changed.append(n - 1)
+    except ValueError as exc:
+        return 0, [
+            RECORD_CORRUPT.finding(
+                f"{shard.file}: {exc} after {n} good record(s)", subject=str(path), evidence={"good_records": n}
+            )
+        ]
+    findings = []
+    if changed:
+        findings.append(
+            RECORD_CHANGED.finding(
+                f"{shard.file}: {len(changed)} record(s) differ from the build",
+                subject=str(path),
+                evidence={"records": changed[:20]},
+            )
+        )
+    if n != shard.records:
+        findings.append(
+            RECORD_COUNT.finding(
+                f"{shard.file} has {n} records, dataset.json says {shard.records}",
+                subject=str(path),
+                evidence={"actual": n, "expected": shard.records},
+            )
+        )
+    sha256 = _file_sha256(path)
+    if sha256 != shard.sha256:
+        findings.append(
+            SHARD_CHECKSUM.finding(
+                f"{shard.file}: sha256 differs from dataset.json",
+                subject=str(path),
+                evidence={"actual": sha256, "expected": shard.sha256},
+            )
+        )
+    return n, findings
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
