@@ -175,24 +175,38 @@ def check_class_counts(labels: LabelSet, thresholds: LabelThresholds | None = No
     """
     th = thresholds or LabelThresholds()
     counts = labels.counts()
-    classes = labels.classes
     train = labels.train_split()
+    # Labels outside the vocabulary are reported once, as such, not again as missing or rare.
+    declared = np.array([c not in labels.out_of_vocabulary for c in labels.classes], dtype=bool)
+    out = _out_of_vocabulary(labels, th)
+    out += _per_class_counts(labels, counts, train, th, declared)
+    out += _imbalance(labels, counts[train], train, th, declared)
+    out += _label_cardinality(labels, counts)
+    return out
+
+
+def _out_of_vocabulary(labels: LabelSet, th: LabelThresholds) -> list[Finding]:
+    if not labels.out_of_vocabulary:
+        return []
+    oov = sorted(labels.out_of_vocabulary.items(), key=lambda kv: -kv[1])
+    return [
+        OUT_OF_VOCABULARY.finding(
+            f"{len(oov)} label(s) outside the vocabulary: "
+            + ", ".join(f"{k} ({v:,} images)" for k, v in oov[: th.max_listed]),
+            subject=", ".join(k for k, _ in oov[: th.max_listed]),
+            evidence={"labels": dict(oov)},
+        )
+    ]
+
+
+def _per_class_counts(
+    labels: LabelSet, counts: dict[str, SplitCounts], train: str, th: LabelThresholds, declared: np.ndarray
+) -> list[Finding]:
+    """``empty_class``, ``missing_in_train``, ``too_few_train``, then ``too_few_val`` per evaluation split."""
+    classes = labels.classes
     ct = counts[train]
     total = np.sum([c.positives for c in counts.values()], axis=0)
-    # Labels outside the vocabulary are reported once, as such, not again as missing or rare.
-    declared = np.array([c not in labels.out_of_vocabulary for c in classes], dtype=bool)
     out: list[Finding] = []
-
-    if labels.out_of_vocabulary:
-        oov = sorted(labels.out_of_vocabulary.items(), key=lambda kv: -kv[1])
-        out.append(
-            OUT_OF_VOCABULARY.finding(
-                f"{len(oov)} label(s) outside the vocabulary: "
-                + ", ".join(f"{k} ({v:,} images)" for k, v in oov[: th.max_listed]),
-                subject=", ".join(k for k, _ in oov[: th.max_listed]),
-                evidence={"labels": dict(oov)},
-            )
-        )
 
     def per_class(check_id: str, mask: np.ndarray, msg: Any, noun: str, order: np.ndarray) -> None:
         items = [
@@ -228,9 +242,12 @@ def check_class_counts(labels: LabelSet, thresholds: LabelThresholds | None = No
             f"have fewer than {th.min_eval} {s} images",
             cs.positives,
         )
+    return out
 
-    out += _imbalance(labels, ct, train, th, declared)
 
+def _label_cardinality(labels: LabelSet, counts: dict[str, SplitCounts]) -> list[Finding]:
+    """Per split: ``unlabeled_images`` and ``multiple_labels_single_label_data``."""
+    out: list[Finding] = []
     for s, cs in counts.items():
         empty = int(cs.cardinality[0]) if cs.cardinality.size else 0
         if empty and not (labels.multi_label and labels.allow_empty):
