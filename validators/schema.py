@@ -64,6 +64,10 @@ def _name(feature) -> str:
     return feature.name
 
 
+# (feature, split, TFDV's short reason, finding) per reason TFDV gives for a feature.
+Hit = tuple[str, str, str, Finding]
+
+
 def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> list[Finding]:
     """Infer a schema from train statistics and validate the other splits against it.
 
@@ -92,15 +96,33 @@ def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> l
     if damaged:
         return damaged
     train = loaded["train"]
-    n_train = train.datasets[0].num_examples
     schema = tfdv.infer_schema(train)
-    group = manifest.get("options", {}).get("group_field")
+    _tune(schema, manifest.get("options", {}).get("group_field"), stats_mod.LABEL_COLUMN, t)
+    findings: list[Finding] = []
+    meta_hits: dict[registry.CheckInfo, list[Hit]] = {}
+    for split in manifest["statistics"]:
+        if split == "train":
+            continue
+        for check, hit in _validate_split(tfdv, schema, train, split, loaded[split], t):
+            if hit[0].startswith(META):
+                meta_hits.setdefault(check, []).append(hit)
+            else:
+                findings.append(hit[3])
+    n_train = train.datasets[0].num_examples
+    for check, hits in sorted(meta_hits.items(), key=lambda item: item[0].id):
+        # One metadata feature keeps its own finding(s); several are one finding naming them.
+        findings += [h[3] for h in hits] if len({h[0] for h in hits}) == 1 else [_grouped(check, hits, n_train)]
+    return findings
+
+
+def _tune(schema, group: str | None, label_column: str, t: SchemaThresholds) -> None:
+    """Tune train's inferred schema in place against the false alarms the module docstring names."""
     for feature in schema.feature:
         name = _name(feature)
         if group and name == f"meta/{group}":
             feature.ClearField("domain")  # groups are disjoint across splits by construction
             continue
-        if name == stats_mod.LABEL_COLUMN:
+        if name == label_column:
             feature.drift_comparator.infinity_norm.threshold = t.label_linf
         elif feature.HasField("domain"):
             feature.drift_comparator.infinity_norm.threshold = t.categorical_linf
@@ -109,52 +131,50 @@ def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> l
             feature.drift_comparator.jensen_shannon_divergence.threshold = t.numeric_js
         # Presence varies naturally for optional sidecar fields; absence itself is not an anomaly.
         feature.presence.min_fraction = 0.0
-    findings: list[Finding] = []
-    meta_hits: dict[
-        registry.CheckInfo, list[tuple[str, str, str, Finding]]
-    ] = {}  # check -> (feature, split, reason, finding)
-    for split in manifest["statistics"]:
-        if split == "train":
-            continue
-        other = loaded[split]
-        n_other = other.datasets[0].num_examples
-        local = type(schema)()
-        local.CopyFrom(schema)
-        if min(n_train, n_other) < t.min_examples_numeric:
-            for feature in local.feature:
-                feature.drift_comparator.ClearField("jensen_shannon_divergence")
-        anomalies = tfdv.validate_statistics(other, local, previous_statistics=train)
-        for feature_name, info in sorted(anomalies.anomaly_info.items()):
-            for reason in info.reason:
-                text = f"{reason.short_description} {reason.description}".lower()
-                drift = "distance" in text or "divergence" in text
-                check = DRIFT if drift else ANOMALY
-                message = f"{split} vs train, {feature_name}: {' '.join(reason.description.split())}"
-                one = check.finding(
-                    message,
-                    subject=feature_name,
-                    evidence={
-                        "split": split,
-                        "tfdv_reason": reason.short_description,
-                        "train_examples": n_train,
-                        f"{split}_examples": n_other,
-                    },
-                )
-                if feature_name.startswith(META):
-                    meta_hits.setdefault(check, []).append((feature_name, split, reason.short_description, one))
-                else:
-                    findings.append(one)
-    for check, hits in sorted(meta_hits.items(), key=lambda item: item[0].id):
-        # One metadata feature keeps its own finding(s); several are one finding naming them.
-        findings += [h[3] for h in hits] if len({h[0] for h in hits}) == 1 else [_grouped(check, hits, n_train)]
-    return findings
+
+
+def _validate_split(
+    tfdv, schema, train, split: str, other, t: SchemaThresholds
+) -> list[tuple[registry.CheckInfo, Hit]]:
+    """One split's statistics validated against train's schema, drift judged against train's.
+
+    Returns:
+        The check (anomaly or drift) and the hit for every reason TFDV gives, features sorted.
+    """
+    n_train = train.datasets[0].num_examples
+    n_other = other.datasets[0].num_examples
+    local = type(schema)()
+    local.CopyFrom(schema)
+    if min(n_train, n_other) < t.min_examples_numeric:
+        for feature in local.feature:
+            feature.drift_comparator.ClearField("jensen_shannon_divergence")
+    anomalies = tfdv.validate_statistics(other, local, previous_statistics=train)
+    hits: list[tuple[registry.CheckInfo, Hit]] = []
+    for feature_name, info in sorted(anomalies.anomaly_info.items()):
+        for reason in info.reason:
+            text = f"{reason.short_description} {reason.description}".lower()
+            drift = "distance" in text or "divergence" in text
+            check = DRIFT if drift else ANOMALY
+            message = f"{split} vs train, {feature_name}: {' '.join(reason.description.split())}"
+            one = check.finding(
+                message,
+                subject=feature_name,
+                evidence={
+                    "split": split,
+                    "tfdv_reason": reason.short_description,
+                    "train_examples": n_train,
+                    f"{split}_examples": n_other,
+                },
+            )
+            hits.append((check, (feature_name, split, reason.short_description, one)))
+    return hits
 
 
 META = "meta/"
 SUBJECTS_LISTED = 20  # metadata features named in a grouped finding's evidence
 
 
-def _grouped(check: registry.CheckInfo, hits: list[tuple[str, str, str, Finding]], n_train: int) -> Finding:
+def _grouped(check: registry.CheckInfo, hits: list[Hit], n_train: int) -> Finding:
     """One finding for every metadata feature a check flagged (one per key buried the report: a
     1,000-field sidecar gave 1,000 warnings), naming the features and counting them per split.
     """
