@@ -120,28 +120,11 @@ def check_label_skew(labels: LabelSet, thresholds: LabelThresholds | None = None
     if not pairs:
         return []
     alpha_test = th.alpha / (max(1, len(labels.classes)) * len(pairs))
-    # One one-sided test per class and direction (split lacks it / reference lacks it) and pair.
-    p_absent = {
-        (src, dst): absence_pvalue(
-            counts[src].positives, counts[src].n_images, counts[dst].positives, counts[dst].n_images
-        )
-        for a, b in pairs
-        for src, dst in ((a, b), (b, a))
-    }
-    alpha_absent, n_testable = exact_bonferroni_level(np.concatenate(list(p_absent.values())), th.alpha)
+    absence = _absence_tests(counts, pairs, th)
     per_pair = {
-        (a, b): _pair_skew(
-            labels.classes, a, counts[a], b, counts[b], th, alpha_test, (p_absent, alpha_absent, n_testable)
-        )
-        for a, b in pairs
+        (a, b): _pair_skew(labels.classes, a, counts[a], b, counts[b], th, alpha_test, absence) for a, b in pairs
     }
-    # A class missing from a split is named once, against the reference that makes it clearest.
-    clearest: dict[tuple[str, str], dict[str, Any]] = {}
-    for absent, _ in per_pair.values():
-        for it in absent:
-            key = (it["class"], it["split"])
-            if key not in clearest or it["p_value"] < clearest[key]["p_value"]:
-                clearest[key] = it
+    clearest = _clearest_absences(per_pair)
     out: list[Finding] = []
     for a, b in pairs:
         absent, gaps = per_pair[(a, b)]
@@ -168,6 +151,41 @@ def check_label_skew(labels: LabelSet, thresholds: LabelThresholds | None = None
     return out
 
 
+# What _pair_skew needs to judge absences: p-value per (reference, split) and class, the per-test
+# level that keeps the family-wise error at alpha, and how many tests that level counted.
+Absence = tuple[dict[tuple[str, str], np.ndarray], float, int]
+
+
+def _absence_tests(counts: dict[str, SplitCounts], pairs: list[tuple[str, str]], th: LabelThresholds) -> Absence:
+    # One one-sided test per class and direction (split lacks it / reference lacks it) and pair.
+    p_absent = {
+        (src, dst): absence_pvalue(
+            counts[src].positives, counts[src].n_images, counts[dst].positives, counts[dst].n_images
+        )
+        for a, b in pairs
+        for src, dst in ((a, b), (b, a))
+    }
+    alpha_absent, n_testable = exact_bonferroni_level(np.concatenate(list(p_absent.values())), th.alpha)
+    return p_absent, alpha_absent, n_testable
+
+
+def _clearest_absences(
+    per_pair: dict[tuple[str, str], tuple[list[dict[str, Any]], list[dict[str, Any]]]],
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """A class missing from a split is named once, against the reference that makes it clearest."""
+    clearest: dict[tuple[str, str], dict[str, Any]] = {}
+    for absent, _ in per_pair.values():
+        for it in absent:
+            key = (it["class"], it["split"])
+            if key not in clearest or it["p_value"] < clearest[key]["p_value"]:
+                clearest[key] = it
+    return clearest
+
+
+# Per split: its counts and the lower and upper Wilson bounds of each class's prevalence.
+Side = dict[str, tuple[SplitCounts, np.ndarray, np.ndarray]]
+
+
 def _pair_skew(
     classes: list[str],
     a: str,
@@ -176,17 +194,28 @@ def _pair_skew(
     cb: SplitCounts,
     th: LabelThresholds,
     alpha_test: float,
-    absence: tuple[dict[tuple[str, str], np.ndarray], float, int],
+    absence: Absence,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    p_absent_by, alpha_absent, n_testable = absence
+    """One pair's classes absent from one split (worst first), then its prevalence gaps (worst first)."""
     side = {
         a: (ca, *wilson_interval(ca.positives, ca.n_images, th.ci_level)),
         b: (cb, *wilson_interval(cb.positives, cb.n_images, th.ci_level)),
     }
+    absent, absent_mask = _absences(classes, side, a, b, th, absence)
+    return absent, _gaps(classes, side, a, b, th, alpha_test, absent_mask)
 
-    def ci(split: str, i: int) -> str:
-        return f"CI {format_pct(side[split][1][i])}–{format_pct(side[split][2][i])}"
 
+def _ci(side: Side, split: str, i: int) -> str:
+    return f"CI {format_pct(side[split][1][i])}–{format_pct(side[split][2][i])}"
+
+
+def _absences(
+    classes: list[str], side: Side, a: str, b: str, th: LabelThresholds, absence: Absence
+) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Classes with no image in one split of the pair although the other predicts some, in both
+    directions, most expected images first; and the mask of those classes.
+    """
+    p_absent_by, alpha_absent, n_testable = absence
     absent: list[dict[str, Any]] = []
     absent_mask = np.zeros(len(classes), dtype=bool)
     for src, dst in ((a, b), (b, a)):
@@ -204,7 +233,7 @@ def _pair_skew(
                     "class": classes[i],
                     "severity": "error" if error else "warning",
                     "message": f"{classes[i]}: {format_pct(cs.prevalence[i])} of {src} images "
-                    f"({ci(src, i)}) but 0 of {cd.n_images:,} {dst} images; "
+                    f"({_ci(side, src, i)}) but 0 of {cd.n_images:,} {dst} images; "
                     f"~{expected:,.{0 if expected >= 10 else 1}f} expected, {format_p(p_absent[i])} "
                     "for a random split",
                     "split": dst,
@@ -221,7 +250,14 @@ def _pair_skew(
                 }
             )
     absent.sort(key=lambda it: -it["expected"])
+    return absent, absent_mask
 
+
+def _gaps(
+    classes: list[str], side: Side, a: str, b: str, th: LabelThresholds, alpha_test: float, absent_mask: np.ndarray
+) -> list[dict[str, Any]]:
+    """Classes (not already absent) whose prevalence differs significantly and clearly, largest |h| first."""
+    ca, cb = side[a][0], side[b][0]
     h = cohens_h(ca.prevalence, cb.prevalence)
     diff = cb.prevalence - ca.prevalence
     pvals = two_proportion_pvalue(ca.positives, ca.n_images, cb.positives, cb.n_images)
@@ -233,8 +269,8 @@ def _pair_skew(
             {
                 "class": classes[i],
                 "severity": "error" if abs(h[i]) >= th.error_cohens_h else "warning",
-                "message": f"{classes[i]}: {format_pct(ca.prevalence[i])} of {a} images ({ci(a, i)}) vs "
-                f"{format_pct(cb.prevalence[i])} of {b} images ({ci(b, i)}); Cohen's h {h[i]:+.2f}, "
+                "message": f"{classes[i]}: {format_pct(ca.prevalence[i])} of {a} images ({_ci(side, a, i)}) vs "
+                f"{format_pct(cb.prevalence[i])} of {b} images ({_ci(side, b, i)}); Cohen's h {h[i]:+.2f}, "
                 f"{format_p(pvals[i])}",
                 "split_a": a,
                 "split_b": b,
@@ -251,7 +287,7 @@ def _pair_skew(
                 "alpha_per_test": alpha_test,
             }
         )
-    return absent, gaps
+    return gaps
 
 
 def _labels_per_image(a: str, ca: SplitCounts, b: str, cb: SplitCounts, th: LabelThresholds) -> list[Finding]:
