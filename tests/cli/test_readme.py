@@ -129,11 +129,17 @@ def _module_strings(tree: ast.Module) -> dict[str, str]:
     return out
 
 
+def _module_name(path: Path) -> str:
+    """The import name of a validators file (a package's ``__init__.py`` is the package)."""
+    parts = path.relative_to(VALIDATORS).with_suffix("").parts
+    return ".".join(("pipecheck.validators", *(parts[:-1] if parts[-1] == "__init__" else parts)))
+
+
 def _handles() -> dict[str, dict[str, str]]:
-    """Per validators module, its check handles: ``NAME = define("family.code", ...)`` -> {NAME: id}."""
+    """Per validators module (import name), its check handles: ``NAME = define("family.code", ...)`` -> {NAME: id}."""
     out: dict[str, dict[str, str]] = {}
     for path in sorted(VALIDATORS.rglob("*.py")):
-        names = out.setdefault(path.stem, {})
+        names = out.setdefault(_module_name(path), {})
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
             if (
                 isinstance(node, ast.Assign)
@@ -153,7 +159,7 @@ def _visible_handles(tree: ast.Module, own: dict[str, str], handles: dict[str, d
     seen = dict(own)
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipecheck.validators."):
-            theirs = handles.get(node.module.rsplit(".", 1)[1], {})
+            theirs = handles.get(node.module, {})
             for alias in node.names:
                 if alias.name in theirs:
                     seen[alias.asname or alias.name] = theirs[alias.name]
@@ -190,7 +196,7 @@ def emitted_check_ids() -> dict[str, str]:
     handles = _handles()
     for path in sorted(VALIDATORS.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        visible = _visible_handles(tree, handles.get(path.stem, {}), handles)
+        visible = _visible_handles(tree, handles.get(_module_name(path), {}), handles)
         consts = {**_module_strings(tree), **visible}
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and node.args):

@@ -23,12 +23,7 @@ from pipecheck.validators import registry
 
 define = registry.define
 
-# Fatal checks: with ``on_failure="stop"`` the callback stops training when one of these is certain.
-FATAL_CHECKS = frozenset(
-    {"training.nan", "training.constant_output", "training.nothing_training", "training.bn_stats_frozen"}
-)
-
-define(
+INIT_LOSS_OFF = define(
     "training.init_loss_off",
     "warning",
     "Loss at initialisation is far above its expected value (ln C for softmax cross-entropy, "
@@ -36,7 +31,7 @@ define(
     "Standardise the inputs (the backbone's preprocess_input, or x/127.5-1) and keep the output "
     "layer's default initialisation; a loss far above ln C at step 0 means saturated logits.",
 )
-define(
+CANNOT_OVERFIT = define(
     "training.cannot_overfit",
     "error",
     "The model cannot overfit one fixed small batch: its loss does not move, or falls no faster than "
@@ -44,47 +39,47 @@ define(
     "Check that the labels match the images, that layers are trainable, that the learning rate is "
     "sane (Adam 1e-3, fine-tuning 1e-4..1e-5) and that the loss matches the output layer.",
 )
-define(
+NOTHING_TRAINING = define(
     "training.nothing_training",
     "error",
     "No trainable weight changes during training steps (or the model has no trainable weights).",
     "Set layer.trainable = True on the layers meant to learn (at least the head) and recompile; "
     "check that the learning rate is not 0 and that the custom train_step applies the gradients.",
 )
-define(
+WEIGHTS_UNCHANGED = define(
     "training.weights_unchanged",
     "warning",
     "Some trainable layers never change their weights during training steps.",
     "If the layer is meant to be frozen set layer.trainable = False or declare it with "
     "VerifyTraining(frozen=[...]); otherwise look for a stop_gradient/disconnected branch.",
 )
-define(
+UPDATE_RATIO_HIGH = define(
     "training.update_ratio_high",
     "warning",
     "Per-step update size ||dW||/||W|| is too large for some layers (the weights are being overwritten).",
     "Lower the learning rate (fine-tuning with RMSprop/Adam: 1e-4..1e-5, not 1e-2) or add warm-up.",
 )
-define(
+UPDATE_RATIO_LOW = define(
     "training.update_ratio_low",
     "warning",
     "Per-step update size ||dW||/||W|| is so small that the weights barely move.",
     "Raise the learning rate (Adam: 1e-3 is a sane start) or check the learning-rate schedule.",
 )
-define(
+BN_STATS_FROZEN = define(
     "training.bn_stats_frozen",
     "error",
     "BatchNormalization moving mean/variance do not change although training steps ran.",
     "Call the model with training=True in the training step (or use model.fit) so BatchNormalization "
     "updates its moving statistics; in a stateless step keep the returned non-trainable variables.",
 )
-define(
+BN_MOMENTUM_HIGH = define(
     "training.bn_momentum_high",
     "warning",
     "BatchNormalization momentum is so high that the moving statistics stay near their initial "
     "values for this run's length.",
     "Use BatchNormalization(momentum=0.99) or 0.9 for short runs (0.9997 needs tens of thousands of steps).",
 )
-define(
+BN_TRAIN_INFER_GAP = define(
     "training.bn_train_infer_gap",
     "warning",
     "Outputs in training mode and inference mode differ a lot on the same batch, caused by "
@@ -92,13 +87,13 @@ define(
     "Shuffle the training data so batches mix classes, use larger batches, or run the frozen "
     "backbone with training=False (base(x, training=False)) so it always uses its moving statistics.",
 )
-define(
+DYING_RELU = define(
     "training.dying_relu",
     "warning",
     "Many ReLU layers have a large fraction of units that output <= 0 for every probe sample.",
     "Lower the learning rate, standardise the inputs, use he_normal initialisation, or switch to LeakyReLU/ELU.",
 )
-define(
+VANISHING_GRADIENTS = define(
     "training.vanishing_gradients",
     "warning",
     "Gradients of early layers are orders of magnitude smaller (relative to their weights) than "
@@ -106,61 +101,61 @@ define(
     "Add BatchNormalization or residual connections, use he_normal initialisation with ReLU, or "
     "avoid saturating activations (sigmoid/tanh) in deep stacks.",
 )
-define(
+EXPLODING_GRADIENTS = define(
     "training.exploding_gradients",
     "warning",
     "Gradients of some layers are orders of magnitude larger (relative to their weights) than those of the last layer.",
     "Lower the learning rate, standardise the inputs, or clip gradients (optimizer clipnorm=1.0).",
 )
-define(
+NAN = define(
     "training.nan",
     "error",
     "NaN or Inf in the loss, the weights or the gradients.",
     "Look for NaN/Inf in the input data, lower the learning rate, and use a loss built from logits "
     "(from_logits=True with a linear output) instead of log of a softmax.",
 )
-define(
+CONSTANT_OUTPUT = define(
     "training.constant_output",
     "error",
     "The model's outputs barely vary across different inputs (the same prediction for every image).",
     "Standardise the inputs, lower the learning rate, and replace ReLU by LeakyReLU/ELU if the "
     "ReLU units died; check that the inputs are not all identical.",
 )
-define(
+INPUT_INDEPENDENT = define(
     "training.input_independent",
     "error",
     "After training, the loss on real inputs is no better than the loss on zeroed inputs.",
     "The model ignores its input: check the preprocessing (images all zero/constant?), dead ReLU "
     "layers and the learning rate.",
 )
-define(
+PROBABILITIES_AS_LOGITS = define(
     "training.probabilities_as_logits",
     "error",
     "The output layer applies softmax/sigmoid but the loss is built with from_logits=True.",
     "Either remove the output activation (Dense(C)) and keep from_logits=True, or keep the "
     "activation and use from_logits=False.",
 )
-define(
+LOGITS_AS_PROBABILITIES = define(
     "training.logits_as_probabilities",
     "error",
     "The output layer is linear (logits) but the loss expects probabilities (from_logits=False).",
     "Build the loss with from_logits=True (e.g. keras.losses.CategoricalCrossentropy(from_logits=True)) "
     "or add activation='softmax'/'sigmoid' to the output layer.",
 )
-define(
+SOFTMAX_MULTILABEL = define(
     "training.softmax_multilabel",
     "error",
     "Softmax output / categorical cross-entropy used with multi-label targets (several 1s per row).",
     "For multi-label data use Dense(C, activation='sigmoid') with binary_crossentropy.",
 )
-define(
+SIGMOID_SINGLE_LABEL = define(
     "training.sigmoid_single_label",
     "warning",
     "Sigmoid output with binary cross-entropy used with single-label (one-hot) targets.",
     "For single-label data use Dense(C, activation='softmax') with categorical_crossentropy "
     "(or sparse_categorical_crossentropy for integer labels).",
 )
-define(
+NUM_OUTPUTS_MISMATCH = define(
     "training.num_outputs_mismatch",
     "error",
     "The number of model outputs differs from the number of classes in the data.",
@@ -168,7 +163,7 @@ define(
     "and the loss fit the labels: integer ids -> sparse_categorical_crossentropy, one-hot rows -> "
     "categorical_crossentropy, multi-hot rows or one sigmoid unit -> binary_crossentropy.",
 )
-define(
+VAL_LOSS_STUCK = define(
     "training.val_loss_stuck",
     "warning",
     "Validation loss does not move while the training loss falls.",
@@ -176,19 +171,23 @@ define(
     "step, lower momentum), a different preprocessing for validation, or a validation split with "
     "other labels.",
 )
-define(
+STOPPED = define(
     "training.stopped",
     "info",
     "VerifyTraining stopped training early because a fatal symptom was certain.",
     "Fix the fatal finding(s) of this report and restart the run.",
 )
-define(
+PROBE_SKIPPED = define(
     "training.probe_skipped",
     "info",
     "A training probe could not run on this model or backend; its detector was skipped.",
     "Use a functional or Sequential Keras model with a known input shape, on the TensorFlow, JAX or "
     "PyTorch backend (the ones with a gradient probe).",
 )
+
+
+# Fatal checks (their ids): with ``on_failure="stop"`` the callback stops training when one is certain.
+FATAL_CHECKS = frozenset({NAN.id, CONSTANT_OUTPUT.id, NOTHING_TRAINING.id, BN_STATS_FROZEN.id})
 
 
 @dataclass

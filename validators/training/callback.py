@@ -14,9 +14,17 @@ from typing import Any
 import keras
 import numpy as np
 from pipecheck.pipeline.errors import InputError
-from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding, Report
-from pipecheck.validators.training import FATAL_CHECKS, TrainingThresholds, judge, probes
+from pipecheck.validators.training import (
+    FATAL_CHECKS,
+    NAN,
+    PROBE_SKIPPED,
+    STOPPED,
+    VAL_LOSS_STUCK,
+    TrainingThresholds,
+    judge,
+    probes,
+)
 
 
 def first_batch(data: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -127,8 +135,7 @@ class VerifyTraining(keras.callbacks.Callback):
         if finding.check in FATAL_CHECKS and self.on_failure == "stop" and self.stopped_at is None:
             self.stopped_at = self.step
             self.model.stop_training = True
-            self._found["training.stopped"] = registry.finding(
-                "training.stopped",
+            self._found[STOPPED.id] = STOPPED.finding(
                 f"Training stopped at step {self.step}: {finding.check} is certain.",
                 subject=finding.check,
                 evidence={"step": self.step, "cause": finding.check},
@@ -158,8 +165,7 @@ class VerifyTraining(keras.callbacks.Callback):
             self._watch_weights()
         if self.probe is None:
             self._add(
-                registry.finding(
-                    "training.probe_skipped",
+                PROBE_SKIPPED.finding(
                     "No probe_data given: dead-ReLU, constant-output, BatchNorm-gap, "
                     "initial-loss and output/loss checks were skipped.",
                     subject="probe_data",
@@ -179,8 +185,7 @@ class VerifyTraining(keras.callbacks.Callback):
         self._act = probes.ActivationProbe(model)
         if not self._act.ok:
             self._add(
-                registry.finding(
-                    "training.probe_skipped",
+                PROBE_SKIPPED.finding(
                     f"Dead-ReLU and BatchNorm-gap probes skipped: {self._act.why}.",
                     subject="model",
                 )
@@ -279,11 +284,11 @@ class VerifyTraining(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None) -> None:
         # After NaN weights every probe output is NaN too: the NaN finding is the whole story.
-        if self.step > 0 and "training.nan" not in self._found:
+        if self.step > 0 and NAN.id not in self._found:
             self._collect_run_end()
             for f in judge.judge_run_end(self.ev, self.th, set(self._found)):
                 self._add(f)
-            causes = sorted(c for c in self._found if c not in ("training.probe_skipped", "training.val_loss_stuck"))
+            causes = sorted(c for c in self._found if c not in (PROBE_SKIPPED.id, VAL_LOSS_STUCK.id))
             self._add(judge.judge_val_stuck(self.ev.history, self.th, causes))
         self.write_report()
 

@@ -13,9 +13,29 @@ from typing import Collection
 
 import numpy as np
 from pipecheck.pipeline.labels import LabelMode
-from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.training import TrainingThresholds
+from pipecheck.validators.training import (
+    BN_MOMENTUM_HIGH,
+    BN_STATS_FROZEN,
+    BN_TRAIN_INFER_GAP,
+    CONSTANT_OUTPUT,
+    DYING_RELU,
+    EXPLODING_GRADIENTS,
+    INIT_LOSS_OFF,
+    LOGITS_AS_PROBABILITIES,
+    NAN,
+    NOTHING_TRAINING,
+    NUM_OUTPUTS_MISMATCH,
+    PROBABILITIES_AS_LOGITS,
+    SIGMOID_SINGLE_LABEL,
+    SOFTMAX_MULTILABEL,
+    UPDATE_RATIO_HIGH,
+    UPDATE_RATIO_LOW,
+    VAL_LOSS_STUCK,
+    VANISHING_GRADIENTS,
+    WEIGHTS_UNCHANGED,
+    TrainingThresholds,
+)
 from pipecheck.validators.training.probes import LossInfo, activation_name, expected_init_loss, output_layer
 
 # Output activations that cannot give probabilities under a from_logits=False loss: they output 0
@@ -97,8 +117,7 @@ def judge_output_loss(
     }
     if probs and info.from_logits:
         out.append(
-            registry.finding(
-                "training.probabilities_as_logits",
+            PROBABILITIES_AS_LOGITS.finding(
                 f"Output layer '{last.name}' applies {kind} but the loss {info.name} is built with "
                 "from_logits=True: probabilities are squashed a second time and gradients nearly vanish.",
                 subject=last.name,
@@ -112,8 +131,7 @@ def judge_output_loss(
             else "is linear (outputs outside [0, 1])"
         )
         out.append(
-            registry.finding(
-                "training.logits_as_probabilities",
+            LOGITS_AS_PROBABILITIES.finding(
                 f"Output layer '{last.name}' {what} but the loss {info.name} expects probabilities "
                 "(from_logits=False): Keras clips them and the loss is meaningless.",
                 subject=last.name,
@@ -124,8 +142,7 @@ def judge_output_loss(
     n_out = int(flat.shape[1])
     if labels["form"] == LabelMode.MULTI_HOT and (kind == "softmax" or info.kind == "categorical"):
         out.append(
-            registry.finding(
-                "training.softmax_multilabel",
+            SOFTMAX_MULTILABEL.finding(
                 f"Targets have up to {labels['max_labels_per_row']:.0f} positive labels per row but the model "
                 f"uses {kind} / {info.name}, which forces the classes to compete.",
                 subject=last.name,
@@ -134,8 +151,7 @@ def judge_output_loss(
         )
     if labels["form"] == "one_hot" and kind == "sigmoid" and info.kind == "binary" and n_out > 2:
         out.append(
-            registry.finding(
-                "training.sigmoid_single_label",
+            SIGMOID_SINGLE_LABEL.finding(
                 f"Every target row has exactly one positive label among {n_out} but the model uses sigmoid "
                 "with binary cross-entropy (independent classes).",
                 subject=last.name,
@@ -180,8 +196,7 @@ def judge_label_shapes(
     if not why:
         return []
     return [
-        registry.finding(
-            "training.num_outputs_mismatch",
+        NUM_OUTPUTS_MISMATCH.finding(
             f"The model's output ({n_out} unit{'s' if n_out != 1 else ''}) does not fit the labels and the loss: "
             f"{why}.",
             subject=subject,
@@ -211,8 +226,7 @@ def judge_init_loss(
         return []
     what = f"ln {n_outputs} = {high:.3f}" if low == high else f"{low:.3f}..{high:.3f} (prior entropy..ln 2)"
     return [
-        registry.finding(
-            "training.init_loss_off",
+        INIT_LOSS_OFF.finding(
             f"Loss at initialisation is {loss0:.3f}, expected about {what} for {info.name}.",
             subject=info.name,
             evidence={
@@ -233,8 +247,7 @@ def judge_dead(dead: dict[str, float], th: TrainingThresholds, step: int) -> Fin
     dying = {k: v for k, v in dead.items() if v > th.dead_unit_fraction}
     if len(dying) / len(dead) <= th.dead_layer_fraction:
         return None
-    return registry.finding(
-        "training.dying_relu",
+    return DYING_RELU.finding(
         f"{len(dying)} of {len(dead)} ReLU layers have more than {th.dead_unit_fraction:.0%} of their "
         f"units dead (<= 0 for every probe sample) after step {step}: {fmt_layers(dying)}.",
         subject=fmt_layers(dying),
@@ -254,8 +267,7 @@ def judge_spread(
     if not math.isfinite(spread) or spread >= th.constant_output_spread or input_spread <= 0:
         return None
     mean = y_pred.reshape(len(y_pred), -1).mean(axis=0)
-    return registry.finding(
-        "training.constant_output",
+    return CONSTANT_OUTPUT.finding(
         f"After step {step} the model gives the same output for all {len(y_pred)} different probe inputs "
         f"(spread {spread:.2e} < {th.constant_output_spread:g}).",
         subject="model output",
@@ -276,8 +288,7 @@ def judge_update_ratios(peaks: dict[str, float], th: TrainingThresholds, lr: flo
     high = {k: v for k, v in moving.items() if v > th.update_ratio_high}
     if high:
         out.append(
-            registry.finding(
-                "training.update_ratio_high",
+            UPDATE_RATIO_HIGH.finding(
                 f"{len(high)} layer(s) change by more than {th.update_ratio_high:g} of their norm per step "
                 f"(max {max(high.values()):.3g}, learning rate {lr if lr is not None else 'unknown'}): "
                 f"{fmt_layers(sorted(high, key=high.get, reverse=True))}.",
@@ -287,8 +298,7 @@ def judge_update_ratios(peaks: dict[str, float], th: TrainingThresholds, lr: flo
         )
     if moving and all(v < th.update_ratio_low for v in moving.values()):
         out.append(
-            registry.finding(
-                "training.update_ratio_low",
+            UPDATE_RATIO_LOW.finding(
                 f"Every layer changes by less than {th.update_ratio_low:g} of its norm per step (max "
                 f"{max(moving.values()):.3g}, learning rate {lr if lr is not None else 'unknown'}).",
                 subject="all layers",
@@ -312,8 +322,7 @@ def judge_gradients(rel: dict[str, float], th: TrainingThresholds) -> list[Findi
     high = [k for k, v in finite.items() if v > th.grad_explode_abs or ratio.get(k, 0.0) > th.grad_explode_ratio]
     if low:
         out.append(
-            registry.finding(
-                "training.vanishing_gradients",
+            VANISHING_GRADIENTS.finding(
                 f"Gradients of {fmt_layers(low)} are below {th.grad_vanish_ratio:g} x those of '{last_name}' "
                 f"(relative to their weights; min {min(ratio[k] for k in low):.2e}).",
                 subject=fmt_layers(low),
@@ -322,8 +331,7 @@ def judge_gradients(rel: dict[str, float], th: TrainingThresholds) -> list[Findi
         )
     if high:
         out.append(
-            registry.finding(
-                "training.exploding_gradients",
+            EXPLODING_GRADIENTS.finding(
                 f"Gradients of {fmt_layers(high)} are huge relative to their weights (max ||g||/||W|| "
                 f"{max(finite[k] for k in high):.3g}; limits {th.grad_explode_abs:g} absolute, "
                 f"{th.grad_explode_ratio:g} x the last layer '{last_name}').",
@@ -348,8 +356,7 @@ def judge_val_stuck(
     if val_range >= th.val_stuck_rtol or train_drop <= th.val_train_drop:
         return None
     why = f" Causes found: {', '.join(causes)}." if causes else " No cause found by the other training checks."
-    return registry.finding(
-        "training.val_loss_stuck",
+    return VAL_LOSS_STUCK.finding(
         f"Validation loss stayed at {val[-1]:.4f} (range {val_range:.2%}) over {len(val)} epochs while the "
         f"training loss fell {train_drop:.0%} ({train[0]:.4f} -> {train[-1]:.4f}).{why}",
         subject="validation",
@@ -392,8 +399,7 @@ class RunEvidence:
 def judge_nan_loss(loss: float, step: int) -> Finding | None:
     if math.isfinite(loss):
         return None
-    return registry.finding(
-        "training.nan",
+    return NAN.finding(
         f"The training loss is {loss} at step {step}.",
         subject="loss",
         evidence={"where": "loss", "step": step, "loss": loss},
@@ -402,8 +408,7 @@ def judge_nan_loss(loss: float, step: int) -> Finding | None:
 
 def judge_nan_weights(bad: list[str], step: int) -> Finding:
     """``bad``: the layers whose weights hold NaN/Inf."""
-    return registry.finding(
-        "training.nan",
+    return NAN.finding(
         f"Weights of {len(bad)} layer(s) hold NaN/Inf after step {step}: {', '.join(bad[:4])}.",
         subject=", ".join(bad[:4]),
         evidence={"where": "weights", "step": step, "layers": bad},
@@ -411,8 +416,7 @@ def judge_nan_weights(bad: list[str], step: int) -> Finding:
 
 
 def judge_no_trainable_weights(layers: int) -> Finding:
-    return registry.finding(
-        "training.nothing_training",
+    return NOTHING_TRAINING.finding(
         "The model has no trainable weights: every layer is frozen.",
         subject="model",
         evidence={"trainable_weights": 0, "layers": layers},
@@ -427,15 +431,13 @@ def judge_weights(ev: RunEvidence, th: TrainingThresholds, *, final: bool) -> Fi
     still = sorted(k for k, r in ratios.items() if r <= th.unchanged_rtol)
     evidence = {"unchanged_layers": still, "layers_checked": len(ratios), "step": ev.step, "declared_frozen": ev.frozen}
     if len(still) == len(ratios):
-        return registry.finding(
-            "training.nothing_training",
+        return NOTHING_TRAINING.finding(
             f"None of the {len(ratios)} trainable layers changed after {ev.step} steps.",
             subject="model",
             evidence=evidence,
         )
     if still and final:
-        return registry.finding(
-            "training.weights_unchanged",
+        return WEIGHTS_UNCHANGED.finding(
             f"{len(still)} of {len(ratios)} trainable layers never changed in {ev.step} steps: {fmt_layers(still)}.",
             subject=fmt_layers(still),
             evidence=evidence,
@@ -454,8 +456,7 @@ def judge_bn_frozen(ev: RunEvidence, *, final: bool = False) -> Finding | None:
             output_gap_tv=ev.output_gap_tv,
             stat_gap_by_layer={n: ev.bn_stat_gap[n] for n in ev.bn_momentum if n in same and n in ev.bn_stat_gap},
         )
-    return registry.finding(
-        "training.bn_stats_frozen",
+    return BN_STATS_FROZEN.finding(
         f"Moving mean/variance of {len(same)} of {len(ev.bn_momentum)} BatchNormalization layers did "
         f"not change in {ev.step} training steps: {fmt_layers(same)}.",
         subject=fmt_layers(same),
@@ -484,8 +485,7 @@ def judge_bn_momentum(ev: RunEvidence, th: TrainingThresholds) -> Finding | None
     }
     if slow:
         remaining = {n: float(m) ** ev.run_steps for n, m in slow.items()}
-        return registry.finding(
-            "training.bn_momentum_high",
+        return BN_MOMENTUM_HIGH.finding(
             f"BatchNormalization momentum {max(slow.values()):g} keeps {max(remaining.values()):.0%} of the "
             f"initial moving statistics after this run's {ev.run_steps} steps in {len(slow)} layer(s): "
             f"{fmt_layers(slow)}.",
@@ -499,8 +499,7 @@ def judge_bn_momentum(ev: RunEvidence, th: TrainingThresholds) -> Finding | None
             },
         )
     if bad and out_gap is not None and out_gap > th.output_gap:
-        return registry.finding(
-            "training.bn_train_infer_gap",
+        return BN_TRAIN_INFER_GAP.finding(
             f"Training-mode and inference-mode predictions differ by {out_gap:.2f} (total variation) on the "
             f"probe batch; BatchNormalization layers whose moving statistics do not match the batch: "
             f"{fmt_layers(sorted(bad, key=bad.get, reverse=True))}.",
@@ -514,7 +513,7 @@ def judge_run_end(ev: RunEvidence, th: TrainingThresholds, reported: Collection[
     """The end-of-run findings, in report order (``training.val_loss_stuck`` excepted: it names the
     causes found, so it is judged once these are in). ``reported``: checks already found in the run.
     """
-    out = [judge_weights(ev, th, final=True) if "training.nothing_training" not in reported else None]
+    out = [judge_weights(ev, th, final=True) if NOTHING_TRAINING.id not in reported else None]
     out += judge_update_ratios(ev.peak_update, th, ev.learning_rate)
     out.append(judge_bn_frozen(ev, final=True))
     if ev.dead is not None:

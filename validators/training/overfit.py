@@ -24,9 +24,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.training import TrainingThresholds, probes
+from pipecheck.validators.training import CANNOT_OVERFIT, INPUT_INDEPENDENT, NAN, TrainingThresholds, probes
 
 EVAL_EVERY = 10  # steps between two looks at the batch's loss
 SLOW_HINT = (
@@ -114,8 +113,7 @@ def overfit_one_batch(
     out: list[Finding] = []
     if not math.isfinite(loss1):
         out.append(
-            registry.finding(
-                "training.nan",
+            NAN.finding(
                 f"Overfitting one batch gave loss {loss1} after {steps} steps.",
                 subject="loss",
                 evidence={"where": "overfit probe", **ev},
@@ -126,8 +124,7 @@ def overfit_one_batch(
         out.append(_judge_short(clone, info, x, y, before, th, ev, loss_k, moving, k))
     if moved / norm > 1e-3 and loss1 >= (1 - th.input_independent_margin) * loss_zero:
         out.append(
-            registry.finding(
-                "training.input_independent",
+            INPUT_INDEPENDENT.finding(
                 f"After {steps} steps on one batch, the loss on the real images ({loss1:.4f}) is no "
                 f"better than on all-zero images ({loss_zero:.4f}): the model ignores its input.",
                 subject="model input",
@@ -146,8 +143,7 @@ def _judge_short(
     loss0, loss1, n = ev["initial_loss"], ev["final_loss"], ev["batch_size"]
     if not moving:
         ev.update({"steps": k, "final_loss": loss_k, "ratio": loss_k / loss0, "min_drop": th.overfit_min_drop})
-        return registry.finding(
-            "training.cannot_overfit",
+        return CANNOT_OVERFIT.finding(
             f"Training {k} steps on one fixed batch of {n} did not move the loss ({loss0:.4f} -> {loss_k:.4f}, "
             f"x{loss_k / loss0:.3f}; a model that learns takes it down by more than {th.overfit_min_drop:.0%}).",
             subject="one batch",
@@ -174,15 +170,13 @@ def _judge_short(
         f"{loss1:.4f} (x{loss1 / loss0:.2f}; the probe looks for <= x{th.overfit_max_ratio:g})"
     )
     if math.isfinite(c1) and loss1 >= (1 - th.overfit_control_margin) * c1:
-        return registry.finding(
-            "training.cannot_overfit",
+        return CANNOT_OVERFIT.finding(
             f"{head}, not even {th.overfit_control_margin:.0%} below the {c1:.4f} the same steps reach with "
             "the batch's labels shuffled: the model does not learn from these labels.",
             subject="one batch",
             evidence=ev,
         )
-    return registry.finding(
-        "training.cannot_overfit",
+    return CANNOT_OVERFIT.finding(
         f"{head}, but it learns: with the batch's labels shuffled the same steps reach only {c1:.4f}. "
         "Slow, not broken.",
         subject="one batch",
