@@ -15,9 +15,8 @@ import keras
 import numpy as np
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.labels import LabelMode
-from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding, Report
-from pipecheck.validators.training import TrainingThresholds, judge, probes
+from pipecheck.validators.training import NAN, PROBE_SKIPPED, SOFTMAX_MULTILABEL, TrainingThresholds, judge, probes
 from pipecheck.validators.training.callback import FitProgress, VerifyTraining, first_batch
 from pipecheck.validators.training.overfit import overfit_one_batch
 
@@ -222,68 +221,19 @@ def run_train_check(
     def keep(f: Finding) -> None:
         found.setdefault((f.check, f.subject), f)
 
-    last = probes.output_layer(model)
-    if label_mode == LabelMode.MULTI_HOT and probes.activation_name(last) == "softmax":
-        keep(
-            registry.finding(
-                "training.softmax_multilabel",
-                "The data is multi-label but the output layer uses softmax.",
-                subject=last.name,
-                evidence={"label_mode": label_mode.value},
-            )
-        )
-    # Output units against labels and loss before any step: a mismatch makes Keras raise mid-fit.
-    y_pred = _guarded(model, "a forward pass", (x, y), probes.predict, model, x)
-    n_out = int(y_pred.reshape(len(y_pred), -1).shape[1])
-    mismatch = judge.judge_label_shapes(last.name, info, y, n_out, num_classes)
+    mismatch, n_out = _judge_before_steps(model, info, x, y, label_mode, num_classes, keep)
     if mismatch:
-        report.add([*found.values(), *mismatch])
-        report.summary.update(
-            {
-                "steps": 0,
-                "fit_on": None,
-                "backend": keras.backend.backend(),
-                "skipped": "probes and fit: the output does not fit the labels/loss",
-            }
-        )
-        return report
+        return _stopped_before_steps(report, [*found.values(), *mismatch])
     y = probes.align_labels(y, n_out)  # the probes call the bare loss function
-    try:
-        probe_clone = clone_compiled(model)
-        fit_model = clone_compiled(model)
-        on = "clone"
-    except Exception as exc:  # subclassed models without get_config cannot be cloned
-        probe_clone, fit_model, on = None, model, "model"
-        keep(
-            registry.finding(
-                "training.probe_skipped",
-                f"Cannot clone the model ({type(exc).__name__}); the overfit, "
-                "zero-input and gradient probes were skipped and the short fit trains the model itself.",
-                subject="model",
-            )
-        )
+    probe_clone, fit_model, on = _clones(model, keep)
     if probe_clone is not None and info is not None:
         report.summary["gradient_norm_by_layer"] = _guarded(
             model, "the gradient and overfit-one-batch probes", (x, y), _probe, probe_clone, info, x, y, th, keep
         )
-    val = _sized_val(val_data, batch_size)
-    epochs = 3 if val is not None else 1
-    per_epoch = max(1, math.ceil(steps / epochs))
     cb = VerifyTraining(
         (x, y), thresholds=th, frozen=frozen, num_classes=num_classes, run_steps=run_steps or th.assumed_run_steps
     )
-    kwargs = _fit_arrays(train_data, batch_size, per_epoch)
-    hist = _guarded(
-        model,
-        "the short model.fit",
-        (x, y),
-        fit_model.fit,
-        **kwargs,
-        epochs=epochs,
-        validation_data=val,
-        callbacks=[cb, *([FitProgress(progress)] if progress else [])],
-        verbose=0,
-    )
+    hist, epochs = _short_fit(model, fit_model, cb, train_data, val_data, (x, y), steps, batch_size, progress)
     for f in cb.findings:
         keep(f)
     report.add(found.values())
@@ -301,6 +251,82 @@ def run_train_check(
     return report
 
 
+def _judge_before_steps(
+    model, info: probes.LossInfo | None, x: np.ndarray, y: np.ndarray, label_mode, num_classes: int | None, keep
+) -> tuple[list[Finding], int]:
+    """The checks that need no training step: a softmax output for multi-label data (kept), then the
+    output units against the labels and the loss, whose mismatch makes Keras raise mid-fit (returned,
+    with the model's output count, so that the caller stops before any probe).
+    """
+    last = probes.output_layer(model)
+    if label_mode == LabelMode.MULTI_HOT and probes.activation_name(last) == "softmax":
+        keep(
+            SOFTMAX_MULTILABEL.finding(
+                "The data is multi-label but the output layer uses softmax.",
+                subject=last.name,
+                evidence={"label_mode": label_mode.value},
+            )
+        )
+    y_pred = _guarded(model, "a forward pass", (x, y), probes.predict, model, x)
+    n_out = int(y_pred.reshape(len(y_pred), -1).shape[1])
+    return judge.judge_label_shapes(last.name, info, y, n_out, num_classes), n_out
+
+
+def _stopped_before_steps(report: Report, findings: list[Finding]) -> Report:
+    """The report when the output does not fit the labels/loss: no probe and no fit ran."""
+    report.add(findings)
+    report.summary.update(
+        {
+            "steps": 0,
+            "fit_on": None,
+            "backend": keras.backend.backend(),
+            "skipped": "probes and fit: the output does not fit the labels/loss",
+        }
+    )
+    return report
+
+
+def _clones(model, keep) -> tuple[Any, Any, str]:
+    """``(probe clone, model to fit, "clone")``; a model that cannot be cloned (subclassed, without
+    get_config) gives ``(None, model, "model")``: the probes are skipped, said by a kept finding.
+    """
+    try:
+        return clone_compiled(model), clone_compiled(model), "clone"
+    except Exception as exc:
+        keep(
+            PROBE_SKIPPED.finding(
+                f"Cannot clone the model ({type(exc).__name__}); the overfit, "
+                "zero-input and gradient probes were skipped and the short fit trains the model itself.",
+                subject="model",
+            )
+        )
+        return None, model, "model"
+
+
+def _short_fit(
+    model, fit_model, cb: VerifyTraining, train_data, val_data, batch: tuple, steps: int, batch_size: int, progress
+) -> tuple[Any, int]:
+    """The short real fit of ``fit_model`` with ``cb`` attached: ``steps`` steps, over 3 epochs when
+    there is validation data. Returns the fit's history and the epochs run.
+    """
+    val = _sized_val(val_data, batch_size)
+    epochs = 3 if val is not None else 1
+    per_epoch = max(1, math.ceil(steps / epochs))
+    kwargs = _fit_arrays(train_data, batch_size, per_epoch)
+    hist = _guarded(
+        model,
+        "the short model.fit",
+        batch,
+        fit_model.fit,
+        **kwargs,
+        epochs=epochs,
+        validation_data=val,
+        callbacks=[cb, *([FitProgress(progress)] if progress else [])],
+        verbose=0,
+    )
+    return hist, epochs
+
+
 def _probe(
     clone, info: probes.LossInfo, x: np.ndarray, y: np.ndarray, th: TrainingThresholds, keep
 ) -> dict[str, float] | None:
@@ -308,8 +334,7 @@ def _probe(
     grads = gradient_norms(clone, info, x, y)
     if grads is None:
         keep(
-            registry.finding(
-                "training.probe_skipped",
+            PROBE_SKIPPED.finding(
                 f"Gradient-norm probe needs the TensorFlow or JAX backend "
                 f"(running on {keras.backend.backend()}); vanishing/exploding gradients were not checked.",
                 subject="gradients",
@@ -319,8 +344,7 @@ def _probe(
     elif not all(math.isfinite(v) for v in grads.values()):
         bad = [k for k, v in grads.items() if not math.isfinite(v)]
         keep(
-            registry.finding(
-                "training.nan",
+            NAN.finding(
                 f"Gradients of {len(bad)} layer(s) are NaN/Inf on the first batch.",
                 subject=", ".join(bad[:4]),
                 evidence={"where": "gradients", "layers": bad},
