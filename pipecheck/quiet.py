@@ -16,8 +16,8 @@ import contextlib
 import importlib.abc
 import os
 import re
+import subprocess
 import sys
-import tempfile
 import warnings
 from typing import Iterator
 
@@ -33,32 +33,53 @@ def wanted() -> bool:
     return os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3"
 
 
+# The filter runs in its own small process: what TensorFlow writes before it aborts (its "compiled to
+# use AVX instructions" check calls abort()) is already in the pipe, and the filter still forwards it
+# after this process has died. A temporary file read back afterwards would lose exactly that message.
+_FILTER = r"""
+import re, sys
+log = re.compile(%r)
+out = sys.stdout.buffer
+for line in sys.stdin.buffer:
+    if not log.match(line):
+        out.write(line)
+        out.flush()
+""" % TF_LOG_LINE.pattern.encode()
+
+
 @contextlib.contextmanager
 def tensorflow_log_caught() -> Iterator[None]:
-    """Fd 2 into a temporary file for the duration; lines that are not TensorFlow's log are written back."""
+    """Send file descriptor 2 through a filter process for the duration.
+
+    TensorFlow's log lines are dropped; every other line reaches the real fd 2 at once, even if this
+    process aborts meanwhile.
+    """
     sys.stderr.flush()
     try:
         saved = os.dup(2)
     except OSError:  # no fd 2 at all: nothing to keep clean
         yield
         return
-    with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
+    try:
+        filt = subprocess.Popen(
+            [sys.executable, "-S", "-I", "-c", _FILTER], stdin=subprocess.PIPE, stdout=saved, stderr=saved
+        )
+    except (OSError, ValueError):  # no usable interpreter to run the filter (embedded Python): no quieting
+        os.close(saved)
+        yield
+        return
+    os.dup2(filt.stdin.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        filt.stdin.close()  # the filter reads to the end of the pipe, writes what is left, exits
         try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            caught.seek(0)
-            kept = [
-                line
-                for line in caught.read().decode("utf-8", "replace").splitlines(keepends=True)
-                if not TF_LOG_LINE.match(line)
-            ]
-            if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
+            filt.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            filt.kill()
 
 
 class _QuietFirstImport(importlib.abc.MetaPathFinder):

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -70,3 +71,30 @@ def test_lines_that_are_not_tensorflow_log_are_written_back():
     """)
     assert proc.stdout.strip() == "done"
     assert proc.stderr == "Fatal Python error: a real crash message\n"
+
+
+def test_a_crash_message_during_the_import_still_reaches_the_user(tmp_path):
+    # TensorFlow's CPU check ("compiled to use AVX instructions ...") writes its reason, then aborts:
+    # the process dies inside the quieted import, and the reason must not die with it.
+    fake = tmp_path / "tensorflow"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "import os\n"
+        "os.write(2, b'I0000 00:00:1796306266.123 4242 port.cc:153] oneDNN custom operations are on.\\n')\n"
+        "os.write(2, b'The TensorFlow library was compiled to use AVX instructions, but these are not available\\n')\n"
+        "os.abort()\n"
+    )
+    err = tmp_path / "stderr.txt"
+    with open(err, "wb") as fh:
+        proc = subprocess.run(
+            [sys.executable, "-c", "import pipecheck, tensorflow"],
+            env={**ENV, "PYTHONPATH": str(tmp_path)},
+            stderr=fh,
+            timeout=120,
+        )
+    assert proc.returncode != 0
+    deadline = time.monotonic() + 10  # the filter process forwards it after the abort
+    while "AVX" not in err.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    text = err.read_text()
+    assert "compiled to use AVX instructions" in text and "oneDNN" not in text
