@@ -9,10 +9,12 @@ short real ``fit`` of another clone with the callback attached. The caller's mod
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import keras
 import numpy as np
+
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.labels import LabelMode
 from pipecheck.validators.findings import Finding, Report
@@ -151,7 +153,7 @@ def _user_code_failed(exc: Exception, model, stage: str, x: np.ndarray, y: np.nd
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    here = __file__.rsplit("/", 1)[0]
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # validators/: every family's code
     if tb is not None and tb.tb_frame.f_code.co_filename.startswith(here):
         return None
     detail = " ".join(str(exc).split())[:300]

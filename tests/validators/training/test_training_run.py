@@ -6,9 +6,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from training_cases import C, L, problems, quadrant_data, the, vgg_like
+
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators.training import run_train_check
-from training_cases import C, L, problems, quadrant_data, the, vgg_like
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +135,7 @@ def test_bn_momentum_is_judged_against_the_real_run_not_the_probe_run(data):
 
 def test_lr_alone_keeps_the_users_optimizer():
     import keras
+
     from pipecheck.validators.runners.train_check import TrainCheckOptions, _compile
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
@@ -142,3 +144,23 @@ def test_lr_alone_keeps_the_users_optimizer():
     opt = model.optimizer
     assert isinstance(opt, keras.optimizers.SGD) and opt.momentum == 0.9 and opt.clipnorm == 1.0
     assert float(keras.ops.convert_to_numpy(opt.learning_rate)) == pytest.approx(0.003)
+
+
+def test_a_failure_inside_pipecheck_is_not_blamed_on_the_users_model():
+    # An exception raised in pipecheck's own judgement code (any family, not only training/) is a bug
+    # for the CLI to report as one (exit 3), never "model 'm' failed ... Fix the model" (exit 2).
+    from pipecheck.validators.findings import Severity
+    from pipecheck.validators.training import run
+
+    model = type("M", (), {"name": "m"})()
+    try:
+        Severity.parse("not-a-severity")
+    except Exception as exc:  # noqa: BLE001
+        ours = exc
+    assert run._user_code_failed(ours, model, "fit", np.zeros((1, 2)), np.zeros(1)) is None
+    try:
+        raise ValueError("Input 0 of layer dense is incompatible with the layer")
+    except ValueError as exc:
+        theirs = exc
+    err = run._user_code_failed(theirs, model, "fit", np.zeros((1, 2)), np.zeros(1))
+    assert err is not None and "model 'm' failed during fit" in str(err)
