@@ -171,6 +171,7 @@ def build_beam(opts: BuildOptions, beam_options: list[str] | tuple[str, ...] = (
 
 def _build_beam_locked(opts: BuildOptions, options) -> BuildResult:
     import apache_beam as beam
+
     from pipecheck.pipeline import stats
 
     planned = plan_build(opts)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xxhash
 from PIL import Image, ImageOps, UnidentifiedImageError
+
 from pipecheck.pipeline.decodable import Refusal, tf_refusal
 from pipecheck.pipeline.dump import sniff_format
 from pipecheck.pipeline.jpeg import plain_jpeg_size

@@ -8,9 +8,8 @@ import re
 import sys
 from pathlib import Path
 
-from pipecheck.validators.registry import all_checks
-
 from pipecheck.cli import checks_markdown
+from pipecheck.validators.registry import all_checks
 
 CHECKS_DOC = Path(__file__).resolve().parent.parent / "docs" / "checks.md"
 BEGIN = re.compile(r"(<!-- checks:begin[^>]*-->\n)(.*?)(<!-- checks:end -->)", re.S)

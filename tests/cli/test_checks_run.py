@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
 from pipecheck.validators import registry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,9 +62,8 @@ def label_table(tmp_path_factory) -> Path:
 
 def test_a_report_that_lists_too_few_checks_is_caught():
     """The firing twin: ``split`` as it was (four ids declared as run, for twelve that ran)."""
-    from pipecheck.validators.findings import Report
-
     from pipecheck.render import render
+    from pipecheck.validators.findings import Report
 
     before = Report(
         "split",

@@ -9,9 +9,8 @@ import ast
 import re
 from pathlib import Path
 
-from pipecheck.validators import registry
-
 from pipecheck.cli import checks_markdown
+from pipecheck.validators import registry
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"

@@ -8,10 +8,10 @@ import json
 import xml.parsers.expat
 
 import pytest
-from pipecheck.validators import registry
-from pipecheck.validators.findings import Report
 
 from pipecheck.render import render
+from pipecheck.validators import registry
+from pipecheck.validators.findings import Report
 
 HOSTILE = "cat\x01\x0b\x1b[31mred\x7f\ufffe"
 

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from pipecheck.pipeline import spec
 
 from pipecheck.cli import cli
+from pipecheck.pipeline import spec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

@@ -113,6 +113,7 @@ class Helpers:
         Parsed with TensorFlow's own ``tf.train.Example`` protobuf from raw TFRecord frames.
         """
         import tensorflow as tf
+
         from pipecheck.pipeline.manifest import read_manifest
 
         manifest = read_manifest(out_dir)

@@ -82,6 +82,7 @@ def test_beam_statistics_load_with_tfdv_and_count_the_written_records(local_and_
 
 def test_direct_runner_defaults_and_overrides():
     from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
     from pipecheck.pipeline.beam import pipeline_options
     from pipecheck.pipeline.errors import InputError
 

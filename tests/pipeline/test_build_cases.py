@@ -13,6 +13,7 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
+
 from pipecheck.pipeline.dump import sniff_format
 from pipecheck.pipeline.rejects import REASONS
 

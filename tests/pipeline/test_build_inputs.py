@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+
 from pipecheck.pipeline.errors import InputError
 
 JPEG_MAGIC = b"\xff\xd8\xff"

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from pipecheck.pipeline import spec
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+
 from pipecheck.pipeline.errors import InputError
 
 CLASSES = ("a", "b", "c")
@@ -170,6 +171,7 @@ def test_repairs_and_ignored_files_are_reported_and_a_clean_build_is_silent(h, t
 # --- unbatched reads with a channel-permuting backbone ----------------------------------------
 def test_unbatched_caffe_read_matches_keras(h, tmp_path):
     from keras.applications import resnet50
+
     from pipecheck.pipeline.reader import load_dataset
 
     result = h.build(_dump(h, tmp_path / "dump", n=6), tmp_path / "out", label_field="label", val_fraction=0.0)
@@ -199,6 +201,7 @@ def test_fast_jpeg_path_gives_pillows_pixel_hash_and_dhash(h, tmp_path):
 
     import xxhash
     from PIL import Image
+
     from pipecheck.pipeline.images import ImageOptions, _fast_jpeg, check_image, dhash
 
     data = h.encode(h.image(120, 90, seed=5), "JPEG", quality=90)

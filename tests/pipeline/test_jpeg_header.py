@@ -8,6 +8,7 @@ import struct
 
 import pytest
 from PIL import Image
+
 from pipecheck.pipeline import images
 from pipecheck.pipeline.images import ImageOptions, check_image
 from pipecheck.pipeline.jpeg import exif_orientation, plain_jpeg_size

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.manifest import (
     CHECKSUMS_NAME,

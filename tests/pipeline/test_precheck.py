@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from pipecheck.pipeline import build as build_module
 from pipecheck.pipeline import shards, workers
 from pipecheck.pipeline.build import BuildOptions, build

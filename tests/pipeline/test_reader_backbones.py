@@ -8,6 +8,7 @@ import importlib
 
 import numpy as np
 import pytest
+
 from pipecheck.pipeline import load_dataset
 from pipecheck.pipeline.errors import InputError
 

@@ -3,6 +3,7 @@ Keras' own preprocess_input for every backbone."""
 
 import numpy as np
 import pytest
+
 from pipecheck.pipeline import backbones
 from pipecheck.pipeline.reader import _preprocess_ops
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from pipecheck.pipeline import load_dataset
 
 SIZE = 32  # output 32x32: records up to 4x its pixels (4096) are cast first, larger ones are not

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
 from pipecheck.pipeline.split import iterative_split
 
 TIMING_FIELDS = {"created_unix", "build_seconds"}

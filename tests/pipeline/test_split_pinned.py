@@ -10,6 +10,7 @@ into named steps); identical under numpy 1 and numpy 2.
 from __future__ import annotations
 
 import pytest
+
 from pipecheck.pipeline.split import iterative_split
 
 LETTER = {"train": "t", "val": "v", "test": "x"}

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
 from pipecheck.pipeline import load_dataset
 from pipecheck.pipeline.decodable import jpeg_frame, tf_refusal
 from pipecheck.pipeline.images import Checked, ImageOptions, check_image

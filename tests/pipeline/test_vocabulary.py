@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.labels import LABEL_MODE_ALIASES, LabelMode
 from pipecheck.pipeline.split import SPLIT_ALIASES, split_order

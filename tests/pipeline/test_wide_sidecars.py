@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 from extras import HAS_TFDV
 from PIL import Image
-from pipecheck.pipeline.labels import DEFAULT_MAX_META_KEYS, cap_meta_keys
 from procs import ENV, PIPECHECK
 from test_lock import (
     BUILD,
@@ -34,6 +33,8 @@ from test_lock import (
     reap,
     stopped_build,
 )
+
+from pipecheck.pipeline.labels import DEFAULT_MAX_META_KEYS, cap_meta_keys
 
 N_IMAGES = 20
 COMMON = {"camera": "x100", "iso": 200}  # in every sidecar: the most frequent keys, always kept

@@ -11,6 +11,7 @@ import itertools
 
 import numpy as np
 import pytest
+
 from pipecheck.validators import registry
 from pipecheck.validators.leakage import check_leakage, near_pairs
 

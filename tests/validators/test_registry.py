@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from pipecheck.validators import registry
 
 VALIDATORS = Path(__file__).resolve().parents[2] / "validators"

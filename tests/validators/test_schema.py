@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from extras import needs_tfdv
+
 from pipecheck.validators import registry
 from pipecheck.validators.schema import check_schema
 

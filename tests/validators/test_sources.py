@@ -5,6 +5,7 @@ import textwrap
 
 import numpy as np
 import pytest
+
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators.sources import Source, load_source, parse_source_args
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from input_range_sources import photos
-from pipecheck.validators.input_range import CHECK_IDS
-from pipecheck.validators.runners.validate import ValidateOptions, run_input_range, run_validate
 
 from pipecheck.cli import cli
+from pipecheck.validators.input_range import CHECK_IDS
+from pipecheck.validators.runners.validate import ValidateOptions, run_input_range, run_validate
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

@@ -19,6 +19,7 @@ import math
 from typing import Any, Iterable
 
 import numpy as np
+
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
+
 from pipecheck.pipeline.errors import InputError
 
 _PREPROCESSING_MODULES = ("keras.src.layers.preprocessing.",)
@@ -86,6 +87,7 @@ def build_model(spec: Any, model_args: Iterable[str] | dict | None, offered: dic
         InputError: The factory cannot be imported, raises, or returns something that is not a keras.Model.
     """
     import keras
+
     from pipecheck.validators.sources import import_object, parse_source_args
 
     if isinstance(spec, keras.Model):  # the Python API: the model itself

@@ -8,6 +8,7 @@ backbone's own regime explains the value range; kept apart because it weighs two
 from __future__ import annotations
 
 import numpy as np
+
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
 from pipecheck.validators.input_range.regimes import (

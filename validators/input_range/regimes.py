@@ -13,6 +13,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+
 from pipecheck.validators.input_range.stats import InputStats
 
 

@@ -6,6 +6,7 @@ import math
 from typing import Iterable
 
 import numpy as np
+
 from pipecheck.validators.input_range.regimes import affine_of, imagenet_mean_rgb
 from pipecheck.validators.input_range.stats import InputStats
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
 from pipecheck.validators.labels.class_counts import (  # noqa: F401  (one import declares both families)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
 from pipecheck.validators.labels.label_set import LabelSet, LabelThresholds, SplitCounts

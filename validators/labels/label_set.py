@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import numpy as np
+
 from pipecheck.pipeline.split import normalize_split, split_order
 
 
@@ -214,6 +215,7 @@ class LabelSet:
     def from_build(cls, data_dir: str, *, allow_empty: bool | None = None) -> "LabelSet":
         """The labels of a folder built by ``build-tfrecords``, read without decoding any image."""
         import scipy.sparse as sp
+
         from pipecheck.pipeline.manifest import load_manifest
         from pipecheck.pipeline.reader import read_columns
 

@@ -65,6 +65,7 @@ def _call_factory(
     opts: TrainCheckOptions, num_classes: int, input_shape: tuple[int, int, int], multi_label: bool
 ) -> Any:
     import keras
+
     from pipecheck.validators.sources import import_object, parse_source_args
 
     if isinstance(opts.model, keras.Model):  # the Python API: the model itself

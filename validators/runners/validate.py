@@ -287,6 +287,7 @@ def _through_model(report: Report, batches: Iterator[Any], opts: ValidateOptions
     import itertools
 
     import numpy as np
+
     from pipecheck.validators.input_range import backbone_info
     from pipecheck.validators.input_range.model_input import build_model, input_stage, through_stage
     from pipecheck.validators.input_range.stats import as_array

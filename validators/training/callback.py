@@ -13,6 +13,7 @@ from typing import Any
 
 import keras
 import numpy as np
+
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators.findings import Finding, Report
 from pipecheck.validators.training import (

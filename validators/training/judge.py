@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Collection
 
 import numpy as np
+
 from pipecheck.pipeline.labels import LabelMode
 from pipecheck.validators.findings import Finding
 from pipecheck.validators.training import (

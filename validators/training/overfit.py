@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from pipecheck.validators.findings import Finding
 from pipecheck.validators.training import CANNOT_OVERFIT, INPUT_INDEPENDENT, NAN, TrainingThresholds, probes
 

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from procs import cli
+
 from pipecheck.pipeline import spec
 from pipecheck.pipeline.shards import load_done
-from procs import cli
 
 N_IMAGES = 300
 FIFO_STEM = "img_0007"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 
-from pipecheck.pipeline import spec
 from procs import cli
+
+from pipecheck.pipeline import spec
 
 # --- odd names -----------------------------------------------------------------------------
 

@@ -12,11 +12,12 @@ from pathlib import Path
 from held_dump import _jpeg, _small_dump
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from procs import cli
+
 from pipecheck.pipeline import spec
 from pipecheck.pipeline.dump import clean_text, read_sidecar
 from pipecheck.pipeline.labels import LabelSpec, coerce_meta, extract_labels, flatten_meta, meta_types
 from pipecheck.pipeline.rejects import REASONS
-from procs import cli
 
 # --- sidecar fuzzing -----------------------------------------------------------------------
 

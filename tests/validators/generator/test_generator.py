@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from pipecheck.validators import registry
 from pipecheck.validators.generator import check_generator, check_generator_static
 from pipecheck.validators.sources import load_source

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators import registry
 from pipecheck.validators.generator import check_generator
@@ -93,6 +94,7 @@ def test_a_real_crash_early_in_the_pass_is_still_an_input_error(tmp_path, monkey
 def test_a_short_last_batch_is_healthy_and_a_short_middle_batch_stays_shape_changed():
     assert run("len_contract") == []  # 60 samples in 8 batches: the last holds 4
     import generator_cases as gc
+
     from pipecheck.validators.sources import Source
 
     x, y = gc.IMAGES, gc.CLASSES

@@ -7,6 +7,7 @@ import json
 import textwrap
 
 import pytest
+
 from pipecheck.validators import registry
 from pipecheck.validators.generator import check_generator
 from pipecheck.validators.sources import load_source

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from pipecheck.validators import registry
 from pipecheck.validators.generator import check_generator
 from pipecheck.validators.sources import Source, load_source

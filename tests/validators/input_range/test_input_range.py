@@ -9,6 +9,7 @@ import weakref
 import numpy as np
 import pytest
 from input_range_sources import dark_photos, labels, photos
+
 from pipecheck.pipeline import backbones
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators.findings import Report, Severity

@@ -8,6 +8,7 @@ still be caught, and so must preprocessing done in both places.
 from __future__ import annotations
 
 import pytest
+
 from pipecheck.validators.findings import Severity
 from pipecheck.validators.input_range.model_input import input_stage
 from pipecheck.validators.runners.validate import ValidateOptions, run_validate

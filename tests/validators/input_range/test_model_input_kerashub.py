@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from pipecheck.validators.findings import Severity
 from pipecheck.validators.input_range.model_input import input_stage
 from pipecheck.validators.runners.validate import ValidateOptions, run_validate

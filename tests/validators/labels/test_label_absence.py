@@ -13,10 +13,11 @@ from math import comb
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from pipecheck.validators.labels import LabelSet, check_class_counts, check_label_skew
-from pipecheck.validators.labels.stats import absence_pvalue, exact_bonferroni_level
 from scipy.stats import fisher_exact
 from seed_tables import exact_multi_hot
+
+from pipecheck.validators.labels import LabelSet, check_class_counts, check_label_skew
+from pipecheck.validators.labels.stats import absence_pvalue, exact_bonferroni_level
 
 ABSENT = "label_skew.absent_in_split"
 

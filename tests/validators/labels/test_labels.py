@@ -7,6 +7,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from extras import needs_tfdv
+from scipy.stats import chi2_contingency, fisher_exact
+from seed_tables import SEED_002, exact_multi_hot
+
 from pipecheck.validators import registry
 from pipecheck.validators.labels import (
     LabelSet,
@@ -27,8 +30,6 @@ from pipecheck.validators.labels.stats import (
     wilson_interval,
     zero_positive_counts,
 )
-from scipy.stats import chi2_contingency, fisher_exact
-from seed_tables import SEED_002, exact_multi_hot
 
 CLASSES = list(SEED_002)
 N_TRAIN, N_VAL = 50_000, 6_000

@@ -11,9 +11,10 @@ import json
 import keras
 import numpy as np
 import pytest
+from training_cases import C, L, fit_verified, problems, quadrant_data, the, vgg_like
+
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators.training import TrainingThresholds, VerifyTraining
-from training_cases import C, L, fit_verified, problems, quadrant_data, the, vgg_like
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 import pytest
+from training_cases import the
+
 from pipecheck.validators.training import TrainingThresholds
 from pipecheck.validators.training.judge import (
     RunEvidence,
@@ -22,7 +24,6 @@ from pipecheck.validators.training.judge import (
     judge_run_end,
     judge_weights,
 )
-from training_cases import the
 
 TH = TrainingThresholds()
 

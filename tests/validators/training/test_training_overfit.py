@@ -11,9 +11,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from training_cases import photo_data, problems, the, tutorial_cnn
+
 from pipecheck.validators.training import TrainingThresholds, probes, run_train_check
 from pipecheck.validators.training.overfit import batch_loss, overfit_one_batch
-from training_cases import photo_data, problems, the, tutorial_cnn
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,10 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from training_cases import C, L, fit_verified, problems, quadrant_data, the
+
 from pipecheck.pipeline.errors import InputError
 from pipecheck.validators.training import run_train_check
-from training_cases import C, L, fit_verified, problems, quadrant_data, the
 
 
 @pytest.fixture(scope="module")

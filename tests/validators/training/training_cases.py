@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+
 from pipecheck.validators import registry  # noqa: E402
 from pipecheck.validators.training import VerifyTraining  # noqa: E402
 
