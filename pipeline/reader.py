@@ -345,11 +345,6 @@ def _reverse_channels(image):
     return tf.reshape(tf.reverse(tf.reshape(turned, [1, -1, 3]), [1]), shape)
 
 
-def class_names(data_dir: str) -> list[str]:
-    """The sorted class vocabulary of a build (index i is class ``names[i]``)."""
-    return list(load_manifest(data_dir).classes)
-
-
 def num_examples(data_dir: str, split: str) -> int:
     return load_manifest(data_dir).split(split, data_dir).examples
 

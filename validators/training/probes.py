@@ -80,11 +80,6 @@ def bn_layers(model) -> list:
     return [layer for layer in leaf_layers(model) if type(layer).__name__ == "BatchNormalization"]
 
 
-def bn_stats(model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Moving mean and variance of every BatchNormalization layer (host copies)."""
-    return {layer.name: (to_numpy(layer.moving_mean), to_numpy(layer.moving_variance)) for layer in bn_layers(model)}
-
-
 def trainable_by_layer(model) -> dict[str, list]:
     """Trainable variables grouped by the leaf layer that owns them."""
     out: dict[str, list] = {}
