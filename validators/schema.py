@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipecheck.pipeline.manifest import read_manifest
+from pipecheck.pipeline.manifest import load_manifest
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
 
@@ -77,7 +77,7 @@ def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> l
     from pipecheck.pipeline import stats as stats_mod
 
     t = thresholds or SchemaThresholds()
-    manifest = read_manifest(data_dir)
+    manifest = load_manifest(data_dir)
     if not stats_mod.tfdv_available():
         return [
             NO_STATISTICS.finding(
@@ -89,18 +89,18 @@ def check_schema(data_dir: str, thresholds: SchemaThresholds | None = None) -> l
             )
         ]
     tfdv = stats_mod.import_tfdv()
-    if "statistics" not in manifest or "train" not in manifest["statistics"]:
-        why = "built without TFDV installed" if manifest.get("statistics") == {} else "built with --no-stats"
+    if manifest.statistics is None or "train" not in manifest.statistics:
+        why = "built without TFDV installed" if manifest.statistics == {} else "built with --no-stats"
         return [NO_STATISTICS.finding(f"{data_dir} has no stats/ folder ({why})", subject=data_dir)]
-    loaded, damaged = _load_all(stats_mod, data_dir, list(manifest["statistics"]))
+    loaded, damaged = _load_all(stats_mod, data_dir, list(manifest.statistics))
     if damaged:
         return damaged
     train = loaded["train"]
     schema = tfdv.infer_schema(train)
-    _tune(schema, manifest.get("options", {}).get("group_field"), stats_mod.LABEL_COLUMN, t)
+    _tune(schema, manifest.option.get("group_field"), stats_mod.LABEL_COLUMN, t)
     findings: list[Finding] = []
     meta_hits: dict[registry.CheckInfo, list[Hit]] = {}
-    for split in manifest["statistics"]:
+    for split in manifest.statistics:
         if split == "train":
             continue
         for check, hit in _validate_split(tfdv, schema, train, split, loaded[split], t):
