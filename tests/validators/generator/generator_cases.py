@@ -37,7 +37,7 @@ class ImageDataGenerator:
     def flow(self, x, y, batch_size=32, shuffle=True):
         order = np.random.permutation(len(x)) if shuffle else np.arange(len(x))
         for i in range(0, len(x), batch_size):
-            idx = order[i : i + batch_size]
+            idx = order[i:i + batch_size]
             yield self.standardize(x[idx]), y[idx]
 
 
@@ -47,22 +47,22 @@ def paths_to_tensor(img_paths):
 
 
 # ---- seed 001, as written in the seed -------------------------------------------------------------
-def generate_batches_from_train_folder(images_to_read, labels, batchsize=BATCH_SIZE):
+def generate_batches_from_train_folder(images_to_read, labels, batchsize = BATCH_SIZE):
 
-    # Generator that returns batches of images ('xs') and labels ('ys') from the train folder
+    #Generator that returns batches of images ('xs') and labels ('ys') from the train folder
     #:param string filepath: Full filepath of files to read - this needs to be a list of image files
     #:param np.array: list of all labels for the images_to_read - those need to be one-hot-encoded
     #:param int batchsize: Size of the batches that should be generated.
     #:return: (ndarray, ndarray) (xs, ys): Yields a tuple which contains a full batch of images and labels.
 
-    dimensions = (BATCH_SIZE, IMG_HEIGHT, IMG_HEIGHT, 3)  # noqa: F841  (unused in the original too)
+    dimensions = (BATCH_SIZE, IMG_HEIGHT, IMG_HEIGHT, 3)
 
     train_datagen = ImageDataGenerator(
-        rescale=1.0 / 255,
-        # rotation_range=20,
-        # zoom_range=0.2,
-        # fill_mode='nearest',
-        # horizontal_flip=True
+        rescale=1./255,
+        #rotation_range=20,
+        #zoom_range=0.2,
+        #fill_mode='nearest',
+        #horizontal_flip=True
     )
 
     # needs to be on a infinite loop for the generator to work
@@ -73,6 +73,7 @@ def generate_batches_from_train_folder(images_to_read, labels, batchsize=BATCH_S
         n_entries = 0
         # as long as we haven't read all entries from the file: keep reading
         while n_entries < (filesize - batchsize):
+
             # start the next batch at index 0
             # create numpy arrays of input data (features)
             # - this is already shaped as a tensor (output of the support function paths_to_tensor)
@@ -84,10 +85,10 @@ def generate_batches_from_train_folder(images_to_read, labels, batchsize=BATCH_S
             # we have read one more batch from this file
             n_entries += batchsize
 
-            # perform online augmentation on the xs and ys
-            augmented_generator = train_datagen.flow(xs, ys, batch_size=batchsize)
+            #perform online augmentation on the xs and ys
+            augmented_generator = train_datagen.flow(xs, ys, batch_size = batchsize)
 
-        yield next(augmented_generator)
+        yield  next(augmented_generator)
 
 
 def seed001_train_batches():
@@ -97,7 +98,7 @@ def seed001_train_batches():
 # Half fixed: `yield` moved into the loop; the `n < filesize - batchsize` bound and the
 # per-batch flow are still there.
 def generate_yield_in_loop(images_to_read, labels, batchsize=BATCH_SIZE):
-    train_datagen = ImageDataGenerator(rescale=1.0 / 255)
+    train_datagen = ImageDataGenerator(rescale=1./255)
     while 1:
         filesize = len(images_to_read)
         n_entries = 0
@@ -115,7 +116,7 @@ def yield_in_loop_batches():
 
 # Fully fixed twin: yield per batch, the tail becomes a partial batch, one generator object.
 def generate_fixed(images_to_read, labels, batchsize=BATCH_SIZE):
-    train_datagen = ImageDataGenerator(rescale=1.0 / 255)
+    train_datagen = ImageDataGenerator(rescale=1./255)
     while 1:
         filesize = len(images_to_read)
         n_entries = 0
@@ -137,7 +138,7 @@ def cycling(x, y, bs=BATCH_SIZE):
     while True:
         for i in range(steps):
             start = (i % 2) * bs
-            yield x[start : start + bs], y[start : start + bs]
+            yield x[start:start + bs], y[start:start + bs]
 
 
 def stepping(x, y, bs=BATCH_SIZE):
@@ -145,7 +146,7 @@ def stepping(x, y, bs=BATCH_SIZE):
     while True:
         for i in range(steps):
             start = i * bs
-            yield x[start : start + bs], y[start : start + bs]
+            yield x[start:start + bs], y[start:start + bs]
 
 
 def reused_buffer(x, y, bs=BATCH_SIZE):
@@ -153,16 +154,16 @@ def reused_buffer(x, y, bs=BATCH_SIZE):
     buf = np.empty((bs,) + x.shape[1:], x.dtype)
     while True:
         for i in range(0, len(x), bs):
-            buf[:] = x[i : i + bs]
-            yield buf, y[i : i + bs]
+            buf[:] = x[i:i + bs]
+            yield buf, y[i:i + bs]
 
 
 def copied_buffer(x, y, bs=BATCH_SIZE):
     buf = np.empty((bs,) + x.shape[1:], x.dtype)
     while True:
         for i in range(0, len(x), bs):
-            buf[:] = x[i : i + bs]
-            yield buf.copy(), y[i : i + bs]
+            buf[:] = x[i:i + bs]
+            yield buf.copy(), y[i:i + bs]
 
 
 def with_replacement(x, y, bs=BATCH_SIZE, seed=0):
@@ -178,7 +179,7 @@ def permuted(x, y, bs=BATCH_SIZE, seed=0):
     while True:
         order = rng.permutation(len(x))
         for i in range(0, len(x), bs):
-            idx = order[i : i + bs]
+            idx = order[i:i + bs]
             yield x[idx], y[idx]
 
 
@@ -188,7 +189,7 @@ def images_only_shuffled(x, y, bs=BATCH_SIZE, seed=0):
     while True:
         xs = x[rng.permutation(len(x))]
         for i in range(0, len(x), bs):
-            yield xs[i : i + bs], y[i : i + bs]
+            yield xs[i:i + bs], y[i:i + bs]
 
 
 def shuffled_together(x, y, bs=BATCH_SIZE, seed=0):
@@ -197,42 +198,42 @@ def shuffled_together(x, y, bs=BATCH_SIZE, seed=0):
         idx = rng.permutation(len(x))
         xs, ys = x[idx], y[idx]
         for i in range(0, len(x), bs):
-            yield xs[i : i + bs], ys[i : i + bs]
+            yield xs[i:i + bs], ys[i:i + bs]
 
 
 def size_drift(x, y, bs=BATCH_SIZE):
     """Bug: every third batch is cropped to a different size."""
     while True:
         for k, i in enumerate(range(0, len(x), bs)):
-            batch = x[i : i + bs]
-            yield (batch[:, :6, :6] if k % 3 == 2 else batch), y[i : i + bs]
+            batch = x[i:i + bs]
+            yield (batch[:, :6, :6] if k % 3 == 2 else batch), y[i:i + bs]
 
 
 def dtype_drift(x, y, bs=BATCH_SIZE):
     """Bug: odd batches are divided (float64), even ones cast to float32."""
     while True:
         for k, i in enumerate(range(0, len(x), bs)):
-            batch = x[i : i + bs]
-            yield (batch / 255.0 if k % 2 else batch.astype("float32") / 255), y[i : i + bs]
+            batch = x[i:i + bs]
+            yield (batch / 255.0 if k % 2 else batch.astype("float32") / 255), y[i:i + bs]
 
 
 def steady_float(x, y, bs=BATCH_SIZE):
     while True:
         for i in range(0, len(x), bs):
-            yield x[i : i + bs].astype("float32") / 255, y[i : i + bs]
+            yield x[i:i + bs].astype("float32") / 255, y[i:i + bs]
 
 
 def one_epoch(x, y, bs=BATCH_SIZE):
     """Bug: no outer `while True`: the second epoch of model.fit gets nothing."""
     for i in range(0, len(x), bs):
-        yield x[i : i + bs], y[i : i + bs]
+        yield x[i:i + bs], y[i:i + bs]
 
 
 def ignores_shuffle(x, y, bs=BATCH_SIZE, shuffle=True):
     """Bug: takes shuffle=True and never shuffles."""
     while True:
         for i in range(0, len(x), bs):
-            yield x[i : i + bs], y[i : i + bs]
+            yield x[i:i + bs], y[i:i + bs]
 
 
 def honours_shuffle(x, y, bs=BATCH_SIZE, shuffle=True, seed=0):
@@ -240,29 +241,13 @@ def honours_shuffle(x, y, bs=BATCH_SIZE, shuffle=True, seed=0):
     while True:
         order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
         for i in range(0, len(x), bs):
-            idx = order[i : i + bs]
+            idx = order[i:i + bs]
             yield x[idx], y[idx]
 
 
-GENERATORS = {
-    f.__name__: f
-    for f in (
-        cycling,
-        stepping,
-        reused_buffer,
-        copied_buffer,
-        with_replacement,
-        permuted,
-        images_only_shuffled,
-        shuffled_together,
-        size_drift,
-        dtype_drift,
-        steady_float,
-        one_epoch,
-        ignores_shuffle,
-        honours_shuffle,
-    )
-}
+GENERATORS = {f.__name__: f for f in (cycling, stepping, reused_buffer, copied_buffer, with_replacement, permuted,
+                                        images_only_shuffled, shuffled_together, size_drift, dtype_drift, steady_float,
+                                        one_epoch, ignores_shuffle, honours_shuffle)}
 
 
 def make(name, stored_twice=False, **kwargs):
@@ -332,7 +317,7 @@ def tf_dataset(reshuffle=True, repeat=False, filtered=False):
 class FlowPerItem(Batches):
     """Bug: a new ImageDataGenerator flow for every batch Keras asks for."""
 
-    datagen = ImageDataGenerator(rescale=1.0 / 255)
+    datagen = ImageDataGenerator(rescale=1./255)
 
     def __getitem__(self, i):
         x, y = super().__getitem__(i)
@@ -394,7 +379,7 @@ def weighted(short_weights=False, bs=BATCH_SIZE):
     w = np.ones(N, "float32")
     while True:
         for i in range(0, N, bs):
-            yield IMAGES[i : i + bs], CLASSES[i : i + bs], w[i : i + bs - (1 if short_weights else 0)]
+            yield IMAGES[i:i + bs], CLASSES[i:i + bs], w[i:i + bs - (1 if short_weights else 0)]
 
 
 # ---- class order: bug and twin ------------------------------------------------------------------
@@ -402,7 +387,7 @@ def directory_flow(root, shuffle=False, batch_size=4):
     """Keras' own ImageDataGenerator.flow_from_directory over class subfolders of ``root``."""
     import tensorflow as tf
 
-    datagen = tf.keras.preprocessing.image.ImageDataGenerator(rescale=1.0 / 255)
+    datagen = tf.keras.preprocessing.image.ImageDataGenerator(rescale=1. / 255)
     return datagen.flow_from_directory(root, target_size=(8, 8), batch_size=batch_size, shuffle=shuffle, seed=0)
 
 
