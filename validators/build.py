@@ -9,7 +9,6 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Sequence
 
 from pipecheck.pipeline.errors import InputError
-from pipecheck.pipeline.manifest import Manifest
 from pipecheck.pipeline.rejects import REASONS
 from pipecheck.pipeline.stats import TFDV_MISSING
 from pipecheck.validators import registry
@@ -133,8 +132,7 @@ def build_report(result: "BuildResult", max_examples: int = 5) -> Report:
                 evidence={"litter": result.litter, "other_by_extension": dict(result.ignored)},
             )
         )
-    m = Manifest.from_dict(result.manifest)
-    capped = m.metadata_keys or {}
+    capped = result.manifest.get("metadata_keys") or {}
     if capped.get("dropped"):
         names = ", ".join(capped["dropped_examples"])
         more = capped["dropped"] - len(capped["dropped_examples"])
@@ -147,21 +145,22 @@ def build_report(result: "BuildResult", max_examples: int = 5) -> Report:
                 evidence={k: capped[k] for k in ("found", "kept", "dropped", "max", "dropped_examples")},
             )
         )
-    for split, info in m.splits.items():
-        if info.examples == 0:
+    for split, info in result.manifest["splits"].items():
+        if info["examples"] == 0:
             report.add(EMPTY_SPLIT.finding(f"split {split} has no records", subject=split))
+    m = result.manifest
     report.summary.update(
         {
             "out": result.out_dir,
             "inputs": f"{acc['inputs_found']} found = {acc['written']} written + {acc['rejected']} rejected"
             + ("" if acc["balanced"] else "  (MISMATCH)"),
             "ignored": f"{result.litter + sum(result.ignored.values())}" + (f": {ignored}" if ignored else ""),
-            "splits": {s: v.examples for s, v in m.splits.items()},
-            "classes": len(m.classes),
-            "label_mode": m.label_mode,
-            "shards": sum(len(v.shards) for v in m.splits.values()),
-            "build_seconds": m.build_seconds,
-            **({"statistics": TFDV_MISSING} if m.statistics == {} else {}),
+            "splits": {s: v["examples"] for s, v in m["splits"].items()},
+            "classes": len(m["classes"]),
+            "label_mode": m["label_mode"],
+            "shards": sum(len(v["shards"]) for v in m["splits"].values()),
+            "build_seconds": m["build_seconds"],
+            **({"statistics": TFDV_MISSING} if m.get("statistics") == {} else {}),
         }
     )
     report.ran(registry.ids("build"))
