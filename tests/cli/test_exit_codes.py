@@ -69,3 +69,27 @@ def test_a_manifest_path_holding_nul_is_a_one_line_error(pipecheck_cli, tmp_path
     )
     assert result.exit_code == 2, result.output
     assert "NUL" in result.stderr and "Traceback" not in result.output + result.stderr
+
+
+def test_a_build_whose_every_input_is_rejected_reports_instead_of_crashing(pipecheck_cli, tmp_path):
+    # Found by the fuzz contract test: one empty sidecar and nothing else gives a build with no splits,
+    # whose report must still be written (exit 0 or 1), never an internal error (exit 3).
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "0.json").write_bytes(b"")
+    out = tmp_path / "out"
+    result = pipecheck_cli(
+        "build-tfrecords",
+        dump,
+        "--out",
+        out,
+        "--label-field",
+        "label",
+        "--split-field",
+        "split",
+        "--workers",
+        "1",
+        "--no-stats",
+    )
+    assert result.exit_code in (0, 1), result.output + result.stderr
+    assert "internal error" not in result.stderr and "orphan_sidecar" in result.output
