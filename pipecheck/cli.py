@@ -241,6 +241,19 @@ def cli() -> None:
     show_default=True,
     help="Keep the N most frequent sidecar metadata keys (ties by name); the rest go in no record (reported).",
 )
+@click.option(
+    "--quality/--no-quality",
+    default=True,
+    show_default=True,
+    help="Measure image quality in the decode; flagged images go to image_quality.jsonl.",
+)
+@click.option(
+    "--quality-threshold",
+    "quality_thresholds",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override an image-quality threshold, e.g. blurry_sharpness=0.3 (see docs/checks.md).",
+)
 @progress_option
 @report_options
 def build_tfrecords(
@@ -261,6 +274,7 @@ def build_tfrecords(
     from pipecheck.validators.build import run_build
 
     opts = BuildOptions(dump=dump, out=out_dir, **options)
+    opts.thresholds  # noqa: B018 - a bad --quality-threshold is refused before any work
     try:
         # Beam reports no progress of its own: its runner prints its own log.
         with reporting("build-tfrecords", progress if runner == "local" else False) as shown:

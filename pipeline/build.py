@@ -252,6 +252,7 @@ def build(opts: BuildOptions, *, progress: bool = False) -> BuildResult:
     into an ``--out``: another one running refuses this one (``staging.out_lock``).
     """
     opts = dataclasses.replace(opts, out=resolve_out(opts.out))
+    opts.thresholds  # noqa: B018 - a bad --quality-threshold is refused before any work
     check_out_path(opts)  # refused before the lock creates anything beside --out
     with out_lock(opts.out):
         return _build_locked(opts, progress)
@@ -310,6 +311,8 @@ def finish_build(
         requested_splits(opts),
     )
     manifest = _manifest(opts, planned, splits, rejects, repairs)
+    if opts.quality:
+        manifest = manifest.replace(image_quality=_image_quality(opts, planned, results))
     if opts.stats and statistics:
         manifest = manifest.replace(statistics=statistics())
     elif opts.stats:
@@ -350,7 +353,7 @@ def _manifest(
         build_seconds=round(time.time() - planned.started, 3),
         dump=opts.dump if fsio.is_remote(opts.dump) else os.path.abspath(opts.dump),
         options={
-            k: v
+            k: list(v) if isinstance(v, tuple) else v  # as JSON reads it back
             for k, v in dataclasses.asdict(opts).items()
             if k not in ("dump", "out", "overwrite", "resume", "workers", "stats")
         },
@@ -371,6 +374,18 @@ def _manifest(
             "other_files_ignored": dict(sorted(scan.ignored.items())),
         },
     )
+
+
+def _image_quality(opts: BuildOptions, planned: Planned, results: list[ShardResult]) -> dict[str, Any]:
+    """Flag every written image (``quality.summarise``), write ``image_quality.jsonl`` into the
+    staging folder (published with it) and return the manifest's ``image_quality`` summary.
+    """
+    from pipecheck.pipeline import quality
+
+    labels = {stem: names for t in planned.tasks for _rel, stem, _idx, names, _meta in t.items}
+    summary, lines = quality.summarise(quality.Measured.from_shards(results, labels), opts.thresholds)
+    fsio.write_atomic(fsio.join(planned.staging, quality.QUALITY_NAME), lines)
+    return summary
 
 
 def _statistics_frames(tasks: list[ShardTask], results: list[ShardResult], types: dict[str, str]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pipecheck.pipeline.decodable import Refusal, tf_refusal
 from pipecheck.pipeline.dump import sniff_format
 from pipecheck.pipeline.jpeg import plain_jpeg_size
+from pipecheck.pipeline.quality import measure
 
 _EXT_FORMAT = {
     ".jpg": "jpeg",
@@ -54,6 +55,7 @@ class ImageOptions:
     min_side: int = 32
     max_pixels: int = 89_478_485
     jpeg_quality: int | None = None  # None: a re-encoded JPEG keeps its source's tables, else 95
+    quality: bool = True  # measure image quality (``quality.measure``) in the same decode
 
 
 @dataclass
@@ -68,6 +70,7 @@ class Checked:
     pixel_hash: str  # XXH3-128 of the decoded RGB pixels (and their size)
     phash: int
     repairs: list[str] = field(default_factory=list)
+    quality: tuple[float, ...] = ()  # ``quality.MEASURES`` of the decoded pixels; () when off
 
 
 @dataclass
@@ -116,8 +119,8 @@ _ROW_POINTS = np.arange(32) + 0.5  # sample centres, in 32ths of the height
 _COL_POINTS = np.arange(36) + 0.5
 
 
-def _fast_jpeg(data: bytes, width: int, height: int) -> "tuple[str, int] | None":
-    """Pixel hash and dHash of an RGB JPEG decoded by libjpeg-turbo straight into numpy.
+def _fast_jpeg(data: bytes, width: int, height: int, opts: ImageOptions) -> "tuple[str, int, tuple] | None":
+    """Pixel hash, dHash and quality measures of an RGB JPEG decoded by libjpeg-turbo straight into numpy.
 
     Pillow decodes into 4 bytes per pixel and needs a packing copy to expose them; simplejpeg's
     decode gives the same pixels (checked on thousands of photos) without either. Strict mode makes
@@ -134,7 +137,12 @@ def _fast_jpeg(data: bytes, width: int, height: int) -> "tuple[str, int] | None"
         return None
     if rgb.shape[:2] != (height, width):
         return None
-    return pixel_hash(rgb, width, height), dhash(rgb)
+    return pixel_hash(rgb, width, height), dhash(rgb), _measures(rgb, width, height, opts)
+
+
+def _measures(rgb: np.ndarray, width: int, height: int, opts: ImageOptions) -> tuple[float, ...]:
+    """``quality.measure`` of decoded pixels (any DCT scale) of a ``width`` x ``height`` upright source."""
+    return measure(rgb, width, height) if opts.quality else ()
 
 
 def _downscaled_jpeg(data: bytes, width: int, height: int, opts: ImageOptions, repairs: list[str]) -> Checked | None:
@@ -166,6 +174,7 @@ def _downscaled_jpeg(data: bytes, width: int, height: int, opts: ImageOptions, r
         return None
     h, w = rgb.shape[:2]
     digest, phash = pixel_hash(rgb, w, h), dhash(rgb)
+    measures = _measures(rgb, width, height, opts)
     img = Image.fromarray(rgb, "RGB").resize(size, Image.BILINEAR, reducing_gap=2.0)
     source = _open(data)
     settings = _jpeg_encoding(source) if not isinstance(source, Rejected) else None
@@ -173,7 +182,15 @@ def _downscaled_jpeg(data: bytes, width: int, height: int, opts: ImageOptions, r
     img.save(buf, "JPEG", **_encoder_settings(opts.jpeg_quality, settings))
     encoded = buf.getvalue()
     return Checked(
-        encoded, "jpeg", size[1], size[0], hashlib.sha256(encoded).hexdigest(), digest, phash, repairs + ["downscaled"]
+        encoded,
+        "jpeg",
+        size[1],
+        size[0],
+        hashlib.sha256(encoded).hexdigest(),
+        digest,
+        phash,
+        repairs + ["downscaled"],
+        measures,
     )
 
 
@@ -353,10 +370,10 @@ def _without_pillow_decode(data: bytes, src: _Source, opts: ImageOptions, repair
     width, height = src.width, src.height
     if _over_max_side(src, opts):
         return _downscaled_jpeg(data, width, height, opts, repairs)
-    fast = _fast_jpeg(data, width, height)
+    fast = _fast_jpeg(data, width, height, opts)
     if fast is None:
         return None
-    return Checked(data, src.fmt, height, width, hashlib.sha256(data).hexdigest(), fast[0], fast[1], repairs)
+    return Checked(data, src.fmt, height, width, hashlib.sha256(data).hexdigest(), *fast[:2], repairs, fast[2])
 
 
 def _decode_upright_rgb(
@@ -401,11 +418,14 @@ def _store(
     width, height = img.size
     pixels = img.tobytes()
     digest = pixel_hash(pixels, width, height)
-    phash = dhash(np.frombuffer(pixels, np.uint8).reshape(height, width, 3))
+    rgb = np.frombuffer(pixels, np.uint8).reshape(height, width, 3)
+    phash = dhash(rgb)
+    # The upright source's size (the decode may have run at a DCT scale).
+    measures = _measures(rgb, *((src.height, src.width) if transposed else (src.width, src.height)), opts)
     downscale = _over_max_side(src, opts)
     pixel_repairs = [r for r in repairs if r != "extension_mismatch"]
     if not pixel_repairs and not downscale and src.fmt in ("jpeg", "png") and src.refusal is None:
-        return Checked(data, src.fmt, height, width, hashlib.sha256(data).hexdigest(), digest, phash, repairs)
+        return Checked(data, src.fmt, height, width, hashlib.sha256(data).hexdigest(), digest, phash, repairs, measures)
     if src.refusal is not None:
         repairs.append("reencoded_for_tensorflow")
     if downscale:
@@ -418,7 +438,15 @@ def _store(
         out_fmt = "png" if src.fmt in _LOSSLESS or (src.refusal is not None and src.refusal.lossless) else "jpeg"
     encoded = _encode(img, out_fmt, src, opts, transposed)
     return Checked(
-        encoded, out_fmt, img.size[1], img.size[0], hashlib.sha256(encoded).hexdigest(), digest, phash, repairs
+        encoded,
+        out_fmt,
+        img.size[1],
+        img.size[0],
+        hashlib.sha256(encoded).hexdigest(),
+        digest,
+        phash,
+        repairs,
+        measures,
     )
 
 

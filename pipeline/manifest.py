@@ -137,6 +137,7 @@ class Manifest(_Keyed):
         "splits",
         "accounting",
         "statistics",
+        "image_quality",
         "resplit_from",
     )
     OPTIONAL: ClassVar[frozenset[str]] = frozenset(KEYS) - {"classes", "splits"}
@@ -155,6 +156,7 @@ class Manifest(_Keyed):
     metadata_keys: Mapping[str, Any] | None = None  # the --max-metadata-keys cap's summary
     accounting: Mapping[str, Any] | None = None
     statistics: Mapping[str, str] | None = None  # split -> stats file, relative to the folder
+    image_quality: Mapping[str, Any] | None = None  # quality.summarise's summary (docs/formats.md)
     resplit_from: str | None = None  # the build `pipecheck split --data` made this one from
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
     _keys: tuple[str, ...] = field(default=(), repr=False, compare=False)

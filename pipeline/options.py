@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pipecheck.pipeline.errors import InputError
 from pipecheck.pipeline.images import ImageOptions
 from pipecheck.pipeline.labels import DEFAULT_MAX_META_KEYS, LabelSpec
+from pipecheck.pipeline.quality import QualityThresholds
 
 
 @dataclass
@@ -42,6 +43,8 @@ class BuildOptions:
     follow_symlinks: bool = False
     stats: bool = True
     max_metadata_keys: int = DEFAULT_MAX_META_KEYS  # the most frequent metadata keys kept (labels.cap_meta_keys)
+    quality: bool = True  # measure image quality in the decode (quality.py); --no-quality
+    quality_thresholds: tuple[str, ...] = ()  # NAME=VALUE overrides of quality.QualityThresholds
 
     @property
     def label_spec(self) -> LabelSpec:
@@ -53,4 +56,9 @@ class BuildOptions:
 
     @property
     def image_options(self) -> ImageOptions:
-        return ImageOptions(self.max_side, self.min_side, self.max_pixels, self.jpeg_quality)
+        return ImageOptions(self.max_side, self.min_side, self.max_pixels, self.jpeg_quality, self.quality)
+
+    @property
+    def thresholds(self) -> QualityThresholds:
+        """The image-quality thresholds (``--quality-threshold``); one-line InputError for a bad one."""
+        return QualityThresholds.parse(self.quality_thresholds)

@@ -379,6 +379,8 @@ def read_columns(data_dir: str, split: str, keys: list[str], *, batch: int = 256
             desc[key] = tf.io.RaggedFeature(kinds[kind])
         elif key in (spec.LABEL_INDEX,):
             desc[key] = tf.io.RaggedFeature(tf.int64)
+        elif key.startswith(spec.QUALITY_PREFIX):
+            desc[key] = tf.io.RaggedFeature(tf.float32)
         elif key in fixed:
             desc[key] = tf.io.RaggedFeature(fixed[key])
         else:

@@ -67,7 +67,14 @@ def _parse_shard(path: str, meta_types: dict[str, str], group_key: str | None) -
     import tensorflow as tf
 
     kinds = {"int": tf.int64, "float": tf.float32, "bytes": tf.string}
-    desc = {spec.IMAGE_ID: tf.io.FixedLenFeature([], tf.string), spec.LABEL_NAME: tf.io.RaggedFeature(tf.string)}
+    desc = {
+        spec.IMAGE_ID: tf.io.FixedLenFeature([], tf.string),
+        spec.LABEL_NAME: tf.io.RaggedFeature(tf.string),
+        spec.IMAGE_PIXEL_HASH: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        spec.IMAGE_PHASH: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+    }
+    for key in spec.QUALITY_FEATURES:
+        desc[key] = tf.io.RaggedFeature(tf.float32)
     for name, kind in meta_types.items():
         desc[spec.META_PREFIX + name] = tf.io.RaggedFeature(kinds[kind])
     records = list(spec.iter_records(path))
@@ -76,6 +83,9 @@ def _parse_shard(path: str, meta_types: dict[str, str], group_key: str | None) -
     parsed = tf.io.parse_example(tf.constant(records), desc)
     ids = [v.decode("utf-8", "surrogateescape") for v in parsed[spec.IMAGE_ID].numpy()]
     names = [[v.decode() for v in row] for row in parsed[spec.LABEL_NAME].to_list()]
+    pixel_hashes = [v.decode() for v in parsed[spec.IMAGE_PIXEL_HASH].numpy()]
+    phashes = [int(v) for v in parsed[spec.IMAGE_PHASH].numpy()]
+    quality = [parsed[key].to_list() for key in spec.QUALITY_FEATURES]
     metas = [{} for _ in records]
     for name in meta_types:
         for m, row in zip(metas, parsed[spec.META_PREFIX + name].to_list()):
@@ -91,6 +101,9 @@ def _parse_shard(path: str, meta_types: dict[str, str], group_key: str | None) -
                 "meta": metas[i],
                 "group": metas[i].get(group_key) if group_key else None,
                 "bytes": len(rec) + 16,
+                "pixel_hash": pixel_hashes[i],
+                "phash": phashes[i],
+                "scores": [col[i][0] for col in quality] if all(col[i] for col in quality) else [],
             }
         )
     return out
@@ -164,6 +177,32 @@ class _Shard:
         return ShardInfo(self.name, len(self.digests), self.size, self.sha256.hexdigest())
 
 
+def _image_quality(staging: Path, manifest: Manifest, items: list[dict[str, Any]], splits: list[str]) -> Any:
+    """The source's image-quality summary again for the new splits (``image_quality.jsonl`` written
+    into ``staging``), from the measures its records hold and with the thresholds it used; None
+    when the source has none (a ``--no-quality`` build).
+    """
+    from pipecheck.pipeline import fsio, quality
+
+    if not manifest.image_quality:
+        return None
+    try:
+        thresholds = quality.QualityThresholds(**manifest.image_quality.get("thresholds", {}))
+    except TypeError:  # written by another pipecheck version
+        thresholds = quality.QualityThresholds()
+    measured = quality.Measured(
+        [it["id"] for it in items],
+        list(splits),
+        [it["labels"] for it in items],
+        [it["scores"] for it in items],
+        [it["pixel_hash"] for it in items],
+        [it["phash"] for it in items],
+    )
+    summary, lines = quality.summarise(measured, thresholds)
+    fsio.write_atomic(str(staging / quality.QUALITY_NAME), lines)
+    return summary
+
+
 def _resplit(
     src: str,
     out: Path,
@@ -230,6 +269,7 @@ def _resplit(
             },
             resplit_from=os.path.abspath(src),
         )
+        new = new.replace(image_quality=_image_quality(staging, manifest, items, new_split))
         if manifest.statistics:
             new = new.replace(
                 statistics=stats_mod.write_statistics(

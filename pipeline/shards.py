@@ -102,6 +102,11 @@ class ShardResult:
     repairs: dict[str, int]
     written: list[str] = field(default_factory=list)
     record_digests: list[str] = field(default_factory=list)  # spec.record_digest of each record
+    # Per written record, in order: its quality measures ([] when off) and pixel and difference
+    # hashes, for the build's image-quality summary (``quality.summarise``).
+    quality: list[list[float]] = field(default_factory=list)
+    pixel_hashes: list[str] = field(default_factory=list)
+    phashes: list[int] = field(default_factory=list)
 
     def to_json(self) -> bytes:
         d = asdict(self)
@@ -163,6 +168,8 @@ def _features(
         spec.LABEL_INDEX: spec.Int64s(label_idx),
         spec.LABEL_NAME: spec.Strings(label_names),
     }
+    for key, value in zip(spec.QUALITY_FEATURES, checked.quality):
+        features[key] = float(value)
     for key, value in meta.items():
         features[spec.META_PREFIX + key] = value
     return features
@@ -191,6 +198,9 @@ def write_shard(task: ShardTask) -> ShardResult:
     rejects: list[Reject] = []
     written: list[str] = []
     record_digests: list[str] = []
+    quality: list[list[float]] = []
+    pixel_hashes: list[str] = []
+    phashes: list[int] = []
     size = 0
     try:
         with fsio.open_write(tmp) as fh:
@@ -220,6 +230,9 @@ def write_shard(task: ShardTask) -> ShardResult:
                 size += len(framed)
                 written.append(stem)
                 record_digests.append(spec.record_digest(record))
+                quality.append(list(checked.quality))
+                pixel_hashes.append(checked.pixel_hash)
+                phashes.append(checked.phash)
                 counts.update(label_names)
                 repairs.update(checked.repairs)
             fh.flush()
@@ -245,6 +258,9 @@ def write_shard(task: ShardTask) -> ShardResult:
         dict(repairs),
         written,
         record_digests,
+        quality,
+        pixel_hashes,
+        phashes,
     )
     # Not fsynced: a done record lost or cut short by a power loss only means the shard is written
     # again, and one that survives its shard's data fails the sha256 check on resume.

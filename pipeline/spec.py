@@ -20,6 +20,8 @@ label/index         int64[]    class indices into the manifest's sorted vocabula
 label/name          bytes[]    class names, same order as label/index
 meta/<name>         any        the sidecar's other scalar fields (nested keys joined with ``.``), at most
                                ``--max-metadata-keys`` (256) keys per build, the most frequent
+quality/<measure>   float      image quality measures of the decoded pixels (``quality.MEASURES``:
+                               brightness_p05 ... height); absent in a ``--no-quality`` build
 =================== ========== ===============================================================
 
 The writer here encodes protobuf and TFRecord framing directly so build workers never import
@@ -36,6 +38,8 @@ from typing import Any, Iterable, Mapping
 import google_crc32c
 import xxhash
 
+from pipecheck.pipeline.quality import MEASURES
+
 IMAGE_ENCODED = "image/encoded"
 IMAGE_FORMAT = "image/format"
 IMAGE_HEIGHT = "image/height"
@@ -50,6 +54,8 @@ IMAGE_REPAIRS = "image/repairs"
 LABEL_INDEX = "label/index"
 LABEL_NAME = "label/name"
 META_PREFIX = "meta/"
+QUALITY_PREFIX = "quality/"
+QUALITY_FEATURES = tuple(QUALITY_PREFIX + name for name in MEASURES)
 
 SHARD_SUFFIX = ".tfrecord"
 
@@ -286,6 +292,8 @@ def feature_description(
         LABEL_INDEX: tf.io.VarLenFeature(tf.int64),
         LABEL_NAME: tf.io.VarLenFeature(tf.string),
     }
+    for key in QUALITY_FEATURES:  # variable length: absent from a --no-quality build's records
+        desc[key] = tf.io.VarLenFeature(tf.float32)
     kinds = {"int": tf.int64, "float": tf.float32, "bytes": tf.string}
     for name, kind in (meta_types or {}).items():
         desc[META_PREFIX + name] = tf.io.VarLenFeature(kinds[kind])

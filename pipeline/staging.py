@@ -39,7 +39,8 @@ STATE_NAME = "state.json"
 # 3: --max-side sizes follow the source (a 512 px JPEG drafted to 256 was kept as is)
 # 4: the fingerprint covers label names and metadata types (a renamed class was resumed into a mix)
 # 5: records hold at most --max-metadata-keys metadata keys (an option the fingerprint covers)
-STATE_FORMAT = 5
+# 6: records hold quality/* measures and done records carry them (and the hashes) per record
+STATE_FORMAT = 6
 
 
 def resolve_out(out: str) -> str:

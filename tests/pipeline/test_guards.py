@@ -196,23 +196,24 @@ def test_unbatched_caffe_read_matches_keras(h, tmp_path):
 
 
 # --- the fast JPEG path and Pillow agree ------------------------------------------------------
-def test_fast_jpeg_path_gives_pillows_pixel_hash_and_dhash(h, tmp_path):
+def test_fast_jpeg_path_gives_pillows_pixel_hash_dhash_and_quality(h, tmp_path):
     import io
 
     import xxhash
     from PIL import Image
 
     from pipecheck.pipeline.images import ImageOptions, _fast_jpeg, check_image, dhash
+    from pipecheck.pipeline.quality import measure
 
     data = h.encode(h.image(120, 90, seed=5), "JPEG", quality=90)
     pil = Image.open(io.BytesIO(data)).convert("RGB")
     expected_hash = xxhash.xxh3_128(b"120x90:" + pil.tobytes()).hexdigest()
-    fast = _fast_jpeg(data, 120, 90)
-    assert fast == (expected_hash, dhash(np.asarray(pil)))
+    fast = _fast_jpeg(data, 120, 90, ImageOptions())
+    assert fast == (expected_hash, dhash(np.asarray(pil)), measure(np.asarray(pil), 120, 90))
     checked = check_image(data, "a.jpg", ImageOptions())
-    assert (checked.pixel_hash, checked.phash, checked.encoded) == (expected_hash, fast[1], data)
+    assert (checked.pixel_hash, checked.phash, checked.encoded, checked.quality) == (expected_hash, fast[1], data, fast[2])
     # A stream libjpeg only warns about is handed to Pillow, which names the problem.
-    assert _fast_jpeg(data[: len(data) // 2], 120, 90) is None
+    assert _fast_jpeg(data[: len(data) // 2], 120, 90, ImageOptions()) is None
     assert check_image(data[: len(data) // 2], "a.jpg", ImageOptions()).reason == "truncated"
 
 
