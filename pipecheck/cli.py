@@ -222,7 +222,8 @@ def cli() -> None:
     "beam_options",
     multiple=True,
     metavar="--NAME=VALUE",
-    help="Apache Beam pipeline option (repeatable), e.g. --beam-option=--runner=DataflowRunner.",
+    help="Apache Beam pipeline option (repeatable), e.g. --beam-option=--runner=DataflowRunner; on a Dask cluster "
+    "--beam-option=--runner=DaskRunner --beam-option=--dask_client_address=tcp://HOST:8786.",
 )
 @click.option("--shard-size-mb", type=click.FloatRange(min=0.001), default=128.0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
