@@ -161,10 +161,21 @@ def build_report(result: "BuildResult", max_examples: int = 5) -> Report:
             "shards": sum(len(v["shards"]) for v in m["splits"].values()),
             "build_seconds": m["build_seconds"],
             **({"statistics": TFDV_MISSING} if m.get("statistics") == {} else {}),
+            **({"image_quality": _quality_line(m["image_quality"])} if m.get("image_quality") else {}),
         }
     )
     report.ran(registry.ids("build"))
     return report
+
+
+def _quality_line(summary: dict) -> str:
+    """``5 dark, 2 exact_duplicate in image_quality.jsonl`` (or ``none flagged``): where to look;
+    ``pipecheck validate --data`` judges them per class and split.
+    """
+    counts = [f"{n} {issue}" for issue, n in summary.get("issues", {}).items() if n]
+    if not counts:
+        return f"none flagged ({summary.get('measured', 0)} measured)"
+    return f"{summary.get('flagged', 0)} image(s) flagged ({', '.join(counts)}): {summary.get('file')}"
 
 
 def _ignored(result: "BuildResult") -> str:
