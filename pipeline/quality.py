@@ -253,43 +253,68 @@ def shape_issues(width: float, height: float, bounds: dict[str, list[float]] | N
     return out
 
 
-def _bands(h: int, n_bands: int) -> list[tuple[int, int]]:
-    u = h & ((1 << 64) - 1)
-    width = 64 // n_bands
-    return [(b, (u >> (b * width)) & ((1 << width) - 1)) for b in range(n_bands)]
+_M1, _M2, _M4, _H01 = (
+    np.uint64(v) for v in (0x5555555555555555, 0x3333333333333333, 0x0F0F0F0F0F0F0F0F, 0x0101010101010101)
+)
+
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64 (``np.bitwise_count`` where numpy has it, else the SWAR sum)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(x)
+    x = x - ((x >> np.uint64(1)) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return (x * _H01) >> np.uint64(56)
 
 
 def near_groups(hashes: Sequence[int], max_distance: int) -> list[int]:
     """For each difference hash, the index of the first hash of its group of near duplicates
     (itself when it has none): groups join hashes within ``max_distance`` bits, transitively.
 
-    Equal hashes join first; the distinct values are compared by LSH banding (cut into
-    ``max_distance + 1`` bands: by pigeonhole two hashes within the distance agree on one band), so
-    a thousand blank images with one hash cost one comparison, not half a million.
+    Equal hashes join first (a thousand blank images with one hash cost nothing more); the distinct
+    values are compared by LSH banding: cut into ``max_distance + 1`` bands, two hashes within the
+    distance agree on at least one band (pigeonhole), so only values sharing a band's bucket are
+    compared (with numpy), and the pairs found are joined by connected components.
     """
-    first: dict[int, int] = {}
-    for i, h in enumerate(hashes):
-        first.setdefault(h, i)
-    parent = {i: i for i in first.values()}
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for h, i in first.items():
-        for band in _bands(h, max_distance + 1):
-            buckets[band].append(i)
-    mask = (1 << 64) - 1
-    for members in buckets.values():
-        for k, a in enumerate(members):
-            for b in members[k + 1 :]:
-                if root(a) != root(b) and bin((hashes[a] ^ hashes[b]) & mask).count("1") <= max_distance:
-                    ra, rb = root(a), root(b)
-                    parent[max(ra, rb)] = min(ra, rb)
-    return [root(first[h]) for h in hashes]
+    if not hashes:
+        return []
+    values, inverse = np.unique(np.asarray(hashes, np.int64).view(np.uint64), return_inverse=True)
+    n_bands = max_distance + 1
+    width = 64 // n_bands
+    mask = np.uint64((1 << width) - 1)
+    rows, cols = [], []
+    for band in range(n_bands):
+        keys = (values >> np.uint64(band * width)) & mask
+        order = np.argsort(keys, kind="stable")
+        sorted_keys, sorted_values = keys[order], values[order]
+        # Compare each value with the one `offset` places on in band order while both share the
+        # bucket: the candidates only shrink as the offset grows (sorted keys), so the work is the
+        # pairs within buckets, done as a few whole-array steps instead of a loop over buckets.
+        at = np.arange(len(order) - 1)
+        offset = 1
+        while at.size:
+            at = at[at + offset < len(order)]
+            at = at[sorted_keys[at] == sorted_keys[at + offset]]
+            close = at[_popcount(sorted_values[at] ^ sorted_values[at + offset]) <= max_distance]
+            rows.append(order[close])
+            cols.append(order[close + offset])
+            offset += 1
+    n = len(values)
+    if rows:
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        graph = coo_matrix((np.ones(len(r), np.int8), (r, c)), shape=(n, n))
+        _, label = connected_components(graph, directed=False)
+    else:
+        label = np.arange(n)
+    inverse = inverse.ravel()
+    # The first index (in input order) holding each component: its representative.
+    first = np.full(label.max() + 1, len(hashes), np.int64)
+    np.minimum.at(first, label[inverse], np.arange(len(hashes)))
+    return first[label[inverse]].tolist()
 
 
 QUALITY_NAME = "image_quality.jsonl"  # one line per flagged image, in the build folder
