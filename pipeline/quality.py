@@ -7,7 +7,9 @@ from the pixels the decode already holds (no second pass, no resize; ~0.1 ms an 
   twentieth of the image is dim; *light*: even the darkest twentieth is bright (washed out).
 * ``contrast``: the standard deviation of luma; ``mean_r`` / ``_g`` / ``_b``: the colour means.
 * ``entropy``: Shannon entropy of the luma histogram in bits (0-8); *low information* below a few
-  bits (a blank, flat or posterized image).
+  bits when the middle 90% of luma (``brightness_p95 - brightness_p05``) is also narrow: a blank or
+  flat image. A product shot (an object on a plain white canvas, a quarter of the frame) has under
+  3 bits too, one spike and a broad rest, and is not low information.
 * ``sharpness``: on the grid's edges (luma gradients above a floor), the mean absolute Laplacian
   over the mean absolute gradient. A step edge scores about 1; blur spreads it over ``s`` grid
   points and the score falls as ``1/s``. It is measured at one scale for every image (the grid), so
@@ -17,7 +19,11 @@ from the pixels the decode already holds (no second pass, no resize; ~0.1 ms an 
 * ``gray_spread``: the 99th percentile over pixels of ``max(R,G,B) - min(R,G,B)``: 0 for a gray
   picture saved as RGB (which a file-mode check misses), tens for any colour photo.
 * ``width`` / ``height``: the source's upright size; *odd size* and *odd aspect ratio* are fences
-  over the build's own distribution (quartiles +- ``fence`` IQRs of the logarithm), not fixed numbers.
+  over the build's own distribution, not fixed numbers: the long side beyond its quartiles by
+  ``fence`` IQRs of the logarithm; the elongation (long side over short side, whatever the
+  orientation) beyond ``aspect_factor`` times its upper quartile. Elongation, not width over
+  height: a dump of portrait and landscape 4:3 photos has log(width/height) quartiles of +-0.29,
+  whose 3-IQR fences, [0.13, 7.5], let a 4:1 stretched image through.
 
 Exact duplicates (equal pixel hash) and near duplicates (difference hashes within
 ``near_max_distance`` bits, :func:`near_pairs`) complete the issue list. Thresholds live in
@@ -83,27 +89,31 @@ class QualityThresholds:
     Attributes:
         dark_p95: *dark* when ``brightness_p95`` is at or below this (luma 0-255).
         light_p05: *light* when ``brightness_p05`` is at or above this.
-        low_information_entropy: *low information* when ``entropy`` (bits) is below this.
+        low_information_entropy: *low information* when ``entropy`` (bits) is below this ...
+        low_information_range: ... and ``brightness_p95 - brightness_p05`` is below this (a plain
+            background around a real object spans the whole range).
         blurry_sharpness: *blurry* when ``sharpness`` (0 to ~1.3) is below this; -1 (no edges) never is.
         grayscale_spread: *grayscale* when ``gray_spread`` is at or below this (JPEG chroma noise
             of a gray picture stays within 2-3).
-        fence: *odd size / aspect ratio* beyond the build's quartiles of log(long side) / log(aspect)
-            by this many inter-quartile ranges ...
-        size_factor: ... and at least this factor away from the median long side ...
-        aspect_factor: ... or from the median aspect ratio (so a build of one shape flags nothing
-            for a few percent of difference).
+        fence: *odd size* beyond the build's quartiles of log(long side) by this many
+            inter-quartile ranges ...
+        size_factor: ... and at least this factor away from the median long side (so a build of
+            one size flags nothing for a few percent of difference).
+        aspect_factor: *odd aspect ratio* when the long side over the short side exceeds the
+            build's upper quartile of that ratio by this factor (3:2 photos: beyond 2.6:1).
         min_images: fences need at least this many images.
         near_max_distance: difference-hash bits (of 64) within which two images are near duplicates.
     """
 
     dark_p95: float = 40.0
     light_p05: float = 200.0
-    low_information_entropy: float = 3.0
+    low_information_entropy: float = 3.5
+    low_information_range: float = 32.0
     blurry_sharpness: float = 0.35
     grayscale_spread: float = 3.0
     fence: float = 3.0
     size_factor: float = 2.0
-    aspect_factor: float = 1.5
+    aspect_factor: float = 1.75
     min_images: int = 20
     near_max_distance: int = 4
 
@@ -202,7 +212,10 @@ def content_issues(scores: Sequence[float], t: QualityThresholds) -> list[str]:
         out.append("dark")
     if s[_COL["brightness_p05"]] >= t.light_p05:
         out.append("light")
-    if s[_COL["entropy"]] < t.low_information_entropy:
+    if (
+        s[_COL["entropy"]] < t.low_information_entropy
+        and s[_COL["brightness_p95"]] - s[_COL["brightness_p05"]] < t.low_information_range
+    ):
         out.append("low_information")
     if 0 <= s[_COL["sharpness"]] < t.blurry_sharpness:
         out.append("blurry")
@@ -219,23 +232,24 @@ def column(name: str) -> int:
 def fences(widths: np.ndarray, heights: np.ndarray, t: QualityThresholds) -> dict[str, list[float]] | None:
     """``{"long_side": [lo, hi], "aspect_ratio": [lo, hi]}``: outside is odd; None below ``min_images``.
 
-    Tukey's fences on the logarithm (sizes and ratios are multiplicative), widened to at least
-    ``size_factor`` / ``aspect_factor`` around the median.
+    The long side: Tukey's fences on its logarithm (sizes are multiplicative), widened to at least
+    ``size_factor`` around the median. The aspect ratio (width over height): ``[1/e, e]`` with ``e``
+    the upper quartile of the elongation (long over short side) times ``aspect_factor``, so a portrait
+    among landscape photos is not odd, and a mix of orientations does not widen the band.
     """
     if len(widths) < max(t.min_images, 4):
         return None
-    out = {}
-    for name, values, factor in (
-        ("long_side", np.maximum(widths, heights), t.size_factor),
-        ("aspect_ratio", widths / np.maximum(heights, 1), t.aspect_factor),
-    ):
-        logs = np.log(np.maximum(values, 1e-9))
-        q1, med, q3 = np.percentile(logs, [25, 50, 75])
-        iqr = q3 - q1
-        lo = min(q1 - t.fence * iqr, med - math.log(factor))
-        hi = max(q3 + t.fence * iqr, med + math.log(factor))
-        out[name] = [round(math.exp(lo), 4), round(math.exp(hi), 4)]
-    return out
+    logs = np.log(np.maximum(np.maximum(widths, heights), 1e-9))
+    q1, med, q3 = np.percentile(logs, [25, 50, 75])
+    iqr = q3 - q1
+    lo = min(q1 - t.fence * iqr, med - math.log(t.size_factor))
+    hi = max(q3 + t.fence * iqr, med + math.log(t.size_factor))
+    elongation = np.maximum(widths, heights) / np.maximum(np.minimum(widths, heights), 1)
+    e = float(np.percentile(elongation, 75)) * t.aspect_factor
+    return {
+        "long_side": [round(math.exp(lo), 4), round(math.exp(hi), 4)],
+        "aspect_ratio": [round(1 / e, 4), round(e, 4)],
+    }
 
 
 def shape_issues(width: float, height: float, bounds: dict[str, list[float]] | None) -> list[str]:
