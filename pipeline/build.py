@@ -389,13 +389,15 @@ def _image_quality(opts: BuildOptions, planned: Planned, results: list[ShardResu
 
 
 def _statistics_frames(tasks: list[ShardTask], results: list[ShardResult], types: dict[str, str]) -> dict[str, Any]:
-    """Per split, a frame of exactly the written records' labels and metadata (read from the shard
-    tasks, like the Beam runner does), for TFDV statistics.
+    """Per split, the columns of exactly the written records' labels and metadata (read from the shard
+    tasks, like the Beam runner does), for TFDV statistics (``stats.batch``: no pandas).
     """
     from pipecheck.pipeline import stats
 
+    if not stats.tfdv_available():  # no statistics are written (stats.TFDV_MISSING)
+        return {}
     by_stem = {stem: (names, meta) for t in tasks for _rel, stem, _idx, names, meta in t.items}
     rows: dict[str, list] = {}
     for r in results:
         rows.setdefault(r.split, []).extend(by_stem[s] for s in r.written)
-    return {split: stats.frame(v, types) for split, v in rows.items()}
+    return {split: stats.batch(v, types) for split, v in rows.items()}
