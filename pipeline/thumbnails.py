@@ -31,28 +31,27 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
+def _value_end(buf: bytes, pos: int, wire: int) -> tuple[int, int]:
+    """``(payload start, end)`` of the value of wire type ``wire`` at ``pos`` (after its tag)."""
+    if wire == 2:
+        length, pos = _varint(buf, pos)
+        return pos, pos + length
+    if wire == 0:
+        return pos, _varint(buf, pos)[1]
+    if wire in (1, 5):
+        return pos, pos + (8 if wire == 1 else 4)
+    raise ValueError(f"unsupported protobuf wire type {wire}")
+
+
 def _fields(buf: bytes, start: int = 0, end: int | None = None) -> Iterable[tuple[int, int, int, int]]:
-    """``(field number, wire type, start, end)`` of each field of one message; payload bounds for
-    length-delimited fields, the value's bytes otherwise.
+    """``(field number, wire type, start, end)`` of each field of one message: the payload's bounds
+    for length-delimited fields, the value's bytes otherwise.
     """
     pos, end = start, len(buf) if end is None else end
     while pos < end:
         tag, pos = _varint(buf, pos)
-        number, wire = tag >> 3, tag & 7
-        if wire == 2:
-            length, pos = _varint(buf, pos)
-            yield number, wire, pos, pos + length
-            pos += length
-        elif wire == 0:
-            _, nxt = _varint(buf, pos)
-            yield number, wire, pos, nxt
-            pos = nxt
-        elif wire in (1, 5):
-            size = 8 if wire == 1 else 4
-            yield number, wire, pos, pos + size
-            pos += size
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
+        value_start, pos = _value_end(buf, pos, tag & 7)
+        yield tag >> 3, tag & 7, value_start, pos
     if pos != end:
         raise ValueError("protobuf field runs past its message")
 
@@ -68,27 +67,36 @@ def _first_bytes(buf: bytes, start: int, end: int) -> bytes | None:
 
 
 def example_bytes(record: bytes, keys: Iterable[str]) -> dict[str, bytes]:
-    """The first bytes value of each feature in ``keys`` of one serialized ``tf.train.Example``
-    (``Example.features`` = field 1; ``Features.feature`` = map entries of key 1, ``Feature`` 2).
+    """The first bytes value of each feature in ``keys`` of one serialized ``tf.train.Example``.
+
+    ``Example.features`` is field 1; ``Features.feature`` holds map entries (field 1) of a key (1) and a
+    ``Feature`` (2). Only the key of each entry is read (a few bytes, not the image payload), the
+    entries whose key is wanted are parsed, and the walk stops once each is found.
     """
     wanted = {k.encode() for k in keys}
     out: dict[str, bytes] = {}
-    for number, wire, s, e in _fields(record):
+    for number, wire, start, end in _fields(record):
         if number != 1 or wire != 2:
             continue
-        for n2, w2, s2, e2 in _fields(record, s, e):
-            if n2 != 1 or w2 != 2:
+        pos = start
+        while pos < end:
+            tag, pos = _varint(record, pos)
+            entry_start, pos = _value_end(record, pos, tag & 7)
+            if tag != 0x0A or entry_start >= pos or record[entry_start] != 0x0A:  # not an entry led by its key
                 continue
-            key = value = None
-            for n3, w3, s3, e3 in _fields(record, s2, e2):
-                if n3 == 1 and w3 == 2:
-                    key = record[s3:e3]
-                elif n3 == 2 and w3 == 2:
-                    value = (s3, e3)
-            if key in wanted and value is not None:
-                got = _first_bytes(record, *value)
-                if got is not None:
-                    out[key.decode()] = got
+            key_len, key_at = _varint(record, entry_start + 1)
+            key = record[key_at : key_at + key_len]
+            if key not in wanted:
+                continue
+            for n3, w3, s3, e3 in _fields(record, entry_start, pos):
+                if n3 == 2 and w3 == 2:
+                    got = _first_bytes(record, s3, e3)
+                    if got is not None:
+                        out[key.decode()] = got
+            if len(out) == len(wanted):
+                return out  # the writer sorts keys: image/id is the fifth entry of ~30
+        if pos != end:
+            raise ValueError("protobuf field runs past its message")
     return out
 
 
