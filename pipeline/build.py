@@ -324,7 +324,12 @@ def finish_build(
         # the number of images goes (at 100k images the driver peaked 81 MiB lower).
         for task in planned.tasks:
             task.items = []
-        manifest = manifest.replace(statistics=stats.write_statistics(staging, frames))
+        try:
+            written = stats.write_statistics(staging, frames)
+        except OSError as exc:  # after every shard: say which step failed, and that --resume finishes it
+            why = f"{exc.strerror or exc} while writing the statistics (complete shards are kept: run the same command with --resume to finish)"
+            raise OSError(exc.errno, why, exc.filename) from exc
+        manifest = manifest.replace(statistics=written)
     if not fsio.is_remote(staging):
         make_durable(staging, results)
     # The resume records go only after the swap: a kill before it leaves a staging folder that
