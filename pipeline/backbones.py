@@ -83,6 +83,23 @@ class Backbone:
 
         return importlib.import_module(f"keras.applications.{self.module}").preprocess_input
 
+    def undo_preprocessing(self, x: Any) -> Any:
+        """The inverse of :meth:`preprocess_function`: ``(..., 3)`` values as the model receives them back to
+        the RGB pixels in [0, 255] they were made from (float64, not clipped).
+
+        caffe adds the ImageNet means back and turns BGR into RGB, tf maps ``(x + 1) * 127.5``, torch
+        ``(x * std + mean) * 255``, ``none`` (and :meth:`fed_raw`) is the identity: each is the probed affine
+        map solved backwards. Input made another way comes back visibly wrong (x/255 fed to a caffe backbone
+        returns flat ImageNet-mean grey), which is what a report's thumbnails are for.
+        """
+        import numpy as np
+
+        x = np.asarray(x, dtype="float64")
+        out = np.empty_like(x)
+        for k in range(3):
+            out[..., self.source_channel[k]] = (x[..., k] - self.offset[k]) / self.scale[k]
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("in_model")  # a variant for one check run, not a property of the Keras backbone

@@ -15,6 +15,9 @@ from typing import Any, Callable, Iterable
 # How a Report draws itself in a notebook. The face (pipecheck/__init__.py) installs the same page as
 # ``--html``; this floor only holds the hook, so nothing here imports the face.
 _html_renderer: Callable[["Report"], str] | None = None
+# Summary entries only the HTML page draws (pictures: thumbnails and histograms of a shuffled sample).
+# to_dict leaves them out, so JSON, text and Markdown stay small and reproducible.
+HTML_ONLY_SUMMARY = frozenset({"input_visuals"})
 
 
 def set_html_renderer(renderer: Callable[["Report"], str]) -> None:
@@ -193,7 +196,7 @@ class Report:
             "fail_on": self.fail_on.value,
             "findings": [f.to_dict() for f in self.sorted_findings()],
             "summary": {
-                **_jsonable(self.summary),
+                **_jsonable({k: v for k, v in self.summary.items() if k not in HTML_ONLY_SUMMARY}),
                 **({"checks_run": list(self.checks_run)} if self.checks_run else {}),
                 "counts": self.counts(),
             },

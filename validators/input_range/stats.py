@@ -3,8 +3,10 @@
 :class:`InputStats` folds each ``(x, y)`` batch into per-channel moments (Chan/Welford merge, so
 values near -1 with tiny spread such as doubly-preprocessed input keep their precision), a fixed
 symmetric-log histogram, per-image constant counts, per-batch spread and label summaries. The
-dataset is never held: only a few numbers per channel and one float per batch survive a batch.
-:mod:`pipecheck.validators.input_range` turns these numbers into findings.
+dataset is never held: only a few numbers per channel and one float per batch survive a batch, plus
+the report's bounded picture material (:mod:`~pipecheck.validators.input_range.visuals`: four small
+thumbnails, at most 32k sampled values per channel). :mod:`pipecheck.validators.input_range` turns
+these numbers into findings.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from pipecheck.validators.input_range.visuals import VisualSample
 
 # Symmetric log edges: 24 bins per decade from 1e-4 to 1e4 on each side (about 10% wide), plus a bin
 # around zero and two overflow bins. Data-independent, so histograms of any stream merge and compare.
@@ -121,6 +125,7 @@ class InputStats:
         constant_batches: Indices of batches made only of constant images.
         dtypes/shapes: What x looked like (``shapes`` counts ``(H, W, C)`` per batch).
         labels: :class:`LabelStats`, or None if batches carried no labels.
+        visuals: A bounded sample (first images, subsampled values) for the report's pictures.
     """
 
     batches: int = 0
@@ -141,6 +146,7 @@ class InputStats:
     dtypes: Counter = field(default_factory=Counter)
     shapes: Counter = field(default_factory=Counter)
     labels: LabelStats | None = None
+    visuals: VisualSample = field(default_factory=VisualSample)
 
     def update(self, x: Any, y: Any = None) -> None:
         """Fold one batch in. ``x`` is ``(N, H, W, C)`` (or ``(N, H, W)`` greyscale)."""
@@ -178,6 +184,7 @@ class InputStats:
             self.inf += int(np.isinf(xf).sum())
         self._fold_moments(xf.reshape(-1, c), None if all_finite else finite.reshape(-1, c))
         self._fold_images(xf, finite if not all_finite else None)
+        self.visuals.update(xf)
 
     def _start(self, c: int) -> None:
         self.channels = c
