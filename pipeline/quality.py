@@ -10,7 +10,8 @@ from the pixels the decode already holds (no second pass, no resize; ~0.1 ms an 
   bits when the middle 90% of luma (``brightness_p95 - brightness_p05``) is also narrow: a blank or
   flat image. A product shot (an object on a plain white canvas, a quarter of the frame) has under
   3 bits too, one spike and a broad rest, and is not low information.
-* ``sharpness``: on the grid's edges (luma gradients above a floor), the mean absolute Laplacian
+* ``sharpness``: on the grid's edges (luma gradients above a floor, lowered with the contrast so a
+  dim or washed-out photo is judged on the same edges as its original), the mean absolute Laplacian
   over the mean absolute gradient. A step edge scores about 1; blur spreads it over ``s`` grid
   points and the score falls as ``1/s``. It is measured at one scale for every image (the grid), so
   a large sharp photo scores like its thumbnail (the per-pixel Laplacian variance that other tools
@@ -74,8 +75,14 @@ ISSUES = (
 CONTENT_ISSUES = ISSUES[:5]  # judged on one image's measures alone
 
 GRID = 96  # sample points along the long side
-_EDGE = 24.0  # |dx| + |dy| (over two grid steps) of luma that makes a point an edge
-_SOFT_EDGE = 6.0  # the floor when an image has too few edges above _EDGE (a heavily blurred one)
+# A point is an edge when |dx| + |dy| (over two grid steps) of luma exceeds _EDGE, or _EDGE_CONTRAST
+# times the luma's standard deviation when that is lower (never below _MIN_EDGE), so that a photo
+# darkened or washed out to a fifth of its contrast is judged on the same edges as before; with
+# fewer than _MIN_EDGES such points (a heavily blurred image), a quarter of that floor.
+_EDGE = 24.0
+_EDGE_CONTRAST = 1.0
+_MIN_EDGE = 2.0
+_SOFT_EDGE = 0.25
 _MIN_EDGES = 20
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _LEVELS = np.arange(256, dtype=np.float64)
@@ -109,7 +116,7 @@ class QualityThresholds:
     light_p05: float = 200.0
     low_information_entropy: float = 3.5
     low_information_range: float = 32.0
-    blurry_sharpness: float = 0.35
+    blurry_sharpness: float = 0.40
     grayscale_spread: float = 3.0
     fence: float = 3.0
     size_factor: float = 2.0
@@ -150,7 +157,7 @@ def _percentile(cdf: np.ndarray, q: float) -> int:
     return int(np.searchsorted(cdf, q * cdf[-1]))
 
 
-def _sharpness(luma: np.ndarray) -> float:
+def _sharpness(luma: np.ndarray, contrast: float) -> float:
     """Mean |Laplacian| over mean |gradient| on the edges of an int16 luma grid; -1 with no edges."""
     if min(luma.shape) < 3:
         return -1.0
@@ -162,7 +169,8 @@ def _sharpness(luma: np.ndarray) -> float:
     lap += down
     lap -= 4 * luma[1:-1, 1:-1]
     np.abs(lap, out=lap)
-    for floor in (_EDGE, _SOFT_EDGE):
+    floor = min(_EDGE, max(_MIN_EDGE, _EDGE_CONTRAST * contrast))
+    for floor in (floor, floor * _SOFT_EDGE):
         edges = grad > floor
         if np.count_nonzero(edges) >= _MIN_EDGES:
             on = edges.ravel().view(np.uint8).astype(np.float32)
@@ -194,7 +202,7 @@ def measure(rgb: np.ndarray, width: int, height: int) -> tuple[float, ...]:
         float(_percentile(cdf, 0.95)),
         round(contrast, 3),
         round(float(-(p * np.log2(p)).sum()), 4),
-        round(_sharpness(luma.reshape(grid.shape[:2]).astype(np.int16)), 4),
+        round(_sharpness(luma.reshape(grid.shape[:2]).astype(np.int16), contrast), 4),
         float(_percentile(np.cumsum(np.bincount(spread.ravel(), minlength=256)), 0.99)),
         round(float(colour[0]), 3),
         round(float(colour[1]), 3),

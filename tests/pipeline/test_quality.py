@@ -125,6 +125,23 @@ def test_washed_out_photo_is_light(photos, name):
     assert "light" in issues(jpeg(washed_out(photos[name])))
 
 
+@pytest.mark.parametrize(
+    ("name", "box"),
+    [("chelsea", (0, 0, 225, 150)), ("chelsea", (112, 0, 338, 150)), ("immunohistochemistry", (0, 128, 256, 384))],
+)
+@pytest.mark.parametrize("condition", [darkened, washed_out])
+def test_dim_or_washed_out_photo_is_not_blurry(photos, name, box, condition):
+    """Darkened or washed out to a fifth of its contrast, a sharp crop keeps its edges: the edge floor
+    follows the contrast (an absolute floor kept only the broad ramps of these crops: 0.30-0.38).
+    Its twin, the same crop blurred first, is blurry.
+    """
+    crop = photos[name].crop(box)
+    assert issues(jpeg(crop)) == []
+    got = issues(jpeg(condition(crop)))
+    assert "blurry" not in got and ("dark" in got or "light" in got)
+    assert "blurry" in issues(jpeg(condition(blurred(crop, 0.015))))
+
+
 def test_dark_sky_photo_is_not_dark(photos):
     """Hubble's deep field is mostly black sky, yet correctly exposed: its bright stars keep it silent."""
     m = measures(jpeg(photos["hubble_deep_field"]))
