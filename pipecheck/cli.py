@@ -320,6 +320,13 @@ def build_tfrecords(
     help="Where the backbone's preprocess_input runs: in-data (the pipeline), in-model (your model), auto (ask --model, or say both).",
 )
 @click.option(
+    "--quality-threshold",
+    "quality_thresholds",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override an image-quality threshold or judgement, e.g. dark_p95=30, alpha=0.01 (see docs/checks.md).",
+)
+@click.option(
     "--html", "html_path", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report here."
 )
 @progress_option

@@ -21,6 +21,7 @@ CHECK_MODULES = (
     "pipecheck.validators.dataset",
     "pipecheck.validators.input_range",
     "pipecheck.validators.generator",
+    "pipecheck.validators.image_quality",
     "pipecheck.validators.labels",
     "pipecheck.validators.leakage",
     "pipecheck.validators.schema",

@@ -264,7 +264,7 @@ def test_validate_data_reports_its_passes_and_sampled_batches_in_ci(sample_build
     assert json.loads(result.stdout)["command"] == "validate"
     lines = progress_lines(result.stderr)
     finals = {m["what"]: _ints(m) for m in lines if m["pct"] == "100"}
-    assert finals == {"checking the build": (4, 4, 100), "sampling": (3, 3, 100)}, result.stderr
+    assert finals == {"checking the build": (5, 5, 100), "sampling": (3, 3, 100)}, result.stderr
     assert len(lines) <= 2 * 11
 
 

@@ -35,48 +35,23 @@ class ValidateOptions:
     model: str | None = None
     model_arg: tuple[str, ...] = field(default_factory=tuple)
     preprocessing: str = "auto"
+    quality_thresholds: tuple[str, ...] = field(default_factory=tuple)  # --quality-threshold NAME=VALUE
 
 
 def run_validate(opts: ValidateOptions, progress: Progress | None = None) -> Report:
     """Run every applicable family and return one report.
 
     ``progress`` hears of the long work: the passes over a build's records (integrity, labels, leakage,
-    schema: one step each) and the batches sampled for the input checks.
+    schema, image quality: one step each) and the batches sampled for the input checks.
     """
     progress = progress_or_none(progress)
-    from pipecheck.validators import registry
+    from pipecheck.validators.image_quality import parse_thresholds
 
+    quality_thresholds = parse_thresholds(opts.quality_thresholds)  # a bad one is refused before any work
     report = Report("validate")
     if opts.data_dir:
-        from pipecheck.validators.dataset import CHECKS as DATASET_CHECKS
-        from pipecheck.validators.dataset import CLASSES_MISMATCH, SHARD_MISSING, SHARD_SIZE, check_dataset
-        from pipecheck.validators.labels import LabelSet
-        from pipecheck.validators.leakage import check_leakage
-        from pipecheck.validators.schema import check_schema
-
-        progress.start(4, "checking the build", "passes")
-        integrity = check_dataset(opts.data_dir)
-        report.add(integrity)
-        progress.advance()
-        report.ran(registry.ids(*DATASET_CHECKS))
-        broken = [f for f in integrity if f.check in registry.ids(SHARD_MISSING, SHARD_SIZE, CLASSES_MISMATCH)]
-        if broken:
-            # The other families read every shard; on a damaged copy they would only crash.
-            report.summary["skipped"] = (
-                f"labels, leakage, schema and input checks: {len(broken)} problem(s) with the "
-                "build's files (run `pipecheck verify` for a per-record check)"
-            )
-            progress.finish()
+        if not _build_passes(report, opts, quality_thresholds, progress):
             return report
-        # Labels, leakage and schema read only non-image features: no pixel is decoded for them.
-        _labels(report, LabelSet.from_build(opts.data_dir, allow_empty=opts.allow_empty or None))
-        progress.advance()
-        report.add(check_leakage(opts.data_dir))
-        progress.advance()
-        report.add(check_schema(opts.data_dir))
-        progress.advance()
-        progress.finish()
-        report.ran(registry.ids("leakage", "schema"))
         if opts.backbone:
             # The project's own reader must hand the backbone exactly what it expects.
             batches, label_mode, num_classes, preprocessing = _reader_batches(opts, report)
@@ -113,6 +88,47 @@ def run_validate(opts: ValidateOptions, progress: Progress | None = None) -> Rep
         )
         _generator(report, source, opts)
     return report
+
+
+def _build_passes(report: Report, opts: ValidateOptions, quality_thresholds: tuple, progress: Progress) -> bool:
+    """The passes over a build's records (integrity, labels, leakage, schema, image quality); False when
+    the build's files are broken and the other families were skipped (said in ``summary["skipped"]``).
+    """
+    from pipecheck.validators import registry
+    from pipecheck.validators.dataset import CHECKS as DATASET_CHECKS
+    from pipecheck.validators.dataset import CLASSES_MISMATCH, SHARD_MISSING, SHARD_SIZE, check_dataset
+    from pipecheck.validators.image_quality import check_image_quality
+    from pipecheck.validators.labels import LabelSet
+    from pipecheck.validators.leakage import check_leakage
+    from pipecheck.validators.schema import check_schema
+
+    progress.start(5, "checking the build", "passes")
+    integrity = check_dataset(opts.data_dir)
+    report.add(integrity)
+    progress.advance()
+    report.ran(registry.ids(*DATASET_CHECKS))
+    broken = [f for f in integrity if f.check in registry.ids(SHARD_MISSING, SHARD_SIZE, CLASSES_MISMATCH)]
+    if broken:
+        # The other families read every shard; on a damaged copy they would only crash.
+        report.summary["skipped"] = (
+            f"labels, leakage, schema, image quality and input checks: {len(broken)} problem(s) with the "
+            "build's files (run `pipecheck verify` for a per-record check)"
+        )
+        progress.finish()
+        return False
+    # Labels, leakage, schema and image quality read only non-image features: no pixel is decoded for them.
+    _labels(report, LabelSet.from_build(opts.data_dir, allow_empty=opts.allow_empty or None))
+    progress.advance()
+    report.add(check_leakage(opts.data_dir))
+    progress.advance()
+    report.add(check_schema(opts.data_dir))
+    progress.advance()
+    findings, report.summary["image_quality"] = check_image_quality(opts.data_dir, *quality_thresholds)
+    report.add(findings)
+    progress.advance()
+    progress.finish()
+    report.ran(registry.ids("leakage", "schema", "image_quality"))
+    return True
 
 
 def run_input_range(batches: Iterable[Any], opts: ValidateOptions) -> Report:

@@ -1,0 +1,186 @@
+"""Where the flags sit: split and class concentration, and drift of image properties between splits
+(the tests, corrections and effect floors are described in the package's docstring).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from pipecheck.pipeline import quality
+from pipecheck.validators.findings import Finding
+from pipecheck.validators.image_quality.checks import (
+    CLASS_CONCENTRATED,
+    DRIFT,
+    MAX_EXAMPLES,
+    PER_IMAGE,
+    SPLIT_CONCENTRATED,
+    ImageQualityThresholds,
+)
+from pipecheck.validators.image_quality.flags import WORDS, Judged, class_cells
+from pipecheck.validators.labels.stats import format_p, format_pct, two_proportion_pvalue
+
+DRIFT_PROPERTIES = ("brightness_p50", "contrast", "mean_r", "mean_g", "mean_b", "long_side", "aspect_ratio")
+
+
+def split_concentrated(j: Judged, t: ImageQualityThresholds) -> list[Finding]:
+    """One warning per (issue, concentrated split, other split) naming the classes (module docstring)."""
+    tests = []
+    for issue in PER_IMAGE:
+        for cls, cells in class_cells(j, issue, flagged_only=True).items():
+            for a, b in combinations(j.splits, 2):
+                (ka, na), (kb, nb) = cells[a], cells[b]
+                if ka + kb and min(na, nb) >= max(t.split_min_images, 1):
+                    p = float(two_proportion_pvalue(ka, na, kb, nb)[0])
+                    hi, lo = ((a, ka, na), (b, kb, nb)) if ka / na >= kb / nb else ((b, kb, nb), (a, ka, na))
+                    tests.append((issue, cls, hi, lo, p))
+    level = t.alpha / max(len(tests), 1)
+    hits: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for issue, cls, (sh, kh, nh), (sl, kl, nl), p in tests:
+        rh, rl = kh / nh, kl / nl
+        if p < level and rh - rl >= t.split_min_difference and (rl == 0 or rh / rl >= t.split_min_ratio):
+            hits[(issue, sh, sl)].append(
+                {"class": cls, sh: [kh, nh], sl: [kl, nl], "difference": round(rh - rl, 4), "p_value": _sig(p)}
+            )
+    out = []
+    for (issue, sh, sl), classes in hits.items():
+        classes.sort(key=lambda c: (-c["difference"], c["class"]))
+        named = "; ".join(
+            f"{c['class']}: {c[sh][0]}/{c[sh][1]} in {sh} vs {c[sl][0]}/{c[sl][1]} in {sl} ({format_p(c['p_value'])})"
+            for c in classes[:3]
+        )
+        more = f" and {len(classes) - 3} more" if len(classes) > 3 else ""
+        out.append(
+            SPLIT_CONCENTRATED.finding(
+                f"images that are {WORDS[issue]} concentrate in {sh} against {sl} in {len(classes)} class(es): "
+                f"{named}{more}",
+                subject=f"{sh} vs {sl}: {issue}",
+                evidence={
+                    "issue": issue,
+                    "split": sh,
+                    "against": sl,
+                    "classes": classes[: 4 * MAX_EXAMPLES],
+                    "tests": len(tests),
+                    "level": _sig(level),
+                },
+            )
+        )
+    return out
+
+
+def class_concentrated(j: Judged, t: ImageQualityThresholds) -> list[Finding]:
+    """One info per issue whose images sit mostly in one class, far beyond its share (module docstring)."""
+    from scipy.stats import hypergeom
+
+    labelled = [i for i in j.measured if j.m.labels[i]]
+    sizes: dict[str, int] = defaultdict(int)
+    for i in labelled:
+        for label in j.m.labels[i]:
+            sizes[label] += 1
+    tests = []
+    for issue in PER_IMAGE:
+        rows = [i for i in labelled if issue in j.issues[i]]
+        if len(rows) < t.class_min_flagged:
+            continue
+        counts: dict[str, int] = defaultdict(int)
+        for i in rows:
+            for label in j.m.labels[i]:
+                counts[label] += 1
+        for cls, n in sizes.items():
+            k = counts.get(cls, 0)
+            p = float(hypergeom.sf(k - 1, len(labelled), n, len(rows))) if k else 1.0
+            tests.append((issue, cls, k, len(rows), n, p))
+    level = t.alpha / max(len(tests), 1)
+    out = []
+    for issue, cls, k, flagged, n, p in tests:
+        share, base = k / flagged, n / len(labelled)
+        if p < level and share >= t.class_min_share and share >= t.class_min_ratio * base:
+            out.append(
+                CLASS_CONCENTRATED.finding(
+                    f"{k} of the {flagged} images that are {WORDS[issue]} ({format_pct(share)}) are in class "
+                    f"{cls!r}, which holds {format_pct(base)} of the images ({format_p(p)})",
+                    subject=f"{cls}: {issue}",
+                    evidence={
+                        "issue": issue,
+                        "class": cls,
+                        "flagged_in_class": k,
+                        "flagged": flagged,
+                        "class_images": n,
+                        "images": len(labelled),
+                        "p_value": _sig(p),
+                        "tests": len(tests),
+                    },
+                )
+            )
+    return out
+
+
+def _properties(j: Judged, rows: list[int]) -> dict[str, np.ndarray]:
+    s = np.asarray([j.m.scores[i] for i in rows], np.float64).reshape(len(rows), len(quality.MEASURES))
+    w, h = s[:, quality.column("width")], s[:, quality.column("height")]
+    out = {name: s[:, quality.column(name)] for name in DRIFT_PROPERTIES[:5]}
+    out["long_side"] = np.maximum(w, h)
+    out["aspect_ratio"] = w / np.maximum(h, 1)
+    return out
+
+
+def drift(j: Judged, t: ImageQualityThresholds) -> tuple[list[Finding], list[dict[str, Any]]]:
+    """Each split against train (the first split without one), property by property (module docstring).
+
+    Returns:
+        The findings (one per drifted split) and every test made, for the summary.
+    """
+    from scipy.stats import ks_2samp
+
+    ref = "train" if "train" in j.splits else j.splits[0]
+    values = {s: _properties(j, [i for i in j.measured if j.m.splits[i] == s]) for s in j.splits}
+    tests: list[tuple[dict[str, Any], float, float]] = []  # (summary row, D, p)
+    for other in j.splits:
+        a, b = values[ref], values[other]
+        n_a, n_b = len(a["long_side"]), len(b["long_side"])
+        if other == ref or min(n_a, n_b) < max(t.drift_min_images, 1):
+            continue
+        for prop in DRIFT_PROPERTIES:
+            res = ks_2samp(a[prop], b[prop], method="exact" if n_a * n_b <= 250_000 else "asymp")
+            d, p = float(res.statistic), float(res.pvalue)
+            row = {"property": prop, "a": ref, "b": other, "statistic": round(d, 4), "p_value": _sig(p)}
+            row["effect"] = row["statistic"]  # the KS statistic D is the effect size too
+            row.update(median_a=_median(a[prop]), median_b=_median(b[prop]), n_a=n_a, n_b=n_b)
+            tests.append((row, d, p))
+    level = t.alpha / max(len(tests), 1)
+    for row, d, p in tests:
+        row["flagged"] = bool(p < level and d >= t.drift_min_effect)
+    rows = [row for row, _, _ in tests]
+    out = []
+    for other in j.splits:
+        hits = [r for r in rows if r["b"] == other and r["flagged"]]
+        if hits:
+            named = ", ".join(
+                f"{r['property']} (median {_num(r['median_a'])} -> {_num(r['median_b'])}, D = {r['statistic']:.2f})"
+                for r in hits
+            )
+            out.append(
+                DRIFT.finding(
+                    f"{other} differs from {ref} in {named}",
+                    subject=f"{ref} vs {other}",
+                    evidence={"properties": hits, "tests": len(rows), "level": _sig(level)},
+                )
+            )
+    return out, rows
+
+
+def _median(x: np.ndarray) -> float:
+    return round(float(np.median(x)), 4)
+
+
+def _sig(p: float) -> float:
+    """A p-value to 4 significant digits: stable across scipy versions, readable in JSON."""
+    return float(f"{p:.4g}") if p > 0 and math.isfinite(p) else float(p)
+
+
+def _num(x: float) -> str:
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
