@@ -167,6 +167,12 @@ def _input_range(
             preprocessing=preprocessing or opts.preprocessing,
         )
     )
+    if opts.backbone:
+        from pipecheck.validators.input_range.visuals import input_visuals
+
+        visuals = input_visuals(stats, opts.backbone, preprocessing or opts.preprocessing)
+        if visuals is not None:
+            report.summary["input_visuals"] = visuals  # drawn by the HTML report only (Report.to_dict)
     against = f" against {opts.backbone}" if opts.backbone else ""
     report.summary.setdefault("sampled", {})[subject] = f"{stats.images} images in {stats.batches} batches{against}"
     report.ran(registry.ids(*(CHECK_IDS if opts.backbone else BACKBONE_FREE_CHECK_IDS)))
