@@ -90,10 +90,9 @@ def class_concentrated(j: Judged, t: ImageQualityThresholds) -> list[Finding]:
         for i in rows:
             for label in j.m.labels[i]:
                 counts[label] += 1
-        for cls, n in sizes.items():
-            k = counts.get(cls, 0)
-            p = float(hypergeom.sf(k - 1, len(labelled), n, len(rows))) if k else 1.0
-            tests.append((issue, cls, k, len(rows), n, p))
+        k = np.array([counts.get(cls, 0) for cls in sizes])
+        p = np.where(k > 0, hypergeom.sf(k - 1, len(labelled), np.array(list(sizes.values())), len(rows)), 1.0)
+        tests += [(issue, cls, int(kc), len(rows), n, float(pc)) for (cls, n), kc, pc in zip(sizes.items(), k, p)]
     level = t.alpha / max(len(tests), 1)
     out = []
     for issue, cls, k, flagged, n, p in tests:
