@@ -1,5 +1,6 @@
 """A self-contained HTML page of a report: per-class prevalence bars per split with flagged classes
-marked, a class-count histogram, labels-per-image histograms, and the findings list.
+marked, a class-count histogram, labels-per-image histograms, the flagged images themselves
+(``html_quality.py``), the inputs a backbone receives (``html_inputs.py``), and the findings list.
 
 Inline CSS and SVG only (no scripts, no network), so the file opens anywhere and can be attached
 to a CI run. Label charts are drawn from ``report.summary["labels"]`` (set by ``validate``).
@@ -10,13 +11,16 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from pipecheck.html_quality import CSS as _QUALITY_CSS
+from pipecheck.html_quality import render_image_quality
 from pipecheck.validators.findings import Report
 
 _COLORS = ["#3b6fb6", "#e07b39", "#4a9a5b", "#a05195", "#7a7a7a"]
 _MAX_CLASS_ROWS = 150
 # Every rule is scoped under .pipecheck-report: in Jupyter the report is a fragment of the notebook's
 # page (``Report._repr_html_``), and unscoped body/h1/table rules would restyle the whole notebook.
-_CSS = """
+_CSS = (
+    """
 .pipecheck-report{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1100px;color:#222}
 .pipecheck-report h1{font-size:22px} .pipecheck-report h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .pipecheck-report .pass{color:#1d7a35} .pipecheck-report .fail{color:#b3261e} .pipecheck-report table{border-collapse:collapse;width:100%}
@@ -27,6 +31,8 @@ _CSS = """
 .pipecheck-report .flag{color:#b3261e;font-weight:600}
 .pipecheck-report code{background:#f4f4f4;padding:0 3px;border-radius:3px} .pipecheck-report .muted{color:#777}
 """
+    + _QUALITY_CSS
+)
 
 
 def _bars(labels: dict[str, Any], flagged: set[str]) -> str:
@@ -170,6 +176,14 @@ def render_html(report: Report, *, fragment: bool = False) -> str:
                     bins=[(str(k), int(c)) for k, c in enumerate(hist)],
                 )
             )
+    ran = report.checks_run
+    if report.summary.get("image_quality") and (not ran or any(c.startswith("image_quality.") for c in ran)):
+        # drawn unless the user ignored the family (--ignore image_quality)
+        parts.append(render_image_quality(report.summary["image_quality"], report.findings, colors=_COLORS))
+    if "input_visuals" in report.summary:
+        from pipecheck.html_inputs import render_input_visuals
+
+        parts.append(render_input_visuals(report.summary["input_visuals"]))
     parts.append("<h2>Findings</h2>")
     if report.findings:
         rows = "".join(

@@ -162,8 +162,10 @@ class _Page(HTMLParser):
         for key, value in attrs:
             if key != "xmlns" and value and re.search(r"https?://|url\(", value):
                 self.refs.append((tag, key, value))
-        if tag in ("script", "iframe", "link", "img", "object", "embed"):
+        if tag in ("script", "iframe", "link", "object", "embed"):
             self.refs.append((tag, "", ""))
+        if tag == "img" and not (a.get("src") or "").startswith("data:image/"):  # thumbnails are embedded
+            self.refs.append((tag, "src", a.get("src") or ""))
         if tag == "rect" and a.get("class") == "bar":
             self.bars.append((a["data-class"], a["data-split"], float(a["width"])))
         if tag == "text":
