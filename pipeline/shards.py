@@ -189,6 +189,7 @@ def write_shard(task: ShardTask) -> ShardResult:
     ``task.staging`` may be local folders or ``scheme://`` paths (read and written through
     ``tf.io.gfile``, see ``fsio.py``); the shard bytes are the same either way.
     """
+    # long: one read -> check -> frame -> write loop with its error paths, and the per-record lists the done record keeps
     name = task.name
     remote_out = fsio.is_remote(task.staging)
     tmp = fsio.join(task.staging, f".{name}.tmp-{os.getpid()}")
