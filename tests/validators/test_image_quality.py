@@ -323,6 +323,27 @@ def test_thresholds_are_recomputed_from_the_records_without_a_rebuild(judged):
     assert summary["thresholds"]["blurry_sharpness"] == 5.0
 
 
+def test_validate_judges_the_numbers_the_build_measured(built):
+    """The records hold the measures as float32; validate flags on the decimals the build measured and
+    wrote to image_quality.jsonl, so a threshold set to an image's own score agrees with the build's."""
+    from pipecheck.validators.image_quality.flags import read_judged
+
+    out = built("issues")
+    with open(f"{out}/{quality.QUALITY_NAME}", encoding="utf-8") as fh:
+        lines = [json.loads(line) for line in fh]
+    j = read_judged(out, quality.QualityThresholds())
+    row = {(s, i): k for k, (s, i) in enumerate(zip(j.m.splits, j.m.ids))}
+    measured = [line for line in lines if "scores" in line]
+    assert measured
+    for line in measured:
+        assert dict(zip(quality.MEASURES, j.m.scores[row[line["split"], line["id"]]])) == line["scores"], line["id"]
+    # an image whose sharpness is not a float32 (so the stored value lies just below it)
+    line = next(x for x in measured if float(np.float32(x["scores"]["sharpness"])) != x["scores"]["sharpness"])
+    k, s = row[line["split"], line["id"]], line["scores"]["sharpness"]
+    assert "blurry" not in read_judged(out, quality.QualityThresholds(blurry_sharpness=s)).issues[k]  # below, not at
+    assert "blurry" in read_judged(out, quality.QualityThresholds(blurry_sharpness=s + 1e-4)).issues[k]
+
+
 def test_both_threshold_objects_parse_from_one_namespace():
     flags, judge = parse_thresholds(["dark_p95=30", "alpha=0.01", "split-min-images=4"])
     assert flags == quality.QualityThresholds(dark_p95=30.0)

@@ -8,6 +8,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from pipecheck.pipeline import quality
 from pipecheck.pipeline.quality import QualityThresholds
 from pipecheck.validators.findings import Finding
@@ -81,10 +83,35 @@ def read_judged(data_dir: str, t: QualityThresholds) -> Judged:
         m.pixel_hashes += [h or "" for h in c[spec.IMAGE_PIXEL_HASH]]
         m.phashes += [h or 0 for h in c[spec.IMAGE_PHASH]]
         rows = zip(*(c[k] for k in spec.QUALITY_FEATURES))
-        m.scores += [[float(v) for v in row] if None not in row else [] for row in rows]
+        m.scores += _as_measured([list(row) if None not in row else [] for row in rows])
     issues, partners, fences = quality.flag_all(m, t)
     measured = [i for i, s in enumerate(m.scores) if len(s) == len(quality.MEASURES)]
     return Judged(m, splits, issues, partners, fences, measured)
+
+
+def _as_measured(rows: list[list[float]]) -> list[list[float]]:
+    """Scores read back from the records (float32) as the decimals the build measured and flagged on.
+
+    ``quality.measure`` rounds each measure to a few decimal places and the record stores it as a
+    float32 (0.5075 becomes 0.50749999...): flagged as read, an image scored exactly at a threshold
+    would be flagged here and not by the build. Each value becomes the decimal with the fewest places
+    that is stored as the same float32: the build's own (two decimals of up to 6 significant digits
+    are always different float32 values).
+    """
+    at = [i for i, row in enumerate(rows) if row]
+    if not at:
+        return rows
+    stored = np.asarray([rows[i] for i in at], np.float32)
+    wide = stored.astype(np.float64)
+    out, done = wide.copy(), np.zeros(stored.shape, bool)
+    for places in range(7):
+        rounded = np.round(wide, places)
+        same = ~done & (rounded.astype(np.float32) == stored)
+        out[same] = rounded[same]
+        done |= same
+    for i, row in zip(at, out.tolist()):
+        rows[i] = row
+    return rows
 
 
 def _flagged(j: Judged, issue: str) -> list[int]:
