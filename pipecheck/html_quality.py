@@ -120,11 +120,13 @@ def _labels(ex: dict[str, Any]) -> str:
 
 
 def _partner(ex: dict[str, Any]) -> tuple[str, str] | None:
+    """The duplicate shown beside ``ex``: the first in another split (the leak), else the first."""
+    keys = []
     for other in ex.get("duplicates") or []:
         split, sep, image_id = str(other).partition(":")
         if sep:
-            return split, image_id
-    return None
+            keys.append((split, image_id))
+    return next((k for k in keys if k[0] != str(ex.get("split"))), keys[0] if keys else None)
 
 
 def _pairs(examples: list[dict[str, Any]]) -> list[tuple[dict[str, Any], tuple[str, str], bool]]:

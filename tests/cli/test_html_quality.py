@@ -222,6 +222,33 @@ def test_duplicates_sit_side_by_side_across_splits_first(problem_run):
     assert c.shape == d.shape and 0 < np.abs(c - d).mean() < 10  # nearly the same
 
 
+def _copies_summary(extra_in_train: bool) -> dict:
+    """The summary of a build with four images copied once into val and, ``extra_in_train``, once more
+    into train: ``flags.summarise``'s examples as it writes them (train first, partners in record order)."""
+    examples = []
+    for k in range(4):
+        group = [("train", f"IMG_{k}"), ("val", f"VAL_{k}")] + ([("train", f"TRAIN_{k}")] if extra_in_train else [])
+        for split, image_id in group:
+            if split == "train":
+                others = [f"{s}:{i}" for s, i in sorted(group, key=lambda g: g[0] != "train") if i != image_id]
+                examples.append({"split": split, "id": image_id, "labels": ["cat"], "duplicates": others})
+    examples.sort(key=lambda e: (e["split"], e["id"]))
+    info = {"count": len(examples), "rate": 0.1, "by_split": {"train": len(examples)}, "examples": examples[:8]}
+    return {"images": 60, "measured": 60, "issues": {"exact_duplicate": info}, "class_rates": {}, "drift": []}
+
+
+@pytest.mark.parametrize("extra_in_train", [False, True])
+def test_a_pair_across_splits_is_shown_when_the_first_partner_is_in_the_same_split(extra_in_train):
+    """Each image's copy in val is its pair, also when a copy in train comes first among its duplicates."""
+    from pipecheck.html_quality import render_image_quality
+
+    page = parse(render_image_quality(_copies_summary(extra_in_train), [], colors=["#333"]))
+    pairs = [p for p in page.pairs if p["issue"] == "exact_duplicate"]
+    assert len(pairs) == 3 and all(p["cross"] for p in pairs), pairs
+    keys = [[next(t for t in f["text"] if ":" in t) for f in p["figs"]] for p in pairs]  # the captions' split:id
+    assert all(a.startswith("train:IMG_") and b == "val:VAL_" + a[-1] for a, b in keys), keys
+
+
 def test_class_bars_draw_each_rate_from_the_summary(problem_run):
     report, text, _ = problem_run
     rates = report["summary"]["image_quality"]["class_rates"]
