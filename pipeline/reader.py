@@ -3,7 +3,7 @@
 Shards are read sequentially and interleaved (``interleave`` over files); each record is decoded,
 resized and given the backbone's own ``keras.applications.<module>.preprocess_input`` (split into a
 channel permutation before the resize and an affine map after it, see :func:`_preprocess_ops`) in
-parallel, then batched and prefetched.
+parallel, then batched and prefetched. Large JPEGs are decoded DCT-scaled unless ``exact_resize``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def load_dataset(
     seed: int | None = None,
     drop_remainder: bool = False,
     autotune: bool = False,
+    exact_resize: bool = False,
 ):
     """A ``tf.data.Dataset`` of ``(images, labels)`` from a folder built by ``build-tfrecords``.
 
@@ -66,6 +67,16 @@ def load_dataset(
             the map runs one call per thread of the pipeline's private pool (2 per CPU, 8 to 64).
             The option is inherited by datasets derived from this one (their own ``AUTOTUNE``
             maps then run one call per pool thread, up to 16).
+        exact_resize: Decode every JPEG at full size before the resize: the images are then those of
+            a plain ``tf.io.decode_jpeg(data, channels=3)`` + ``tf.image.resize`` pipeline (and the
+            backbone's preprocessing), bit for bit. Off by default: a JPEG whose short side is at
+            least 2, 4 or 8 times the larger output side is decoded at 1/2, 1/4 or 1/8 scale by
+            libjpeg's scaled IDCT (the decoded short side never falls below the output side). That
+            changes values: libjpeg averages the pixels that the bilinear resize (which does not
+            antialias) skips, so much of the difference is aliasing that the exact read has and the
+            scaled one has less of (PSNR against the exact read and an antialiased resize:
+            docs/benchmarks.md). Images stored under twice the output side (``--max-side`` builds,
+            PNGs) decode at full size either way.
 
     Returns:
         The dataset; ``images`` are float32 ``(batch, H, W, 3)``, ``labels`` float32 one-/multi-hot
@@ -94,7 +105,7 @@ def load_dataset(
     # most of the IDCT work for large stored images; a build whose --max-side rules it out skips the
     # per-record branch and the size features too.
     max_side = manifest.option.get("max_side")
-    dct_scaling = max_side is None or max_side >= 2 * max(height, width)
+    dct_scaling = not exact_resize and (max_side is None or max_side >= 2 * max(height, width))
     description = _parse_spec(dct_scaling)
     decode_image = _decoder(bb, height, width, max_side, dct_scaling)
     labeler = _labeler(mode, len(manifest.classes))
