@@ -19,6 +19,7 @@ Adapted from TensorFlow Data Validation 1.16.1 (``statistics/generators/basic_st
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from typing import Any
@@ -49,19 +50,24 @@ def supported(batch, tfdv_version: str | None = None) -> bool:
     installed one) is one this was verified against, and every column is a ``large_list`` of int64,
     double or ``large_binary`` values (what ``stats.batch`` and ``stats.record_batch`` make).
     """
-    import importlib.metadata
-
     import pyarrow as pa
 
     if tfdv_version is None:
-        try:
-            tfdv_version = importlib.metadata.version("tensorflow-data-validation")
-        except importlib.metadata.PackageNotFoundError:
-            return False
+        tfdv_version = _installed_tfdv()
     if not tfdv_version.startswith(VERIFIED_TFDV):
         return False
     flat = (pa.large_list(pa.int64()), pa.large_list(pa.float64()), pa.large_list(pa.large_binary()))
     return all(column.type in flat for column in batch.columns)
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_tfdv() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("tensorflow-data-validation")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 def generate(batch):
@@ -358,7 +364,8 @@ def _topk_feature(name: str, column) -> Any:
     )
     distinct.AddValues(values)
     topk.AddValues(values)
-    pairs = [(p["values"], p["counts"]) for p in topk.Estimate().to_pylist()]
+    estimate = topk.Estimate()
+    pairs = list(zip(estimate.field("values").to_pylist(), to_numpy(estimate.field("counts")).tolist()))
     if not pairs:
         return None
     result = statistics_pb2.FeatureNameStatistics()

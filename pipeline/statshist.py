@@ -20,26 +20,22 @@ def find_median(quantiles: np.ndarray) -> float:
 
 
 def _bin_weights(boundaries: np.ndarray, cum_bin_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bin lower bounds, upper bounds and weights; the weight of duplicated bins spread evenly over them."""
+    """Bin lower bounds, upper bounds and weights; the weight of duplicated bins spread evenly over them.
+
+    TFDV walks the bins in Python; the runs of equal upper bounds and the leading run of identical
+    bins are found with numpy here, and each run's weight is the same ``sum() / n`` of the same slice.
+    """
     cum_bin_weights = cum_bin_weights.astype(np.float64)
     low_bounds = boundaries[:-1]
     high_bounds = boundaries[1:]
     bin_counts = np.diff(cum_bin_weights)
-    i = 0
-    while i < low_bounds.size:
-        for j in range(i + 1, low_bounds.size + 1):
-            if j == low_bounds.size:
-                break
-            if high_bounds[i] != high_bounds[j]:
-                break
+    n = low_bounds.size
+    starts = np.concatenate([[0], np.flatnonzero(high_bounds[1:] != high_bounds[:-1]) + 1, [n]]) if n else []
+    for i, j in zip(starts[:-1], starts[1:]):
         if j > i + 1:
             bin_counts[i:j] = bin_counts[i:j].sum() / (j - i)
-        i = j
-    for i in range(low_bounds.size + 1):
-        if i == low_bounds.size:
-            break
-        if low_bounds[0] != low_bounds[i] or high_bounds[0] != high_bounds[i]:
-            break
+    differs = np.flatnonzero((low_bounds != low_bounds[0]) | (high_bounds != high_bounds[0])) if n else []
+    i = int(differs[0]) if len(differs) else n
     if i > 0:
         bin_counts[0:i] += cum_bin_weights[0] / (i)
     return low_bounds, high_bounds, bin_counts
@@ -89,25 +85,27 @@ def _strip_infinities(
     return quantiles, cumulative_counts, num_neg_inf
 
 
-def _overlap(bucket, low_bound: float, high_bound: float, first_bucket: bool) -> tuple[float, bool, bool]:
-    """Fraction of ``bucket`` in [low_bound, high_bound], and whether it lies wholly before / after it."""
-    if first_bucket and bucket.high_value == bucket.low_value == low_bound:
+def _overlap(
+    low: float, high: float, low_bound: float, high_bound: float, first_bucket: bool
+) -> tuple[float, bool, bool]:
+    """Fraction of the bucket [low, high] in [low_bound, high_bound], and whether it lies wholly before / after it."""
+    if first_bucket and high == low == low_bound:
         return 1.0, False, False
-    if not first_bucket and bucket.high_value == bucket.low_value == low_bound:
+    if not first_bucket and high == low == low_bound:
         return 0.0, True, False
-    if bucket.high_value < low_bound:
+    if high < low_bound:
         return 0.0, True, False
-    if bucket.low_value > high_bound:
+    if low > high_bound:
         return 0.0, False, True
-    if low_bound <= bucket.low_value and high_bound >= bucket.high_value:
+    if low_bound <= low and high_bound >= high:
         return 1.0, False, False
-    if low_bound <= bucket.low_value:
-        return (high_bound - bucket.low_value) / (bucket.high_value - bucket.low_value), False, False
-    if high_bound >= bucket.high_value:
-        return (bucket.high_value - low_bound) / (bucket.high_value - bucket.low_value), False, False
-    if low_bound > bucket.low_value and high_bound < bucket.high_value:
-        return (high_bound - low_bound) / (bucket.high_value - bucket.low_value), False, False
-    raise ValueError(f"Unable to compute overlap between ({low_bound:f}, {high_bound:f}) and {bucket}")
+    if low_bound <= low:
+        return (high_bound - low) / (high - low), False, False
+    if high_bound >= high:
+        return (high - low_bound) / (high - low), False, False
+    if low_bound > low and high_bound < high:
+        return (high_bound - low_bound) / (high - low), False, False
+    raise ValueError(f"Unable to compute overlap between ({low_bound:f}, {high_bound:f}) and ({low}, {high})")
 
 
 def equi_width_histogram(
@@ -118,7 +116,9 @@ def equi_width_histogram(
     num_buckets: int,
     num_pos_inf: float,
 ):
-    """TFDV's standard histogram: equal-width buckets, counts interpolated from the quantiles histogram."""
+    """TFDV's standard histogram: equal-width buckets, counts interpolated from the quantiles histogram
+    (whose buckets are read from arrays here, not from a proto: the same doubles).
+    """
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
     result = statistics_pb2.Histogram()
@@ -130,7 +130,7 @@ def equi_width_histogram(
     assert np.isfinite(finite_max)
     assert np.all(quantiles[:-1] <= quantiles[1:])
     quantiles, cumulative_counts, num_neg_inf = _strip_infinities(quantiles, cumulative_counts, finite_max, num_pos_inf)
-    quantiles_hist = quantiles_histogram(quantiles, cumulative_counts)
+    lows, highs, counts = (a.tolist() for a in _bin_weights(quantiles, cumulative_counts))
     if finite_min == finite_max:
         new_boundaries = np.array([finite_min, finite_max])
     else:
@@ -144,15 +144,15 @@ def equi_width_histogram(
         low_bound = new_boundaries[i]
         high_bound = new_boundaries[i + 1]
         sample_count = 0
-        for current_index in range(start_index, len(quantiles_hist.buckets)):
+        for current_index in range(start_index, len(counts)):
             overlap, bucket_precedes, bucket_follows = _overlap(
-                quantiles_hist.buckets[current_index], low_bound=low_bound, high_bound=high_bound, first_bucket=i == 0
+                lows[current_index], highs[current_index], low_bound, high_bound, first_bucket=i == 0
             )
             if bucket_follows:
                 break
             if bucket_precedes:
                 start_index = current_index
-            sample_count += overlap * quantiles_hist.buckets[current_index].sample_count
+            sample_count += overlap * counts[current_index]
         result.buckets.add(low_value=low_bound, high_value=high_bound, sample_count=sample_count)
     if num_pos_inf:
         result.buckets.add(low_value=float("inf"), high_value=float("inf"), sample_count=num_pos_inf)
