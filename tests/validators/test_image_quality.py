@@ -323,6 +323,19 @@ def test_thresholds_are_recomputed_from_the_records_without_a_rebuild(judged):
     assert summary["thresholds"]["blurry_sharpness"] == 5.0
 
 
+def test_odd_aspect_ratio_names_the_thresholds_that_decide_it(judged):
+    """The aspect band is aspect_factor times the upper quartile of the elongation: ``fence`` plays no
+    part, so the finding and the check's summary must not send a user to it."""
+    (f,) = of(judged("issues")[0], ISSUE_CHECKS["odd_aspect_ratio"])
+    (g,) = of(judged("issues", "fence=100")[0], ISSUE_CHECKS["odd_aspect_ratio"])
+    assert g.evidence["examples"] == f.evidence["examples"]  # fence changes nothing here
+    assert set(f.evidence["thresholds"]) == {"aspect_factor", "min_images"}
+    assert "aspect_factor" in registry.get(f.check).summary and "fence" not in registry.get(f.check).summary
+    (size,) = of(judged("issues")[0], ISSUE_CHECKS["odd_size"])
+    assert {"fence", "size_factor"} <= set(size.evidence["thresholds"])
+    assert "size_factor" in registry.get(size.check).summary
+
+
 def test_validate_judges_the_numbers_the_build_measured(built):
     """The records hold the measures as float32; validate flags on the decimals the build measured and
     wrote to image_quality.jsonl, so a threshold set to an image's own score agrees with the build's."""

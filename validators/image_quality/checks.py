@@ -47,13 +47,15 @@ ISSUE_CHECKS = {
     "odd_aspect_ratio": registry.define(
         "image_quality.odd_aspect_ratio",
         "info",
-        "Images have an aspect ratio far outside the build's own (beyond its quartiles by fence IQRs of the log).",
+        "Images are far more elongated than the build's own (long side over short side beyond aspect_factor "
+        "times its upper quartile).",
         f"{_LOOK}; a resize to a square distorts them: crop or pad them, or drop panoramas and strips",
     ),
     "odd_size": registry.define(
         "image_quality.odd_size",
         "info",
-        "Images have a long side far outside the build's own (beyond its quartiles by fence IQRs of the log).",
+        "Images have a long side far outside the build's own (beyond its quartiles by fence IQRs of the log, "
+        "and at least size_factor from the median).",
         f"{_LOOK}; a thumbnail upscaled to the input size is soft: replace it with the full-size image",
     ),
 }

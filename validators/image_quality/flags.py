@@ -45,7 +45,7 @@ _THRESHOLDS = {
     "low_information": ("low_information_entropy", "low_information_range"),
     "blurry": ("blurry_sharpness",),
     "grayscale": ("grayscale_spread",),
-    "odd_aspect_ratio": ("fence", "aspect_factor", "min_images"),
+    "odd_aspect_ratio": ("aspect_factor", "min_images"),
     "odd_size": ("fence", "size_factor", "min_images"),
 }
 
