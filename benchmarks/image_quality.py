@@ -123,6 +123,71 @@ def make_corpus(root: Path, n: int, seed: int = 0, share: float = 0.08) -> dict[
     return truth
 
 
+def make_lookalikes(root: Path) -> dict[str, str]:
+    """Clean photos that look like an issue to some measure, with what each is: product shots (a
+    sharp photo on a plain white canvas), Hubble's dark starfield, 2x2 / 3x3 mosaics of photos at
+    native resolution and photos upscaled 3x (large and sharp), a gray photo stored as a grayscale
+    file, and a photo with a tenth of its colour left."""
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    root.mkdir(parents=True, exist_ok=True)
+    china, flower = load_sample_images().images
+    photos = {n: Image.fromarray(np.asarray(getattr(data, n)())[..., :3]) for n in ("chelsea", "coffee", "astronaut")}
+    photos |= {"china": Image.fromarray(china), "flower": Image.fromarray(flower)}
+    what = {}
+    for name, img in photos.items():
+        w, h = img.size
+        obj = img.crop((w // 6, h // 6, w - w // 6, h - h // 6))
+        canvas = Image.new("RGB", (obj.width * 2, obj.height * 2), (255, 255, 255))
+        canvas.paste(obj, (obj.width // 2, obj.height // 2))
+        what[f"product_{name}"] = (canvas, "sharp object on a white canvas (a quarter of the frame)")
+        if name == "chelsea":
+            small = Image.new("RGB", (obj.width * 3, obj.height * 3), (255, 255, 255))
+            small.paste(obj, (obj.width, obj.height))
+            what["product_small_chelsea"] = (small, "the same on a canvas 3x its size (a ninth of the frame)")
+        up = img.resize((w * 3, h * 3), Image.LANCZOS)
+        what[f"upscaled3x_{name}"] = (up, f"Lanczos 3x, {up.width} px, sharp")
+    tiles = [
+        photos[n] for n in ("chelsea", "coffee", "astronaut", "china", "flower", "flower", "coffee", "chelsea", "china")
+    ]
+    for k in (2, 3):
+        tw, th = max(t.width for t in tiles[: k * k]), max(t.height for t in tiles[: k * k])
+        grid = Image.new("RGB", (tw * k, th * k))
+        for i, tile in enumerate(tiles[: k * k]):
+            grid.paste(tile, ((i % k) * tw, (i // k) * th))
+        what[f"mosaic{k}x{k}"] = (grid, f"{k}x{k} photos at native resolution, {grid.width} px")
+    what["hubble"] = (Image.fromarray(data.hubble_deep_field()), "dark sky, sharp stars, correctly exposed")
+    what["gray_file_rocket"] = (
+        Image.fromarray(data.rocket()).convert("L"),
+        "gray photo stored as a grayscale (L) JPEG",
+    )
+    what["gray_as_rgb_rocket"] = (
+        Image.fromarray(data.rocket()).convert("L").convert("RGB"),
+        "gray photo stored as RGB",
+    )
+    what["muted_coffee"] = (ImageEnhance.Color(photos["coffee"]).enhance(0.1), "colour photo, 10% saturation")
+    for stem, (img, _) in what.items():
+        (root / f"{stem}.jpg").write_bytes(_encode(img, "JPEG", 90))
+    return {stem: text for stem, (_, text) in what.items()}
+
+
+def print_lookalikes(root: Path, what: dict[str, str], with_cleanvision: bool) -> None:
+    """pipecheck's content issues (through the build's decode) and CleanVision's on the look-alikes."""
+    from pipecheck.pipeline.images import ImageOptions, check_image
+    from pipecheck.pipeline.quality import QualityThresholds, content_issues
+
+    theirs = cleanvision_flags(root)[0] if with_cleanvision else {}
+    shown = set(CONDITIONS[:5])  # one image's own issues; size and aspect need a dataset
+    print("\nlook-alikes (clean photos; content issues only):")
+    print(f"  {'image':<22} {'pipecheck':<24} {'CleanVision':<24} what it is")
+    for stem, text in what.items():
+        checked = check_image((root / f"{stem}.jpg").read_bytes(), f"{stem}.jpg", ImageOptions())
+        ours = ",".join(content_issues(checked.quality, QualityThresholds())) or "-"
+        cv = ",".join(sorted(theirs.get(stem, set()) & shown)) or "-" if with_cleanvision else "n/a"
+        print(f"  {stem:<22} {ours:<24} {cv:<24} {text}")
+
+
 def _encode(img: Image.Image, fmt: str, quality: int = 90) -> bytes:
     buf = io.BytesIO()
     img.save(buf, fmt, **({"quality": quality} if fmt == "JPEG" else {}))
@@ -249,7 +314,7 @@ def print_differences(dump: Path, truth, ours, theirs, cv_scores, per_issue: int
         differ = sorted(s for s in truth if (issue in ours.get(s, ())) != (issue in theirs.get(s, ())))
         if not differ:
             continue
-        print(f"  {issue}: {len(differ)} images")
+        print(f"  {issue}: {len(differ)} images; {_by_truth(differ, truth, ours, issue)}")
         for stem in differ[:per_issue]:
             checked = check_image(files[stem].read_bytes(), files[stem].name, ImageOptions())
             m = dict(zip(MEASURES, checked.quality))
@@ -260,6 +325,20 @@ def print_differences(dump: Path, truth, ours, theirs, cv_scores, per_issue: int
                 f"    {stem:<16} {who:<16} truth={sorted(truth[stem]) or '-'} {shown}={m[shown]:g}{extra} "
                 f"cv_score={cv_scores[stem][issue]:.3f}"
             )
+
+
+def _by_truth(stems: list[str], truth, ours, issue: str) -> str:
+    """Who flagged ``stems`` alone, counted by what was injected into them ('clean': nothing)."""
+    out = []
+    for who, mine in (("pipecheck only", True), ("CleanVision only", False)):
+        kinds: dict[str, int] = {}
+        for stem in stems:
+            if (issue in ours.get(stem, ())) == mine:
+                kind = "+".join(sorted(truth[stem])) or "clean"
+                kinds[kind] = kinds.get(kind, 0) + 1
+        if kinds:
+            out.append(f"{who}: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
+    return "; ".join(out)
 
 
 def _median(values: list[float]) -> float:
@@ -334,6 +413,7 @@ def main() -> None:
     print_table(truth, ours, theirs)
     if theirs:
         print_differences(dump, truth, ours, theirs, cv_scores)
+    print_lookalikes(base / "lookalikes", make_lookalikes(base / "lookalikes"), bool(theirs))
     print()
     ok = report_cost(runs, len(files))
     decode, meas, hashes = measure_cost(files)
