@@ -9,6 +9,7 @@ with one thing changed. Builds are made once per module and shared.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -30,6 +31,8 @@ from pipecheck.validators.image_quality import (
     check_image_quality,
     parse_thresholds,
 )
+from pipecheck.validators.image_quality.flags import Judged
+from pipecheck.validators.image_quality.statistics import drift, split_concentrated
 
 CLASSES = ("cat", "coffee", "rocket", "astronaut", "temple", "flower")
 PER_CLASS = 30  # 20 train + 10 val
@@ -359,9 +362,9 @@ def test_validate_judges_the_numbers_the_build_measured(built):
 
 def test_both_threshold_objects_parse_from_one_namespace():
     flags, judge = parse_thresholds(["dark_p95=30", "alpha=0.01", "split-min-images=4"])
-    assert flags == quality.QualityThresholds(dark_p95=30.0)
+    assert flags == {"dark_p95": 30.0}  # only the names given: laid over the build's own thresholds
     assert judge == ImageQualityThresholds(alpha=0.01, split_min_images=4)
-    assert parse_thresholds([]) == (quality.QualityThresholds(), ImageQualityThresholds())
+    assert parse_thresholds([]) == ({}, ImageQualityThresholds())
 
 
 @pytest.mark.parametrize(
@@ -442,3 +445,129 @@ def test_the_sample_build_gives_image_quality_information_only(sample_build):
     findings, summary = check_image_quality(sample_build.out_dir)
     assert summary["measured"] == summary["images"] > 0
     assert {f.severity.value for f in findings} <= {"info"}
+
+
+# --------------------------------------------------------------------------- synthetic measures (statistics)
+def synthetic(groups: list[int], splits: list[str], labels: list[str], rng, issues=None, sides=None) -> Judged:
+    """Measures drawn healthy per image (brightness ~ N(120, 30)), ``sides[i]`` = (width, height)."""
+    n = len(splits)
+    s = np.zeros((n, len(quality.MEASURES)))
+    b = rng.normal(120, 30, n)
+    for name in ("brightness_p50", "mean_r", "mean_g", "mean_b"):
+        s[:, quality.column(name)] = b + (0 if name == "brightness_p50" else rng.normal(0, 10, n))
+    s[:, quality.column("contrast")] = rng.normal(50, 12, n)
+    s[:, quality.column("width")], s[:, quality.column("height")] = np.asarray(sides or [(1600, 1200)] * n).T
+    m = quality.Measured([str(i) for i in range(n)], list(splits), [[c] for c in labels], s.tolist(), [""] * n, [0] * n)
+    return Judged(m, ["train", "val"], issues or [[] for _ in range(n)], {}, None, list(range(n)), groups)
+
+
+def sessions(n_groups=40, per=25, val=range(8)):
+    groups = [g for g in range(n_groups) for _ in range(per)]
+    return [str(g) for g in groups], ["val" if g in val else "train" for g in groups]
+
+
+def test_a_grouped_build_judges_drift_on_groups_not_on_their_images():
+    # 8 of 40 sessions own a 4000x3000 camera, the rest 1920x1080; val holds 4 of each: 200 val images
+    # against 800 look like a shift (D = 0.375), 8 sessions against 32 do not
+    groups, splits = sessions()
+    sides = [(4000, 3000) if int(g) in (*range(4), *range(20, 24)) else (1920, 1080) for g in groups]
+    j = synthetic(groups, splits, ["a"] * len(groups), np.random.default_rng(0), sides=sides)
+    t = ImageQualityThresholds()
+    assert drift(dataclasses.replace(j, groups=None), t)[0]  # image by image: the false alarm
+    findings, rows = drift(j, t)
+    assert findings == [] and {r["n_b"] for r in rows} == {8}
+
+
+def test_a_grouped_build_still_drifts_when_val_sessions_are_darker():
+    groups, splits = sessions()
+    j = synthetic(groups, splits, ["a"] * len(groups), np.random.default_rng(1))
+    for i, s in enumerate(splits):
+        if s == "val":
+            for name in ("brightness_p50", "mean_r", "mean_g", "mean_b"):
+                j.m.scores[i][quality.column(name)] -= 60
+    (f,) = drift(j, ImageQualityThresholds())[0]
+    assert f.evidence["unit"] == "group median"
+    assert "brightness_p50" in {p["property"] for p in f.evidence["properties"]}
+
+
+def night(groups, splits, night_groups, rng, labels=None):
+    labels = labels or [f"c{i % 3}" for i in range(len(groups))]
+    issues = [["dark"] if int(g) in night_groups else [] for g in groups]
+    return synthetic(groups, splits, labels, rng, issues=issues)
+
+
+def test_a_grouped_build_counts_night_sessions_not_their_images():
+    # 60 sessions x 25, val 12; 3 of 6 night sessions land in val: 3/12 against 3/48 sessions is a
+    # draw of a healthy group split, 75/300 images against 75/1200 is not
+    groups, splits = sessions(60, 25, range(12))
+    j = night(groups, splits, {0, 1, 2, 30, 31, 32}, np.random.default_rng(2))
+    t = ImageQualityThresholds(split_min_difference=0.15)
+    assert split_concentrated(dataclasses.replace(j, groups=None), t)  # image by image: the false alarm
+    assert split_concentrated(j, t) == []
+
+
+def test_a_grouped_build_still_fires_when_one_class_is_dark_in_every_val_session():
+    groups, splits = sessions(60, 25, range(12))
+    j = night(groups, splits, set(), np.random.default_rng(3))
+    for i, s in enumerate(splits):
+        if s == "val" and j.m.labels[i] == ["c0"]:
+            j.issues[i] = ["dark"]
+    (f,) = [f for f in split_concentrated(j, ImageQualityThresholds()) if "all classes" not in f.subject]
+    assert f.evidence["unit"] == "group" and f.evidence["classes"][0]["val"] == [12, 12]
+
+
+def small_class(dark_val: int):
+    # the issue's example: a class of 60 images, val 0.1; dark_val of its 6 val images dark, none of 54 train
+    labels = [f"c{i % 6}" for i in range(360)]
+    splits = ["val" if i // 6 % 10 == 0 else "train" for i in range(360)]
+    issues = [["dark"] if (c, s) == ("c0", "val") else [] for c, s in zip(labels, splits)]
+    k = [i for i, x in enumerate(issues) if x]
+    for i in k[dark_val:]:
+        issues[i] = []
+    return synthetic(None, splits, labels, np.random.default_rng(4), issues=issues)
+
+
+def test_six_dark_val_images_of_a_small_class_are_split_concentrated():
+    (f,) = split_concentrated(small_class(6), ImageQualityThresholds())
+    assert f.evidence["classes"][0] == {**f.evidence["classes"][0], "class": "c0", "val": [6, 6], "train": [0, 54]}
+
+
+def test_one_dark_val_image_of_a_small_class_is_not():
+    assert split_concentrated(small_class(1), ImageQualityThresholds()) == []
+
+
+def gray_val(rate: float, n_cls=100, per=60):
+    rng = np.random.default_rng(5)
+    labels = [f"c{i % n_cls}" for i in range(n_cls * per)]
+    splits = ["val" if i // n_cls % 10 == 0 else "train" for i in range(n_cls * per)]
+    issues = [["grayscale"] if s == "val" and rng.random() < rate else [] for s in splits]
+    return synthetic(None, splits, labels, rng, issues=issues)
+
+
+def test_a_shift_spread_thinly_over_many_classes_is_caught_over_all_classes():
+    found = split_concentrated(gray_val(0.4), ImageQualityThresholds())
+    (f,) = [f for f in found if f.subject == "val vs train: grayscale (all classes)"]
+    assert f.evidence["classes"][0]["train"] == [0, 5400] and "Cochran-Mantel-Haenszel" in f.message
+
+
+def test_the_same_gray_share_in_every_split_is_not():
+    j = gray_val(0.4)
+    j.issues = [["grayscale"] if k % 5 < 2 else [] for k in range(len(j.issues))]  # 40% in both splits
+    assert split_concentrated(j, ImageQualityThresholds()) == []
+
+
+def test_validate_flags_with_the_thresholds_the_build_used(tmp_path, vh):
+    src = sources()
+    rows = [(stem, meta, encode(img), ".jpg") for stem, meta, img in base_rows(src)[:40]]
+    vh.write_all(tmp_path / "dump", rows)
+    out = vh.build(
+        tmp_path / "dump",
+        tmp_path / "out",
+        label_field="label",
+        split_field="split",
+        quality_thresholds=("blurry_sharpness=5",),
+    ).out_dir
+    _, summary = check_image_quality(out, *parse_thresholds([]))
+    assert summary["thresholds"]["blurry_sharpness"] == 5 and summary["issues"]["blurry"]["count"] == 40
+    _, summary = check_image_quality(out, *parse_thresholds(["blurry_sharpness=0.4"]))
+    assert summary["thresholds"]["blurry_sharpness"] == 0.4

@@ -62,8 +62,9 @@ ISSUE_CHECKS = {
 SPLIT_CONCENTRATED = registry.define(
     "image_quality.split_concentrated",
     "warning",
-    "Within a class, an image-quality issue is far more frequent in one split than another (two-sided "
-    "test, Bonferroni, rate difference >= split_min_difference and ratio >= split_min_ratio).",
+    "Within a class or over all classes (Cochran-Mantel-Haenszel), an image-quality issue is far more frequent "
+    "in one split than another (Bonferroni; rates split_min_difference apart, split_min_ratio times; counting "
+    "groups in a grouped build).",
     "the splits were captured differently, so val/test metrics do not measure what train taught: re-split "
     "(`pipecheck split`) or fix the capture, and report metrics per capture condition",
 )
@@ -78,9 +79,11 @@ DRIFT = registry.define(
     "image_quality.drift",
     "warning",
     "An image property (brightness, contrast, colour means, long side or aspect ratio) is distributed "
-    "differently in a split than in train (Kolmogorov-Smirnov, Bonferroni, D >= drift_min_effect).",
-    "the splits come from different sources or cameras: re-split (`pipecheck split`) so each holds every "
-    "source, or keep the drift on purpose and say so",
+    "differently in a split than in train (Kolmogorov-Smirnov, Bonferroni, D >= drift_min_effect; on per-group "
+    "medians when the build has a group field).",
+    "the splits were captured differently (sources, cameras, lighting): re-split (`pipecheck split`, keeping "
+    "--group-field if the build has one) so each split draws from every capture condition, or collect more "
+    "groups of the missing kind for the drifted split; or keep the drift on purpose and say so",
 )
 NOT_MEASURED = registry.define(
     "image_quality.not_measured",
@@ -103,28 +106,35 @@ class ImageQualityThresholds:
         split_min_difference: ``split_concentrated`` needs the two splits' rates of the issue in the
             class at least this far apart ...
         split_min_ratio: ... and the higher at least this many times the lower.
-        split_min_images: ... and the class to have at least this many images in both splits.
+        split_min_images: ... and the class to have at least this many images (groups, in a build with a
+            group field) in both splits.
         class_min_flagged: ``class_concentrated`` needs at least this many images with the issue ...
         class_min_share: ... at least this share of them in one class ...
         class_min_ratio: ... which is at least this many times the class's share of the images.
         drift_min_effect: ``drift`` needs a KS statistic D of at least this (0.2: the D of a normal
             shift by half a standard deviation, Cohen's medium effect) ...
-        drift_min_images: ... and at least this many images in both splits.
+        drift_min_images: ... and at least this many images in both splits ...
+        drift_min_groups: ... or, in a build with a group field, this many groups (each group one value:
+            its median).
     """
 
-    alpha: float = 0.05
+    alpha: float = 0.01
     split_min_difference: float = 0.25
     split_min_ratio: float = 2.0
-    split_min_images: int = 10
+    split_min_images: int = 3
     class_min_flagged: int = 5
     class_min_share: float = 0.5
     class_min_ratio: float = 3.0
     drift_min_effect: float = 0.2
     drift_min_images: int = 20
+    drift_min_groups: int = 5
 
 
-def parse_thresholds(pairs: Iterable[str]) -> tuple[QualityThresholds, ImageQualityThresholds]:
-    """Both threshold objects from ``--quality-threshold NAME=VALUE`` strings (one namespace).
+def parse_thresholds(pairs: Iterable[str]) -> tuple[dict[str, float], ImageQualityThresholds]:
+    """The flag thresholds given and the judgement from ``--quality-threshold NAME=VALUE`` strings (one namespace).
+
+    The flag thresholds come back as the names given only: ``check_image_quality`` lays them over the
+    thresholds the build flagged with (``dataset.json``'s ``image_quality.thresholds``).
 
     Raises:
         InputError: a name neither object has, a value that is not a number, or an alpha outside (0, 1).
@@ -149,4 +159,6 @@ def parse_thresholds(pairs: Iterable[str]) -> tuple[QualityThresholds, ImageQual
             raise InputError(f"--quality-threshold {pair!r}: {text!r} is not a number") from None
         if name == "alpha" and not 0 < values[name] < 1:
             raise InputError(f"--quality-threshold {pair!r}: alpha must be between 0 and 1")
-    return QualityThresholds.parse(theirs), ImageQualityThresholds(**values)
+    given = {pair.partition("=")[0].strip().replace("-", "_") for pair in theirs}
+    parsed = dataclasses.asdict(QualityThresholds.parse(theirs))
+    return {name: parsed[name] for name in flags if name in given}, ImageQualityThresholds(**values)

@@ -60,6 +60,7 @@ class Judged:
     partners: dict[int, list[int]]
     fences: dict[str, list[float]] | None
     measured: list[int]  # records with every measure
+    groups: list[str] | None = None  # each record's group (the build's group field), None without one
 
     def rows(self, issue: str) -> list[int]:
         """The records the issue is judged on (duplicates: every record; the others: the measured)."""
@@ -72,11 +73,19 @@ def read_judged(data_dir: str, t: QualityThresholds) -> Judged:
     from pipecheck.pipeline.manifest import load_manifest
     from pipecheck.pipeline.reader import read_columns
 
-    splits = list(load_manifest(data_dir).splits)
+    manifest = load_manifest(data_dir)
+    splits = list(manifest.splits)
+    field = manifest.option.get("group_field")
+    group_key = spec.META_PREFIX + field if field and field in manifest.meta_types else None
     keys = [spec.IMAGE_ID, spec.LABEL_NAME, spec.IMAGE_PIXEL_HASH, spec.IMAGE_PHASH, *spec.QUALITY_FEATURES]
     m = quality.Measured([], [], [], [], [], [])
+    groups: list[str] | None = [] if group_key else None
     for split in splits:
-        c = read_columns(data_dir, split, keys)
+        c = read_columns(data_dir, split, keys + ([group_key] if group_key else []))
+        if groups is not None:  # a record without the field is a group of its own
+            groups += [
+                f"{v}" if v not in (None, []) else f"\0{split}:{i}" for v, i in zip(c[group_key], c[spec.IMAGE_ID])
+            ]
         m.ids += c[spec.IMAGE_ID]
         m.splits += [split] * len(c[spec.IMAGE_ID])
         m.labels += c[spec.LABEL_NAME]
@@ -86,7 +95,7 @@ def read_judged(data_dir: str, t: QualityThresholds) -> Judged:
         m.scores += _as_measured([list(row) if None not in row else [] for row in rows])
     issues, partners, fences = quality.flag_all(m, t)
     measured = [i for i, s in enumerate(m.scores) if len(s) == len(quality.MEASURES)]
-    return Judged(m, splits, issues, partners, fences, measured)
+    return Judged(m, splits, issues, partners, fences, measured, groups)
 
 
 def _as_measured(rows: list[list[float]]) -> list[list[float]]:

@@ -27,49 +27,119 @@ from pipecheck.validators.labels.stats import format_p, format_pct, two_proporti
 DRIFT_PROPERTIES = ("brightness_p50", "contrast", "mean_r", "mean_g", "mean_b", "long_side", "aspect_ratio")
 
 
+ALL_CLASSES = "all classes"
+
+
+def unit_cells(j: Judged, issue: str, *, whole_groups: bool = False) -> dict[str, dict[str, list[int]]]:
+    """Per class, per split: ``[flagged, units]``; a unit is an image, or in a build with a group field a
+    (group, class) whose images are flagged when at least half of them are (package docstring). With
+    ``whole_groups`` a unit is a whole group, under its most frequent class (the pooled test's strata:
+    a group counted once, not once per class it holds).
+    """
+    if j.groups is None:
+        return class_cells(j, issue, flagged_only=False)
+    per: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])  # (group, class) -> [flagged, images]
+    where: dict[tuple[str, str], str] = {}
+    if whole_groups:
+        top: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for i in j.rows(issue):
+            for label in j.m.labels[i]:
+                top[j.groups[i]][label] += 1
+        major = {g: min(c, key=lambda k: (-c[k], k)) for g, c in top.items()}
+    for i in j.rows(issue):
+        for label in [major[j.groups[i]]] if whole_groups else j.m.labels[i]:
+            cell = per[(j.groups[i], label)]
+            cell[0] += issue in j.issues[i]
+            cell[1] += 1
+            where[(j.groups[i], label)] = j.m.splits[i]
+    out: dict[str, dict[str, list[int]]] = defaultdict(lambda: {s: [0, 0] for s in j.splits})
+    for (_, label), (k, n) in per.items():
+        cell = out[label][where[(_, label)]]
+        cell[0] += 2 * k >= n
+        cell[1] += 1
+    return dict(out)
+
+
+def cmh_pvalue(strata: list[tuple[int, int, int, int]]) -> float:
+    """Two-sided Cochran-Mantel-Haenszel p-value (continuity-corrected) over ``(ka, na, kb, nb)`` 2x2 strata."""
+    from scipy.stats import chi2
+
+    dev = var = 0.0
+    for ka, na, kb, nb in strata:
+        n, m = na + nb, ka + kb
+        if n < 2 or m in (0, n):
+            continue
+        dev += ka - na * m / n
+        var += na * nb * m * (n - m) / (n * n * (n - 1))
+    if var <= 0:
+        return 1.0
+    return float(chi2.sf(max(abs(dev) - 0.5, 0.0) ** 2 / var, 1))
+
+
 def split_concentrated(j: Judged, t: ImageQualityThresholds) -> list[Finding]:
-    """One warning per (issue, concentrated split, other split) naming the classes (module docstring)."""
+    """One warning per (issue, concentrated split, other split) naming the classes, and one per (issue,
+    split pair) concentrated over all classes (package docstring).
+    """
+    floor = max(t.split_min_images, 1)
     tests = []
     for issue in PER_IMAGE:
-        for cls, cells in class_cells(j, issue, flagged_only=True).items():
-            for a, b in combinations(j.splits, 2):
-                (ka, na), (kb, nb) = cells[a], cells[b]
-                if ka + kb and min(na, nb) >= max(t.split_min_images, 1):
-                    p = float(two_proportion_pvalue(ka, na, kb, nb)[0])
-                    hi, lo = ((a, ka, na), (b, kb, nb)) if ka / na >= kb / nb else ((b, kb, nb), (a, ka, na))
-                    tests.append((issue, cls, hi, lo, p))
+        cells = unit_cells(j, issue)
+        pooled = cells if j.groups is None else unit_cells(j, issue, whole_groups=True)
+        for a, b in combinations(j.splits, 2):
+            strata = [
+                (c[a][0], c[a][1], c[b][0], c[b][1])
+                for c in pooled.values()
+                if c[a][0] + c[b][0] and min(c[a][1], c[b][1]) >= 1
+            ]
+            for cls, c in cells.items():
+                (ka, na), (kb, nb) = c[a], c[b]
+                if ka + kb and min(na, nb) >= floor:
+                    tests.append(
+                        (issue, cls, *_sides(a, ka, na, b, kb, nb), float(two_proportion_pvalue(ka, na, kb, nb)[0]))
+                    )
+            ka, na, kb, nb = (sum(c[side][k] for c in pooled.values()) for side in (a, b) for k in (0, 1))
+            if len(strata) >= 2 and min(na, nb) >= floor:
+                tests.append((issue, ALL_CLASSES, *_sides(a, ka, na, b, kb, nb), cmh_pvalue(strata)))
     level = t.alpha / max(len(tests), 1)
-    hits: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    hits: dict[tuple[str, str, str, bool], list[dict[str, Any]]] = defaultdict(list)
     for issue, cls, (sh, kh, nh), (sl, kl, nl), p in tests:
         rh, rl = kh / nh, kl / nl
         if p < level and rh - rl >= t.split_min_difference and (rl == 0 or rh / rl >= t.split_min_ratio):
-            hits[(issue, sh, sl)].append(
+            hits[(issue, sh, sl, cls == ALL_CLASSES)].append(
                 {"class": cls, sh: [kh, nh], sl: [kl, nl], "difference": round(rh - rl, 4), "p_value": _sig(p)}
             )
+    unit = "group" if j.groups is not None else "image"
     out = []
-    for (issue, sh, sl), classes in hits.items():
+    for (issue, sh, sl, pooled), classes in hits.items():
         classes.sort(key=lambda c: (-c["difference"], c["class"]))
         named = "; ".join(
             f"{c['class']}: {c[sh][0]}/{c[sh][1]} in {sh} vs {c[sl][0]}/{c[sl][1]} in {sl} ({format_p(c['p_value'])})"
             for c in classes[:3]
         )
         more = f" and {len(classes) - 3} more" if len(classes) > 3 else ""
+        where = "over all classes (Cochran-Mantel-Haenszel)" if pooled else f"in {len(classes)} class(es)"
+        counted = " (counting groups)" if unit == "group" else ""
         out.append(
             SPLIT_CONCENTRATED.finding(
-                f"images that are {WORDS[issue]} concentrate in {sh} against {sl} in {len(classes)} class(es): "
-                f"{named}{more}",
-                subject=f"{sh} vs {sl}: {issue}",
+                f"images that are {WORDS[issue]} concentrate in {sh} against {sl} {where}{counted}: {named}{more}",
+                subject=f"{sh} vs {sl}: {issue}" + (f" ({ALL_CLASSES})" if pooled else ""),
                 evidence={
                     "issue": issue,
                     "split": sh,
                     "against": sl,
                     "classes": classes[: 4 * MAX_EXAMPLES],
+                    "unit": unit,
                     "tests": len(tests),
                     "level": _sig(level),
                 },
             )
         )
     return out
+
+
+def _sides(a: str, ka: int, na: int, b: str, kb: int, nb: int) -> tuple[tuple[str, int, int], tuple[str, int, int]]:
+    """(higher-rate split, lower-rate split), each ``(name, flagged, units)``."""
+    return ((a, ka, na), (b, kb, nb)) if ka / na >= kb / nb else ((b, kb, nb), (a, ka, na))
 
 
 def class_concentrated(j: Judged, t: ImageQualityThresholds) -> list[Finding]:
@@ -127,6 +197,19 @@ def _properties(j: Judged, rows: list[int]) -> dict[str, np.ndarray]:
     return out
 
 
+def _split_values(j: Judged, split: str) -> dict[str, np.ndarray]:
+    """A split's drift properties: one value per image, or per group (its median) in a grouped build."""
+    rows = [i for i in j.measured if j.m.splits[i] == split]
+    values = _properties(j, rows)
+    if j.groups is None:
+        return values
+    by: dict[str, list[int]] = defaultdict(list)
+    for k, i in enumerate(rows):
+        by[j.groups[i]].append(k)
+    at = list(by.values())
+    return {name: np.asarray([np.median(v[idx]) for idx in at], np.float64) for name, v in values.items()}
+
+
 def drift(j: Judged, t: ImageQualityThresholds) -> tuple[list[Finding], list[dict[str, Any]]]:
     """Each split against train (the first split without one), property by property (module docstring).
 
@@ -136,12 +219,13 @@ def drift(j: Judged, t: ImageQualityThresholds) -> tuple[list[Finding], list[dic
     from scipy.stats import ks_2samp
 
     ref = "train" if "train" in j.splits else j.splits[0]
-    values = {s: _properties(j, [i for i in j.measured if j.m.splits[i] == s]) for s in j.splits}
+    values = {s: _split_values(j, s) for s in j.splits}
+    floor = max(t.drift_min_groups if j.groups is not None else t.drift_min_images, 1)
     tests: list[tuple[dict[str, Any], float, float]] = []  # (summary row, D, p)
     for other in j.splits:
         a, b = values[ref], values[other]
         n_a, n_b = len(a["long_side"]), len(b["long_side"])
-        if other == ref or min(n_a, n_b) < max(t.drift_min_images, 1):
+        if other == ref or min(n_a, n_b) < floor:
             continue
         for prop in DRIFT_PROPERTIES:
             res = ks_2samp(a[prop], b[prop], method="exact" if n_a * n_b <= 250_000 else "asymp")
@@ -166,7 +250,12 @@ def drift(j: Judged, t: ImageQualityThresholds) -> tuple[list[Finding], list[dic
                 DRIFT.finding(
                     f"{other} differs from {ref} in {named}",
                     subject=f"{ref} vs {other}",
-                    evidence={"properties": hits, "tests": len(rows), "level": _sig(level)},
+                    evidence={
+                        "properties": hits,
+                        "unit": "group median" if j.groups is not None else "image",
+                        "tests": len(rows),
+                        "level": _sig(level),
+                    },
                 )
             )
     return out, rows
