@@ -211,7 +211,12 @@ def test_fast_jpeg_path_gives_pillows_pixel_hash_dhash_and_quality(h, tmp_path):
     fast = _fast_jpeg(data, 120, 90, ImageOptions())
     assert fast == (expected_hash, dhash(np.asarray(pil)), measure(np.asarray(pil), 120, 90))
     checked = check_image(data, "a.jpg", ImageOptions())
-    assert (checked.pixel_hash, checked.phash, checked.encoded, checked.quality) == (expected_hash, fast[1], data, fast[2])
+    assert (checked.pixel_hash, checked.phash, checked.encoded, checked.quality) == (
+        expected_hash,
+        fast[1],
+        data,
+        fast[2],
+    )
     # A stream libjpeg only warns about is handed to Pillow, which names the problem.
     assert _fast_jpeg(data[: len(data) // 2], 120, 90, ImageOptions()) is None
     assert check_image(data[: len(data) // 2], "a.jpg", ImageOptions()).reason == "truncated"
