@@ -96,8 +96,10 @@ def decode_limit(files: list[Path], workers: int) -> float:
     return sum(rate(n, s) for n, s in done)
 
 
-def seed001_loader(files: list[Path], size: int = 224, batch: int = 32) -> float:
-    """Seed 001's loader: one load_img + img_to_array per path, stacked per batch."""
+def seed001_loader(files: list[Path], size: int = 224, batch: int = 32, per_cpu: list[float] | None = None) -> float:
+    """Seed 001's loader: one load_img + img_to_array per path, stacked per batch (``per_cpu``: as
+    :func:`pipecheck_read`).
+    """
     import numpy as np
     from keras.utils import img_to_array, load_img
 
@@ -110,7 +112,10 @@ def seed001_loader(files: list[Path], size: int = 224, batch: int = 32) -> float
                 ]
             )
 
+    cpu = time.process_time()
     _, s = timed(run)
+    if per_cpu is not None:
+        per_cpu.append(rate(len(files), time.process_time() - cpu))
     return rate(len(files), s)
 
 
@@ -152,13 +157,16 @@ def plain_tfdata(files: list[Path], size: int = 224) -> float:
     return rate(n, s)
 
 
-def keras_directory(class_dir: Path, size: int = 224) -> float:
+def keras_directory(class_dir: Path, size: int = 224, per_cpu: list[float] | None = None) -> float:
     import keras
 
     ds = keras.utils.image_dataset_from_directory(
         str(class_dir), image_size=(size, size), batch_size=32, shuffle=False, verbose=False
     )
+    cpu = time.process_time()
     n, s = timed(consume, ds)
+    if per_cpu is not None:
+        per_cpu.append(rate(n, time.process_time() - cpu))
     return rate(n, s)
 
 
@@ -323,8 +331,21 @@ def _quality(out: Path) -> None:
 
 
 def _gpu_feed(runs: dict[str, list[float]], per_cpu: dict[str, list[float]]) -> None:
+    """Images per CPU-second (the work per image, whatever the host's load lets through), then the
+    reader's images/s per core and the cores one A100 needs.
+    """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    print(f"\nkeeping a GPU fed (resnet50 at 224; one A100 trains ~{A100_RESNET50_IMAGES_PER_S} images/s):")
+    names = {"read_full": "read full", "read_exact": "exact", "read_small": "read 256", "kdir": "kdir", "seed": "seed"}
+    shown = [f"{label} {max(per_cpu[k]):.0f}" for k, label in names.items() if per_cpu.get(k)]
+    if shown:
+        print("\nimages per CPU-second, best round: " + ", ".join(shown))
+    if per_cpu.get("read_full") and per_cpu.get("kdir"):
+        paired = [x / y for x, y in zip(per_cpu["read_full"], per_cpu["kdir"])]
+        print(
+            f"  read full / image_dataset_from_directory per CPU-second: paired median {_median(paired):.2f} "
+            f"({min(paired):.2f}-{max(paired):.2f})"
+        )
+    print(f"keeping a GPU fed (resnet50 at 224; one A100 trains ~{A100_RESNET50_IMAGES_PER_S} images/s):")
     for key, name in (("read_full", "full-size shards"), ("read_small", "--max-side 256 shards")):
         if not per_cpu.get(key):
             continue
@@ -361,18 +382,18 @@ def main() -> None:
     # here, as if its autotuned map sometimes settled on one core), which flatters the reader in
     # the rounds where it is slow. The one-core figure (reported only) decodes the first 1500 images.
     sub = files[: min(len(files), 1500)]
-    per_cpu: dict[str, list[float]] = {"read_full": [], "read_small": []}
+    per_cpu: dict[str, list[float]] = {name: [] for name in ("read_exact", "read_full", "kdir", "read_small", "seed")}
     builds = {
         "limit": lambda: decode_limit(files, args.workers),  # the images the build checks
         "build_full": lambda: pipecheck_build(dump, base / "full", args.workers),
         "build_small": lambda: pipecheck_build(dump, base / "small", args.workers, max_side=256),
     }
     reads = {
-        "read_exact": lambda: pipecheck_read(base / "full", exact=True),
+        "read_exact": lambda: pipecheck_read(base / "full", exact=True, per_cpu=per_cpu["read_exact"]),
         "read_full": lambda: pipecheck_read(base / "full", per_cpu=per_cpu["read_full"]),
-        "kdir": lambda: keras_directory(classes),
+        "kdir": lambda: keras_directory(classes, per_cpu=per_cpu["kdir"]),
         "read_small": lambda: pipecheck_read(base / "small", per_cpu=per_cpu["read_small"]),
-        "seed": lambda: seed001_loader(sub),
+        "seed": lambda: seed001_loader(sub, per_cpu=per_cpu["seed"]),
     }
     others = {
         "per_core": lambda: decode_rate_per_core(sub),
