@@ -111,6 +111,9 @@ def split_concentrated(j: Judged, t: ImageQualityThresholds) -> list[Finding]:
     unit = "group" if j.groups is not None else "image"
     out = []
     for (issue, sh, sl, pooled), classes in hits.items():
+        if pooled and (issue, sh, sl, False) in hits:
+            continue  # the classes named say more; the pooled test is for an issue spread thin over many
+
         classes.sort(key=lambda c: (-c["difference"], c["class"]))
         named = "; ".join(
             f"{c['class']}: {c[sh][0]}/{c[sh][1]} in {sh} vs {c[sl][0]}/{c[sl][1]} in {sl} ({format_p(c['p_value'])})"
