@@ -293,7 +293,7 @@ def test_gate_reports_validate_and_the_training_steps_in_ci(sample_build):
     lines = progress_lines(result.stderr)
     finals = {m["what"]: _ints(m) for m in lines if m["pct"] == "100"}
     steps = report["summary"]["train-check"]["steps"]
-    assert finals == {"checking the build": (4, 4, 100), "sampling": (2, 2, 100), "training": (steps, steps, 100)}, (
+    assert finals == {"checking the build": (5, 5, 100), "sampling": (2, 2, 100), "training": (steps, steps, 100)}, (
         result.stderr
     )
     assert {m["cmd"] for m in lines} == {"gate"}
