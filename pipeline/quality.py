@@ -131,20 +131,24 @@ class QualityThresholds:
     @classmethod
     def parse(cls, pairs: Iterable[str]) -> "QualityThresholds":
         """From ``NAME=VALUE`` strings (``--quality-threshold``); one-line InputError for a bad one."""
-        names = {f.name: f.type for f in dataclasses.fields(cls)}
-        values: dict[str, Any] = {}
-        for pair in pairs:
-            name, sep, text = pair.partition("=")
-            name = name.strip().replace("-", "_")
-            if not sep or name not in names:
-                raise InputError(
-                    f"--quality-threshold {pair!r}: expected NAME=VALUE with NAME one of {', '.join(names)}"
-                )
-            try:
-                values[name] = int(text) if names[name] == "int" else float(text)
-            except ValueError:
-                raise InputError(f"--quality-threshold {pair!r}: {text!r} is not a number") from None
-        return cls(**values)
+        return cls(**parse_pairs(pairs, {f.name: f.type for f in dataclasses.fields(cls)}))
+
+
+def parse_pairs(pairs: Iterable[str], types: dict[str, str]) -> dict[str, float]:
+    """``NAME=VALUE`` strings (``--quality-threshold``) as numbers, for the names in ``types``
+    (name -> ``"int"`` or ``"float"``); one-line InputError naming the bad pair and the names.
+    """
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in types:
+            raise InputError(f"--quality-threshold {pair!r}: expected NAME=VALUE with NAME one of {', '.join(types)}")
+        try:
+            values[name] = int(text) if types[name] == "int" else float(text)
+        except ValueError:
+            raise InputError(f"--quality-threshold {pair!r}: {text!r} is not a number") from None
+    return values
 
 
 @functools.lru_cache(maxsize=1024)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Iterable
 
 from pipecheck.pipeline import quality
 from pipecheck.pipeline.errors import InputError
-from pipecheck.pipeline.quality import QualityThresholds
+from pipecheck.pipeline.quality import QualityThresholds, parse_pairs
 from pipecheck.validators import registry
 
 _LOOK = "see the examples (--html report; OUT/image_quality.jsonl lists them all)"
@@ -139,26 +139,14 @@ def parse_thresholds(pairs: Iterable[str]) -> tuple[dict[str, float], ImageQuali
     Raises:
         InputError: a name neither object has, a value that is not a number, or an alpha outside (0, 1).
     """
-    flags = [f.name for f in dataclasses.fields(QualityThresholds)]
+    pairs = list(pairs)
+    flags = {f.name: f.type for f in dataclasses.fields(QualityThresholds)}
     own = {f.name: f.type for f in dataclasses.fields(ImageQualityThresholds)}
-    theirs: list[str] = []
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        name = name.strip().replace("-", "_")
-        if sep and name in flags:
-            theirs.append(pair)
-            continue
-        if not sep or name not in own:
-            raise InputError(
-                f"--quality-threshold {pair!r}: expected NAME=VALUE with NAME one of {', '.join([*flags, *own])}"
-            )
-        try:
-            values[name] = int(text) if own[name] == "int" else float(text)
-        except ValueError:
-            raise InputError(f"--quality-threshold {pair!r}: {text!r} is not a number") from None
-        if name == "alpha" and not 0 < values[name] < 1:
-            raise InputError(f"--quality-threshold {pair!r}: alpha must be between 0 and 1")
-    given = {pair.partition("=")[0].strip().replace("-", "_") for pair in theirs}
-    parsed = dataclasses.asdict(QualityThresholds.parse(theirs))
-    return {name: parsed[name] for name in flags if name in given}, ImageQualityThresholds(**values)
+    values = parse_pairs(pairs, {**flags, **own})
+    if not 0 < values.get("alpha", 0.5) < 1:
+        pair = next(p for p in reversed(pairs) if p.partition("=")[0].strip() == "alpha")
+        raise InputError(f"--quality-threshold {pair!r}: alpha must be between 0 and 1")
+    return (
+        {k: v for k, v in values.items() if k in flags},
+        ImageQualityThresholds(**{k: v for k, v in values.items() if k in own}),
+    )
