@@ -127,6 +127,8 @@ def _feature(value: Any) -> bytes:
         packed = _varint(value)
         inner = b"\x0a" + _varint(len(packed)) + packed
         return b"\x1a" + _varint(len(inner)) + inner
+    if kind is float:  # Feature{float_list{value: [v]}}, 8 bytes
+        return b"\x12\x06\x0a\x04" + _pack_float(value)
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if isinstance(value, Int64s):
         return _field(3, _field(1, b"".join(_varint(int(v)) for v in values)) if values else b"")
@@ -171,6 +173,16 @@ def _key_field(key: str) -> bytes:
     return field
 
 
+_FLOAT_ENTRIES: dict[str, bytes] = {}
+
+
+def _float_entry(key: str) -> bytes:
+    """The bytes of map entry{key, value: Feature{float_list{value: [v]}}} before ``v``'s 4 bytes."""
+    head = _key_field(key) + b"\x12\x08" + b"\x12\x06\x0a\x04"  # Feature (8 bytes), float_list (6), packed (4)
+    head = _FLOAT_ENTRIES[key] = b"\x0a" + _varint(len(head) + 4) + head
+    return head
+
+
 def encode_example(features: Mapping[str, Any]) -> bytes:
     """Serialize a ``tf.train.Example`` (keys sorted so equal inputs give equal bytes).
 
@@ -181,8 +193,13 @@ def encode_example(features: Mapping[str, Any]) -> bytes:
     parts: list[bytes] = []
     total = 0
     for key in sorted(features):
-        key_field = _key_field(key)
         value = features[key]
+        if type(value) is float:  # a quality measure: the entry's bytes up to the float are the key's own
+            head = _FLOAT_ENTRIES.get(key) or _float_entry(key)
+            parts += (head, _pack_float(value))
+            total += len(head) + 4
+            continue
+        key_field = _key_field(key)
         if isinstance(value, (bytes, bytearray)):
             # map entry{key, value: Feature{bytes_list{value: data}}}: headers only, the payload is
             # appended as is.
