@@ -21,6 +21,7 @@ import hashlib
 import io
 import re
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 import xxhash
@@ -29,7 +30,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pipecheck.pipeline.decodable import Refusal, tf_refusal
 from pipecheck.pipeline.dump import sniff_format
 from pipecheck.pipeline.jpeg import plain_jpeg_size
-from pipecheck.pipeline.quality import measure
+from pipecheck.pipeline.quality import measure_samples, sample
 
 _EXT_FORMAT = {
     ".jpg": "jpeg",
@@ -71,6 +72,9 @@ class Checked:
     phash: int
     repairs: list[str] = field(default_factory=list)
     quality: tuple[float, ...] = ()  # ``quality.MEASURES`` of the decoded pixels; () when off
+    # Until ``finish_quality`` measures it (with a batch of others): the quality sample grid of the
+    # decoded pixels and the upright source's width and height.
+    quality_sample: tuple[np.ndarray, int, int] | None = None
 
 
 @dataclass
@@ -119,8 +123,8 @@ _ROW_POINTS = np.arange(32) + 0.5  # sample centres, in 32ths of the height
 _COL_POINTS = np.arange(36) + 0.5
 
 
-def _fast_jpeg(data: bytes, width: int, height: int, opts: ImageOptions) -> "tuple[str, int, tuple] | None":
-    """Pixel hash, dHash and quality measures of an RGB JPEG decoded by libjpeg-turbo straight into numpy.
+def _fast_jpeg(data: bytes, width: int, height: int, opts: ImageOptions) -> "tuple[str, int, tuple | None] | None":
+    """Pixel hash, dHash and quality sample of an RGB JPEG decoded by libjpeg-turbo straight into numpy.
 
     Pillow decodes into 4 bytes per pixel and needs a packing copy to expose them; simplejpeg's
     decode gives the same pixels (checked on thousands of photos) without either. Strict mode makes
@@ -137,12 +141,29 @@ def _fast_jpeg(data: bytes, width: int, height: int, opts: ImageOptions) -> "tup
         return None
     if rgb.shape[:2] != (height, width):
         return None
-    return pixel_hash(rgb, width, height), dhash(rgb), _measures(rgb, width, height, opts)
+    return pixel_hash(rgb, width, height), dhash(rgb), _sample(rgb, width, height, opts)
 
 
-def _measures(rgb: np.ndarray, width: int, height: int, opts: ImageOptions) -> tuple[float, ...]:
-    """``quality.measure`` of decoded pixels (any DCT scale) of a ``width`` x ``height`` upright source."""
-    return measure(rgb, width, height) if opts.quality else ()
+def _sample(rgb: np.ndarray, width: int, height: int, opts: ImageOptions) -> tuple[np.ndarray, int, int] | None:
+    """The quality sample of decoded pixels (any DCT scale) of a ``width`` x ``height`` upright
+    source, for :func:`finish_quality`; None when quality is off.
+    """
+    return (sample(rgb), width, height) if opts.quality else None
+
+
+def finish_quality(checked: Sequence[Checked]) -> None:
+    """Measure the images whose quality is pending (``Checked.quality_sample``), all at once.
+
+    ``quality.measure_samples`` of a batch costs a fraction of measuring its images one at a time,
+    between their decodes: a shard writer checks a few dozen images, then measures them and writes
+    their records.
+    """
+    todo = [c for c in checked if c.quality_sample is not None]
+    if not todo:
+        return
+    scores = measure_samples([c.quality_sample[0] for c in todo], [c.quality_sample[1:] for c in todo])
+    for c, row in zip(todo, scores):
+        c.quality, c.quality_sample = row, None
 
 
 def _downscaled_jpeg(data: bytes, width: int, height: int, opts: ImageOptions, repairs: list[str]) -> Checked | None:
@@ -174,7 +195,7 @@ def _downscaled_jpeg(data: bytes, width: int, height: int, opts: ImageOptions, r
         return None
     h, w = rgb.shape[:2]
     digest, phash = pixel_hash(rgb, w, h), dhash(rgb)
-    measures = _measures(rgb, width, height, opts)
+    measures = _sample(rgb, width, height, opts)
     img = Image.fromarray(rgb, "RGB").resize(size, Image.BILINEAR, reducing_gap=2.0)
     source = _open(data)
     settings = _jpeg_encoding(source) if not isinstance(source, Rejected) else None
@@ -190,7 +211,7 @@ def _downscaled_jpeg(data: bytes, width: int, height: int, opts: ImageOptions, r
         digest,
         phash,
         repairs + ["downscaled"],
-        measures,
+        quality_sample=measures,
     )
 
 
@@ -285,7 +306,7 @@ class _Source:
     img: Image.Image | None  # Pillow's lazy open, before any repair; None for a plain JPEG until needed
 
 
-def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejected:
+def check_image(data: bytes, name: str, opts: ImageOptions, *, defer_quality: bool = False) -> Checked | Rejected:
     """Verify, repair and encode one image. Never raises on bad content.
 
     Steps: read the header (format, size, TensorFlow's refusal), apply the size limits, then the
@@ -296,7 +317,16 @@ def check_image(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejecte
         data: The file's bytes.
         name: Its file name (only the extension is used, to record a mismatch).
         opts: Limits and encoding options.
+        defer_quality: Leave the quality measures pending (``Checked.quality_sample``) for
+            :func:`finish_quality` to measure with other images; else they are measured here.
     """
+    result = _check(data, name, opts)
+    if isinstance(result, Checked) and not defer_quality:
+        finish_quality([result])
+    return result
+
+
+def _check(data: bytes, name: str, opts: ImageOptions) -> Checked | Rejected:
     src = _read_header(data)
     if isinstance(src, Rejected):
         return src
@@ -373,7 +403,9 @@ def _without_pillow_decode(data: bytes, src: _Source, opts: ImageOptions, repair
     fast = _fast_jpeg(data, width, height, opts)
     if fast is None:
         return None
-    return Checked(data, src.fmt, height, width, hashlib.sha256(data).hexdigest(), *fast[:2], repairs, fast[2])
+    return Checked(
+        data, src.fmt, height, width, hashlib.sha256(data).hexdigest(), *fast[:2], repairs, quality_sample=fast[2]
+    )
 
 
 def _decode_upright_rgb(
@@ -421,11 +453,21 @@ def _store(
     rgb = np.frombuffer(pixels, np.uint8).reshape(height, width, 3)
     phash = dhash(rgb)
     # The upright source's size (the decode may have run at a DCT scale).
-    measures = _measures(rgb, *((src.height, src.width) if transposed else (src.width, src.height)), opts)
+    measures = _sample(rgb, *((src.height, src.width) if transposed else (src.width, src.height)), opts)
     downscale = _over_max_side(src, opts)
     pixel_repairs = [r for r in repairs if r != "extension_mismatch"]
     if not pixel_repairs and not downscale and src.fmt in ("jpeg", "png") and src.refusal is None:
-        return Checked(data, src.fmt, height, width, hashlib.sha256(data).hexdigest(), digest, phash, repairs, measures)
+        return Checked(
+            data,
+            src.fmt,
+            height,
+            width,
+            hashlib.sha256(data).hexdigest(),
+            digest,
+            phash,
+            repairs,
+            quality_sample=measures,
+        )
     if src.refusal is not None:
         repairs.append("reencoded_for_tensorflow")
     if downscale:
@@ -446,7 +488,7 @@ def _store(
         digest,
         phash,
         repairs,
-        measures,
+        quality_sample=measures,
     )
 
 

@@ -17,7 +17,7 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from pipecheck.pipeline import fsio
-from pipecheck.pipeline.images import Checked, ImageOptions, Rejected, check_image
+from pipecheck.pipeline.images import Checked, ImageOptions, Rejected, check_image, finish_quality
 from pipecheck.pipeline.inputs import read_input
 
 
@@ -35,13 +35,14 @@ def precheck(root: str, rels: list[str], options: ImageOptions) -> list[tuple[st
         path = fsio.join(root, rel)
         try:
             data = read_input(path)  # not a regular file (a FIFO would block): the writer rejects it
-            checked = check_image(data, rel, options)
+            checked = check_image(data, rel, options, defer_quality=True)
         except Exception:  # noqa: BLE001 - best effort; write_shard handles and reports it
             continue
         if isinstance(checked, Checked) and checked.encoded is data:
             out.append((rel, checked.sha256, dataclasses.replace(checked, encoded=b"")))
         else:
             out.append((rel, hashlib.sha256(data).hexdigest(), checked))
+    finish_quality([checked for _, _, checked in out if isinstance(checked, Checked)])  # the chunk's at once
     return out
 
 

@@ -20,11 +20,11 @@ import json
 import os
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Iterator, Sequence, TypeVar
 
 from pipecheck.pipeline import fsio, spec
-from pipecheck.pipeline.images import Checked, ImageOptions, Rejected, check_image
+from pipecheck.pipeline.images import Checked, ImageOptions, Rejected, check_image, finish_quality
 from pipecheck.pipeline.inputs import read_input
 from pipecheck.pipeline.precheck import reuse
 from pipecheck.pipeline.progress import Progress, progress_or_none
@@ -37,6 +37,10 @@ T = TypeVar("T")
 # shards, one worker idles while the other finishes the last one); this caps how many that adds.
 _MIN_RECORDS_PER_SHARD = 128
 _MAX_SHARDS_FOR_PARALLELISM = 32
+# A shard writer measures image quality a batch at a time (images.finish_quality): this many images,
+# or fewer when their encoded bytes (held until their records are written) reach the second bound.
+QUALITY_BATCH = 32
+QUALITY_BATCH_BYTES = 64 << 20
 
 
 def shard_count(records: int, est_bytes: float, target_bytes: float) -> int:
@@ -109,7 +113,9 @@ class ShardResult:
     phashes: list[int] = field(default_factory=list)
 
     def to_json(self) -> bytes:
-        d = asdict(self)
+        # Shallow: asdict would deep-copy every per-record list (12 quality measures an image) only
+        # for json.dumps to read it once.
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["rejects"] = [r.to_dict() for r in self.rejects]
         return json.dumps(d).encode()
 
@@ -203,6 +209,29 @@ def write_shard(task: ShardTask) -> ShardResult:
     pixel_hashes: list[str] = []
     phashes: list[int] = []
     size = 0
+    batch: list[tuple[Checked, str, str, list[int], list[str], dict[str, Any]]] = []
+    batch_bytes = 0
+
+    def write_batch(fh: Any) -> None:
+        # The batch's quality measures at once (images.finish_quality), then its records in order.
+        nonlocal size, batch_bytes
+        finish_quality([item[0] for item in batch])
+        for checked, rel, stem, label_idx, label_names, meta in batch:
+            record = spec.encode_example(_features(checked, rel, stem, label_idx, label_names, meta))
+            framed = spec.frame_record(record)
+            fh.write(framed)
+            digest.update(framed)
+            size += len(framed)
+            written.append(stem)
+            record_digests.append(spec.record_digest(record))
+            quality.append(list(checked.quality))
+            pixel_hashes.append(checked.pixel_hash)
+            phashes.append(checked.phash)
+            counts.update(label_names)
+            repairs.update(checked.repairs)
+        batch.clear()
+        batch_bytes = 0
+
     try:
         with fsio.open_write(tmp) as fh:
             for rel, stem, label_idx, label_names, meta in task.items:
@@ -217,25 +246,18 @@ def write_shard(task: ShardTask) -> ShardResult:
                     continue
                 checked = reuse(task.prechecked.get(rel), data)
                 try:
-                    checked = checked or check_image(data, rel, task.options)
+                    checked = checked or check_image(data, rel, task.options, defer_quality=True)
                 except Exception as exc:  # noqa: BLE001 - a decoder bug must reject one file, not kill the build
                     rejects.append(Reject(rel, stem, "undecodable", f"{exc.__class__.__name__}: {exc}"[:200]))
                     continue
                 if not isinstance(checked, Checked):
                     rejects.append(Reject(rel, stem, checked.reason, checked.detail))
                     continue
-                record = spec.encode_example(_features(checked, rel, stem, label_idx, label_names, meta))
-                framed = spec.frame_record(record)
-                fh.write(framed)
-                digest.update(framed)
-                size += len(framed)
-                written.append(stem)
-                record_digests.append(spec.record_digest(record))
-                quality.append(list(checked.quality))
-                pixel_hashes.append(checked.pixel_hash)
-                phashes.append(checked.phash)
-                counts.update(label_names)
-                repairs.update(checked.repairs)
+                batch.append((checked, rel, stem, label_idx, label_names, meta))
+                batch_bytes += len(checked.encoded)
+                if len(batch) >= QUALITY_BATCH or batch_bytes >= QUALITY_BATCH_BYTES:
+                    write_batch(fh)
+            write_batch(fh)
             fh.flush()
             if not remote_out:  # a GFile is durable once closed; it has no descriptor
                 fsio.start_writeback(fh.fileno())

@@ -203,19 +203,22 @@ def test_fast_jpeg_path_gives_pillows_pixel_hash_dhash_and_quality(h, tmp_path):
     from PIL import Image
 
     from pipecheck.pipeline.images import ImageOptions, _fast_jpeg, check_image, dhash
-    from pipecheck.pipeline.quality import measure
+    from pipecheck.pipeline.quality import measure, measure_samples
 
     data = h.encode(h.image(120, 90, seed=5), "JPEG", quality=90)
     pil = Image.open(io.BytesIO(data)).convert("RGB")
     expected_hash = xxhash.xxh3_128(b"120x90:" + pil.tobytes()).hexdigest()
     fast = _fast_jpeg(data, 120, 90, ImageOptions())
-    assert fast == (expected_hash, dhash(np.asarray(pil)), measure(np.asarray(pil), 120, 90))
+    grid, width, height = fast[2]  # the quality sample, measured later with the rest of a batch
+    measures = measure_samples([grid], [(width, height)])[0]
+    assert fast[:2] == (expected_hash, dhash(np.asarray(pil)))
+    assert measures == measure(np.asarray(pil), 120, 90)
     checked = check_image(data, "a.jpg", ImageOptions())
     assert (checked.pixel_hash, checked.phash, checked.encoded, checked.quality) == (
         expected_hash,
         fast[1],
         data,
-        fast[2],
+        measures,
     )
     # A stream libjpeg only warns about is handed to Pillow, which names the problem.
     assert _fast_jpeg(data[: len(data) // 2], 120, 90, ImageOptions()) is None

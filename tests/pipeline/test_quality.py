@@ -299,6 +299,52 @@ def test_exif_rotated_photo_reports_upright_size(photos):
     assert (down["width"], down["height"]) == (640, 427)
 
 
+def test_a_batch_measures_each_image_as_if_alone(photos):
+    """A build measures a batch at once (``measure_samples``): every number is the one that image
+    gets alone, whatever its neighbours in the batch: portrait next to landscape, a photo under the
+    grid's 96 points, rows too few for a Laplacian, a plain patch with no edges.
+    """
+    from pipecheck.pipeline.quality import measure, measure_samples, sample
+
+    rng = np.random.default_rng(3)
+    chelsea, coffee = np.asarray(photos["chelsea"]), np.asarray(photos["coffee"])
+    images = [
+        chelsea,
+        np.ascontiguousarray(coffee.transpose(1, 0, 2)),  # portrait
+        np.asarray(photos["astronaut"]),  # square
+        np.asarray(blurred(photos["flower"], 0.015)),  # few edges: the soft floor
+        np.asarray(photos["rocket"].resize((80, 60))),  # under 96 points a side
+        chelsea[:2],  # two rows: no Laplacian
+        chelsea[:, :1],  # one column
+        np.full((120, 90, 3), 128, np.uint8),  # no edges at all
+        np.asarray(gray_as_rgb(photos["china"])),
+    ]
+    alone = [measure(img, img.shape[1], img.shape[0]) for img in images]
+    for order in (range(len(images)), rng.permutation(len(images))):
+        batch = measure_samples([sample(images[i]) for i in order], [images[i].shape[1::-1] for i in order])
+        assert batch == [alone[i] for i in order]
+    assert alone[3][MEASURES.index("sharpness")] < QualityThresholds().blurry_sharpness
+    assert alone[5][MEASURES.index("sharpness")] == alone[7][MEASURES.index("sharpness")] == -1
+
+
+def test_batch_size_does_not_change_the_records(photos, h, tmp_path, monkeypatch):
+    """The shard writer's quality batches (``shards.QUALITY_BATCH``) leave the shards byte-identical."""
+    from pipecheck.pipeline import shards
+
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    for i, (label, img) in enumerate(crops(photos, 12, seed=4)):
+        (dump / f"img_{i:02d}.jpg").write_bytes(jpeg(img if i % 3 else img.transpose(Image.Transpose.ROTATE_90)))
+        h.write_json(dump / f"img_{i:02d}.json", {"species": label})
+    shard_bytes = {}
+    for size in (1, 5, shards.QUALITY_BATCH):
+        monkeypatch.setattr(shards, "QUALITY_BATCH", size)
+        out = tmp_path / f"out_{size}"
+        h.build(dump, out, label_field="species", val_fraction=0.0, workers=1)
+        shard_bytes[size] = {p.name: p.read_bytes() for p in sorted(out.rglob("*.tfrecord"))}
+    assert shard_bytes[1] and shard_bytes[1] == shard_bytes[5] == shard_bytes[shards.QUALITY_BATCH]
+
+
 # ----------------------------------------------------------------------------------------------
 # End to end: a build over a dump of real photos, read back from image_quality.jsonl.
 
