@@ -404,11 +404,8 @@ def near_groups(hashes: Sequence[int], max_distance: int) -> list[int]:
     Equal hashes join first (a thousand blank images with one hash cost nothing more); the distinct
     values are compared by LSH banding: cut into ``max_distance + 1`` bands, two hashes within the
     distance agree on at least one band (pigeonhole), so only values sharing a band's bucket are
-    compared (with numpy), and the pairs found are joined by connected components.
+    compared (with numpy), and the pairs found are joined by connected components (:func:`_components`).
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     if not hashes:
         return []
     values, inverse = np.unique(np.asarray(hashes, np.int64).view(np.uint64), return_inverse=True)
@@ -433,17 +430,34 @@ def near_groups(hashes: Sequence[int], max_distance: int) -> list[int]:
             cols.append(order[close + offset])
             offset += 1
     n = len(values)
-    if rows:
-        r, c = np.concatenate(rows), np.concatenate(cols)
-        graph = coo_matrix((np.ones(len(r), np.int8), (r, c)), shape=(n, n))
-        _, label = connected_components(graph, directed=False)
-    else:
-        label = np.arange(n)
+    label = _components(n, np.concatenate(rows), np.concatenate(cols)) if rows else np.arange(n)
     inverse = inverse.ravel()
     # The first index (in input order) holding each component: its representative.
     first = np.full(label.max() + 1, len(hashes), np.int64)
     np.minimum.at(first, label[inverse], np.arange(len(hashes)))
     return first[label[inverse]].tolist()
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each of ``n`` nodes, the smallest node of its connected component (edges ``a[i]-b[i]``).
+
+    Hook each edge's larger root under its smaller one, flatten the trees by pointer jumping, and
+    repeat until every edge joins equal labels: a few whole-array steps, where SciPy's
+    ``connected_components`` cost a ~0.15 s import in every build.
+    """
+    label = np.arange(n)
+    while True:
+        la, lb = label[a], label[b]
+        if np.array_equal(la, lb):
+            return label
+        low = np.minimum(la, lb)
+        np.minimum.at(label, la, low)
+        np.minimum.at(label, lb, low)
+        while True:  # pointer jumping: every node to its root
+            up = label[label]
+            if np.array_equal(up, label):
+                break
+            label = up
 
 
 QUALITY_NAME = "image_quality.jsonl"  # one line per flagged image, in the build folder
