@@ -27,14 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 TARGET = 1.2
 
 
-def run_build(dump: Path, out: Path, workers: int | None, stats: bool) -> tuple[float, float]:
+def run_build(
+    dump: Path, out: Path, workers: int | None, stats: bool, extra: tuple[str, ...] = ()
+) -> tuple[float, float]:
     """Wall seconds of one CLI build in a fresh interpreter (start-up, imports and exit included), and
-    the CPU seconds of its whole process tree (driver and workers, user + system).
+    the CPU seconds of its whole process tree (driver and workers, user + system). ``extra``: more
+    options (``--no-quality``).
     """
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "pipecheck", "build-tfrecords", str(dump), "--out", str(out)]
     cmd += ["--label-field", "species"] + (["--workers", str(workers)] if workers else [])
-    cmd += [] if stats else ["--no-stats"]
+    cmd += ([] if stats else ["--no-stats"]) + list(extra)
     os.sync()  # the previous build's dirty pages must not be flushed on this one's time
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()

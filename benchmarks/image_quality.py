@@ -373,6 +373,26 @@ def time_builds(dump: Path, base: Path, workers: int, rounds: int) -> dict[str, 
     return runs
 
 
+def time_cli_builds(dump: Path, base: Path, rounds: int) -> dict[str, list[float]]:
+    """The default CLI command end to end (a fresh interpreter, statistics on) against the same with
+    ``--no-quality``: wall and CPU seconds, paired per round (alternating order).
+    """
+    from default_build import run_build
+
+    runs: dict[str, list[float]] = {"on": [], "off": [], "on_cpu": [], "off_cpu": []}
+    for r in range(rounds):
+        for key in ("on", "off") if r % 2 == 0 else ("off", "on"):
+            wall, cpu = run_build(dump, base / f"cli_{key}", None, True, () if key == "on" else ("--no-quality",))
+            runs[key].append(wall)
+            runs[key + "_cpu"].append(cpu)
+        print(
+            f"CLI round {r + 1}/{rounds}: quality on {runs['on'][-1]:.2f} s ({runs['on_cpu'][-1]:.2f} s CPU), "
+            f"off {runs['off'][-1]:.2f} s ({runs['off_cpu'][-1]:.2f} s CPU)",
+            flush=True,
+        )
+    return runs
+
+
 def report_cost(runs: dict[str, list[float]], images: int) -> bool:
     """Print the on/off ratios (paired median, range, best rounds) of wall and CPU time; True when both meet 1.10."""
     ok = True
@@ -395,6 +415,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--rounds", type=int, default=5, help="Paired rounds of the quality on/off builds.")
+    ap.add_argument("--cli-rounds", type=int, default=3, help="Paired rounds of the CLI command, on/off.")
     ap.add_argument("--keep", help="Folder for the generated dump and builds (kept).")
     ap.add_argument("--no-cleanvision", action="store_true", help="Only pipecheck (CleanVision not installed).")
     args = ap.parse_args()
@@ -417,6 +438,7 @@ def main() -> None:
     print(f"{len(files)} images ({injected} with an injected issue), workers={args.workers}, cores={os.cpu_count()}")
 
     runs = time_builds(dump, base, args.workers, args.rounds)
+    cli_runs = time_cli_builds(dump, base, args.cli_rounds) if args.cli_rounds else None
     ours = pipecheck_flags(base / "on")
     theirs, cv_scores, cv_seconds = ({}, {}, float("nan")) if args.no_cleanvision else cleanvision_flags(dump)
     print_table(truth, ours, theirs)
@@ -424,7 +446,13 @@ def main() -> None:
         print_differences(dump, truth, ours, theirs, cv_scores)
     print_lookalikes(base / "lookalikes", make_lookalikes(base / "lookalikes"), bool(theirs))
     print()
+    print("in-process builds (statistics off):")
     ok = report_cost(runs, len(files))
+    if cli_runs:
+        print(
+            "the CLI command end to end (`pipecheck build-tfrecords DUMP --out OUT --label-field species`, statistics on):"
+        )
+        ok &= report_cost(cli_runs, len(files))
     decode, meas, hashes = measure_cost(files)
     print(
         f"per image (CPU, one loop): decode {decode * 1e3:.3f} ms, quality measures {meas * 1e3:.3f} ms "
