@@ -77,20 +77,26 @@ def _inject(img: Image.Image, condition: str) -> Image.Image:
     raise ValueError(condition)
 
 
-def _crop(sources: list[Image.Image], rng: np.random.Generator) -> tuple[int, Image.Image]:
-    """A random crop of a random source, resized to 256-900 px, aspect 0.75-1.33 (as ``photos.make_dump``)."""
+def _crop(
+    sources: list[Image.Image], rng: np.random.Generator, sides: tuple[int, int] = (256, 900)
+) -> tuple[int, Image.Image]:
+    """A random crop of a random source, resized to a long side in ``sides`` (256-900 px), aspect
+    0.75-1.33 (as ``photos.make_dump``).
+    """
     k = int(rng.integers(len(sources)))
     src = sources[k]
     w, h = src.size
-    side = int(rng.integers(256, 901))
-    out_w, out_h = side, max(256, int(side / float(rng.uniform(0.75, 1.33))))
+    side = int(rng.integers(sides[0], sides[1] + 1))
+    out_w, out_h = side, max(sides[0], int(side / float(rng.uniform(0.75, 1.33))))
     cw, ch = int(rng.integers(w // 3, w + 1)), int(rng.integers(h // 3, h + 1))
     x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
     img = src.crop((x, y, x + cw, y + ch)).resize((out_w, out_h), Image.BILINEAR)
     return k, img.transpose(Image.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else img
 
 
-def make_corpus(root: Path, n: int, seed: int = 0, share: float = 0.08) -> dict[str, set[str]]:
+def make_corpus(
+    root: Path, n: int, seed: int = 0, share: float = 0.08, sides: tuple[int, int] = (256, 900)
+) -> dict[str, set[str]]:
     """Write ``n`` crops (plus duplicate copies) with sidecars into ``root``; the injected issues by stem."""
     from photos import CLASSES, _sources
 
@@ -111,7 +117,7 @@ def make_corpus(root: Path, n: int, seed: int = 0, share: float = 0.08) -> dict[
         truth[stem] = issues
 
     for i in range(n):
-        k, img = _crop(sources, rng)
+        k, img = _crop(sources, rng, sides)
         if i in condition:
             img = _inject(img, condition[i])
         data = _encode(img, "JPEG", 90)
@@ -413,6 +419,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sides", default="256-900", help="Long side of the crops, MIN-MAX px.")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--rounds", type=int, default=5, help="Paired rounds of the quality on/off builds.")
     ap.add_argument("--cli-rounds", type=int, default=3, help="Paired rounds of the CLI command, on/off.")
@@ -429,7 +436,7 @@ def main() -> None:
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pipecheck-iq-"))
     dump = base / "dump"
     shutil.rmtree(dump, ignore_errors=True)
-    truth = make_corpus(dump, args.images, args.seed)
+    truth = make_corpus(dump, args.images, args.seed, sides=tuple(int(v) for v in args.sides.split("-")))
     (base / "truth.json").write_text(json.dumps({stem: sorted(t) for stem, t in sorted(truth.items())}, indent=0))
     files = sorted(p for p in dump.iterdir() if p.suffix in (".jpg", ".png"))
     for f in files:  # warm the page cache
