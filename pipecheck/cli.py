@@ -271,9 +271,11 @@ def build_tfrecords(
 ) -> None:
     """Pair images with metadata in DUMP, check/repair/reject each, split, write sharded TFRecords."""
     from pipecheck.pipeline.build import BuildOptions
+    from pipecheck.pipeline.workers import keep_heap
     from pipecheck.progress import reporting
     from pipecheck.validators.build import run_build
 
+    keep_heap()  # this process is the command's own; a one-worker build checks its images here
     opts = BuildOptions(dump=dump, out=out_dir, **options)
     opts.thresholds  # noqa: B018 - a bad --quality-threshold is refused before any work
     try:

@@ -56,7 +56,7 @@ class ImageOptions:
     min_side: int = 32
     max_pixels: int = 89_478_485
     jpeg_quality: int | None = None  # None: a re-encoded JPEG keeps its source's tables, else 95
-    quality: bool = True  # measure image quality (``quality.measure``) in the same decode
+    quality: bool = True  # measure image quality (``quality.py``) in the same decode
 
 
 @dataclass
@@ -71,10 +71,10 @@ class Checked:
     pixel_hash: str  # XXH3-128 of the decoded RGB pixels (and their size)
     phash: int
     repairs: list[str] = field(default_factory=list)
-    quality: tuple[float, ...] = ()  # ``quality.MEASURES`` of the decoded pixels; () when off
+    quality: tuple[float, ...] = ()  # ``quality.MEASURES`` of the decoded pixels; () when off or pending
     # Until ``finish_quality`` measures it (with a batch of others): the quality sample grid of the
     # decoded pixels and the upright source's width and height.
-    quality_sample: tuple[np.ndarray, int, int] | None = None
+    quality_sample: tuple[np.ndarray, int, int] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -151,19 +151,37 @@ def _sample(rgb: np.ndarray, width: int, height: int, opts: ImageOptions) -> tup
     return (sample(rgb), width, height) if opts.quality else None
 
 
-def finish_quality(checked: Sequence[Checked]) -> None:
+def finish_quality(checked: Sequence[Checked]) -> dict[int, str]:
     """Measure the images whose quality is pending (``Checked.quality_sample``), all at once.
 
     ``quality.measure_samples`` of a batch costs a fraction of measuring its images one at a time,
     between their decodes: a shard writer checks a few dozen images, then measures them and writes
-    their records.
+    their records. Returns the images (by index) whose measures failed, with the error: should a
+    batch ever fail, each of its images is measured alone, so that a bug rejects an image, not the
+    shard (as in :func:`check_image`, which never raises on bad content).
     """
-    todo = [c for c in checked if c.quality_sample is not None]
+    todo = [i for i, c in enumerate(checked) if c.quality_sample is not None]
     if not todo:
-        return
-    scores = measure_samples([c.quality_sample[0] for c in todo], [c.quality_sample[1:] for c in todo])
-    for c, row in zip(todo, scores):
+        return {}
+    try:
+        scores = measure_samples(
+            [checked[i].quality_sample[0] for i in todo], [checked[i].quality_sample[1:] for i in todo]
+        )
+    except Exception:  # noqa: BLE001 - find the image, below
+        scores = None
+    failed: dict[int, str] = {}
+    for k, i in enumerate(todo):
+        c = checked[i]
+        if scores is None:
+            try:
+                (row,) = measure_samples([c.quality_sample[0]], [c.quality_sample[1:]])
+            except Exception as exc:  # noqa: BLE001 - one image rejected, not the shard
+                failed[i] = f"quality measures: {exc.__class__.__name__}: {exc}"[:200]
+                continue
+        else:
+            row = scores[k]
         c.quality, c.quality_sample = row, None
+    return failed
 
 
 def _downscaled_jpeg(data: bytes, width: int, height: int, opts: ImageOptions, repairs: list[str]) -> Checked | None:

@@ -42,7 +42,10 @@ def precheck(root: str, rels: list[str], options: ImageOptions) -> list[tuple[st
             out.append((rel, checked.sha256, dataclasses.replace(checked, encoded=b"")))
         else:
             out.append((rel, hashlib.sha256(data).hexdigest(), checked))
-    finish_quality([checked for _, _, checked in out if isinstance(checked, Checked)])  # the chunk's at once
+    done = [item for item in out if isinstance(item[2], Checked)]
+    failed = finish_quality([checked for _, _, checked in done])  # the chunk's at once
+    if failed:  # left to the writer, which checks them again and says why
+        out = [item for item in out if not any(item is done[i] for i in failed)]
     return out
 
 

@@ -38,7 +38,8 @@ T = TypeVar("T")
 _MIN_RECORDS_PER_SHARD = 128
 _MAX_SHARDS_FOR_PARALLELISM = 32
 # A shard writer measures image quality a batch at a time (images.finish_quality): this many images,
-# or fewer when their encoded bytes (held until their records are written) reach the second bound.
+# or fewer where their encoded bytes (held until their records are written) would pass the second
+# bound; one at a time with --no-quality.
 QUALITY_BATCH = 32
 QUALITY_BATCH_BYTES = 64 << 20
 
@@ -215,8 +216,11 @@ def write_shard(task: ShardTask) -> ShardResult:
     def write_batch(fh: Any) -> None:
         # The batch's quality measures at once (images.finish_quality), then its records in order.
         nonlocal size, batch_bytes
-        finish_quality([item[0] for item in batch])
-        for checked, rel, stem, label_idx, label_names, meta in batch:
+        failed = finish_quality([item[0] for item in batch])
+        for i, (checked, rel, stem, label_idx, label_names, meta) in enumerate(batch):
+            if i in failed:
+                rejects.append(Reject(rel, stem, "undecodable", failed[i]))
+                continue
             record = spec.encode_example(_features(checked, rel, stem, label_idx, label_names, meta))
             framed = spec.frame_record(record)
             fh.write(framed)
@@ -253,9 +257,11 @@ def write_shard(task: ShardTask) -> ShardResult:
                 if not isinstance(checked, Checked):
                     rejects.append(Reject(rel, stem, checked.reason, checked.detail))
                     continue
+                if batch and batch_bytes + len(checked.encoded) > QUALITY_BATCH_BYTES:
+                    write_batch(fh)
                 batch.append((checked, rel, stem, label_idx, label_names, meta))
                 batch_bytes += len(checked.encoded)
-                if len(batch) >= QUALITY_BATCH or batch_bytes >= QUALITY_BATCH_BYTES:
+                if len(batch) >= (QUALITY_BATCH if task.options.quality else 1):
                     write_batch(fh)
             write_batch(fh)
             fh.flush()

@@ -86,16 +86,17 @@ def _worker_init() -> None:
     # A forked worker inherits the driver's paused collector (gc_paused); a worker runs for the
     # whole build and must collect whatever cycles image libraries leave behind.
     gc.enable()
-    _keep_heap()
+    keep_heap()
 
 
-# glibc's mallopt parameters, and the values a worker sets (see _keep_heap).
+# glibc's mallopt parameters, and the values a worker sets (see keep_heap).
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _TRIM_BYTES, _MMAP_BYTES = 64 << 20, 32 << 20
 
 
-def _keep_heap() -> None:
-    """Keep freed memory in a worker's heap instead of giving it back to the system after every image.
+def keep_heap() -> None:
+    """Keep freed memory in the heap of a process that checks images (a build worker, the CLI's own
+    process) instead of giving it back to the system after every image.
 
     A worker allocates and frees the same few buffers for every image (the decoded pixels, the
     quality batch's arrays). glibc returns freed memory at the top of the heap once it exceeds its

@@ -327,20 +327,77 @@ def test_a_batch_measures_each_image_as_if_alone(photos):
     assert alone[5][MEASURES.index("sharpness")] == alone[7][MEASURES.index("sharpness")] == -1
 
 
+# The measures of four photos as the per-image code of 2026-12-03 (before batches) computed them:
+# the batch code must give these very numbers.
+PINNED = {
+    "chelsea": (61.0, 121.0, 168.0, 32.097, 6.9773, 0.768, 117.0, 147.767, 111.529, 86.914, 451.0, 300.0),
+    "coffee_portrait": (12.0, 102.0, 205.0, 58.023, 7.6233, 0.9671, 180.0, 158.401, 85.656, 51.285, 400.0, 600.0),
+    "hubble_deep_field": (5.0, 13.0, 52.0, 25.705, 4.9993, 1.0045, 76.0, 18.619, 19.619, 18.929, 1000.0, 872.0),
+    "flower": (14.0, 45.0, 181.0, 52.946, 6.8669, 1.0351, 198.0, 55.291, 73.653, 57.167, 640.0, 427.0),
+}
+
+
+def test_batch_gives_the_pinned_measures(photos):
+    from pipecheck.pipeline.quality import measure_samples, sample
+
+    images = {name: np.asarray(photos[name]) for name in ("chelsea", "hubble_deep_field", "flower")}
+    images["coffee_portrait"] = np.ascontiguousarray(np.asarray(photos["coffee"]).transpose(1, 0, 2))
+    names = list(PINNED)
+    got = measure_samples([sample(images[n]) for n in names], [images[n].shape[1::-1] for n in names])
+    assert dict(zip(names, got)) == PINNED
+
+
+def test_a_failed_measure_rejects_one_image_not_the_shard(photos, h, tmp_path, monkeypatch):
+    """Should measuring ever raise, the image it raised on is rejected (with the error) and the rest
+    of its batch is measured and written, as a decoder error rejects one file."""
+    from pipecheck.pipeline import images
+
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    for i, (label, img) in enumerate(crops(photos, 6, seed=2)):
+        (dump / f"img_{i}.jpg").write_bytes(jpeg(img.resize((300 + 10 * i, 200))))
+        h.write_json(dump / f"img_{i}.json", {"species": label})
+    real = images.measure_samples
+
+    def fails_on_330_px(samples, sizes):
+        if any(width == 330 for width, _ in sizes):
+            raise FloatingPointError("a bug")
+        return real(samples, sizes)
+
+    monkeypatch.setattr(images, "measure_samples", fails_on_330_px)
+    out = tmp_path / "out"
+    result = h.build(dump, out, label_field="species", val_fraction=0.0, workers=1)
+    assert result.accounting["written"] == 5
+    (reject,) = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    assert reject["reason"] == "undecodable" and "quality measures: FloatingPointError: a bug" in reject["detail"]
+    assert reject["path"] == "img_3.jpg"
+    assert all(len(r["quality/width"]) == 1 for r in h.records(out))
+
+
 def test_batch_size_does_not_change_the_records(photos, h, tmp_path, monkeypatch):
-    """The shard writer's quality batches (``shards.QUALITY_BATCH``) leave the shards byte-identical."""
+    """The shard writer's quality batches (``shards.QUALITY_BATCH``) leave the shards byte-identical,
+    with a rejected file, a PNG (Pillow's decode) and a turned photo among the batches' images."""
     from pipecheck.pipeline import shards
 
     dump = tmp_path / "dump"
     dump.mkdir()
     for i, (label, img) in enumerate(crops(photos, 12, seed=4)):
-        (dump / f"img_{i:02d}.jpg").write_bytes(jpeg(img if i % 3 else img.transpose(Image.Transpose.ROTATE_90)))
+        data = jpeg(img if i % 3 else img.transpose(Image.Transpose.ROTATE_90))
+        ext = ".jpg"
+        if i == 4:
+            data = data[: len(data) // 2]  # truncated: rejected mid-batch
+        elif i == 7:
+            data, ext = png(img), ".png"
+        elif i == 9:
+            data = exif_rotated(img)
+        (dump / f"img_{i:02d}{ext}").write_bytes(data)
         h.write_json(dump / f"img_{i:02d}.json", {"species": label})
     shard_bytes = {}
     for size in (1, 5, shards.QUALITY_BATCH):
         monkeypatch.setattr(shards, "QUALITY_BATCH", size)
         out = tmp_path / f"out_{size}"
-        h.build(dump, out, label_field="species", val_fraction=0.0, workers=1)
+        result = h.build(dump, out, label_field="species", val_fraction=0.0, workers=1)
+        assert result.accounting["written"] == 11
         shard_bytes[size] = {p.name: p.read_bytes() for p in sorted(out.rglob("*.tfrecord"))}
     assert shard_bytes[1] and shard_bytes[1] == shard_bytes[5] == shard_bytes[shards.QUALITY_BATCH]
 
