@@ -362,41 +362,44 @@ def _median(values: list[float]) -> float:
     return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
-def time_builds(dump: Path, base: Path, workers: int, rounds: int) -> dict[str, list[float]]:
-    """Wall and CPU seconds of the quality-on and quality-off builds, paired per round (alternating order)."""
+def paired_rounds(build, rounds: int, label: str = "round") -> dict[str, list[float]]:
+    """Wall and CPU seconds of ``build("on")`` and ``build("off")`` (quality on, ``--no-quality``),
+    back to back in each round, every other round in reverse order.
+    """
     runs: dict[str, list[float]] = {"on": [], "off": [], "on_cpu": [], "off_cpu": []}
     for r in range(rounds):
         for key in ("on", "off") if r % 2 == 0 else ("off", "on"):
-            os.sync()  # the previous build's dirty pages must not be flushed on this one's time
-            wall, cpu = pipecheck_build(dump, base / key, workers, key == "on")
+            wall, cpu = build(key)
             runs[key].append(wall)
             runs[key + "_cpu"].append(cpu)
         print(
-            f"round {r + 1}/{rounds}: quality on {runs['on'][-1]:.2f} s ({runs['on_cpu'][-1]:.2f} s CPU), "
+            f"{label} {r + 1}/{rounds}: quality on {runs['on'][-1]:.2f} s ({runs['on_cpu'][-1]:.2f} s CPU), "
             f"off {runs['off'][-1]:.2f} s ({runs['off_cpu'][-1]:.2f} s CPU)",
             flush=True,
         )
     return runs
+
+
+def time_builds(dump: Path, base: Path, workers: int, rounds: int) -> dict[str, list[float]]:
+    """The in-process builds (statistics off), quality on and off, paired per round."""
+
+    def build(key: str) -> tuple[float, float]:
+        os.sync()  # the previous build's dirty pages must not be flushed on this one's time
+        return pipecheck_build(dump, base / key, workers, key == "on")
+
+    return paired_rounds(build, rounds)
 
 
 def time_cli_builds(dump: Path, base: Path, rounds: int) -> dict[str, list[float]]:
     """The default CLI command end to end (a fresh interpreter, statistics on) against the same with
-    ``--no-quality``: wall and CPU seconds, paired per round (alternating order).
+    ``--no-quality``, paired per round.
     """
     from default_build import run_build
 
-    runs: dict[str, list[float]] = {"on": [], "off": [], "on_cpu": [], "off_cpu": []}
-    for r in range(rounds):
-        for key in ("on", "off") if r % 2 == 0 else ("off", "on"):
-            wall, cpu = run_build(dump, base / f"cli_{key}", None, True, () if key == "on" else ("--no-quality",))
-            runs[key].append(wall)
-            runs[key + "_cpu"].append(cpu)
-        print(
-            f"CLI round {r + 1}/{rounds}: quality on {runs['on'][-1]:.2f} s ({runs['on_cpu'][-1]:.2f} s CPU), "
-            f"off {runs['off'][-1]:.2f} s ({runs['off_cpu'][-1]:.2f} s CPU)",
-            flush=True,
-        )
-    return runs
+    def build(key: str) -> tuple[float, float]:
+        return run_build(dump, base / f"cli_{key}", None, True, () if key == "on" else ("--no-quality",))
+
+    return paired_rounds(build, rounds, "CLI round")
 
 
 def report_cost(runs: dict[str, list[float]], images: int) -> bool:
