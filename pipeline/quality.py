@@ -245,7 +245,7 @@ def _measure_batch(samples: list[np.ndarray], length: int) -> list[tuple[float, 
     for n, (total, squares) in zip(counts.tolist(), moments.tolist()):
         mean = total / n
         contrasts.append(math.sqrt(max(0.0, squares / n - mean * mean)))
-    sharpness = _sharpness(luma.astype(np.int16), length, heights, starts, contrasts)
+    sharpness = _sharpness(luma.astype(np.int16), length, starts, counts, contrasts)
     return [
         (
             float(p05),
@@ -282,7 +282,7 @@ def _levels(hist: np.ndarray, counts: np.ndarray, quantiles: np.ndarray) -> np.n
 
 
 def _sharpness(
-    luma: np.ndarray, length: int, heights: list[int], starts: np.ndarray, contrasts: list[float]
+    luma: np.ndarray, length: int, starts: np.ndarray, counts: np.ndarray, contrasts: list[float]
 ) -> list[float]:
     """Mean |Laplacian| over mean |gradient| on the edges of each image's int16 luma grid; -1 with
     no edges. ``luma`` holds the grids one after another, rows of ``length`` points; each point's
@@ -293,7 +293,7 @@ def _sharpness(
     inner = np.ones((n_all // length, length), bool)
     inner[:, 0] = inner[:, -1] = False
     first = starts // length
-    inner[first] = inner[first + np.array(heights) - 1] = False
+    inner[first] = inner[first + counts // length - 1] = False
     inner = inner.ravel()
     both = np.zeros((2, n_all), np.int16)  # gradient and Laplacian, summed per image at once
     if n_all > 2 * length:
@@ -311,10 +311,9 @@ def _sharpness(
         lap += down
         lap -= luma[interior] * 4
         np.abs(lap, out=lap)
-    counts = np.array(heights) * length
     floors = [min(_EDGE, max(_MIN_EDGE, _EDGE_CONTRAST * c)) for c in contrasts]
-    out = [-1.0] * len(heights)
-    todo = list(range(len(heights)))
+    out = [-1.0] * len(counts)
+    todo = list(range(len(counts)))
     for soft in (1.0, _SOFT_EDGE):
         # Integer gradients: ``> floor(f)`` takes the same points as ``> f``.
         limits = np.repeat(np.array([math.floor(f * soft) for f in floors], np.int16), counts)

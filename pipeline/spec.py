@@ -127,8 +127,6 @@ def _feature(value: Any) -> bytes:
         packed = _varint(value)
         inner = b"\x0a" + _varint(len(packed)) + packed
         return b"\x1a" + _varint(len(inner)) + inner
-    if kind is float:  # Feature{float_list{value: [v]}}, 8 bytes
-        return b"\x12\x06\x0a\x04" + _pack_float(value)
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if isinstance(value, Int64s):
         return _field(3, _field(1, b"".join(_varint(int(v)) for v in values)) if values else b"")
