@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from pipecheck.validators import registry
+from pipecheck.validators.code import dotted
 
 YIELD_AFTER_LOOP = registry.define(
     "generator.yield_after_loop",
@@ -140,7 +141,7 @@ def _called_generator_functions(tree: ast.AST, fn: Any) -> Iterator[Any]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
-        path = _dotted(node.func)
+        path = dotted(node.func)
         if not path:
             continue
         head, *rest = path.split(".")
@@ -149,15 +150,6 @@ def _called_generator_functions(tree: ast.AST, fn: Any) -> Iterator[Any]:
             target = getattr(target, part, None)
         if target is not fn and inspect.isgeneratorfunction(target):
             yield target
-
-
-def _dotted(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr}" if base else ""
-    return ""
 
 
 # -- walking helpers ------------------------------------------------------------------------------
@@ -277,7 +269,7 @@ def _check_function(fn: ast.AST, unit: _Unit) -> list[Hit]:
             else f"runs inside the loop at line {scope.lineno + unit.offset}"
         )
         for call in (n for n in _walk(scope) if isinstance(n, ast.Call)):
-            name = _dotted(call.func).rsplit(".", 1)[-1] if _dotted(call.func) else getattr(call.func, "attr", "")
+            name = dotted(call.func).rsplit(".", 1)[-1] if dotted(call.func) else getattr(call.func, "attr", "")
             if name in _FLOW or name == "ImageDataGenerator":
                 flag(
                     AUGMENTER_PER_BATCH,
@@ -313,7 +305,7 @@ def _batchy(node: ast.AST, steps: list[str]) -> bool:
     # `i < len(x) - 1` with `i += 1` walks pairs, not batches: a literal 1 is no batch size.
     if ast.dump(node) in steps and not (isinstance(node, ast.Constant) and node.value == 1):
         return True
-    name = _dotted(node).rsplit(".", 1)[-1] if _dotted(node) else ""
+    name = dotted(node).rsplit(".", 1)[-1] if dotted(node) else ""
     return bool(name) and bool(_BATCHY.search(name))
 
 
@@ -334,7 +326,7 @@ def _tail_bound_while(loop: ast.While) -> str:
 
 def _tail_bound_range(it: ast.AST) -> bool:
     """``range(start, total - k, k)``: the last full batch starts at total - k and is skipped."""
-    if not (isinstance(it, ast.Call) and _dotted(it.func) == "range" and len(it.args) == 3):
+    if not (isinstance(it, ast.Call) and dotted(it.func) == "range" and len(it.args) == 3):
         return False
     stop, step = it.args[1], it.args[2]
     return isinstance(stop, ast.BinOp) and isinstance(stop.op, ast.Sub) and ast.dump(stop.right) == ast.dump(step)
