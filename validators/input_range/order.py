@@ -27,7 +27,8 @@ from pipecheck.validators.input_range.text import order_text as _order
 CHANNEL_ORDER_SWAPPED = registry.define(
     "input_range.channel_order_swapped",
     "warning",
-    "Per-channel means say the colour channels are in the opposite order to what the backbone expects (RGB vs BGR).",
+    "Per-channel means, or OpenCV reads the source never converts, say the colour channels are in the opposite order "
+    "to what the backbone expects (RGB vs BGR).",
     "feed RGB images to preprocess_input; convert cv2 (BGR) images with cv2.cvtColor(img, cv2.COLOR_BGR2RGB)",
 )
 
@@ -44,7 +45,8 @@ def channel_order(stats: InputStats, bb, t: Thresholds) -> Finding | None:
     twice) has the same bounds as correct input, so only the picture's colours can tell; mean and
     median R−B must both imply a clear blue cast that the opposite order removes. Grey images,
     casts near ImageNet's own (R−B about +20) and naturally blue scenes (a sky-heavy photo reaches
-    R−B −30) stay silent, so vegetation-dominated frames with a weak cast are a known miss.
+    R−B −30) stay silent, so vegetation-dominated frames with a weak cast are left to the source's
+    code (:mod:`pipecheck.validators.input_range.order_source`), which ``validate --source`` reads.
     """
     bounds = _order_bounds(stats, bb, t)
     if bounds is not None:

@@ -86,8 +86,33 @@ def run_validate(opts: ValidateOptions, progress: Progress | None = None) -> Rep
             progress=progress,
             total=opts.batches,
         )
+        if opts.backbone:
+            _source_channel_order(report, source, opts)
         _generator(report, source, opts)
     return report
+
+
+def _source_channel_order(report: Report, source: Any, opts: ValidateOptions) -> None:
+    """The channel order as the source's code reads images (OpenCV's BGR), beside what the pixels said."""
+    from pipecheck.validators.input_range import backbone_info
+    from pipecheck.validators.input_range.order import CHANNEL_ORDER_SWAPPED
+    from pipecheck.validators.input_range.order_source import (
+        channel_order_from_source,
+        merge_source_evidence,
+        scan_order,
+    )
+
+    scan = scan_order(source)
+    if not scan.reads or scan.reorders:
+        return
+    bb = backbone_info(opts.backbone)
+    for i, seen in enumerate(report.findings):
+        if seen.check == CHANNEL_ORDER_SWAPPED.id and seen.subject == bb.name:
+            report.findings[i] = merge_source_evidence(seen, scan)
+            return
+    finding = channel_order_from_source(scan, bb, bb.name)
+    if finding is not None:
+        report.add(finding)
 
 
 def _build_passes(report: Report, opts: ValidateOptions, quality_thresholds: tuple, progress: Progress) -> bool:
