@@ -1,0 +1,299 @@
+"""input_range.channel_order_swapped from the source code: OpenCV's BGR reads that reach the model unconverted.
+
+Each case is a tiny input pipeline written to its own module (the validator reads the user's files), with
+OpenCV from the corpus's ``_cv2`` (the real module when installed). Bugs: BGR reads through a caffe
+``preprocess_input`` on green video frames whose colours cannot tell the order (the pixels alone stay
+silent, asserted), a ``VideoCapture`` in a helper, a ``PyDataset`` method, ``imdecode``. Healthy twins:
+each way of converting (``cvtColor``, ``[..., ::-1]``, ``[..., [2, 1, 0]]``, in a helper of another
+module), grayscale reads, a hand-written BGR mean subtraction for caffe, and an OpenCV read the source
+never reaches.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from pipecheck.validators.findings import Severity
+from pipecheck.validators.runners.validate import ValidateOptions, run_validate
+
+_counter = itertools.count()
+
+HEAD = """
+import numpy as np
+from realworld.pipelines._cv2 import cv2
+from realworld.pipelines._data import video_clips, files_and_labels
+
+def frames():
+    for pattern, label in video_clips():
+        cap = cv2.VideoCapture(pattern)
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            yield frame, label
+"""
+
+
+@pytest.fixture
+def pipeline(tmp_path, monkeypatch, pipeline_photos):
+    """Write ``body`` (after HEAD) as a fresh module and return ``module:fn`` for --source."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def make(body: str, fn: str = "batches", extra: dict[str, str] | None = None) -> str:
+        for name, text in (extra or {}).items():
+            (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
+        name = f"order_case_{next(_counter)}"
+        (tmp_path / f"{name}.py").write_text(HEAD + textwrap.dedent(body))
+        return f"{name}:{fn}"
+
+    yield make
+    for name in [m for m in sys.modules if m.startswith("order_case_")]:
+        sys.modules.pop(name, None)
+
+
+def order_findings(spec: str, backbone: str, size: int = 32):
+    report = run_validate(ValidateOptions(source=spec, backbone=backbone, image_size=size, batches=6))
+    return [f for f in report.findings if f.check == "input_range.channel_order_swapped"]
+
+
+@pytest.fixture(scope="module")
+def pipeline_photos(tmp_path_factory):
+    import os
+
+    root = tmp_path_factory.mktemp("order_source_data")
+    before = os.environ.get("PIPECHECK_REALWORLD_DATA")
+    os.environ["PIPECHECK_REALWORLD_DATA"] = str(root)
+    yield root
+    if before is None:
+        os.environ.pop("PIPECHECK_REALWORLD_DATA", None)
+    else:
+        os.environ["PIPECHECK_REALWORLD_DATA"] = before
+
+
+# -- the bug: found in the code ------------------------------------------------------------------------
+CAFFE_GREEN_FRAMES = """
+from keras.applications.resnet50 import preprocess_input
+
+def batches(batch_size=8):
+    batch, labels = [], []
+    for frame, label in frames():
+        batch.append(cv2.resize(frame, (32, 32)).astype("float32"))
+        labels.append(label)
+        if len(batch) == batch_size:
+            yield preprocess_input(np.stack(batch)), np.eye(2)[labels]
+            batch, labels = [], []
+"""
+
+
+def test_bgr_green_frames_through_caffe_preprocess_input_are_found_in_the_code(pipeline):
+    from keras.applications.resnet50 import preprocess_input
+    from realworld.pipelines._cv2 import cv2
+    from realworld.pipelines._data import video_clips
+
+    from pipecheck.validators.input_range import check_input_range
+
+    # The pixels cannot tell: R is about B in these tree frames, in either order.
+    frames = []
+    for pattern, _ in video_clips():
+        cap = cv2.VideoCapture(pattern)
+        ok, frame = cap.read()
+        while ok:
+            frames.append(cv2.resize(frame, (32, 32)))
+            ok, frame = cap.read()
+    bgr = np.stack(frames).astype("float32")
+    mean = bgr.reshape(-1, 3).mean(0)
+    assert abs(mean[2] - mean[0]) < 15 and mean[1] >= max(mean[0], mean[2]) - 2  # green-dominated, R ~ B
+    for x in (bgr, bgr[..., ::-1]):
+        got = check_input_range([(b, None) for b in np.split(preprocess_input(x.copy()), 6)], "resnet50", image_size=32)
+        assert [f.check for f in got] == []
+
+    (f,) = order_findings(pipeline(CAFFE_GREEN_FRAMES), "resnet50")
+    assert f.severity is Severity.WARNING and f.evidence["evidence"] == "source"
+    assert "cap.read()" in f.evidence["reads"][0] and f.evidence["preprocess_input"]
+    assert "keras.applications.resnet50.preprocess_input" in f.message
+    assert "cv2.cvtColor(img, cv2.COLOR_BGR2RGB)" in f.hint and "flips RGB to BGR itself" in f.hint
+
+
+@pytest.mark.parametrize(
+    "backbone,body",
+    [
+        pytest.param(
+            "mobilenet_v2",
+            """
+            import tensorflow as tf
+            from keras.applications.mobilenet_v2 import preprocess_input
+
+            def load(path):
+                img = cv2.imread(path)
+                return cv2.resize(img, (32, 32)).astype("float32")
+
+            def batches():
+                paths, labels, _ = files_and_labels("two")
+                ds = tf.data.Dataset.from_tensor_slices((paths, labels)).batch(8)
+                for p, y in ds.as_numpy_iterator():
+                    yield preprocess_input(np.stack([load(s.decode()) for s in p])), y
+            """,
+            id="imread-in-a-helper-tf-mode",
+        ),
+        pytest.param(
+            "efficientnetb0",
+            """
+            import keras
+
+            class Frames(keras.utils.PyDataset):
+                def __init__(self, paths, labels, **kw):
+                    super().__init__(**kw)
+                    self.paths, self.labels = paths, labels
+
+                def __len__(self):
+                    return len(self.paths) // 8
+
+                def read(self, path):
+                    with open(path, "rb") as fh:
+                        buf = np.frombuffer(fh.read(), np.uint8)
+                    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+                def __getitem__(self, i):
+                    idx = range(i * 8, (i + 1) * 8)
+                    x = np.stack([cv2.resize(self.read(self.paths[k]), (32, 32)) for k in idx]).astype("float32")
+                    return x, np.array([self.labels[k] for k in idx])
+
+            def batches():
+                paths, labels, _ = files_and_labels("two")
+                order = np.random.default_rng(0).permutation(len(paths))
+                return Frames([paths[k] for k in order], [labels[k] for k in order])
+            """,
+            id="imdecode-in-a-pydataset-in-model-backbone",
+        ),
+    ],
+)
+def test_bgr_reads_reaching_other_backbones_are_found(pipeline, backbone, body):
+    from realworld.pipelines import _cv2
+
+    if not hasattr(_cv2.cv2, "imdecode"):
+        _cv2.cv2.imdecode = _imdecode  # the stand-in has no imdecode; OpenCV's contract: BGR
+        _cv2.cv2.IMREAD_COLOR = 1
+    (f,) = order_findings(pipeline(body), backbone)
+    assert f.severity is Severity.WARNING and f.evidence["evidence"] == "source"
+    assert "OpenCV's BGR order" in f.message and "the backbone expects RGB" in f.hint
+
+
+def _imdecode(buf, flags):
+    import io
+
+    from PIL import Image
+
+    return np.ascontiguousarray(np.asarray(Image.open(io.BytesIO(buf.tobytes())).convert("RGB"))[..., ::-1])
+
+
+def test_pixel_evidence_and_code_evidence_make_one_finding(pipeline):
+    # Warm photos read by OpenCV: the colours already say "swapped"; the code's reads join that finding.
+    body = """
+    from keras.applications.vgg16 import preprocess_input
+
+    def batches():
+        paths, labels, _ = files_and_labels("six")
+        order = np.random.default_rng(3).permutation(len(paths))
+        for start in range(0, len(order), 8):
+            idx = order[start:start + 8]
+            x = np.array([cv2.resize(cv2.imread(paths[i]), (32, 32)) for i in idx], dtype="float32")
+            yield preprocess_input(x), np.eye(6)[[labels[i] for i in idx]]
+    """
+    (f,) = order_findings(pipeline(body), "vgg16")
+    assert f.evidence["evidence"] == "colour" and f.evidence["source_reads"]
+    assert "never converts them" in f.message
+
+
+# -- healthy twins: silent -----------------------------------------------------------------------------
+HEALTHY = {
+    "cvtColor": """
+        from keras.applications.resnet50 import preprocess_input
+
+        def batches():
+            batch = [cv2.cvtColor(cv2.resize(f, (32, 32)), cv2.COLOR_BGR2RGB) for f, _ in frames()]
+            for k in range(0, 48, 8):
+                yield preprocess_input(np.stack(batch[k:k + 8]).astype("float32")), np.zeros(8)
+        """,
+    "reversed-last-axis": """
+        from keras.applications.resnet50 import preprocess_input
+
+        def batches():
+            x = np.stack([cv2.resize(f, (32, 32)) for f, _ in frames()]).astype("float32")
+            x = x[..., ::-1]
+            for k in range(0, 48, 8):
+                yield preprocess_input(x[k:k + 8].copy()), np.zeros(8)
+        """,
+    "index-list-keras-io": """
+        from keras.applications.resnet50 import preprocess_input
+
+        def batches():
+            x = np.stack([cv2.resize(f, (32, 32))[:, :, [2, 1, 0]] for f, _ in frames()]).astype("float32")
+            for k in range(0, 48, 8):
+                yield preprocess_input(x[k:k + 8]), np.zeros(8)
+        """,
+    "converted-in-another-module": """
+        from keras.applications.resnet50 import preprocess_input
+        from order_helpers import to_rgb
+
+        def batches():
+            x = np.stack([to_rgb(cv2.resize(f, (32, 32))) for f, _ in frames()]).astype("float32")
+            for k in range(0, 48, 8):
+                yield preprocess_input(x[k:k + 8]), np.zeros(8)
+        """,
+    "grayscale-reads": """
+        from keras.applications.resnet50 import preprocess_input
+
+        def batches():
+            paths, _, _ = files_and_labels("two")
+            gray = [cv2.resize(cv2.imread(p, cv2.IMREAD_GRAYSCALE), (32, 32)) for p in paths[:16]]
+            x = np.stack([np.stack([g] * 3, axis=-1) for g in gray]).astype("float32")
+            for k in range(0, 16, 8):
+                yield preprocess_input(x[k:k + 8]), np.zeros(8)
+        """,
+    "caffe-means-by-hand-on-bgr": """
+        def batches():
+            # the old Caffe recipe: BGR as read, minus the BGR means; correct for a caffe backbone
+            x = np.stack([cv2.resize(f, (32, 32)) for f, _ in frames()]).astype("float32")
+            x -= np.array([103.939, 116.779, 123.68], dtype="float32")
+            for k in range(0, 48, 8):
+                yield x[k:k + 8], np.zeros(8)
+        """,
+    "opencv-only-in-an-unreached-function": """
+        from keras.applications.resnet50 import preprocess_input
+        from keras.utils import img_to_array, load_img
+
+        def show(path):  # a debugging helper the pipeline never calls
+            cv2.imshow("img", cv2.imread(path))
+
+        def batches():
+            paths, _, _ = files_and_labels("two")
+            x = np.stack([img_to_array(load_img(p, target_size=(32, 32))) for p in paths[:16]])
+            for k in range(0, 16, 8):
+                yield preprocess_input(x[k:k + 8]), np.zeros(8)
+        """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HEALTHY))
+def test_converted_or_unread_bgr_stays_silent(pipeline, name):
+    spec = pipeline(
+        HEALTHY[name],
+        extra={"order_helpers": "def to_rgb(img):\n    return img[..., ::-1]\n"},
+    )
+    body_uses_caffe_by_hand = name == "caffe-means-by-hand-on-bgr"
+    assert order_findings(spec, "vgg16" if body_uses_caffe_by_hand else "resnet50") == []
+
+
+def test_the_frames_helper_alone_is_a_colour_read(pipeline):
+    # The shared HEAD reads BGR frames: without a conversion the same helper makes the bug case fire,
+    # so every healthy twin above is silent because of its conversion, not for want of a read.
+    from pipecheck.validators.input_range.order_source import scan_order
+    from pipecheck.validators.sources import load_source
+
+    scan = scan_order(load_source(pipeline(CAFFE_GREEN_FRAMES), ()))
+    assert [text for _, _, text in scan.reads] == ["ok, frame = cap.read()"] and not scan.reorders
