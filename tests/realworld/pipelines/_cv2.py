@@ -3,7 +3,9 @@
 pipecheck does not depend on OpenCV, so the cases import ``cv2`` from here: the real module when it is
 installed, else a stand-in with the same contract where it matters for these bugs: ``imread``
 returns a uint8 ``(H, W, 3)`` array in **BGR** order (or None for an unreadable file), ``resize``
-takes ``(width, height)``, ``cvtColor(img, COLOR_BGR2RGB)`` swaps the first and last channel.
+takes ``(width, height)``, ``cvtColor(img, COLOR_BGR2RGB)`` swaps the first and last channel, and
+``VideoCapture`` opens an image sequence (``frame_%03d.jpg``, as OpenCV's image-sequence backend does)
+whose ``read()`` gives ``(True, BGR frame)`` until the frames run out.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 try:  # pragma: no cover - depends on the environment
     import cv2  # type: ignore[import-not-found]  # noqa: F401
 except ImportError:
+    import os
     import types
 
     import numpy as np
@@ -20,6 +23,8 @@ except ImportError:
 
         try:
             with Image.open(path) as img:
+                if flags == 0:  # IMREAD_GRAYSCALE
+                    return np.asarray(img.convert("L"))
                 rgb = np.asarray(img.convert("RGB"))
         except OSError:
             return None
@@ -37,5 +42,29 @@ except ImportError:
             raise NotImplementedError(f"cvtColor code {code}")
         return np.ascontiguousarray(img[..., ::-1])
 
-    cv2 = types.SimpleNamespace(imread=_imread, resize=_resize, cvtColor=_cvt_color, COLOR_BGR2RGB=4,
-                                INTER_LINEAR=1, INTER_NEAREST=0, IMREAD_COLOR=1)
+    class _VideoCapture:
+        def __init__(self, pattern):
+            self.pattern, self.index = pattern, 0
+
+        def isOpened(self):
+            return self.pattern is not None
+
+        def read(self):
+            frame = _imread(self.pattern % self.index) if self.pattern is not None else None
+            self.index += 1
+            return frame is not None, frame
+
+        def get(self, prop):
+            if prop != 7:  # CAP_PROP_FRAME_COUNT
+                raise NotImplementedError(f"VideoCapture.get({prop})")
+            n = 0
+            while os.path.isfile(self.pattern % n):
+                n += 1
+            return float(n)
+
+        def release(self):
+            self.pattern = None
+
+    cv2 = types.SimpleNamespace(__name__="cv2", imread=_imread, resize=_resize, cvtColor=_cvt_color, COLOR_BGR2RGB=4,
+                                INTER_LINEAR=1, INTER_NEAREST=0, IMREAD_COLOR=1, IMREAD_GRAYSCALE=0, VideoCapture=_VideoCapture,
+                                CAP_PROP_FRAME_COUNT=7)

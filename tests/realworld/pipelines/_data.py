@@ -109,3 +109,28 @@ def npy_dataset(layout: str = "six", size: int = 32) -> tuple[str, list[str], di
         ids.append(ident)
         labels[ident] = int(y[i, 0])
     return str(folder), ids, labels
+
+
+def video_clips(count: int = 6, frames: int = 8, side: int = 96) -> list[tuple[str, int]]:
+    """``count`` short "videos" as image sequences (``<root>/clips/clip_<k>/frame_%03d.jpg``, the form
+    ``cv2.VideoCapture`` opens as a video) with a 0/1 label each: slow pans over the tree-covered part of
+    scikit-learn's ``china.jpg``, so the frames are green-dominated with red about equal to blue (the
+    scenes whose colours cannot tell RGB from BGR)."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    photo = load_sample_image("china.jpg")  # shipped with scikit-learn: no download
+    folder = _root() / "clips"
+    clips = []
+    for k in range(count):
+        clip = folder / f"clip_{k}"
+        clip.mkdir(parents=True, exist_ok=True)
+        top, left = (240, 340) if k % 2 == 0 else (230, 410)  # two stretches of trees right of the temple
+        for j in range(frames):
+            path = clip / f"frame_{j:03d}.jpg"
+            if not path.is_file():
+                y, x = top + 2 * k, left + 5 * j
+                crop = photo[y : y + 100, x : x + 100]
+                Image.fromarray(crop).resize((side, side), Image.BILINEAR).save(path, "JPEG", quality=92)
+        clips.append((str(clip / "frame_%03d.jpg"), k % 2))
+    return clips
