@@ -9,7 +9,10 @@ the values separates the two orders at all. The code can: ``cv2.imread``, ``cv2.
 Read (with ``ast``) in the user's functions that the source reaches (:mod:`pipecheck.validators.code`):
 colour reads by OpenCV; and anything that could reorder channels, in those functions or anywhere in
 their files: ``cv2.cvtColor`` (any code), ``cv2.split``/``cv2.merge``, ``x[..., ::-1]``,
-``x[..., [2, 1, 0]]``, per-channel indexing ``x[..., 0]``, ``np.flip``/``tf.reverse`` on the last axis.
+``x[..., [2, 1, 0]]``, per-channel indexing ``x[..., 0]``, ``np.flip``/``tf.reverse`` on the last axis,
+``tf.gather``/``np.take`` with a literal channel list; with ``--model``, the model factory's code too.
+Not pixel reads: a read used only for its size (``cv2.imread(p).shape``, ``img is None``), and reads
+in a function that writes images back with ``cv2.imwrite``/``imencode`` (BGR to a file is correct).
 Fired only when there are reads and not one possible reordering; for a caffe backbone only when the
 code also uses a ``preprocess_input`` (a hand-written BGR mean subtraction is correct on BGR reads).
 A warning: the code is read, not run.
@@ -27,7 +30,8 @@ from pipecheck.validators.findings import Finding
 from pipecheck.validators.input_range.order import CHANNEL_ORDER_SWAPPED
 from pipecheck.validators.input_range.text import preprocess_name
 
-_GRAY_FLAGS = ("GRAYSCALE",)  # IMREAD_GRAYSCALE, IMREAD_REDUCED_GRAYSCALE_2, ...
+_GRAY_FLAGS = ("GRAYSCALE",)  # IMREAD_GRAYSCALE, IMREAD_REDUCED_GRAYSCALE_2, ... (and OpenCV 4.10's IMREAD_COLOR_RGB)
+_SIZE_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
 _REORDERING_CV2 = {"cvtColor", "split", "merge", "mixChannels"}
 
 
@@ -48,21 +52,33 @@ class OrderScan:
     functions: list[str] = field(default_factory=list)
 
 
-def scan_order(source: Any) -> OrderScan:
-    """Read the code behind ``source`` for OpenCV reads, reorderings and ``preprocess_input`` uses."""
+def scan_order(source: Any, model: Any = None) -> OrderScan:
+    """Read the code behind ``source`` for OpenCV reads, reorderings and ``preprocess_input`` uses.
+
+    ``model``: the ``--model`` factory, whose code is read for reorderings and ``preprocess_input``
+    only (a model reads no files).
+    """
     scan = OrderScan()
     functions = user_functions(source, opaque=("cv2",))
+    model_functions = user_functions(model, opaque=("cv2",)) if model is not None else []
     scan.functions = [c.name for c in functions]
     captures = _capture_names(functions)
     for code in functions:
         cv2_names = _cv2_names(code)
+        parents = {child: node for node in ast.walk(code.tree) for child in ast.iter_child_nodes(node)}
+        writes = any(
+            isinstance(n, ast.Call) and _cv2_function(n, cv2_names) in ("imwrite", "imencode")
+            for n in ast.walk(code.tree)
+        )
         for node in ast.walk(code.tree):
-            if isinstance(node, ast.Call):
-                if _is_colour_read(node, cv2_names, captures):
+            if isinstance(node, ast.Call) and not writes and _is_colour_read(node, cv2_names, captures):
+                if not _size_only(node, parents, code.tree):
                     scan.reads.append((code.file, *code.line_of(node)))
+    for code in functions + model_functions:
+        for node in ast.walk(code.tree):
             if isinstance(node, (ast.Name, ast.Attribute)) and dotted(node).endswith("preprocess_input"):
                 scan.preprocess.append((code.file, *code.line_of(node)))
-    for file, tree in source_files(functions):
+    for file, tree in source_files(functions + model_functions):
         for node in ast.walk(tree):
             if _reorders(node):
                 line = getattr(node, "lineno", 0)
@@ -161,7 +177,7 @@ def _is_colour_read(call: ast.Call, cv2_names: set[str], captures: set[str]) -> 
         if isinstance(flags, ast.Constant):
             return flags.value in (1, -1)  # IMREAD_COLOR, IMREAD_UNCHANGED (a colour file stays BGR)
         text = dotted(flags)
-        return bool(text) and "IMREAD_" in text and not any(g in text for g in _GRAY_FLAGS)
+        return bool(text) and "IMREAD_" in text and not any(g in text for g in _GRAY_FLAGS + ("RGB",))
     if isinstance(call.func, ast.Attribute) and call.func.attr in ("read", "retrieve") and not call.args:
         receiver = call.func.value
         if ast.unparse(receiver) in captures:
@@ -178,6 +194,8 @@ def _reorders(node: ast.AST) -> bool:
             return True
         if name in ("flip", "reverse", "reverse_v2") and _last_axis(node):
             return True
+        if name in ("gather", "take") and _index_list(node):
+            return True  # tf.gather(x, [2, 1, 0], axis=-1), np.take(x, [2, 1, 0], axis=2)
         return name in ("bgr_to_rgb", "rgb_to_bgr")
     if isinstance(node, ast.Subscript):
         index = node.slice
@@ -216,4 +234,42 @@ def _last_axis(call: ast.Call) -> bool:
             return True
         if not isinstance(v, ast.Constant):
             return True  # a variable axis: it could be the channels
+    return False
+
+
+def _index_list(call: ast.Call) -> bool:
+    """A literal list of three or four channel indices among the call's arguments (``[2, 1, 0]``)."""
+    for arg in [*call.args[1:], *(k.value for k in call.keywords if k.arg == "indices")]:
+        if isinstance(arg, (ast.List, ast.Tuple)) and len(arg.elts) in (3, 4):
+            if all(isinstance(e, ast.Constant) and isinstance(e.value, int) for e in arg.elts):
+                return True
+    return False
+
+
+def _size_only(read: ast.Call, parents: dict, tree: ast.AST) -> bool:
+    """Is the read used only for its size (``cv2.imread(p).shape``; ``img = cv2.imread(p)`` then only
+    ``img.shape``, ``img is None`` or ``len(img)``)? Then its pixels never reach the model.
+    """
+    parent = parents.get(read)
+    if isinstance(parent, ast.Attribute):
+        return parent.attr in _SIZE_ATTRIBUTES
+    if not isinstance(parent, ast.Assign) or len(parent.targets) != 1:
+        return False
+    target = parent.targets[0]
+    if isinstance(target, ast.Tuple) and len(target.elts) == 2:  # ok, frame = cap.read()
+        target = target.elts[1]
+    if not isinstance(target, ast.Name):
+        return False
+    uses = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == target.id and isinstance(n.ctx, ast.Load)]
+    return bool(uses) and all(_a_size_use(n, parents) for n in uses)
+
+
+def _a_size_use(name: ast.Name, parents: dict) -> bool:
+    parent = parents.get(name)
+    if isinstance(parent, ast.Attribute):
+        return parent.attr in _SIZE_ATTRIBUTES
+    if isinstance(parent, ast.Compare):  # img is None, img is not None
+        return any(isinstance(c, ast.Constant) and c.value is None for c in [parent.left, *parent.comparators])
+    if isinstance(parent, ast.Call):
+        return dotted(parent.func) == "len"
     return False

@@ -102,7 +102,12 @@ def _source_channel_order(report: Report, source: Any, opts: ValidateOptions) ->
         scan_order,
     )
 
-    scan = scan_order(source)
+    model = None
+    if opts.model is not None:
+        from pipecheck.validators.sources import import_object
+
+        model = opts.model if not isinstance(opts.model, str) else import_object(opts.model, "--model")
+    scan = scan_order(source, model)
     if not scan.reads or scan.reorders:
         return
     bb = backbone_info(opts.backbone)

@@ -2,7 +2,8 @@
 
 pipecheck does not depend on OpenCV, so the cases import ``cv2`` from here: the real module when it is
 installed, else a stand-in with the same contract where it matters for these bugs: ``imread``
-returns a uint8 ``(H, W, 3)`` array in **BGR** order (or None for an unreadable file), ``resize``
+(and ``imdecode``) returns a uint8 ``(H, W, 3)`` array in **BGR** order (or None for an unreadable file),
+``imwrite`` takes BGR and writes the file's RGB, ``resize``
 takes ``(width, height)``, ``cvtColor(img, COLOR_BGR2RGB)`` swaps the first and last channel, and
 ``VideoCapture`` opens an image sequence (``frame_%03d.jpg``, as OpenCV's image-sequence backend does)
 whose ``read()`` gives ``(True, BGR frame)`` until the frames run out.
@@ -29,6 +30,23 @@ except ImportError:
         except OSError:
             return None
         return np.ascontiguousarray(rgb[..., ::-1])  # OpenCV's channel order: B, G, R
+
+    def _imdecode(buf, flags):
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(np.asarray(buf, np.uint8).tobytes())) as img:
+            if flags == 0:
+                return np.asarray(img.convert("L"))
+            return np.ascontiguousarray(np.asarray(img.convert("RGB"))[..., ::-1])
+
+    def _imwrite(path, img):
+        from PIL import Image
+
+        pixels = np.ascontiguousarray(img[..., ::-1] if img.ndim == 3 else img)  # BGR in, RGB in the file
+        Image.fromarray(pixels).save(path)
+        return True
 
     def _resize(img, dsize, interpolation=1):
         from PIL import Image
@@ -65,6 +83,6 @@ except ImportError:
         def release(self):
             self.pattern = None
 
-    cv2 = types.SimpleNamespace(__name__="cv2", imread=_imread, resize=_resize, cvtColor=_cvt_color, COLOR_BGR2RGB=4,
+    cv2 = types.SimpleNamespace(__name__="cv2", imread=_imread, imdecode=_imdecode, imwrite=_imwrite, resize=_resize, cvtColor=_cvt_color, COLOR_BGR2RGB=4,
                                 INTER_LINEAR=1, INTER_NEAREST=0, IMREAD_COLOR=1, IMREAD_GRAYSCALE=0, VideoCapture=_VideoCapture,
                                 CAP_PROP_FRAME_COUNT=7)

@@ -5,8 +5,10 @@ OpenCV from the corpus's ``_cv2`` (the real module when installed). Bugs: BGR re
 ``preprocess_input`` on green video frames whose colours cannot tell the order (the pixels alone stay
 silent, asserted), a ``VideoCapture`` in a helper, a ``PyDataset`` method, ``imdecode``. Healthy twins:
 each way of converting (``cvtColor``, ``[..., ::-1]``, ``[..., [2, 1, 0]]``, in a helper of another
-module), grayscale reads, a hand-written BGR mean subtraction for caffe, and an OpenCV read the source
-never reaches.
+module, ``tf.gather`` with ``[2, 1, 0]``, in the ``--model``'s own code), grayscale and ``IMREAD_COLOR_RGB``
+reads, reads used only for their size or written back with ``imwrite``, a hand-written BGR mean
+subtraction for caffe, and an OpenCV read the source never reaches. Each twin fails without the rule
+that keeps it silent (checked by disabling each rule in turn).
 """
 
 from __future__ import annotations
@@ -56,8 +58,8 @@ def pipeline(tmp_path, monkeypatch, pipeline_photos):
         sys.modules.pop(name, None)
 
 
-def order_findings(spec: str, backbone: str, size: int = 32):
-    report = run_validate(ValidateOptions(source=spec, backbone=backbone, image_size=size, batches=6))
+def order_findings(spec: str, backbone: str, size: int = 32, model: str | None = None):
+    report = run_validate(ValidateOptions(source=spec, backbone=backbone, image_size=size, batches=6, model=model))
     return [f for f in report.findings if f.check == "input_range.channel_order_swapped"]
 
 
@@ -173,22 +175,9 @@ def test_bgr_green_frames_through_caffe_preprocess_input_are_found_in_the_code(p
     ],
 )
 def test_bgr_reads_reaching_other_backbones_are_found(pipeline, backbone, body):
-    from realworld.pipelines import _cv2
-
-    if not hasattr(_cv2.cv2, "imdecode"):
-        _cv2.cv2.imdecode = _imdecode  # the stand-in has no imdecode; OpenCV's contract: BGR
-        _cv2.cv2.IMREAD_COLOR = 1
     (f,) = order_findings(pipeline(body), backbone)
     assert f.severity is Severity.WARNING and f.evidence["evidence"] == "source"
     assert "OpenCV's BGR order" in f.message and "the backbone expects RGB" in f.hint
-
-
-def _imdecode(buf, flags):
-    import io
-
-    from PIL import Image
-
-    return np.ascontiguousarray(np.asarray(Image.open(io.BytesIO(buf.tobytes())).convert("RGB"))[..., ::-1])
 
 
 def test_pixel_evidence_and_code_evidence_make_one_finding(pipeline):
@@ -263,6 +252,54 @@ HEALTHY = {
             for k in range(0, 48, 8):
                 yield x[k:k + 8], np.zeros(8)
         """,
+    "size-only-reads": """
+        from keras.applications.resnet50 import preprocess_input
+        from keras.utils import img_to_array, load_img
+
+        def big_enough(path):
+            img = cv2.imread(path)
+            if img is None:
+                return False
+            return min(img.shape[:2]) >= 32 and cv2.imread(path).shape[-1] == 3
+
+        def batches():
+            paths, _, _ = files_and_labels("two")
+            keep = [p for p in paths[:16] if big_enough(p)]
+            x = np.stack([img_to_array(load_img(p, target_size=(32, 32))) for p in keep])
+            for k in range(0, 16, 8):
+                yield preprocess_input(x[k:k + 8]), np.zeros(8)
+        """,
+    "resized-copies-written-back-with-imwrite": """
+        import os
+        import tempfile
+
+        import tensorflow as tf
+        from keras.applications.resnet50 import preprocess_input
+
+        def shrink(paths, out):
+            for i, path in enumerate(paths):
+                img = cv2.imread(path)
+                cv2.imwrite(os.path.join(out, f"{i}.png"), cv2.resize(img, (32, 32)))
+
+        def batches():
+            paths, _, _ = files_and_labels("two")
+            out = tempfile.mkdtemp()
+            shrink(paths[:16], out)
+            files = sorted(os.listdir(out))
+            x = np.stack([tf.io.decode_png(tf.io.read_file(os.path.join(out, f)), 3).numpy() for f in files])
+            for k in range(0, 16, 8):
+                yield preprocess_input(x[k:k + 8].astype("float32")), np.zeros(8)
+        """,
+    "tf-gather-channel-list": """
+        import tensorflow as tf
+        from keras.applications.resnet50 import preprocess_input
+
+        def batches():
+            x = np.stack([cv2.resize(f, (32, 32)) for f, _ in frames()]).astype("float32")
+            x = tf.gather(x, [2, 1, 0], axis=-1).numpy()
+            for k in range(0, 48, 8):
+                yield preprocess_input(x[k:k + 8]), np.zeros(8)
+        """,
     "opencv-only-in-an-unreached-function": """
         from keras.applications.resnet50 import preprocess_input
         from keras.utils import img_to_array, load_img
@@ -297,3 +334,51 @@ def test_the_frames_helper_alone_is_a_colour_read(pipeline):
 
     scan = scan_order(load_source(pipeline(CAFFE_GREEN_FRAMES), ()))
     assert [text for _, _, text in scan.reads] == ["ok, frame = cap.read()"] and not scan.reorders
+
+
+def test_a_conversion_inside_the_model_keeps_it_silent(pipeline):
+    # The loader keeps OpenCV's BGR; the model (another module) turns it into RGB before preprocess_input.
+    body = """
+        def batches():
+            x = np.stack([cv2.resize(f, (32, 32)) for f, _ in frames()]).astype("float32")
+            for k in range(0, 48, 8):
+                yield x[k:k + 8], np.eye(2)[np.zeros(8, int)]
+        """
+    head = """
+        import keras
+        from keras.applications.mobilenet_v2 import MobileNetV2, preprocess_input
+
+        def _head(inputs, x):
+            x = MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None, pooling="avg")(x)
+            return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+        """
+    converting = """
+        def model():
+            inputs = keras.Input((32, 32, 3))
+            rgb = keras.layers.Lambda(lambda t: t[..., ::-1])(inputs)
+            return _head(inputs, preprocess_input(rgb))
+        """
+    plain = """
+        def model():
+            inputs = keras.Input((32, 32, 3))
+            return _head(inputs, preprocess_input(inputs))
+        """
+    spec = pipeline(body, extra={"order_model_rgb": head + converting, "order_model_plain": head + plain})
+    assert order_findings(spec, "mobilenet_v2", model="order_model_rgb:model") == []
+    (f,) = order_findings(spec, "mobilenet_v2", model="order_model_plain:model")
+    assert f.evidence["evidence"] == "source" and f.evidence["preprocess_input"]
+
+
+def test_opencv_rgb_read_flag_is_not_bgr(pipeline):
+    from pipecheck.validators.input_range.order_source import scan_order
+    from pipecheck.validators.sources import load_source
+
+    body = """
+    def batches():
+        paths, _, _ = files_and_labels("two")
+        rgb = [cv2.imread(p, cv2.IMREAD_COLOR_RGB) for p in paths[:8]]
+        bgr = [cv2.imread(p, cv2.IMREAD_COLOR_BGR) for p in paths[:8]]
+        yield rgb, bgr
+    """
+    scan = scan_order(load_source(pipeline(body), ()))
+    assert [text for _, _, text in scan.reads] == ["bgr = [cv2.imread(p, cv2.IMREAD_COLOR_BGR) for p in paths[:8]]"]
