@@ -162,16 +162,28 @@ def _referenced(code: Code, opaque: tuple[str, ...]) -> Iterator[tuple[Any, type
             continue
         if head in opaque or getattr(target, "__name__", None) in opaque:
             continue
+        if inspect.ismodule(target) and not _is_user(target):
+            continue  # np.x, tf.keras.y: library code, never entered (and no lazy module loaded)
         for part in rest:
-            target = (
-                inspect.getattr_static(target, part, None) if isinstance(target, type) else getattr(target, part, None)
-            )
+            target = _attribute(target, part)
             if isinstance(target, (staticmethod, classmethod)):
                 target = target.__func__
             if target is None:
                 break
         if target is not None and target is not fn:
             yield from _as_functions(target, code.owner if head in ("self", "cls") else None)
+
+
+def _attribute(obj: Any, name: str) -> Any:
+    """``obj.name`` or None: a class is read statically (no descriptor runs); an instance's property
+    or ``__getattr__`` that raises counts as absent.
+    """
+    if isinstance(obj, type):
+        return inspect.getattr_static(obj, name, None)
+    try:
+        return getattr(obj, name, None)
+    except Exception:  # noqa: BLE001 - a property of the user's that raises: not a function to read
+        return None
 
 
 def _parse(fn: Any, owner: type | None) -> Code | None:
