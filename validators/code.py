@@ -68,7 +68,7 @@ def user_functions(source: Any, opaque: tuple[str, ...] = ()) -> list[Code]:
     """Every user function reachable from a :class:`~pipecheck.validators.sources.Source` (or a function).
 
     ``opaque`` names libraries not to enter even where they resolve to user files (a stand-in for a
-    library, named like it: an object whose ``__name__`` is one of them).
+    library, named like it: an object whose ``__name__`` or ``__module__`` is one of them).
     """
     found: list[Code] = []
     seen: set[int] = set()
@@ -160,7 +160,11 @@ def _referenced(code: Code, opaque: tuple[str, ...]) -> Iterator[tuple[Any, type
             target = scope[head]
         else:
             continue
-        if head in opaque or getattr(target, "__name__", None) in opaque:
+        if (
+            head in opaque
+            or getattr(target, "__name__", None) in opaque
+            or getattr(target, "__module__", None) in opaque
+        ):
             continue
         if inspect.ismodule(target) and not _is_user(target):
             continue  # np.x, tf.keras.y: library code, never entered (and no lazy module loaded)

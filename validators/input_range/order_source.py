@@ -7,23 +7,28 @@ the values separates the two orders at all. The code can: ``cv2.imread``, ``cv2.
 ``cv2.VideoCapture(...).read()`` return BGR, and every Keras backbone's input starts from RGB.
 
 Read (with ``ast``) in the user's functions that the source reaches (:mod:`pipecheck.validators.code`):
-colour reads by OpenCV; and anything that could reorder channels, in those functions or anywhere in
-their files: ``cv2.cvtColor`` (any code), ``cv2.split``/``cv2.merge``, ``x[..., ::-1]``,
-``x[..., [2, 1, 0]]``, per-channel indexing ``x[..., 0]``, ``np.flip``/``tf.reverse`` on the last axis,
+colour reads by OpenCV (``cv2.``/any alias, or names imported from ``cv2``); and anything that could
+reorder channels, in those functions or anywhere in their files: a ``cvtColor`` that swaps red and
+blue (``COLOR_BGR2RGB``, ``RGB2BGR``, ``BGRA2RGB``, ... or a code given as a variable; not ``BGR2GRAY``,
+``BGR2HSV``, nor a conversion made only for ``imshow``), ``cv2.split``/``merge``, ``x[..., ::-1]``,
+``x[..., [2, 1, 0]]``, channels 0 and 2 of one array picked one by one, ``np.flip``/``tf.reverse`` on
+the last axis (``cv2.flip`` flips rows or columns), ``tf.unstack``/``split`` on the last axis,
 ``tf.gather``/``np.take`` with a literal channel list; with ``--model``, the model factory's code too.
-Not pixel reads: a read used only for its size (``cv2.imread(p).shape``, ``img is None``), and reads
-in a function that writes images back with ``cv2.imwrite``/``imencode`` (BGR to a file is correct).
-Fired only when there are reads and not one possible reordering; for a caffe backbone only when the
-code also uses a ``preprocess_input`` (a hand-written BGR mean subtraction is correct on BGR reads).
-A warning: the code is read, not run.
+Not pixel reads: a read used only for its size (``cv2.imread(p).shape``, ``img is None``), or only
+written back with ``cv2.imwrite``/``imencode`` (directly or through names assigned from it): BGR in
+a file is right. Fired only when there are reads and not one possible reordering; for a caffe
+backbone only when the code also uses a ``preprocess_input`` (a hand-written BGR mean subtraction is
+correct on BGR reads). A warning: the code is read, not run. The rules were checked on public OpenCV
+loaders (keras-yolo2, face-rating, facial_recognition, an Analytics Vidhya video tutorial, ...).
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from pipecheck.validators.code import Code, dotted, source_files, user_functions
 from pipecheck.validators.findings import Finding
@@ -32,7 +37,7 @@ from pipecheck.validators.input_range.text import preprocess_name
 
 _GRAY_FLAGS = ("GRAYSCALE",)  # IMREAD_GRAYSCALE, IMREAD_REDUCED_GRAYSCALE_2, ... (and OpenCV 4.10's IMREAD_COLOR_RGB)
 _SIZE_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
-_REORDERING_CV2 = {"cvtColor", "split", "merge", "mixChannels"}
+_REORDERING_CV2 = {"merge", "mixChannels"}  # cv2.split is judged with the other splits
 
 
 @dataclass
@@ -64,25 +69,18 @@ def scan_order(source: Any, model: Any = None) -> OrderScan:
     scan.functions = [c.name for c in functions]
     captures = _capture_names(functions)
     for code in functions:
-        cv2_names = _cv2_names(code)
-        parents = {child: node for node in ast.walk(code.tree) for child in ast.iter_child_nodes(node)}
-        writes = any(
-            isinstance(n, ast.Call) and _cv2_function(n, cv2_names) in ("imwrite", "imencode")
-            for n in ast.walk(code.tree)
-        )
+        cv = _OpenCV.of(code)
+        parents = _parents(code.tree)
         for node in ast.walk(code.tree):
-            if isinstance(node, ast.Call) and not writes and _is_colour_read(node, cv2_names, captures):
-                if not _size_only(node, parents, code.tree):
+            if isinstance(node, ast.Call) and _is_colour_read(node, cv, captures):
+                if _pixels_go_on(node, parents, code.tree, cv):
                     scan.reads.append((code.file, *code.line_of(node)))
     for code in functions + model_functions:
         for node in ast.walk(code.tree):
             if isinstance(node, (ast.Name, ast.Attribute)) and dotted(node).endswith("preprocess_input"):
                 scan.preprocess.append((code.file, *code.line_of(node)))
     for file, tree in source_files(functions + model_functions):
-        for node in ast.walk(tree):
-            if _reorders(node):
-                line = getattr(node, "lineno", 0)
-                scan.reorders.append((file, line, ast.unparse(node)[:80]))
+        scan.reorders.extend((file, line, text) for line, text in _reorderings(tree))
     scan.reads = sorted(set(scan.reads))
     scan.preprocess = sorted(set(scan.preprocess))
     return scan
@@ -104,7 +102,7 @@ def channel_order_from_source(scan: OrderScan, bb, subject: str) -> Finding | No
     )
     return CHANNEL_ORDER_SWAPPED.finding(
         f"`{text}` at {where}{more} reads images in OpenCV's BGR order and nothing in the code the source reaches "
-        f"converts them ({len(scan.functions)} function(s) read: {', '.join(scan.functions[:5])}){through}: the "
+        f"converts them ({len(scan.functions)} function(s) read: {_names(scan.functions)}){through}: the "
         "model sees red and blue swapped",
         subject=subject,
         evidence={
@@ -129,6 +127,11 @@ def merge_source_evidence(finding: Finding, scan: OrderScan) -> Finding:
     )
 
 
+def _names(functions: list[str], shown: int = 5) -> str:
+    more = f", … ({len(functions) - shown} more)" if len(functions) > shown else ""
+    return ", ".join(functions[:shown]) + more
+
+
 # -- reading the code ----------------------------------------------------------------------------
 def _short(path: str) -> str:
     import os
@@ -140,36 +143,56 @@ def _short(path: str) -> str:
     return rel if not rel.startswith("..") else path
 
 
-def _cv2_names(code: Code) -> set[str]:
-    """Names bound to OpenCV in the function's scope (``cv2``, ``cv``, or a stand-in named cv2)."""
-    names = {"cv2"}
-    for name, value in getattr(code.fn, "__globals__", {}).items():
-        if getattr(value, "__name__", None) == "cv2":
-            names.add(name)
-    return names
+def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
+    return {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
 
 
-def _cv2_function(call: ast.Call, cv2_names: set[str]) -> str:
-    """``imread`` for ``cv2.imread(...)`` (any OpenCV alias), else ''."""
-    path = dotted(call.func)
-    head, _, name = path.rpartition(".")
-    return name if head in cv2_names else ""
+@dataclass
+class _OpenCV:
+    """How a function's module names OpenCV: module aliases (``cv2``, ``cv``) and names imported from
+    it (``from cv2 import imread`` -> ``{"imread": "imread"}``).
+    """
+
+    modules: set[str]
+    functions: dict[str, str]
+
+    @classmethod
+    def of(cls, code: Code) -> "_OpenCV":
+        modules, functions = {"cv2"}, {}
+        for name, value in getattr(code.fn, "__globals__", {}).items():
+            if getattr(value, "__name__", None) == "cv2":
+                modules.add(name)
+            elif getattr(value, "__module__", None) == "cv2":  # OpenCV's functions and classes say so
+                functions[name] = getattr(value, "__name__", name)
+        for node in ast.walk(code.tree):  # imports inside the function
+            if isinstance(node, ast.ImportFrom) and node.module == "cv2":
+                functions.update({a.asname or a.name: a.name for a in node.names})
+            elif isinstance(node, ast.Import):
+                modules.update(a.asname for a in node.names if a.name == "cv2" and a.asname)
+        return cls(modules, functions)
+
+    def function(self, call: ast.Call) -> str:
+        """``imread`` for ``cv2.imread(...)`` or an imported ``imread(...)``, else ''."""
+        head, _, name = dotted(call.func).rpartition(".")
+        if head:
+            return name if head in self.modules else ""
+        return self.functions.get(name, "")
 
 
 def _capture_names(functions: list[Code]) -> set[str]:
     """Texts of the targets assigned a ``cv2.VideoCapture(...)`` (``cap``, ``self.cap``), across the functions."""
     names: set[str] = set()
     for code in functions:
-        cv2_names = _cv2_names(code)
+        cv = _OpenCV.of(code)
         for node in ast.walk(code.tree):
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-                if _cv2_function(node.value, cv2_names) == "VideoCapture":
+                if cv.function(node.value) == "VideoCapture":
                     names.update(ast.unparse(t) for t in node.targets)
     return names
 
 
-def _is_colour_read(call: ast.Call, cv2_names: set[str], captures: set[str]) -> bool:
-    name = _cv2_function(call, cv2_names)
+def _is_colour_read(call: ast.Call, cv: _OpenCV, captures: set[str]) -> bool:
+    name = cv.function(call)
     if name in ("imread", "imdecode"):
         flags = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "flags"), None)
         if flags is None:
@@ -182,46 +205,177 @@ def _is_colour_read(call: ast.Call, cv2_names: set[str], captures: set[str]) -> 
         receiver = call.func.value
         if ast.unparse(receiver) in captures:
             return True
-        return isinstance(receiver, ast.Call) and _cv2_function(receiver, cv2_names) == "VideoCapture"
+        return isinstance(receiver, ast.Call) and cv.function(receiver) == "VideoCapture"
     return False
 
 
-def _reorders(node: ast.AST) -> bool:
-    """Could this expression change the channel order (or pick channels one by one)?"""
-    if isinstance(node, ast.Call):
-        name = dotted(node.func).rsplit(".", 1)[-1]
-        if name in _REORDERING_CV2:
+# -- where a read's pixels go -------------------------------------------------------------------------
+def _pixels_go_on(read: ast.Call, parents: dict, tree: ast.AST, cv: _OpenCV) -> bool:
+    """Can the read's pixels reach the model? Not when the image is used only for its size
+    (``cv2.imread(p).shape``, ``img is None``, ``len(img)``) or only written back to a file
+    (``cv2.imwrite``/``imencode``, directly or through names assigned from it): BGR in a file is right.
+    """
+    parent = parents.get(read)
+    if isinstance(parent, ast.Attribute):
+        return parent.attr not in _SIZE_ATTRIBUTES
+    if _inside_write(read, parents, cv):
+        return False
+    name = _assigned_name(read, parents)
+    return name is None or not _stays_put(name, tree, parents, cv, depth=3)
+
+
+def _assigned_name(value: ast.AST, parents: dict) -> str | None:
+    """``img`` for ``img = <value>`` and ``ok, img = <value>``; None when the value goes elsewhere."""
+    parent = parents.get(value)
+    if not isinstance(parent, ast.Assign) or len(parent.targets) != 1 or parent.value is not value:
+        return None
+    target = parent.targets[0]
+    if isinstance(target, ast.Tuple) and len(target.elts) == 2:  # ok, frame = cap.read()
+        target = target.elts[1]
+    return target.id if isinstance(target, ast.Name) else None
+
+
+def _stays_put(name: str, tree: ast.AST, parents: dict, cv: _OpenCV, depth: int) -> bool:
+    """Is every use of ``name`` a size, a file write, or an assignment (back to it, or to a name
+    that stays put in turn)?
+    """
+    for use in (n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)):
+        if _a_size_use(use, parents) or _inside_write(use, parents, cv):
+            continue
+        _, value = _statement_of(use, parents)
+        target = _assigned_name(value, parents) if value is not None else None
+        if target == name or (target is not None and depth > 0 and _stays_put(target, tree, parents, cv, depth - 1)):
+            continue
+        return False
+    return True
+
+
+def _statement_of(node: ast.AST, parents: dict) -> tuple[ast.AST | None, ast.AST | None]:
+    """The statement holding ``node`` and, for an assignment, its value (the node's outermost expression)."""
+    child, parent = node, parents.get(node)
+    while parent is not None and not isinstance(parent, ast.stmt):
+        child, parent = parent, parents.get(parent)
+    return parent, child if isinstance(parent, ast.Assign) and parent.value is child else None
+
+
+def _inside_write(node: ast.AST, parents: dict, cv: _OpenCV) -> bool:
+    """Is ``node`` (within its statement) an argument of ``cv2.imwrite``/``imencode``?"""
+    parent = parents.get(node)
+    while parent is not None and not isinstance(parent, ast.stmt):
+        if isinstance(parent, ast.Call) and cv.function(parent) in ("imwrite", "imencode"):
             return True
-        if name in ("flip", "reverse", "reverse_v2") and _last_axis(node):
-            return True
-        if name in ("gather", "take") and _index_list(node):
-            return True  # tf.gather(x, [2, 1, 0], axis=-1), np.take(x, [2, 1, 0], axis=2)
-        return name in ("bgr_to_rgb", "rgb_to_bgr")
-    if isinstance(node, ast.Subscript):
-        index = node.slice
-        if not isinstance(index, ast.Tuple) or len(index.elts) < 2:
-            return False
-        last = index.elts[-1]
-        if isinstance(last, ast.Slice):
-            step = last.step
-            negative = isinstance(step, ast.UnaryOp) and isinstance(step.op, ast.USub)
-            return negative or (isinstance(step, ast.Constant) and isinstance(step.value, int) and step.value < 0)
-        if isinstance(last, (ast.List, ast.Tuple)):
-            return True  # x[..., [2, 1, 0]]
-        lead = index.elts[:-1]
-        return (
-            isinstance(last, ast.Constant)
-            and isinstance(last.value, int)
-            and all(isinstance(e, ast.Slice) or (isinstance(e, ast.Constant) and e.value is Ellipsis) for e in lead)
-        )
+        parent = parents.get(parent)
     return False
 
 
-def _last_axis(call: ast.Call) -> bool:
-    """``np.flip(x, -1)``, ``np.flip(x, axis=2)``, ``tf.reverse(x, axis=[-1])``: a possible channel axis."""
+def _a_size_use(name: ast.Name, parents: dict) -> bool:
+    parent = parents.get(name)
+    if isinstance(parent, ast.Attribute):
+        return parent.attr in _SIZE_ATTRIBUTES
+    if isinstance(parent, ast.Compare):  # img is None, img is not None
+        return any(isinstance(c, ast.Constant) and c.value is None for c in [parent.left, *parent.comparators])
+    if isinstance(parent, ast.Call):
+        return dotted(parent.func) == "len"
+    return False
+
+
+# -- what could reorder channels -------------------------------------------------------------------
+def _reorderings(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """``(line, text)`` of each expression in a file that could change the channel order."""
+    parents = _parents(tree)
+    channels: dict[str, set[int]] = defaultdict(set)  # base text -> constant channel indices taken
+    picks: dict[str, ast.AST] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _call_reorders(node, parents):
+            yield node.lineno, ast.unparse(node)[:80]
+        elif isinstance(node, ast.Subscript):
+            channel = _channel_pick(node)
+            if channel is not None:
+                base = ast.unparse(node.value)
+                channels[base].add(channel)
+                picks.setdefault(base, node)
+            elif _subscript_reorders(node):
+                yield node.lineno, ast.unparse(node)[:80]
+    for base, taken in channels.items():
+        if {0, 2} <= taken or {0, -1} <= taken:  # b, g, r = x[..., 0], x[..., 1], x[..., 2]: picked one by one
+            yield picks[base].lineno, ast.unparse(picks[base])[:80]
+
+
+def _call_reorders(call: ast.Call, parents: dict) -> bool:
+    path = dotted(call.func)
+    name = path.rsplit(".", 1)[-1]
+    if name == "cvtColor":
+        return _swaps_red_and_blue(call) and not _for_display(call, parents)
+    if name in _REORDERING_CV2:
+        return True
+    if name in ("flip", "reverse", "reverse_v2"):
+        return not path.startswith(("cv2.", "cv.")) and _last_axis(call)  # cv2.flip flips rows/columns only
+    if name in ("unstack", "split", "dsplit"):  # cv2.split(img), tf.unstack(x, axis=-1), np.dsplit(x, 3)
+        opencv = path.rpartition(".")[0] in ("cv2", "cv")
+        return opencv or name == "dsplit" or _last_axis(call, position=2 if name == "split" else 1)
+    if name in ("gather", "take") and _index_list(call):
+        return True  # tf.gather(x, [2, 1, 0], axis=-1), np.take(x, [2, 1, 0], axis=2)
+    return name in ("bgr_to_rgb", "rgb_to_bgr")
+
+
+def _swaps_red_and_blue(call: ast.Call) -> bool:
+    """``COLOR_BGR2RGB``, ``COLOR_RGB2BGR``, ``COLOR_BGRA2RGB``, ...; a code given as a variable or
+    number may be one. ``COLOR_BGR2GRAY``, ``BGR2HSV``, ``GRAY2BGR`` are not.
+    """
+    code = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "code"), None)
+    text = dotted(code) if code is not None else ""
+    if "COLOR_" not in text:
+        return True
+    source, _, result = text.rsplit("COLOR_", 1)[-1].partition("2")
+    return {source[:3], result[:3]} == {"BGR", "RGB"}
+
+
+def _for_display(call: ast.Call, parents: dict) -> bool:
+    """``plt.imshow(cv2.cvtColor(...))``: converted for a window or a plot, not for the model."""
+    parent = parents.get(call)
+    return isinstance(parent, ast.Call) and dotted(parent.func).rsplit(".", 1)[-1] in ("imshow", "imwrite")
+
+
+def _channel_pick(node: ast.Subscript) -> int | None:
+    """``c`` for ``x[..., c]`` / ``x[:, :, c]`` with a constant channel index 0..3 (else None);
+    pandas' ``df.iloc[:, 0]`` is a column, not a channel.
+    """
+    index = node.slice
+    if not isinstance(index, ast.Tuple) or len(index.elts) < 2:
+        return None
+    last, lead = index.elts[-1], index.elts[:-1]
+    value = last.value if isinstance(last, ast.Constant) else None
+    if isinstance(last, ast.UnaryOp) and isinstance(last.op, ast.USub) and isinstance(last.operand, ast.Constant):
+        value = -last.operand.value if isinstance(last.operand.value, int) else None
+    if not isinstance(value, int) or isinstance(value, bool) or not -1 <= value <= 3:
+        return None
+    if isinstance(node.value, ast.Attribute) and node.value.attr in ("iloc", "loc", "at", "iat"):
+        return None
+    if all(isinstance(e, ast.Slice) or (isinstance(e, ast.Constant) and e.value is Ellipsis) for e in lead):
+        return value
+    return None
+
+
+def _subscript_reorders(node: ast.Subscript) -> bool:
+    """``x[..., ::-1]``, ``x[:, :, [2, 1, 0]]``."""
+    index = node.slice
+    if not isinstance(index, ast.Tuple) or len(index.elts) < 2:
+        return False
+    last = index.elts[-1]
+    if isinstance(last, ast.Slice):
+        step = last.step
+        negative = isinstance(step, ast.UnaryOp) and isinstance(step.op, ast.USub)
+        return negative or (isinstance(step, ast.Constant) and isinstance(step.value, int) and step.value < 0)
+    return isinstance(last, (ast.List, ast.Tuple))
+
+
+def _last_axis(call: ast.Call, position: int = 1) -> bool:
+    """``np.flip(x, -1)``, ``np.flip(x, axis=2)``, ``tf.reverse(x, axis=[-1])``, ``tf.unstack(x, axis=-1)``:
+    a possible channel axis (the argument at ``position``, or ``axis=``/``dims=``).
+    """
     axis = (
-        call.args[1]
-        if len(call.args) > 1
+        call.args[position]
+        if len(call.args) > position
         else next((k.value for k in call.keywords if k.arg in ("axis", "dims")), None)
     )
     if axis is None:
@@ -243,33 +397,4 @@ def _index_list(call: ast.Call) -> bool:
         if isinstance(arg, (ast.List, ast.Tuple)) and len(arg.elts) in (3, 4):
             if all(isinstance(e, ast.Constant) and isinstance(e.value, int) for e in arg.elts):
                 return True
-    return False
-
-
-def _size_only(read: ast.Call, parents: dict, tree: ast.AST) -> bool:
-    """Is the read used only for its size (``cv2.imread(p).shape``; ``img = cv2.imread(p)`` then only
-    ``img.shape``, ``img is None`` or ``len(img)``)? Then its pixels never reach the model.
-    """
-    parent = parents.get(read)
-    if isinstance(parent, ast.Attribute):
-        return parent.attr in _SIZE_ATTRIBUTES
-    if not isinstance(parent, ast.Assign) or len(parent.targets) != 1:
-        return False
-    target = parent.targets[0]
-    if isinstance(target, ast.Tuple) and len(target.elts) == 2:  # ok, frame = cap.read()
-        target = target.elts[1]
-    if not isinstance(target, ast.Name):
-        return False
-    uses = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == target.id and isinstance(n.ctx, ast.Load)]
-    return bool(uses) and all(_a_size_use(n, parents) for n in uses)
-
-
-def _a_size_use(name: ast.Name, parents: dict) -> bool:
-    parent = parents.get(name)
-    if isinstance(parent, ast.Attribute):
-        return parent.attr in _SIZE_ATTRIBUTES
-    if isinstance(parent, ast.Compare):  # img is None, img is not None
-        return any(isinstance(c, ast.Constant) and c.value is None for c in [parent.left, *parent.comparators])
-    if isinstance(parent, ast.Call):
-        return dotted(parent.func) == "len"
     return False

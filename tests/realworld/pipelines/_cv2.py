@@ -83,6 +83,10 @@ except ImportError:
         def release(self):
             self.pattern = None
 
+    for _name, _fn in (("imread", _imread), ("imdecode", _imdecode), ("imwrite", _imwrite), ("resize", _resize),
+                       ("cvtColor", _cvt_color), ("VideoCapture", _VideoCapture)):
+        _fn.__module__, _fn.__name__ = "cv2", _name  # as OpenCV's own: `from cv2 import imread` is recognised
+
     cv2 = types.SimpleNamespace(__name__="cv2", imread=_imread, imdecode=_imdecode, imwrite=_imwrite, resize=_resize, cvtColor=_cvt_color, COLOR_BGR2RGB=4,
                                 INTER_LINEAR=1, INTER_NEAREST=0, IMREAD_COLOR=1, IMREAD_GRAYSCALE=0, VideoCapture=_VideoCapture,
                                 CAP_PROP_FRAME_COUNT=7)

@@ -8,7 +8,10 @@ each way of converting (``cvtColor``, ``[..., ::-1]``, ``[..., [2, 1, 0]]``, in 
 module, ``tf.gather`` with ``[2, 1, 0]``, in the ``--model``'s own code), grayscale and ``IMREAD_COLOR_RGB``
 reads, reads used only for their size or written back with ``imwrite``, a hand-written BGR mean
 subtraction for caffe, and an OpenCV read the source never reaches. Each twin fails without the rule
-that keeps it silent (checked by disabling each rule in turn).
+that keeps it silent (checked by disabling each rule in turn). ``RULES``: patterns met in public OpenCV
+loaders (experiencor/keras-yolo2, clecocel/face-rating, keiohtani/facial_recognition, an Analytics
+Vidhya video tutorial, a tf.unstack predict script): reorderings to see, and gray/display-only
+conversions, debug ``imwrite`` calls, pandas columns and ``cv2.flip`` that must not silence the check.
 """
 
 from __future__ import annotations
@@ -382,3 +385,112 @@ def test_opencv_rgb_read_flag_is_not_bgr(pipeline):
     """
     scan = scan_order(load_source(pipeline(body), ()))
     assert [text for _, _, text in scan.reads] == ["bgr = [cv2.imread(p, cv2.IMREAD_COLOR_BGR) for p in paths[:8]]"]
+
+
+# -- rules met in real pipelines (a hunt through public OpenCV loaders), read without running them --------
+RULES = {
+    # silent: a reordering the first version did not see (tf.unstack in a public predict script)
+    "tf-unstack-restack": (
+        False,
+        """
+        import tensorflow as tf
+
+        def load(path):
+            b, g, r = tf.unstack(tf.constant(cv2.imread(path), tf.float32), axis=-1)
+            return preprocess_input(tf.stack([r, g, b], axis=-1))
+        """,
+    ),
+    "cv2-split-dstack": (
+        False,
+        """
+        def load(path):
+            b, g, r = cv2.split(cv2.imread(path))
+            return preprocess_input(np.dstack([r, g, b]).astype("float32"))
+        """,
+    ),
+    "channels-picked-one-by-one": (
+        False,
+        """
+        def load(path):
+            img = cv2.imread(path)
+            return preprocess_input(np.dstack((img[:, :, 2], img[:, :, 1], img[:, :, 0])).astype("float32"))
+        """,
+    ),
+    "from-cv2-import-cvtColor": (
+        False,
+        """
+        def load(path):
+            from cv2 import COLOR_BGR2RGB, cvtColor, imread
+
+            return preprocess_input(cvtColor(imread(path), COLOR_BGR2RGB).astype("float32"))
+        """,
+    ),
+    # fires: keiohtani/facial_recognition saves the last webcam frame; the others go to the model
+    "debug-imwrite-next-to-the-model-path": (
+        True,
+        """
+        def load(path):
+            cap = cv2.VideoCapture(path)
+            feats = []
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                feats.append(preprocess_input(cv2.resize(frame, (32, 32)).astype("float32")))
+            cv2.imwrite("last_frame.jpg", frame)
+            return np.stack(feats)
+        """,
+    ),
+    # fires: clecocel/face-rating converts to gray for the face detector and plots in RGB; the crop stays BGR
+    "gray-and-display-conversions-only": (
+        True,
+        """
+        import types
+
+        plt = types.SimpleNamespace(imshow=lambda img: None)  # matplotlib.pyplot, not installed here
+
+        def faces(img):
+            gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+            return [img[0:32, 0:32]] if gray.mean() >= 0 else []
+
+        def show(img):
+            plt.imshow(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+
+        def load(path):
+            return np.stack([preprocess_input(f.astype("float32")) for f in faces(cv2.imread(path))])
+        """,
+    ),
+    "pandas-column-and-cv2-flip": (
+        True,
+        """
+        def load(table):
+            x = [cv2.flip(cv2.imread(p), -1) for p in table.iloc[:, 0]]
+            boxes = np.asarray(table.iloc[:, 1:5])[:, 0]
+            return preprocess_input(np.stack(x).astype("float32")), boxes
+        """,
+    ),
+    "from-cv2-import-imread": (
+        True,
+        """
+        def load(path):
+            from cv2 import imread
+
+            return preprocess_input(imread(path).astype("float32"))
+        """,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_rules_from_real_opencv_loaders(pipeline, name):
+    import importlib
+
+    from pipecheck.validators.input_range import backbone_info
+    from pipecheck.validators.input_range.order_source import channel_order_from_source, scan_order
+
+    fires, body = RULES[name]
+    spec = pipeline("from keras.applications.mobilenet_v2 import preprocess_input\n" + textwrap.dedent(body), "load")
+    module, fn = spec.split(":")
+    scan = scan_order(getattr(importlib.import_module(module), fn))
+    found = channel_order_from_source(scan, backbone_info("mobilenet_v2"), "mobilenet_v2")
+    assert (found is not None) == fires, (scan.reads, scan.reorders)
