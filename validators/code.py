@@ -4,8 +4,10 @@ Checks that read source code (rather than batches) need more than the named call
 usually sits in a helper (``load_image(path)``), a ``PyDataset`` method or a function handed to
 ``tf.data``'s ``map``. :func:`user_functions` starts from the source and follows every name the code
 *refers to* (called or passed along) that resolves, through the function's globals, closure or
-``self``'s class, to a function or class defined in the user's files. Library code (the standard
-library, site-packages, pipecheck itself) is never entered.
+``self``'s class, to a function or class defined in the user's files, through ``functools.partial``
+and decorators (``__wrapped__``). Library code (the standard library, site-packages, pipecheck
+itself) is never parsed, and the walk never lets an exception out: a user object whose attribute
+lookup raises, a class defined in a notebook, an unreadable file each just end that branch.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import linecache
 import os
 import sys
 import sysconfig
@@ -86,19 +89,29 @@ def user_functions(source: Any, opaque: tuple[str, ...] = ()) -> list[Code]:
     return found
 
 
-def source_files(functions: list[Code]) -> Iterator[tuple[str, ast.AST]]:
-    """Each distinct file of ``functions``, parsed whole (module-level code and the functions not reached)."""
+def source_files(functions: list[Code], max_chars: int = 2_000_000) -> Iterator[tuple[str, str, ast.AST | None]]:
+    """Each distinct file of ``functions``: ``(file, text, tree)``, parsed whole (module-level code and
+    the functions not reached). Read through ``linecache``, so a notebook cell's code is found too;
+    a file over ``max_chars`` is not parsed (tree None: a generated data module is seconds of ``ast``).
+    """
     for file in dict.fromkeys(c.file for c in functions):
+        text = "".join(linecache.getlines(file))
+        if not text:
+            continue
+        if len(text) > max_chars:
+            yield file, text, None
+            continue
         try:
-            with open(file, encoding="utf-8") as fh:
-                yield file, ast.parse(fh.read())
-        except (OSError, SyntaxError, ValueError):
+            yield file, text, ast.parse(text)
+        except (SyntaxError, ValueError):
             continue
 
 
 # -- the walk -------------------------------------------------------------------------------------
 def _seeds(source: Any) -> Iterator[tuple[Any, type | None]]:
-    if not (hasattr(source, "factory") and hasattr(source, "origin")):  # a plain function or class
+    from pipecheck.validators.sources import Source
+
+    if not isinstance(source, Source):  # a plain function or class
         yield from _as_functions(source, None)
         return
     obj, origin = source.obj, source.origin
@@ -121,7 +134,18 @@ def _function_of_frame(gen: Any) -> Any:
     return None
 
 
-def _as_functions(obj: Any, owner: type | None) -> Iterator[tuple[Any, type | None]]:
+def _as_functions(obj: Any, owner: type | None, depth: int = 0) -> Iterator[tuple[Any, type | None]]:
+    if depth > 4:  # partials of partials, wrappers of wrappers: enough
+        return
+    if isinstance(obj, functools.partial):  # to_rgb = partial(convert, code=...): the function and its arguments
+        yield from _as_functions(obj.func, owner, depth + 1)
+        for value in (*obj.args, *obj.keywords.values()):
+            if inspect.isfunction(value):
+                yield value, None
+        return
+    wrapped = attribute(obj, "__wrapped__") if not isinstance(obj, type) else None
+    if wrapped is not None and wrapped is not obj and callable(wrapped):  # functools.wraps, lru_cache
+        yield from _as_functions(wrapped, owner, depth + 1)
     if inspect.ismethod(obj):
         yield obj.__func__, type(obj.__self__) if not isinstance(obj.__self__, type) else obj.__self__
     elif inspect.isfunction(obj):
@@ -136,57 +160,67 @@ def _as_functions(obj: Any, owner: type | None) -> Iterator[tuple[Any, type | No
                 if inspect.isfunction(value):
                     yield value, obj
     elif callable(obj) and not isinstance(obj, type) and _is_user(type(obj)):  # an instance with __call__
-        yield from _as_functions(type(obj), None)
+        yield from _as_functions(type(obj), None, depth + 1)
 
 
 def _referenced(code: Code, opaque: tuple[str, ...]) -> Iterator[tuple[Any, type | None]]:
     fn = code.fn
-    scope: dict[str, Any] = dict(getattr(fn, "__globals__", {}))
-    if getattr(fn, "__closure__", None):
-        try:
-            scope.update(inspect.getclosurevars(fn).nonlocals)
-        except (TypeError, ValueError):
-            pass
+    scope = scope_of(fn)
+    if code.owner is not None:
+        scope.update(self=code.owner, cls=code.owner)
     for node in ast.walk(code.tree):
         if not isinstance(node, (ast.Name, ast.Attribute)) or not isinstance(node.ctx, ast.Load):
             continue
         path = dotted(node)
-        if not path:
+        head = path.partition(".")[0]
+        if not head or head not in scope:
             continue
-        head, *rest = path.split(".")
-        if head in ("self", "cls") and code.owner is not None:
-            target: Any = code.owner
-        elif head in scope:
-            target = scope[head]
-        else:
+        target = scope[head]
+        if head in opaque or attribute(target, "__name__") in opaque or attribute(target, "__module__") in opaque:
             continue
-        if (
-            head in opaque
-            or getattr(target, "__name__", None) in opaque
-            or getattr(target, "__module__", None) in opaque
-        ):
-            continue
-        if inspect.ismodule(target) and not _is_user(target):
-            continue  # np.x, tf.keras.y: library code, never entered (and no lazy module loaded)
-        for part in rest:
-            target = _attribute(target, part)
-            if isinstance(target, (staticmethod, classmethod)):
-                target = target.__func__
-            if target is None:
-                break
+        target = resolve(path, scope)
         if target is not None and target is not fn:
             yield from _as_functions(target, code.owner if head in ("self", "cls") else None)
 
 
-def _attribute(obj: Any, name: str) -> Any:
-    """``obj.name`` or None: a class is read statically (no descriptor runs); an instance's property
-    or ``__getattr__`` that raises counts as absent.
+def scope_of(fn: Any) -> dict[str, Any]:
+    """The names a function's code can see: its module's globals and its closure's variables."""
+    scope: dict[str, Any] = dict(attribute(fn, "__globals__") or {})
+    if attribute(fn, "__closure__"):
+        try:
+            scope.update(inspect.getclosurevars(fn).nonlocals)
+        except Exception:  # noqa: BLE001 - a closure inspect cannot read: its names are not followed
+            pass
+    return scope
+
+
+def resolve(path: str, scope: dict[str, Any]) -> Any:
+    """The object ``a.b.c`` names in ``scope``, or None. A library module's attributes are not looked
+    up (no lazy module loaded), and a lookup that raises counts as absent (:func:`attribute`).
     """
-    if isinstance(obj, type):
-        return inspect.getattr_static(obj, name, None)
+    head, *rest = path.split(".") if path else [""]
+    target = scope.get(head)
+    if target is None or (rest and inspect.ismodule(target) and not _is_user(target)):
+        return None
+    for part in rest:
+        target = attribute(target, part)
+        if isinstance(target, (staticmethod, classmethod)):
+            target = target.__func__
+        if target is None:
+            return None
+    return target
+
+
+def attribute(obj: Any, name: str) -> Any:
+    """``obj.name`` or None: a class is read statically (no descriptor runs); on anything else a
+    lookup that raises (``AttrDict.__getattr__ = dict.__getitem__``, a property that raises) counts
+    as absent. Attribute lookup on a user object can run its code: that is why nothing escapes.
+    """
     try:
+        if isinstance(obj, type):
+            return inspect.getattr_static(obj, name, None)
         return getattr(obj, name, None)
-    except Exception:  # noqa: BLE001 - a property of the user's that raises: not a function to read
+    except Exception:  # noqa: BLE001 - the user's lookup raised: not a function to read
         return None
 
 
@@ -195,7 +229,7 @@ def _parse(fn: Any, owner: type | None) -> Code | None:
         lines, start = inspect.getsourcelines(fn)
         file = inspect.getsourcefile(fn) or "<unknown>"
         tree = ast.parse(textwrap.dedent("".join(lines)))
-    except (OSError, TypeError, SyntaxError, IndentationError):
+    except Exception:  # noqa: BLE001 - no source (builtins, C code), or source that does not parse alone
         return None
     return Code(fn, tree, file, max(start - 1, 0), textwrap.dedent("".join(lines)).splitlines(), owner)
 
@@ -214,7 +248,7 @@ def _is_user(obj: Any) -> bool:
     """Defined in a file of the user's (not the standard library, site-packages or pipecheck)."""
     try:
         file = inspect.getsourcefile(obj)
-    except TypeError:
+    except Exception:  # noqa: BLE001 - builtins (TypeError), a notebook's class (OSError), odd objects
         return False
     if not file:
         return False

@@ -85,7 +85,7 @@ def test_the_walk_follows_helpers_methods_closures_and_classes(module):
     ]
     assert names(user_functions(m.make)) == ["Loader.__init__", "Loader.decode", "Loader.load", "make", "to_rgb"]
     assert "never_called" not in names(user_functions(m.make))
-    files = [file for file, _ in source_files(user_functions(batches))]
+    files = [file for file, _, _ in source_files(user_functions(batches))]
     assert [f.rsplit("/", 1)[-1] for f in files] == [m.__name__ + ".py", "code_helpers.py"]
 
 
@@ -137,3 +137,93 @@ def test_dotted_names():
 
     assert dotted(ast.parse("a.b.c", mode="eval").body) == "a.b.c"
     assert dotted(ast.parse("f().b", mode="eval").body) == ""
+
+
+def test_config_objects_that_raise_on_lookup_do_not_crash_the_walk(module):
+    # AttrDict (dict.__getitem__ as __getattr__) is a common config holder: its lookups raise KeyError.
+    m = module(
+        """
+        class AttrDict(dict):
+            __getattr__ = dict.__getitem__
+
+        class Loud(type):
+            def __getattr__(cls, name):
+                raise RuntimeError(name)
+
+        class Settings(metaclass=Loud):
+            pass
+
+        CFG = AttrDict(size=75)
+
+        def helper(size):
+            return size
+
+        def batches():
+            return helper(CFG.size), Settings.missing
+        """
+    )
+    assert names(user_functions(m.batches)) == ["batches", "helper"]
+
+
+def test_partials_decorators_and_caches_are_unwrapped(module):
+    module(
+        """
+        import functools
+
+        def _convert(img, code):
+            return img[..., ::-1]
+
+        to_rgb = functools.partial(_convert, code=4)
+
+        def logged(fn):
+            @functools.wraps(fn)
+            def inner(*args):
+                return fn(*args)
+            return inner
+
+        @logged
+        def decode(path):
+            return path
+
+        @functools.lru_cache(maxsize=None)
+        def cached(path):
+            return path
+        """,
+        name="code_wrapped",
+    )
+    m = module(
+        """
+        import functools
+        from code_wrapped import cached, decode, to_rgb
+
+        def batches(paths):
+            return [to_rgb(decode(cached(p))) for p in paths]
+
+        source = functools.partial(batches, ["a"])
+        """
+    )
+    # decode twice: the wrapper (functools.wraps gives it decode's name) and the function it wraps, whose
+    # decorator line names logged.
+    assert names(user_functions(m.source)) == ["_convert", "batches", "cached", "decode", "decode", "logged"]
+
+
+def test_a_class_defined_in_a_notebook_is_skipped_not_a_crash(module, monkeypatch):
+    # A class whose module is __main__ without a file (a Jupyter kernel): inspect raises OSError for it.
+    import types
+
+    main = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    m = module(
+        """
+        def helper():
+            return 1
+        """
+    )
+    Frames = type("Frames", (), {"__module__": "__main__", "__getitem__": lambda self, i: m.helper()})
+    assert user_functions(Frames) == [] and user_functions(Frames()) == []
+
+
+def test_a_huge_file_is_not_parsed(module):
+    m = module("def batches():\n    return 1\n")
+    ((file, text, tree),) = list(source_files(user_functions(m.batches), max_chars=10))
+    assert file.endswith(".py") and "batches" in text and tree is None

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from pipecheck.validators import registry
-from pipecheck.validators.code import dotted
+from pipecheck.validators.code import dotted, resolve, scope_of
 
 YIELD_AFTER_LOOP = registry.define(
     "generator.yield_after_loop",
@@ -135,21 +135,12 @@ def _parse(text: str, file: str, offset: int) -> _Unit:
 
 def _called_generator_functions(tree: ast.AST, fn: Any) -> Iterator[Any]:
     """Generator functions that ``fn`` calls by a global name (``gen(...)``, ``mod.gen(...)``)."""
-    scope = dict(getattr(fn, "__globals__", {}))
-    closure = inspect.getclosurevars(fn).nonlocals if fn.__closure__ else {}
-    scope.update(closure)
+    scope = scope_of(fn)
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        path = dotted(node.func)
-        if not path:
-            continue
-        head, *rest = path.split(".")
-        target = scope.get(head)
-        for part in rest:
-            target = getattr(target, part, None)
-        if target is not fn and inspect.isgeneratorfunction(target):
-            yield target
+        if isinstance(node, ast.Call):
+            target = resolve(dotted(node.func), scope)
+            if target is not fn and inspect.isgeneratorfunction(target):
+                yield target
 
 
 # -- walking helpers ------------------------------------------------------------------------------

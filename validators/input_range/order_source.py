@@ -10,13 +10,15 @@ Read (with ``ast``) in the user's functions that the source reaches (:mod:`pipec
 colour reads by OpenCV (``cv2.``/any alias, or names imported from ``cv2``); and anything that could
 reorder channels, in those functions or anywhere in their files: a ``cvtColor`` that swaps red and
 blue (``COLOR_BGR2RGB``, ``RGB2BGR``, ``BGRA2RGB``, ... or a code given as a variable; not ``BGR2GRAY``,
-``BGR2HSV``, nor a conversion made only for ``imshow``), ``cv2.split``/``merge``, ``x[..., ::-1]``,
-``x[..., [2, 1, 0]]``, channels 0 and 2 of one array picked one by one, ``np.flip``/``tf.reverse`` on
+``BGR2HSV``, nor one made only for ``imshow``/``imwrite``), ``cv2.split``/``merge``, ``x[..., ::-1]``,
+``x[..., [2, 1, 0]]`` or any non-constant channel index, channels 0 and 2 of one array picked one by
+one, ``x.transpose(2, 0, 1)[::-1]``, ``np.flip``/``tf.reverse`` on
 the last axis (``cv2.flip`` flips rows or columns), ``tf.unstack``/``split`` on the last axis,
 ``tf.gather``/``np.take`` with a literal channel list; with ``--model``, the model factory's code too.
-Not pixel reads: a read used only for its size (``cv2.imread(p).shape``, ``img is None``), or only
-written back with ``cv2.imwrite``/``imencode`` (directly or through names assigned from it): BGR in
-a file is right. Fired only when there are reads and not one possible reordering; for a caffe
+Not colour input: a read used only for its size (``cv2.imread(p).shape``, ``img is None``), for one
+channel (a mask's ``[:, :, 0]``), converted to gray, shown with ``imshow`` or written back with
+``imwrite``/``imencode`` (directly or through names assigned from it: BGR in a file is right); and
+grayscale flags (``IMREAD_GRAYSCALE``, ``IMREAD_ANYDEPTH`` alone). Fired only when there are reads and not one possible reordering; for a caffe
 backbone only when the code also uses a ``preprocess_input`` (a hand-written BGR mean subtraction is
 correct on BGR reads). A warning: the code is read, not run. The rules were checked on public OpenCV
 loaders (keras-yolo2, face-rating, facial_recognition, an Analytics Vidhya video tutorial, ...).
@@ -30,13 +32,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from pipecheck.validators.code import Code, dotted, source_files, user_functions
+from pipecheck.validators.code import Code, attribute, dotted, source_files, user_functions
 from pipecheck.validators.findings import Finding
 from pipecheck.validators.input_range.order import CHANNEL_ORDER_SWAPPED
 from pipecheck.validators.input_range.text import preprocess_name
 
 _GRAY_FLAGS = ("GRAYSCALE",)  # IMREAD_GRAYSCALE, IMREAD_REDUCED_GRAYSCALE_2, ... (and OpenCV 4.10's IMREAD_COLOR_RGB)
 _SIZE_ATTRIBUTES = {"shape", "size", "ndim", "dtype"}
+_COLOUR_FLAGS = ("COLOR", "UNCHANGED")  # IMREAD_COLOR(_BGR), IMREAD_ANYCOLOR, IMREAD_UNCHANGED; not ANYDEPTH alone
+_REORDER_MARKERS = ("cvtColor", "::-1", "2, 1, 0", "2,1,0", "flip", "reverse", "unstack", "split", "gather", "take")
 _REORDERING_CV2 = {"merge", "mixChannels"}  # cv2.split is judged with the other splits
 
 
@@ -79,8 +83,11 @@ def scan_order(source: Any, model: Any = None) -> OrderScan:
         for node in ast.walk(code.tree):
             if isinstance(node, (ast.Name, ast.Attribute)) and dotted(node).endswith("preprocess_input"):
                 scan.preprocess.append((code.file, *code.line_of(node)))
-    for file, tree in source_files(functions + model_functions):
-        scan.reorders.extend((file, line, text) for line, text in _reorderings(tree))
+    for file, text, tree in source_files(functions + model_functions):
+        if tree is not None:
+            scan.reorders.extend((file, line, found) for line, found in _reorderings(tree))
+        elif any(marker in text for marker in _REORDER_MARKERS):  # too big to parse: any sign of one will do
+            scan.reorders.append((file, 0, "a possible reordering in a file too large to read"))
     scan.reads = sorted(set(scan.reads))
     scan.preprocess = sorted(set(scan.preprocess))
     return scan
@@ -160,10 +167,10 @@ class _OpenCV:
     def of(cls, code: Code) -> "_OpenCV":
         modules, functions = {"cv2"}, {}
         for name, value in getattr(code.fn, "__globals__", {}).items():
-            if getattr(value, "__name__", None) == "cv2":
+            if attribute(value, "__name__") == "cv2":
                 modules.add(name)
-            elif getattr(value, "__module__", None) == "cv2":  # OpenCV's functions and classes say so
-                functions[name] = getattr(value, "__name__", name)
+            elif attribute(value, "__module__") == "cv2":  # OpenCV's functions and classes say so
+                functions[name] = str(attribute(value, "__name__") or name)
         for node in ast.walk(code.tree):  # imports inside the function
             if isinstance(node, ast.ImportFrom) and node.module == "cv2":
                 functions.update({a.asname or a.name: a.name for a in node.names})
@@ -199,8 +206,13 @@ def _is_colour_read(call: ast.Call, cv: _OpenCV, captures: set[str]) -> bool:
             return name == "imread"  # imread's default is IMREAD_COLOR; imdecode needs its flag
         if isinstance(flags, ast.Constant):
             return flags.value in (1, -1)  # IMREAD_COLOR, IMREAD_UNCHANGED (a colour file stays BGR)
-        text = dotted(flags)
-        return bool(text) and "IMREAD_" in text and not any(g in text for g in _GRAY_FLAGS + ("RGB",))
+        # One flag or several or-ed together (IMREAD_COLOR | IMREAD_IGNORE_ORIENTATION).
+        names = [
+            dotted(n) for n in ast.walk(flags) if isinstance(n, (ast.Name, ast.Attribute)) and "IMREAD_" in dotted(n)
+        ]
+        if any(g in n for n in names for g in _GRAY_FLAGS + ("RGB",)):
+            return False
+        return any(c in n for n in names for c in _COLOUR_FLAGS)
     if isinstance(call.func, ast.Attribute) and call.func.attr in ("read", "retrieve") and not call.args:
         receiver = call.func.value
         if ast.unparse(receiver) in captures:
@@ -211,17 +223,17 @@ def _is_colour_read(call: ast.Call, cv: _OpenCV, captures: set[str]) -> bool:
 
 # -- where a read's pixels go -------------------------------------------------------------------------
 def _pixels_go_on(read: ast.Call, parents: dict, tree: ast.AST, cv: _OpenCV) -> bool:
-    """Can the read's pixels reach the model? Not when the image is used only for its size
-    (``cv2.imread(p).shape``, ``img is None``, ``len(img)``) or only written back to a file
-    (``cv2.imwrite``/``imencode``, directly or through names assigned from it): BGR in a file is right.
+    """Can the read's colour pixels reach the model? Not when the image is used only for its size
+    (``cv2.imread(p).shape``, ``img is None``, ``len(img)``) or in ways that carry no colour to the
+    model (:func:`_not_colour_input`), directly or through names assigned from it.
     """
     parent = parents.get(read)
     if isinstance(parent, ast.Attribute):
         return parent.attr not in _SIZE_ATTRIBUTES
-    if _inside_write(read, parents, cv):
+    if _not_colour_input(read, parents, cv):
         return False
     name = _assigned_name(read, parents)
-    return name is None or not _stays_put(name, tree, parents, cv, depth=3)
+    return name is None or not _stays_put(name, read.lineno, tree, parents, cv, depth=3)
 
 
 def _assigned_name(value: ast.AST, parents: dict) -> str | None:
@@ -235,16 +247,20 @@ def _assigned_name(value: ast.AST, parents: dict) -> str | None:
     return target.id if isinstance(target, ast.Name) else None
 
 
-def _stays_put(name: str, tree: ast.AST, parents: dict, cv: _OpenCV, depth: int) -> bool:
-    """Is every use of ``name`` a size, a file write, or an assignment (back to it, or to a name
-    that stays put in turn)?
+def _stays_put(name: str, line: int, tree: ast.AST, parents: dict, cv: _OpenCV, depth: int) -> bool:
+    """Does the value given to ``name`` at ``line`` stay out of the model? Every use of it (after that
+    line, up to the next assignment to ``name``) is a size, carries no colour, or is assigned on: to
+    ``name`` again or to another name, whose value must stay put in turn.
     """
-    for use in (n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)):
-        if _a_size_use(use, parents) or _inside_write(use, parents, cv):
+    names = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name]
+    stores = [n.lineno for n in names if isinstance(n.ctx, ast.Store) and n.lineno > line]
+    end = min(stores, default=1 << 30)
+    for use in (n for n in names if isinstance(n.ctx, ast.Load) and line < n.lineno <= end):
+        if _a_size_use(use, parents) or _not_colour_input(use, parents, cv):
             continue
-        _, value = _statement_of(use, parents)
+        statement, value = _statement_of(use, parents)
         target = _assigned_name(value, parents) if value is not None else None
-        if target == name or (target is not None and depth > 0 and _stays_put(target, tree, parents, cv, depth - 1)):
+        if target is not None and depth > 0 and _stays_put(target, statement.lineno, tree, parents, cv, depth - 1):
             continue
         return False
     return True
@@ -258,14 +274,28 @@ def _statement_of(node: ast.AST, parents: dict) -> tuple[ast.AST | None, ast.AST
     return parent, child if isinstance(parent, ast.Assign) and parent.value is child else None
 
 
-def _inside_write(node: ast.AST, parents: dict, cv: _OpenCV) -> bool:
-    """Is ``node`` (within its statement) an argument of ``cv2.imwrite``/``imencode``?"""
+def _not_colour_input(node: ast.AST, parents: dict, cv: _OpenCV) -> bool:
+    """Is this image (a read, or a name holding one) used here in a way no colour reaches the model?
+    One channel taken (``mask[:, :, 0]``), a conversion to gray (``cv2.cvtColor(img, COLOR_BGR2GRAY)``),
+    or, anywhere in its statement, an argument of ``imwrite``/``imencode`` (BGR in a file is right) or
+    ``imshow`` (a window shows BGR right).
+    """
     parent = parents.get(node)
+    if isinstance(parent, ast.Subscript) and parent.value is node and _channel_pick(parent) is not None:
+        return True
+    if isinstance(parent, ast.Call) and cv.function(parent) == "cvtColor" and _converts_to_gray(parent):
+        return True
     while parent is not None and not isinstance(parent, ast.stmt):
-        if isinstance(parent, ast.Call) and cv.function(parent) in ("imwrite", "imencode"):
-            return True
+        if isinstance(parent, ast.Call):
+            if cv.function(parent) in ("imwrite", "imencode") or dotted(parent.func).endswith("imshow"):
+                return True
         parent = parents.get(parent)
     return False
+
+
+def _converts_to_gray(call: ast.Call) -> bool:
+    code = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "code"), None)
+    return code is not None and dotted(code).endswith(("2GRAY", "2GREY"))
 
 
 def _a_size_use(name: ast.Name, parents: dict) -> bool:
@@ -357,16 +387,30 @@ def _channel_pick(node: ast.Subscript) -> int | None:
 
 
 def _subscript_reorders(node: ast.Subscript) -> bool:
-    """``x[..., ::-1]``, ``x[:, :, [2, 1, 0]]``."""
+    """``x[..., ::-1]``, ``x[:, :, [2, 1, 0]]``, ``x[:, :, order]`` (any non-constant channel index),
+    ``x.transpose(2, 0, 1)[::-1]`` (channels first, then reversed).
+    """
     index = node.slice
+    if isinstance(index, ast.Slice):
+        call = node.value
+        moved = isinstance(call, ast.Call) and dotted(call.func).rsplit(".", 1)[-1] in ("transpose", "moveaxis")
+        return moved and _negative_step(index)
     if not isinstance(index, ast.Tuple) or len(index.elts) < 2:
         return False
-    last = index.elts[-1]
+    last, lead = index.elts[-1], index.elts[:-1]
     if isinstance(last, ast.Slice):
-        step = last.step
-        negative = isinstance(step, ast.UnaryOp) and isinstance(step.op, ast.USub)
-        return negative or (isinstance(step, ast.Constant) and isinstance(step.value, int) and step.value < 0)
-    return isinstance(last, (ast.List, ast.Tuple))
+        return _negative_step(last)
+    if isinstance(last, (ast.List, ast.Tuple)):
+        return True
+    spatial = all(isinstance(e, ast.Slice) or (isinstance(e, ast.Constant) and e.value is Ellipsis) for e in lead)
+    return spatial and isinstance(last, (ast.Name, ast.Attribute, ast.Call))
+
+
+def _negative_step(index: ast.Slice) -> bool:
+    step = index.step
+    if isinstance(step, ast.UnaryOp) and isinstance(step.op, ast.USub):
+        return True
+    return isinstance(step, ast.Constant) and isinstance(step.value, int) and step.value < 0
 
 
 def _last_axis(call: ast.Call, position: int = 1) -> bool:
@@ -393,7 +437,10 @@ def _last_axis(call: ast.Call, position: int = 1) -> bool:
 
 def _index_list(call: ast.Call) -> bool:
     """A literal list of three or four channel indices among the call's arguments (``[2, 1, 0]``)."""
-    for arg in [*call.args[1:], *(k.value for k in call.keywords if k.arg == "indices")]:
+    for arg in [
+        *call.args,
+        *(k.value for k in call.keywords if k.arg == "indices"),
+    ]:  # img.take([2, 1, 0], axis=-1) too
         if isinstance(arg, (ast.List, ast.Tuple)) and len(arg.elts) in (3, 4):
             if all(isinstance(e, ast.Constant) and isinstance(e.value, int) for e in arg.elts):
                 return True

@@ -107,7 +107,11 @@ def _source_channel_order(report: Report, source: Any, opts: ValidateOptions) ->
         from pipecheck.validators.sources import import_object
 
         model = opts.model if not isinstance(opts.model, str) else import_object(opts.model, "--model")
-    scan = scan_order(source, model)
+    try:
+        scan = scan_order(source, model)
+    except Exception as exc:  # noqa: BLE001 - reading code is best effort: never a reason to stop validate
+        report.summary["source code"] = f"not read ({type(exc).__name__}: {exc})"
+        return
     if not scan.reads or scan.reorders:
         return
     bb = backbone_info(opts.backbone)

@@ -198,6 +198,28 @@ def test_static_follows_a_wrapper_and_a_source_to_the_generator():
     assert len(check_generator_static(load_source("generator_cases:seed001_train_batches", ()))) == 3
 
 
+def test_static_follows_calls_past_config_objects_whose_lookups_raise(tmp_path, monkeypatch):
+    # AttrDict(dict) with __getattr__ = dict.__getitem__ raises KeyError for a missing key; reading the
+    # generator's calls (here one never made) used to crash validate with an internal error.
+    (tmp_path / "attr_config_gen.py").write_text(
+        "class AttrDict(dict):\n"
+        "    __getattr__ = dict.__getitem__\n"
+        "CFG = AttrDict(size=8)\n"
+        "def batches(xs, batchsize=4):\n"
+        "    while 1:\n"
+        "        n = 0\n"
+        "        while n < (len(xs) - batchsize):\n"
+        "            if n < 0:\n"
+        "                CFG.log('batch')\n"
+        "            yield xs[n : n + batchsize]\n"
+        "            n += batchsize\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import attr_config_gen
+
+    assert ids(check_generator_static(attr_config_gen.batches)) == {"generator.tail_dropping_bound"}
+
+
 def test_static_twins_are_silent():
     import generator_cases as gc
 

@@ -469,6 +469,78 @@ RULES = {
             return preprocess_input(np.stack(x).astype("float32")), boxes
         """,
     ),
+    # silent: OpenCV reads that carry no colour to the model (a stranger's review of this check)
+    "mask-read-then-gray": (
+        False,
+        """
+        from PIL import Image
+
+        def load(pairs):
+            for image_path, mask_path in pairs:
+                img = np.asarray(Image.open(image_path).convert("RGB"), "float32")
+                mask = cv2.imread(mask_path)
+                mask = cv2.cvtColor(mask, cv2.COLOR_BGR2GRAY) > 0
+                yield preprocess_input(img[None]), mask[None]
+        """,
+    ),
+    "mask-channel-and-depth-map": (
+        False,
+        """
+        import tensorflow as tf
+
+        def load(triples):
+            for image_path, mask_path, depth_path in triples:
+                img = tf.io.decode_png(tf.io.read_file(image_path), channels=3)
+                mask = cv2.imread(mask_path)[:, :, 0]
+                depth = cv2.imread(depth_path, cv2.IMREAD_ANYDEPTH)
+                yield preprocess_input(tf.cast(img, tf.float32)[None]), (mask[None], depth[None])
+        """,
+    ),
+    "gray-scan-into-three-channels": (
+        False,
+        """
+        def load(path):
+            g = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2GRAY)
+            return preprocess_input(np.stack([g, g, g], axis=-1).astype("float32"))
+        """,
+    ),
+    "debug-imshow-of-a-read": (
+        False,
+        """
+        from keras.utils import img_to_array, load_img
+
+        def load(path):
+            img = cv2.imread(path)
+            cv2.imshow("sample", img)
+            return preprocess_input(img_to_array(load_img(path)))
+        """,
+    ),
+    "method-take-named-order-array-index-channels-first": (
+        False,
+        """
+        RGB = [2, 1, 0]
+
+        def load(path, how):
+            img = cv2.imread(path)
+            if how == 0:
+                img = img.take([2, 1, 0], axis=-1)
+            elif how == 1:
+                img = img[:, :, RGB]
+            elif how == 2:
+                img = img[..., np.array([2, 1, 0])]
+            else:
+                img = img.transpose(2, 0, 1)[::-1].transpose(1, 2, 0)
+            return preprocess_input(img.astype("float32"))
+        """,
+    ),
+    # fires: or-ed flags still read colour
+    "or-ed-flags": (
+        True,
+        """
+        def load(path):
+            return preprocess_input(cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION).astype("float32"))
+        """,
+    ),
     "from-cv2-import-imread": (
         True,
         """
@@ -494,3 +566,61 @@ def test_rules_from_real_opencv_loaders(pipeline, name):
     scan = scan_order(getattr(importlib.import_module(module), fn))
     found = channel_order_from_source(scan, backbone_info("mobilenet_v2"), "mobilenet_v2")
     assert (found is not None) == fires, (scan.reads, scan.reorders)
+
+
+def test_each_way_of_reordering_is_seen_alone():
+    # The combined healthy case above could pass on one rule; each must be a reordering by itself.
+    import ast
+
+    from pipecheck.validators.input_range.order_source import _reorderings
+
+    for text in (
+        "img = img.take([2, 1, 0], axis=-1)",
+        "img = img[:, :, RGB]",
+        "img = img[..., np.array([2, 1, 0])]",
+        "img = img.transpose(2, 0, 1)[::-1]",
+        "b, g, r = tf.unstack(t, axis=-1)",
+        "b, g, r = cv2.split(img)",
+        "x = tf.gather(x, [2, 1, 0], axis=-1)",
+        "img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)",
+        "img = cv2.cvtColor(img, code)",
+    ):
+        assert len(list(_reorderings(ast.parse(text)))) == 1, text
+    for text in (
+        "img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)",
+        "plt.imshow(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))",
+        "img = cv2.flip(img, -1)",
+        "col = df.iloc[:, 0]",
+        "box = boxes[:, 4]",
+        "first = x[..., 0]",
+        "items = sorted(items)[::-1]",
+        "parts = np.split(x, 3)",
+    ):
+        assert list(_reorderings(ast.parse(text))) == [], text
+
+
+def test_a_notebook_cell_is_read_like_a_file(monkeypatch):
+    # Jupyter keeps a cell's code in linecache under a made-up file name: the conversion is found there.
+    import linecache
+    import types
+
+    from pipecheck.validators.input_range.order_source import scan_order
+
+    cell = textwrap.dedent(
+        """
+        from realworld.pipelines._cv2 import cv2
+
+        def load(path):
+            img = cv2.imread(path)
+            return convert(img)
+
+        def convert(img):
+            return img[..., ::-1]
+        """
+    )
+    name = "/tmp/ipykernel_4242/1234567.py"
+    monkeypatch.setitem(linecache.cache, name, (len(cell), None, cell.splitlines(True), name))
+    namespace = types.ModuleType("__main__").__dict__
+    exec(compile(cell, name, "exec"), namespace)
+    scan = scan_order(namespace["load"])
+    assert [t for _, _, t in scan.reads] == ["img = cv2.imread(path)"] and scan.reorders
