@@ -284,9 +284,12 @@ def _backbone(name: str):
 def _shape_findings(stats: InputStats, bb, image_size: int | None) -> list[Finding]:
     out = []
     channels = sorted({s[2] for s in stats.shapes})
-    if channels != [3]:
-        first_hw = sorted({s[:2] for s in stats.shapes})
-        channels_first = any(h == 3 for h, _ in first_hw)
+    first_hw = sorted({s[:2] for s in stats.shapes})
+    channels_first = any(h == 3 for h, _ in first_hw)
+    # Without a backbone the model decides: one channel count in channels-last layout (grayscale for a
+    # custom CNN, RGBA, RGB-D) is the user's design; a channels-first layout or mixed counts are not.
+    wrong = channels != [3] if bb is not None else (channels_first and channels != [3]) or len(channels) > 1
+    if wrong:
         hint = "transpose to channels-last (N, H, W, 3): tf.transpose(x, [0, 2, 3, 1])" if channels_first else None
         out.append(
             CHANNELS.finding(

@@ -210,6 +210,18 @@ def test_channels(raw):
     assert g.check == "input_range.channels" and "tf.transpose" in g.hint
 
 
+def test_channels_without_a_backbone_are_the_models_choice(raw):
+    # keras-io MixUp: (N, 28, 28, 1) grayscale into a small CNN from scratch; no backbone to need RGB.
+    grey = raw.mean(axis=-1, keepdims=True) / 255.0
+    assert [f.check for f in check_input_range(batches(grey), None)] == []
+    assert [f.check for f in check_input_range(batches(np.concatenate([raw, raw[..., :1]], -1) / 255.0), None)] == []
+    nchw = np.ascontiguousarray(np.transpose(raw, (0, 3, 1, 2))) / 255.0
+    (f,) = check_input_range(batches(nchw), None)
+    assert f.check == "input_range.channels" and "tf.transpose" in f.hint
+    mixed = [(raw[:4] / 255.0, None), (grey[:4], None)]
+    assert [f.check for f in check_input_range(mixed, None)] == ["input_range.channels"]
+
+
 def test_integer_dtype_only_where_the_range_is_right(raw):
     as_uint8 = np.clip(raw, 0, 255).astype("uint8")
     (f,) = run(as_uint8, "efficientnetb0")
