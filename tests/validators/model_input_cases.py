@@ -1,13 +1,15 @@
 """Models that preprocess inside, written the way their sources write them, and the raw batches they eat.
 
 Each factory keeps its source's layer stack and shrinks only the input size; ``weights=None`` (no
-download). Used by test_model_input.py through ``--model model_input_cases:<factory>``.
+download), marked as the pretrained weights the sources load with ``stand_ins.pretrained``. Used by
+test_model_input.py through ``--model model_input_cases:<factory>``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from input_range_sources import photos
+from stand_ins import pretrained
 
 SIZE = 32
 
@@ -42,7 +44,7 @@ def tf_transfer_learning_tutorial(input_shape=(SIZE, SIZE, 3)):
         ]
     )
     preprocess_input = tf.keras.applications.mobilenet_v2.preprocess_input
-    base_model = tf.keras.applications.MobileNetV2(input_shape=input_shape, include_top=False, weights=None)
+    base_model = pretrained(tf.keras.applications.MobileNetV2(input_shape=input_shape, include_top=False, weights=None))
     base_model.trainable = False
     inputs = keras.Input(shape=input_shape)
     x = data_augmentation(inputs)
@@ -65,7 +67,7 @@ def keras_io_xception_rescaling(input_shape=(SIZE * 3, SIZE * 3, 3)):
     made inside the model by ``Rescaling(scale=1 / 127.5, offset=-1)``. Healthy on raw batches."""
     import keras
 
-    base_model = keras.applications.Xception(weights=None, input_shape=input_shape, include_top=False)
+    base_model = pretrained(keras.applications.Xception(weights=None, input_shape=input_shape, include_top=False))
     base_model.trainable = False
     inputs = keras.Input(shape=input_shape)
     scale_layer = keras.layers.Rescaling(scale=1 / 127.5, offset=-1)
@@ -83,13 +85,15 @@ def lambda_preprocess_resnet(input_shape=(SIZE, SIZE, 3), num_classes=2):
     import keras
     from keras.applications.resnet50 import preprocess_input
 
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            keras.layers.Lambda(preprocess_input),
-            keras.applications.ResNet50(include_top=False, weights=None, input_shape=input_shape, pooling="avg"),
-            keras.layers.Dense(num_classes, activation="softmax"),
-        ]
+    return pretrained(
+        keras.Sequential(
+            [
+                keras.Input(shape=input_shape),
+                keras.layers.Lambda(preprocess_input),
+                keras.applications.ResNet50(include_top=False, weights=None, input_shape=input_shape, pooling="avg"),
+                keras.layers.Dense(num_classes, activation="softmax"),
+            ]
+        )
     )
 
 
@@ -98,14 +102,28 @@ def rescaling_before_resnet(input_shape=(SIZE, SIZE, 3), num_classes=2):
     caffe-mode input. The data are raw; the backbone receives [0, 1]."""
     import keras
 
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            keras.layers.Rescaling(1.0 / 255),
-            keras.applications.ResNet50(include_top=False, weights=None, input_shape=input_shape, pooling="avg"),
-            keras.layers.Dense(num_classes, activation="softmax"),
-        ]
+    return pretrained(
+        keras.Sequential(
+            [
+                keras.Input(shape=input_shape),
+                keras.layers.Rescaling(1.0 / 255),
+                keras.applications.ResNet50(include_top=False, weights=None, input_shape=input_shape, pooling="avg"),
+                keras.layers.Dense(num_classes, activation="softmax"),
+            ]
+        )
     )
+
+
+def keras_guide_resnet50_from_scratch(input_shape=(SIZE, SIZE, 3), num_classes=2):
+    """https://keras.io/guides/preprocessing_layers/ ("Image data augmentation"): ``Rescaling(1.0 / 255)`` then
+    ``keras.applications.ResNet50(weights=None, ...)`` trained from scratch. Healthy: with no ImageNet
+    weights there are no ImageNet input statistics to match, so [0, 1] input is a choice, not a bug."""
+    import keras
+
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Rescaling(1.0 / 255)(inputs)
+    outputs = keras.applications.ResNet50(weights=None, input_shape=input_shape, classes=num_classes)(x)
+    return keras.Model(inputs, outputs)
 
 
 def efficientnet_itself(input_shape=(SIZE, SIZE, 3), num_classes=2):
@@ -116,7 +134,9 @@ def efficientnet_itself(input_shape=(SIZE, SIZE, 3), num_classes=2):
 
     inputs = keras.Input(shape=input_shape)
     x = keras.layers.RandomFlip()(inputs)
-    return keras.applications.EfficientNetB0(include_top=True, weights=None, input_tensor=x, classes=num_classes)
+    return pretrained(
+        keras.applications.EfficientNetB0(include_top=True, weights=None, input_tensor=x, classes=num_classes)
+    )
 
 
 # --- keras-hub (issue 15 item 1): a preprocessor in the model, built from configs, no weights download ---
@@ -154,7 +174,9 @@ def _keras_hub_resnet_v2_task(input_shape, num_classes, scale, offset):
         crop_to_aspect_ratio=True,
     )
     preprocessor = keras_hub.models.ResNetImageClassifierPreprocessor(image_converter=converter)
-    return keras_hub.models.ResNetImageClassifier(backbone=backbone, num_classes=num_classes, preprocessor=preprocessor)
+    return pretrained(
+        keras_hub.models.ResNetImageClassifier(backbone=backbone, num_classes=num_classes, preprocessor=preprocessor)
+    )
 
 
 def keras_hub_resnet_v2_task(input_shape=(SIZE, SIZE, 3), num_classes=2):
@@ -176,7 +198,7 @@ def keras_hub_classifier_keras_backbone(input_shape=(SIZE, SIZE, 3), num_classes
     import keras
     import keras_hub
 
-    backbone = keras.applications.MobileNetV2(input_shape=input_shape, include_top=False, weights=None)
+    backbone = pretrained(keras.applications.MobileNetV2(input_shape=input_shape, include_top=False, weights=None))
     converter = keras_hub.layers.ImageConverter(image_size=tuple(input_shape[:2]), scale=1 / 127.5, offset=-1)
     preprocessor = keras_hub.models.ImageClassifierPreprocessor(image_converter=converter)
     return keras_hub.models.ImageClassifier(backbone=backbone, num_classes=num_classes, preprocessor=preprocessor)
@@ -188,7 +210,7 @@ def _converter_layer_before_mobilenet(input_shape, scale, offset):
 
     inputs = keras.Input(shape=input_shape)
     x = keras_hub.layers.ImageConverter(scale=scale, offset=offset)(inputs)
-    base = keras.applications.MobileNetV2(input_shape=input_shape, include_top=False, weights=None)
+    base = pretrained(keras.applications.MobileNetV2(input_shape=input_shape, include_top=False, weights=None))
     x = base(x, training=False)
     x = keras.layers.GlobalAveragePooling2D()(x)
     return keras.Model(inputs, keras.layers.Dense(1)(x))

@@ -47,12 +47,16 @@ class InputStage:
         stops_at: The first step that is not preprocessing (the backbone, or the first weighted layer).
         fn: Maps a batch as fed to what ``stops_at`` receives; None when there are no steps.
         note: Why no stage could be read, when that is the case.
+        untrained: The backbone's weights are freshly initialised (``weights=None``, never trained):
+            every BatchNormalization layer in it still has its initial statistics (mean 0, variance
+            1), which ImageNet weights never have. Then no pretrained input statistics are expected.
     """
 
     steps: list[str] = field(default_factory=list)
     stops_at: str | None = None
     fn: Callable[[np.ndarray], np.ndarray] | None = None
     note: str | None = None
+    untrained: bool = False
 
     def describe(self) -> str:
         if self.note:
@@ -179,6 +183,23 @@ def input_stage(model: Any, backbone_preprocesses: bool = False) -> InputStage:
     return _after_task_preprocessor(model, _graph_stage(model, backbone_preprocesses))
 
 
+def untrained(backbone: Any) -> bool:
+    """Has every BatchNormalization layer in ``backbone`` its initial statistics (and is there one)?"""
+    import keras
+
+    try:
+        layers = list(backbone._flatten_layers(include_self=False, recursive=True))
+    except (AttributeError, TypeError):
+        layers = list(getattr(backbone, "layers", []))
+    norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in norms:
+        mean = keras.ops.convert_to_numpy(layer.moving_mean)
+        variance = keras.ops.convert_to_numpy(layer.moving_variance)
+        if np.any(mean != 0) or np.any(variance != 1):
+            return False
+    return bool(norms)
+
+
 def _graph_stage(model: Any, backbone_preprocesses: bool) -> InputStage:
     import keras
 
@@ -223,13 +244,14 @@ def _graph_stage(model: Any, backbone_preprocesses: bool) -> InputStage:
         return InputStage(
             note=f"no keras.applications backbone where the preprocessing ends ({stops_at}): judged on the data as fed"
         )
+    fresh = untrained(stop_op if isinstance(stop_op, keras.Model) else model)
     if not steps:
-        return InputStage(stops_at=stops_at)
+        return InputStage(stops_at=stops_at, untrained=fresh)
     try:
         stage_model = keras.Model(inputs[0], current)
     except Exception as exc:  # noqa: BLE001 - an unusual graph: say so and judge the data as fed
         return InputStage(note=f"not read ({type(exc).__name__}: {exc}); judged on the data as fed")
-    return InputStage(steps=steps, stops_at=stops_at, fn=_runner(stage_model))
+    return InputStage(steps=steps, stops_at=stops_at, fn=_runner(stage_model), untrained=fresh)
 
 
 def _task_preprocessor(model: Any) -> tuple[Any, Callable[..., Any]] | None:
@@ -263,7 +285,7 @@ def _after_task_preprocessor(model: Any, stage: InputStage) -> InputStage:
         out = np.asarray(out.numpy() if hasattr(out, "numpy") else out, dtype="float32")
         return graph(out) if graph is not None else out
 
-    return InputStage(steps=[step, *stage.steps], stops_at=stage.stops_at, fn=_runner(apply))
+    return InputStage(steps=[step, *stage.steps], stops_at=stage.stops_at, fn=_runner(apply), untrained=stage.untrained)
 
 
 def _own_prefix(walked: list[tuple[Any, Any]]) -> int:
@@ -296,15 +318,20 @@ def _sequential_stage(model: Any, backbone_preprocesses: bool) -> InputStage:
         return InputStage(
             note=f"no keras.applications backbone where the preprocessing ends ({stops_at}): judged on the data as fed"
         )
+    import keras
+
+    fresh = untrained(stop_layer if isinstance(stop_layer, keras.Model) else model)
     if not prefix:
-        return InputStage(stops_at=stops_at)
+        return InputStage(stops_at=stops_at, untrained=fresh)
 
     def apply(x: Any, training: bool = False) -> Any:
         for layer in prefix:
             x = layer(x, training=training)
         return x
 
-    return InputStage(steps=[_step_name(layer) for layer in prefix], stops_at=stops_at, fn=_runner(apply))
+    return InputStage(
+        steps=[_step_name(layer) for layer in prefix], stops_at=stops_at, fn=_runner(apply), untrained=fresh
+    )
 
 
 def _runner(call: Callable[..., Any]) -> Callable[[np.ndarray], np.ndarray]:

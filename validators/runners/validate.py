@@ -5,6 +5,7 @@ Plain options in, one :class:`Report` out; the CLI only parses flags and renders
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
@@ -89,7 +90,38 @@ def run_validate(opts: ValidateOptions, progress: Progress | None = None) -> Rep
         if opts.backbone:
             _source_channel_order(report, source, opts)
         _generator(report, source, opts)
+    _soften_for_untrained(report)
     return report
+
+
+_UNTRAINED = "untrained (weights=None: every BatchNormalization at its initial statistics)"
+
+
+def _note_untrained(report: Report, stage: Any) -> None:
+    if stage.untrained:
+        report.summary["backbone weights"] = _UNTRAINED
+
+
+def _soften_for_untrained(report: Report) -> None:
+    """A backbone trained from scratch has no ImageNet input statistics to match: the value-regime
+    findings (x/255, raw pixels, the other mode, channel order) become info, ``out_of_range`` a
+    warning, each saying so. Sizes stay as they are: they are the architecture's.
+    """
+    if report.summary.get("backbone weights") != _UNTRAINED:
+        return
+    from pipecheck.validators.findings import Severity
+    from pipecheck.validators.input_range import CHANNEL_ORDER_SWAPPED, OUT_OF_RANGE, REGIME_CHECKS
+
+    regime = {c.id for c in REGIME_CHECKS.values()} | {CHANNEL_ORDER_SWAPPED.id}
+    for i, f in enumerate(report.findings):
+        if f.check in regime or f.check == OUT_OF_RANGE.id:
+            severity = Severity.INFO if f.check in regime else min(f.severity, Severity.WARNING, key=lambda s: s.rank)
+            report.findings[i] = dataclasses.replace(
+                f,
+                severity=severity,
+                message=f"{f.message}; the backbone in --model is untrained (weights=None), so this matters only "
+                "once you load pretrained weights",
+            )
 
 
 def _source_channel_order(report: Report, source: Any, opts: ValidateOptions) -> None:
@@ -263,6 +295,7 @@ def _reader_batches(opts: ValidateOptions, report: Report) -> tuple[Iterator[tup
     report.summary["preprocessing"] = placement.text
     if placement.stage is not None:
         report.summary["model input stage"] = placement.stage.describe()
+        _note_untrained(report, placement.stage)
         from pipecheck.validators.input_range.model_input import through_stage
 
         return through_stage(read(not placement.in_model), placement.stage), label_mode, num_classes, "in-data"
@@ -364,6 +397,7 @@ def _through_model(report: Report, batches: Iterator[Any], opts: ValidateOptions
     bb = backbone_info(opts.backbone) if opts.backbone else None
     stage = input_stage(model, backbone_preprocesses=bool(bb and bb.mode == "none"))
     report.summary["model input stage"] = stage.describe()
+    _note_untrained(report, stage)
     return through_stage(itertools.chain([first], batches), stage)
 
 
@@ -421,8 +455,6 @@ def placed_for_training(topts: Any, preprocessing: str) -> Any:
     doubly preprocessed (nearly constant) input, so where the model preprocesses (declared, or detected
     as in :func:`model_placement`) the reader keeps only the backbone's size.
     """
-    import dataclasses
-
     from pipecheck.validators.input_range import backbone_info
 
     if not topts.backbone or preprocessing == "in-data":

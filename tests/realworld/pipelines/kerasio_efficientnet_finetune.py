@@ -5,7 +5,8 @@
 #   rescales and normalizes inside (EfficientNetB0(include_top=False, input_tensor=img_augmentation(inputs))).
 # Bug: none (healthy).
 # Shrunk: stanford_dogs (a download) -> six classes of sample photos in a fixed shuffled order, 32 px,
-#   batch 8, weights=None.
+#   batch 8, weights=None marked pretrained
+#   (stand_ins.pretrained, as the original's ImageNet weights).
 import numpy as np
 import tensorflow as tf
 import keras
@@ -13,6 +14,7 @@ from keras import layers
 from keras.applications import EfficientNetB0
 
 from ._data import load_data
+from stand_ins import pretrained
 
 BACKBONE = "efficientnetb0"
 SOURCE = "ds_train"
@@ -60,7 +62,7 @@ def img_augmentation(images):
 
 def build_model(num_classes: int = NUM_CLASSES):
     inputs = layers.Input(shape=(IMG_SIZE, IMG_SIZE, 3))
-    model = EfficientNetB0(include_top=False, input_tensor=img_augmentation(inputs), weights=None)
+    model = pretrained(EfficientNetB0(include_top=False, input_tensor=img_augmentation(inputs), weights=None))
     # Freeze the pretrained weights
     model.trainable = False
     # Rebuild top

@@ -6,12 +6,13 @@
 # Bug: EfficientNet rescales inside and expects [0, 255]; the /255 data reach it as [0, 1] (MobileNet,
 #   which the asker also tried with the same data, is no better off: it expects [-1, 1]).
 # Shrunk: CIFAR-10 (a download) -> the six classes of sample photos at 32 px; Resizing(224) -> Resizing(48);
-#   weights=None; model.fit's slicing of the arrays written as the tf.data batches Keras makes of them.
+#   weights=None marked pretrained (stand_ins.pretrained, as the original's ImageNet weights); model.fit's slicing of the arrays written as the tf.data batches Keras makes of them.
 import tensorflow as tf
 from tensorflow import keras
 from tensorflow.keras.applications import EfficientNetB0
 
 from ._data import load_data
+from stand_ins import pretrained
 
 BACKBONE = "efficientnetb0"
 SOURCE = "train_batches"
@@ -32,7 +33,7 @@ def train_batches():
 
 
 def build_model():
-    backbone = EfficientNetB0(weights=None, include_top=False, input_shape=(48, 48, 3))
+    backbone = pretrained(EfficientNetB0(weights=None, include_top=False, input_shape=(48, 48, 3)))
     model = keras.Sequential(
         [
             keras.Input(shape=(32, 32, 3)),

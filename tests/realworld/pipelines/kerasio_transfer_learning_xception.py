@@ -5,13 +5,15 @@
 #   Xception(weights="imagenet", include_top=False) called with training=False -> GAP -> Dropout -> Dense(1).
 # Bug: none (healthy).
 # Shrunk: tfds (a download) -> the two-class sample photos in a fixed shuffled order (as TFDS shards
-#   come), resized to 72 px (Xception's minimum is 71), batch 8, weights=None.
+#   come), resized to 72 px (Xception's minimum is 71), batch 8, weights=None marked pretrained
+#   (stand_ins.pretrained, as the original's ImageNet weights).
 import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 from tensorflow.keras import layers
 
 from ._data import load_data
+from stand_ins import pretrained
 
 BACKBONE = "xception"
 SOURCE = "train_ds"
@@ -36,7 +38,7 @@ def train_ds():
 
 def build_model():
     data_augmentation = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.1)])
-    base_model = keras.applications.Xception(weights=None, input_shape=size + (3,), include_top=False)
+    base_model = pretrained(keras.applications.Xception(weights=None, input_shape=size + (3,), include_top=False))
     base_model.trainable = False
     inputs = keras.Input(shape=size + (3,))
     x = data_augmentation(inputs)  # Apply random data augmentation

@@ -8,13 +8,15 @@
 # Bug: none (healthy). frame[:, :, [2, 1, 0]] turns OpenCV's BGR into RGB before the model's own
 #   preprocess_input.
 # Shrunk: UCF101 videos -> six 8-frame image sequences of scikit-learn's china.jpg (see _data.video_clips);
-#   IMG_SIZE 75; shuffled batches of 8 frames with one-hot labels; weights=None (no download). --model is the
+#   IMG_SIZE 75; shuffled batches of 8 frames with one-hot labels; weights=None (no download; marked pretrained by
+#   stand_ins.pretrained, as the original's ImageNet weights). --model is the
 #   feature extractor.
 import numpy as np
 from tensorflow import keras
 
 from ._cv2 import cv2
 from ._data import video_clips
+from stand_ins import pretrained
 
 BACKBONE = "inception_v3"
 SOURCE = "train_frames"
@@ -57,12 +59,12 @@ def load_video(path, max_frames=0, resize=(IMG_SIZE, IMG_SIZE)):
 
 
 def build_feature_extractor():
-    feature_extractor = keras.applications.InceptionV3(
+    feature_extractor = pretrained(keras.applications.InceptionV3(
         weights=None,
         include_top=False,
         pooling="avg",
         input_shape=(IMG_SIZE, IMG_SIZE, 3),
-    )
+    ))
     preprocess_input = keras.applications.inception_v3.preprocess_input
 
     inputs = keras.Input((IMG_SIZE, IMG_SIZE, 3))

@@ -6,10 +6,12 @@
 #   weights='imagenet') called with training=False -> GlobalAveragePooling2D -> Dropout(0.2) -> Dense(1).
 # Bug: none (healthy). The raw batches are right because preprocess_input sits inside the model.
 # Shrunk: cats_and_dogs_filtered -> the sample photos' two classes (cat, rocket, 16 each, 64 px files),
-#   image_size 32, batch 8, weights=None (no download).
+#   image_size 32, batch 8, weights=None (no download), marked pretrained
+#   (stand_ins.pretrained: BatchNormalization statistics off their initial values, as ImageNet weights have).
 import tensorflow as tf
 
 from ._data import photo_dir
+from stand_ins import pretrained
 
 BACKBONE = "mobilenetv2"
 SOURCE = "train_dataset"
@@ -40,7 +42,7 @@ def build_model():
     ])
     preprocess_input = tf.keras.applications.mobilenet_v2.preprocess_input
     IMG_SHAPE = IMG_SIZE + (3,)
-    base_model = tf.keras.applications.MobileNetV2(input_shape=IMG_SHAPE, include_top=False, weights=None)
+    base_model = pretrained(tf.keras.applications.MobileNetV2(input_shape=IMG_SHAPE, include_top=False, weights=None))
     base_model.trainable = False
     global_average_layer = tf.keras.layers.GlobalAveragePooling2D()
     prediction_layer = tf.keras.layers.Dense(1, activation='sigmoid')

@@ -81,6 +81,32 @@ def test_rescaling_before_a_caffe_backbone_is_caught_through_the_model():
     assert "Rescaling" in report.summary["model input stage"]
 
 
+def test_a_backbone_trained_from_scratch_is_not_held_to_imagenet_preprocessing():
+    # The Keras preprocessing-layers guide: Rescaling(1/255) -> ResNet50(weights=None), trained from scratch.
+    report, found = validate(
+        "raw_batches", "resnet50", image_size=32, model=f"{CASES}:keras_guide_resnet50_from_scratch"
+    )
+    assert errors(found) == [] and [f.check for f in found] == ["input_range.rescaled_0_1"]
+    (f,) = found
+    assert f.severity is Severity.INFO and "untrained (weights=None)" in f.message
+    assert report.summary["backbone weights"].startswith("untrained")
+
+
+def test_untrained_is_read_from_batch_normalization_statistics():
+    import keras
+    import model_input_cases
+    from stand_ins import pretrained
+
+    from pipecheck.validators.input_range.model_input import untrained
+
+    fresh = model_input_cases.keras_guide_resnet50_from_scratch()
+    assert untrained(fresh) and input_stage(fresh).untrained
+    assert not untrained(pretrained(fresh)) and not input_stage(fresh).untrained
+    # No BatchNormalization (VGG16): nothing to tell by, so it counts as pretrained.
+    vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    assert not untrained(vgg)
+
+
 def test_an_efficientnet_keeps_its_own_normalization_out_of_the_stage():
     import model_input_cases
 

@@ -350,9 +350,10 @@ def test_a_conversion_inside_the_model_keeps_it_silent(pipeline):
     head = """
         import keras
         from keras.applications.mobilenet_v2 import MobileNetV2, preprocess_input
+        from stand_ins import pretrained
 
         def _head(inputs, x):
-            x = MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None, pooling="avg")(x)
+            x = pretrained(MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None, pooling="avg"))(x)
             return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
         """
     converting = """
@@ -369,7 +370,7 @@ def test_a_conversion_inside_the_model_keeps_it_silent(pipeline):
     spec = pipeline(body, extra={"order_model_rgb": head + converting, "order_model_plain": head + plain})
     assert order_findings(spec, "mobilenet_v2", model="order_model_rgb:model") == []
     (f,) = order_findings(spec, "mobilenet_v2", model="order_model_plain:model")
-    assert f.evidence["evidence"] == "source" and f.evidence["preprocess_input"]
+    assert f.evidence["evidence"] == "source" and f.evidence["preprocess_input"] and f.severity is Severity.WARNING
 
 
 def test_opencv_rgb_read_flag_is_not_bgr(pipeline):
