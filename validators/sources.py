@@ -251,6 +251,30 @@ class Source:
         return None
 
     @property
+    def repeats(self) -> int:
+        """How many times a ``tf.data`` source's pass holds its data by design: the product of the
+        finite ``.repeat(k)`` counts in its graph (the tf.data guide's ``repeat(3)``, keras-io BiT's
+        ``repeat(repeat_count)``); 1 otherwise.
+        """
+        if self.kind != "tf.data":
+            return 1
+        total, node, seen = 1, self.obj, 0
+        while node is not None and seen < 256:  # a linear walk up the first inputs: map, batch, shuffle...
+            seen += 1
+            if type(node).__name__ == "_RepeatDataset":
+                try:
+                    count = int(node._count)
+                except (TypeError, ValueError, AttributeError):
+                    count = -1
+                total *= count if count > 1 else 1
+            try:
+                inputs = node._inputs()
+            except Exception:  # noqa: BLE001 - a dataset type without inputs, or a private API change
+                inputs = []
+            node = inputs[0] if inputs else None
+        return total
+
+    @property
     def one_shot(self) -> bool:
         """A generator/iterator: every pass continues the same stream, as ``model.fit`` sees it."""
         return self.kind == "generator"

@@ -398,13 +398,22 @@ class _Run:
             extra = len(in_pass) - len(set(in_pass)) - self.labels.dataset_duplicates()
             # Without the data set in hand, a few repeats may be images stored twice in it.
             allowance = 0 if exact else self.th.duplicate_fraction * len(in_pass)
+            # A finite .repeat(k) puts k copies of the data in one pass by design.
+            repeats = self.src.repeats
+            allowance += len(in_pass) * (1 - 1 / repeats)
             if extra > allowance:
                 out.append(
                     DUPLICATE_SAMPLES.finding(
                         f"{subject}: {extra} of {len(in_pass)} samples in one pass ({window} batches) "
-                        "were already yielded earlier in that pass",
+                        "were already yielded earlier in that pass"
+                        + (f", more than its .repeat({repeats}) explains" if repeats > 1 else ""),
                         subject=subject,
-                        evidence={"pass_steps": window, "samples_in_pass": len(in_pass), "repeated_samples": extra},
+                        evidence={
+                            "pass_steps": window,
+                            "samples_in_pass": len(in_pass),
+                            "repeated_samples": extra,
+                            "repeats": repeats,
+                        },
                     )
                 )
         skipped = self._skipped(subject, exact)

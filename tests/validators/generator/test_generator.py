@@ -343,3 +343,28 @@ def test_the_seed001_sample_over_the_dump_is_caught(monkeypatch):
         "generator.tail_dropping_bound",
         "generator.augmenter_per_batch",
     }
+
+
+def test_a_finite_repeat_is_not_duplicate_samples():
+    # keras-io BiT: .shuffle(n).repeat(repeat_count).map(...).batch(...): the pass holds the data k times
+    # by design (the tf.data guide's repeat(3) too). Samples repeated beyond the k copies still fire.
+    import numpy as np
+    import tensorflow as tf
+
+    from pipecheck.validators.sources import Source
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (36, 8, 8, 3)).astype("float32")
+    y = np.arange(36) % 3
+
+    def source(images, k):
+        ds = tf.data.Dataset.from_tensor_slices((images, y[: len(images)])).shuffle(len(images), seed=1)
+        return Source("repeat_case", ds.repeat(k).batch(8), lambda: ds.repeat(k).batch(8), {}, None)
+
+    assert Source("s", tf.data.Dataset.range(4).repeat(3).map(lambda v: v).batch(2), None, {}, None).repeats == 3
+    assert "generator.duplicate_samples" not in ids(check_generator(source(x, 2)))
+    assert "generator.duplicate_samples" not in ids(check_generator(source(x, 4)))
+    # Half the images stored twice, then repeated twice: more copies than the repeat explains.
+    doubled = np.concatenate([x[:18], x[:18]])
+    found = only(check_generator(source(doubled, 2)), "generator.duplicate_samples")
+    assert "more than its .repeat(2) explains" in found.message and found.evidence["repeats"] == 2
