@@ -126,6 +126,35 @@ def keras_guide_resnet50_from_scratch(input_shape=(SIZE, SIZE, 3), num_classes=2
     return keras.Model(inputs, outputs)
 
 
+def supcon_classifier(input_shape=(SIZE, SIZE, 3), num_classes=2, mark_pretrained=False):
+    """https://keras.io/examples/vision/supervised-contrastive-learning/: an encoder model (the data
+    augmentation Sequential: adapted Normalization, RandomFlip, RandomRotation, RandomWidth, RandomHeight,
+    then ResNet50V2) nested in the classifier. The stage runs inside the encoder up to ResNet50V2."""
+    import keras
+    import tensorflow as tf
+
+    x_train = np.concatenate([x for x, _ in raw_batches(input_shape[0])])
+    data_augmentation = keras.Sequential(
+        [
+            keras.layers.Normalization(),
+            keras.layers.RandomFlip("horizontal"),
+            keras.layers.RandomRotation(0.02),
+            tf.keras.layers.RandomWidth(0.2),  # tf.keras's, as the example imports them (Keras 3: legacy layers)
+            tf.keras.layers.RandomHeight(0.2),
+        ]
+    )
+    data_augmentation.layers[0].adapt(x_train)
+    resnet = keras.applications.ResNet50V2(include_top=False, weights=None, input_shape=input_shape, pooling="avg")
+    if mark_pretrained:
+        pretrained(resnet)
+    inputs = keras.Input(shape=input_shape)
+    encoder = keras.Model(inputs=inputs, outputs=resnet(data_augmentation(inputs)), name="cifar10-encoder")
+    inputs = keras.Input(shape=input_shape)
+    features = keras.layers.Dropout(0.5)(encoder(inputs))
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(keras.layers.Dense(32, activation="relu")(features))
+    return keras.Model(inputs=inputs, outputs=outputs, name="cifar10-classifier")
+
+
 def efficientnet_itself(input_shape=(SIZE, SIZE, 3), num_classes=2):
     """EfficientNetB0 as the whole model (keras.io "Image classification via fine-tuning with
     EfficientNet", built with ``input_tensor=`` after augmentation): its own Rescaling and Normalization

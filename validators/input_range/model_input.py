@@ -135,6 +135,8 @@ def _is_preprocessing(op: Any) -> bool:
         return bool(inner) and all(_is_preprocessing(layer) for layer in inner)
     if cls.__module__.startswith(_PREPROCESSING_MODULES):
         return True
+    if cls.__module__.startswith("keras.src.legacy.layers") and cls.__name__ in ("RandomHeight", "RandomWidth"):
+        return True  # tf.keras.layers.RandomWidth/RandomHeight in Keras 3.15 (keras-io SupCon, SimCLR)
     if cls.__name__ in _PASS_THROUGH_LAYERS and cls.__module__.startswith("keras."):
         return cls.__name__ != "Activation" or getattr(op, "activation", None) in (None, keras.activations.linear)
     # A user's own layer without weights before anything else (a PreprocessInput(Layer) wrapper).
@@ -156,11 +158,43 @@ def _is_backbone(op: Any, model: Any) -> bool:
 
     if isinstance(op, keras.Model):
         return bool(op.weights)
+    return _named_backbone(model)
+
+
+def _named_backbone(model: Any) -> bool:
+    """Named by a ``keras.applications`` constructor (``resnet50v2``, ``mobilenetv2_1.00_224``)."""
     from pipecheck.pipeline.backbones import normalize
 
     names = {b.name for b in _all_backbones()}
     own = normalize(getattr(model, "name", "") or "")
     return any(own.startswith(n) for n in names)
+
+
+def _into_wrapper(outer: "InputStage", op: Any, backbone_preprocesses: bool) -> "InputStage":
+    """Enter a nested model that wraps the backbone (an encoder: augmentation or normalization, then a
+    ``keras.applications`` model, as keras-io's SimCLR and supervised-contrastive examples build it):
+    the stage continues inside it. A nested model that is a backbone itself, or has none inside, ends
+    the stage as before.
+    """
+    import keras
+
+    if outer.note or not isinstance(op, keras.Model) or _named_backbone(op):
+        return outer
+    inner = _graph_stage(op, backbone_preprocesses)
+    if inner.note or inner.stops_at is None:
+        return outer
+    first, second = outer.fn, inner.fn
+
+    def apply(x: np.ndarray) -> np.ndarray:
+        x = first(x) if first is not None else x
+        return second(x) if second is not None else x
+
+    return InputStage(
+        steps=[*outer.steps, *inner.steps],
+        stops_at=f"{inner.stops_at} in {op.name}",
+        fn=apply if first is not None or second is not None else None,
+        untrained=inner.untrained,
+    )
 
 
 def _all_backbones() -> list[Any]:
@@ -246,12 +280,13 @@ def _graph_stage(model: Any, backbone_preprocesses: bool) -> InputStage:
         )
     fresh = untrained(stop_op if isinstance(stop_op, keras.Model) else model)
     if not steps:
-        return InputStage(stops_at=stops_at, untrained=fresh)
+        return _into_wrapper(InputStage(stops_at=stops_at, untrained=fresh), stop_op, backbone_preprocesses)
     try:
         stage_model = keras.Model(inputs[0], current)
     except Exception as exc:  # noqa: BLE001 - an unusual graph: say so and judge the data as fed
         return InputStage(note=f"not read ({type(exc).__name__}: {exc}); judged on the data as fed")
-    return InputStage(steps=steps, stops_at=stops_at, fn=_runner(stage_model), untrained=fresh)
+    outer = InputStage(steps=steps, stops_at=stops_at, fn=_runner(stage_model), untrained=fresh)
+    return _into_wrapper(outer, stop_op, backbone_preprocesses)
 
 
 def _task_preprocessor(model: Any) -> tuple[Any, Callable[..., Any]] | None:
@@ -322,16 +357,17 @@ def _sequential_stage(model: Any, backbone_preprocesses: bool) -> InputStage:
 
     fresh = untrained(stop_layer if isinstance(stop_layer, keras.Model) else model)
     if not prefix:
-        return InputStage(stops_at=stops_at, untrained=fresh)
+        return _into_wrapper(InputStage(stops_at=stops_at, untrained=fresh), stop_layer, backbone_preprocesses)
 
     def apply(x: Any, training: bool = False) -> Any:
         for layer in prefix:
             x = layer(x, training=training)
         return x
 
-    return InputStage(
+    outer = InputStage(
         steps=[_step_name(layer) for layer in prefix], stops_at=stops_at, fn=_runner(apply), untrained=fresh
     )
+    return _into_wrapper(outer, stop_layer, backbone_preprocesses)
 
 
 def _runner(call: Callable[..., Any]) -> Callable[[np.ndarray], np.ndarray]:

@@ -107,6 +107,27 @@ def test_untrained_is_read_from_batch_normalization_statistics():
     assert not untrained(vgg)
 
 
+def test_the_stage_continues_inside_an_encoder_that_wraps_the_backbone():
+    # keras-io supervised contrastive learning: classifier -> encoder(augmentation -> ResNet50V2). The
+    # raw batches reach ResNet50V2 standardised by the adapted Normalization, not raw.
+    import model_input_cases
+
+    stage = input_stage(model_input_cases.supcon_classifier())
+    assert stage.found and stage.stops_at.startswith("resnet50v2") and "cifar10-encoder" in stage.stops_at
+    assert [s.split()[-1] for s in stage.steps][:1] == ["(Sequential)"] and stage.untrained
+    _, found = validate("raw_batches", "resnet50v2", image_size=32, model=f"{CASES}:supcon_classifier")
+    assert errors(found) == [] and "input_range.raw_unpreprocessed" not in {f.check for f in found}
+    # Marked pretrained, what ResNet50V2 receives (z-scores) is judged against its [-1, 1].
+    _, found = validate(
+        "raw_batches",
+        "resnet50v2",
+        image_size=32,
+        model=f"{CASES}:supcon_classifier",
+        model_arg=("mark_pretrained=true",),
+    )
+    assert "input_range.raw_unpreprocessed" not in {f.check for f in found} and errors(found)
+
+
 def test_an_efficientnet_keeps_its_own_normalization_out_of_the_stage():
     import model_input_cases
 
