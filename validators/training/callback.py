@@ -290,7 +290,7 @@ class VerifyTraining(keras.callbacks.Callback):
             for f in judge.judge_run_end(self.ev, self.th, set(self._found)):
                 self._add(f)
             causes = sorted(c for c in self._found if c not in (PROBE_SKIPPED.id, VAL_LOSS_STUCK.id))
-            self._add(judge.judge_val_stuck(self.ev.history, self.th, causes))
+            self._add(judge.judge_val_stuck(self.ev.history, self.th, causes, judge.bn_lag(self.ev, self.th)))
         self.write_report()
 
     def _collect_run_end(self) -> None:

@@ -344,9 +344,19 @@ def judge_gradients(rel: dict[str, float], th: TrainingThresholds) -> list[Findi
 
 
 def judge_val_stuck(
-    history: list[tuple[float, float | None]], th: TrainingThresholds, causes: list[str]
+    history: list[tuple[float, float | None]],
+    th: TrainingThresholds,
+    causes: list[str],
+    bn_lag: dict[str, float] | None = None,
 ) -> Finding | None:
-    """Detector 8: validation loss flat while the training loss falls; names the causes found."""
+    """Detector 8: validation loss flat while the training loss falls; names the causes found.
+
+    ``bn_lag``: BatchNormalization layers whose moving statistics still hold more than
+    ``bn_momentum_remaining`` of their initial values after the steps seen (``momentum ** steps``).
+    Validation runs in inference mode on those statistics, so early in a run (a short check, a
+    momentum of 0.99 keeps 74% after 30 steps) its loss cannot follow the training loss yet: with no
+    other cause that is the expected lag, an info finding.
+    """
     pts = [(t, v) for t, v in history if v is not None and math.isfinite(v) and math.isfinite(t)]
     if len(pts) < th.val_min_epochs:
         return None
@@ -356,19 +366,37 @@ def judge_val_stuck(
     train_drop = (train[0] - train[-1]) / max(abs(train[0]), 1e-12)
     if val_range >= th.val_stuck_rtol or train_drop <= th.val_train_drop:
         return None
+    head = (
+        f"Validation loss stayed at {val[-1]:.4f} (range {val_range:.2%}) over {len(val)} epochs while the "
+        f"training loss fell {train_drop:.0%} ({train[0]:.4f} -> {train[-1]:.4f})."
+    )
+    evidence = {"val_loss": val, "train_loss": train, "val_range": val_range, "train_drop": train_drop}
+    if bn_lag and not causes:
+        worst = max(bn_lag.values())
+        return VAL_LOSS_STUCK.finding(
+            f"{head} Expected this early: the moving statistics of {len(bn_lag)} BatchNormalization layer(s) "
+            f"still hold up to {worst:.0%} of their initial values, and validation runs on them; a longer "
+            "run lets them catch up.",
+            subject="validation",
+            evidence={**evidence, "causes": [], "bn_initial_left": bn_lag},
+            severity="info",
+            hint="Nothing to fix for a short check. If validation stays flat in a full run, look at "
+            "BatchNormalization (lower momentum, training=True in the step) and the validation preprocessing.",
+        )
     why = f" Causes found: {', '.join(causes)}." if causes else " No cause found by the other training checks."
     return VAL_LOSS_STUCK.finding(
-        f"Validation loss stayed at {val[-1]:.4f} (range {val_range:.2%}) over {len(val)} epochs while the "
-        f"training loss fell {train_drop:.0%} ({train[0]:.4f} -> {train[-1]:.4f}).{why}",
+        f"{head}{why}",
         subject="validation",
-        evidence={
-            "val_loss": val,
-            "train_loss": train,
-            "val_range": val_range,
-            "train_drop": train_drop,
-            "causes": causes,
-        },
+        evidence={**evidence, "causes": causes, **({"bn_initial_left": bn_lag} if bn_lag else {})},
     )
+
+
+def bn_lag(ev: "RunEvidence", th: TrainingThresholds) -> dict[str, float]:
+    """Watched BatchNormalization layers whose moving statistics still hold more than
+    ``bn_momentum_remaining`` of their initial values after the steps seen.
+    """
+    layers = {n: float(m) for n, m in ev.bn_momentum.items() if n not in ev.bn_unchanged}
+    return {n: m**ev.step for n, m in layers.items() if m**ev.step > th.bn_momentum_remaining}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -140,3 +140,25 @@ def test_run_end_of_a_healthy_run_is_silent():
         input_spread=0.5,
     )
     assert judge_run_end(ev, TH, reported=set()) == []
+
+
+def test_val_loss_stuck_early_with_lagging_batchnorm_is_info_and_says_why():
+    """keras-io's Xception from scratch in a 30-step check: the training loss falls 77%, the validation
+    loss (inference mode, on BatchNormalization moving statistics that still hold 0.99 ** 30 = 74% of
+    their start) stays flat. With no other cause that is the expected lag: info. Another cause found,
+    or no lag, keeps the warning."""
+    from pipecheck.validators.training import TrainingThresholds
+    from pipecheck.validators.training.judge import RunEvidence, bn_lag, judge_val_stuck
+
+    th = TrainingThresholds()
+    history = [(0.638, 0.6925), (0.234, 0.6919), (0.147, 0.6915)]
+    ev = RunEvidence(step=30, run_steps=3000, bn_momentum={"bn1": 0.99, "bn2": 0.99, "frozen_bn": 0.99})
+    ev.bn_unchanged = ["frozen_bn"]
+    lag = bn_lag(ev, th)
+    assert set(lag) == {"bn1", "bn2"} and abs(lag["bn1"] - 0.99**30) < 1e-9
+    f = judge_val_stuck(history, th, [], lag)
+    assert f.severity.value == "info" and "Expected this early" in f.message and f.evidence["bn_initial_left"] == lag
+    kept = judge_val_stuck(history, th, ["training.bn_stats_frozen"], lag)
+    assert kept.severity.value == "warning" and "bn_stats_frozen" in kept.message
+    settled = RunEvidence(step=600, bn_momentum={"bn1": 0.99})
+    assert bn_lag(settled, th) == {} and judge_val_stuck(history, th, [], {}).severity.value == "warning"

@@ -83,3 +83,50 @@ def test_a_batch_the_model_already_fits_is_not_asked_to_fall_5x(photos):
     model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="categorical_crossentropy")
     findings = _overfit(model, x, y)
     assert findings == [], [f.message for f in findings]
+
+
+def _posters_cnn(n_tags: int, rate: float = 0.5):
+    """Analytics Vidhya's multi-label movie-poster CNN (4 x Conv2D 5x5 + MaxPool + Dropout, Dense(128) +
+    Dropout, Dense(64) + Dropout, Dense(n_tags, sigmoid), adam, binary_crossentropy), shrunk; every
+    dropout at ``rate``."""
+    layers = keras.layers
+    model = keras.Sequential([keras.Input((32, 32, 3))])
+    for filters in (8, 8, 16, 16):
+        model.add(layers.Conv2D(filters, 5, padding="same", activation="relu"))
+        model.add(layers.MaxPooling2D(2) if filters == 16 else layers.Identity())
+        model.add(layers.Dropout(rate))
+    model.add(layers.Flatten())
+    for units in (128, 64):
+        model.add(layers.Dense(units, activation="relu"))
+        model.add(layers.Dropout(rate))
+    model.add(layers.Dense(n_tags, activation="sigmoid"))
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    return model
+
+
+def test_dropout_is_off_while_the_probe_overfits_one_batch(photos):
+    """Dropout floors one batch's multi-label loss near where shuffled labels floor (TF 2.16 called the
+    poster CNN 'does not learn' though plain Keras trains it; with dropout on, this batch ends 'slow' in
+    some runs and fits in others: weights start at random). The probe asks whether the model can fit,
+    so its clone trains with dropout off, and this batch fits every time. A model that cannot learn
+    (learning rate 0) still fails, and the evidence names the layers switched off."""
+    from pipecheck.validators.training.overfit import without_dropout
+
+    x, y = photos
+    classes = y.argmax(axis=1)
+    rng = np.random.default_rng(5)
+    genres = {c: rng.choice(7, size=int(rng.integers(2, 4)), replace=False) for c in range(6)}
+    tags = np.zeros((len(x), 7), "float32")  # a fixed set of 2-3 of 7 tags per class, like a poster's genres
+    for i, c in enumerate(classes):
+        tags[i, genres[int(c)]] = 1
+    found = _overfit(_posters_cnn(7), x, tags)
+    assert found == [], [(f.check, f.severity.value, f.evidence) for f in found]
+
+    frozen = _posters_cnn(7)
+    frozen.compile(optimizer=keras.optimizers.Adam(0.0), loss="binary_crossentropy")
+    f = the(_overfit(frozen, x, tags), "training.cannot_overfit")
+    assert f.severity.value == "error" and len(f.evidence["dropout_off"]) == 6
+
+    model = _posters_cnn(7)
+    assert len(without_dropout(model)) == 6
+    assert all(layer.rate == 0.0 for layer in model.layers if isinstance(layer, keras.layers.Dropout))
