@@ -271,6 +271,8 @@ class Source:
                 inputs = node._inputs()
             except Exception:  # noqa: BLE001 - a dataset type without inputs, or a private API change
                 inputs = []
+            if len(inputs) > 1:  # zip, concatenate: below a repeat they are its data; above, not k copies
+                return total
             node = inputs[0] if inputs else None
         return total
 

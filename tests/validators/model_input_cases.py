@@ -30,6 +30,27 @@ def tutorial_batches_preprocessed(size: int = SIZE):
         yield np.asarray(preprocess_input(x.copy())), y
 
 
+def rescaled_batches(size: int = SIZE):
+    """The same batches divided by 255 in the data pipeline (seed 001's ``rescale=1./255``)."""
+    for x, y in raw_batches(size):
+        yield x / 255.0, y
+
+
+def vgg_encoder_with_a_batchnorm_head(input_shape=(SIZE, SIZE, 3), num_classes=2):
+    """A VGG16 (no BatchNormalization of its own; ImageNet weights in real use) wrapped in an encoder
+    model whose head adds a fresh BatchNormalization, called after a RandomFlip. The encoder is not a
+    keras.applications model and the walk finds no backbone inside it past VGG's first conv: the
+    head's fresh statistics must not make the backbone count as untrained."""
+    import keras
+
+    base = keras.applications.VGG16(weights=None, include_top=False, input_shape=input_shape)
+    head = keras.layers.BatchNormalization()(keras.layers.GlobalAveragePooling2D()(base.output))
+    encoder = keras.Model(base.input, head, name="encoder")
+    inputs = keras.Input(shape=input_shape)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(encoder(keras.layers.RandomFlip()(inputs)))
+    return keras.Model(inputs, outputs)
+
+
 def tf_transfer_learning_tutorial(input_shape=(SIZE, SIZE, 3)):
     """https://www.tensorflow.org/tutorials/images/transfer_learning ("Create the base model from the
     pre-trained convnets" and "Build the model"): augmentation, then mobilenet_v2.preprocess_input on the

@@ -398,9 +398,11 @@ class _Run:
             extra = len(in_pass) - len(set(in_pass)) - self.labels.dataset_duplicates()
             # Without the data set in hand, a few repeats may be images stored twice in it.
             allowance = 0 if exact else self.th.duplicate_fraction * len(in_pass)
-            # A finite .repeat(k) puts k copies of the data in one pass by design.
+            # A finite .repeat(k) puts k copies of the data in one pass by design: the window holds
+            # as many repeated samples as it runs past the first copy (none while it is inside it).
             repeats = self.src.repeats
-            allowance += len(in_pass) * (1 - 1 / repeats)
+            if repeats > 1 and self.length:
+                allowance += len(in_pass) * max(0.0, 1 - self.length / repeats / window)
             if extra > allowance:
                 out.append(
                     DUPLICATE_SAMPLES.finding(

@@ -285,7 +285,8 @@ def _shape_findings(stats: InputStats, bb, image_size: int | None) -> list[Findi
     out = []
     channels = sorted({s[2] for s in stats.shapes})
     first_hw = sorted({s[:2] for s in stats.shapes})
-    channels_first = any(h == 3 for h, _ in first_hw)
+    # (N, 3, H, W) or (N, 1, H, W): a colour or grey axis first and a long last axis.
+    channels_first = any(h == 3 for h, _ in first_hw) or any(s[0] in (1, 4) and s[2] > 4 for s in stats.shapes)
     # Without a backbone the model decides: one channel count in channels-last layout (grayscale for a
     # custom CNN, RGBA, RGB-D) is the user's design; a channels-first layout or mixed counts are not.
     wrong = channels != [3] if bb is not None else (channels_first and channels != [3]) or len(channels) > 1

@@ -26,6 +26,7 @@ way (subclassed models, several inputs) has no stage and is judged on the data a
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -182,7 +183,9 @@ def _into_wrapper(outer: "InputStage", op: Any, backbone_preprocesses: bool) -> 
         return outer
     inner = _graph_stage(op, backbone_preprocesses)
     if inner.note or inner.stops_at is None:
-        return outer
+        # No backbone found inside: the nested model's own BatchNormalization layers (a fresh head
+        # around a VGG, say) say nothing about the backbone's weights.
+        return dataclasses.replace(outer, untrained=False)
     first, second = outer.fn, inner.fn
 
     def apply(x: np.ndarray) -> np.ndarray:

@@ -364,7 +364,26 @@ def test_a_finite_repeat_is_not_duplicate_samples():
     assert Source("s", tf.data.Dataset.range(4).repeat(3).map(lambda v: v).batch(2), None, {}, None).repeats == 3
     assert "generator.duplicate_samples" not in ids(check_generator(source(x, 2)))
     assert "generator.duplicate_samples" not in ids(check_generator(source(x, 4)))
+    # Two sources of copies that are not k copies of the pass: zip stops at its shorter side.
+    zipped = tf.data.Dataset.zip((tf.data.Dataset.range(4).repeat(2), tf.data.Dataset.range(4)))
+    assert Source("z", zipped, None, {}, None).repeats == 1
     # Half the images stored twice, then repeated twice: more copies than the repeat explains.
     doubled = np.concatenate([x[:18], x[:18]])
     found = only(check_generator(source(doubled, 2)), "generator.duplicate_samples")
     assert "more than its .repeat(2) explains" in found.message and found.evidence["repeats"] == 2
+
+
+def test_a_repeat_longer_than_the_window_allows_no_copies_in_it():
+    """One copy of a .repeat(3) pass fills the whole 1000-batch window: no repeated copy is in it, so
+    images stored twice still show (a stranger's review: 400 of 1600 images doubled went unreported)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from pipecheck.validators.sources import Source
+
+    x = np.random.default_rng(1).integers(0, 255, (1600, 4, 4, 3)).astype("uint8")
+    base = tf.data.Dataset.from_tensor_slices((x, np.arange(1600) % 4))
+    doubled = base.concatenate(base.take(400)).shuffle(2000, seed=3).repeat(3).batch(2)
+    found = check_generator(Source("window", doubled, lambda: doubled, {}, None))
+    f = only(found, "generator.duplicate_samples")
+    assert f.evidence["repeats"] == 3 and f.evidence["pass_steps"] == 1000

@@ -218,6 +218,9 @@ def test_channels_without_a_backbone_are_the_models_choice(raw):
     nchw = np.ascontiguousarray(np.transpose(raw, (0, 3, 1, 2))) / 255.0
     (f,) = check_input_range(batches(nchw), None)
     assert f.check == "input_range.channels" and "tf.transpose" in f.hint
+    grey_first = np.ascontiguousarray(np.transpose(grey, (0, 3, 1, 2)))  # (N, 1, H, W)
+    (g,) = check_input_range(batches(grey_first), None)
+    assert g.check == "input_range.channels" and "tf.transpose" in g.hint
     mixed = [(raw[:4] / 255.0, None), (grey[:4], None)]
     assert [f.check for f in check_input_range(mixed, None)] == ["input_range.channels"]
 

@@ -92,6 +92,14 @@ def test_a_backbone_trained_from_scratch_is_not_held_to_imagenet_preprocessing()
     assert report.summary["backbone weights"].startswith("untrained")
 
 
+def test_a_wrapper_without_a_backbone_inside_is_not_called_untrained():
+    # x/255 into a VGG16 inside an encoder with a fresh BatchNormalization head: still an error.
+    report, found = validate(
+        "rescaled_batches", "vgg16", image_size=32, model=f"{CASES}:vgg_encoder_with_a_batchnorm_head"
+    )
+    assert errors(found) == ["input_range.rescaled_0_1"] and "backbone weights" not in report.summary
+
+
 def test_untrained_is_read_from_batch_normalization_statistics():
     import keras
     import model_input_cases
