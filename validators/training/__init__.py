@@ -244,6 +244,9 @@ class TrainingThresholds:
             range over the epochs is below this fraction of its first value...
         val_train_drop: ...while the training loss fell by more than this fraction.
         val_min_epochs: Epochs (validation points) needed before judging the validation loss.
+        bn_lag_confirm: ``val_loss_stuck`` is put down to BatchNormalization lag (info) only when a
+            validation batch's loss with its own batch statistics is at most this fraction of its loss
+            with the moving statistics.
         check_steps: Global steps (1-based) after which the callback runs its probes.
         check_every: After ``check_steps``, probe every this many steps (0: never).
     """
@@ -269,6 +272,7 @@ class TrainingThresholds:
     constant_output_spread: float = 1e-3
     input_independent_margin: float = 0.02
     val_stuck_rtol: float = 0.02
+    bn_lag_confirm: float = 0.8
     val_train_drop: float = 0.1
     val_min_epochs: int = 3
     check_steps: tuple[int, ...] = (1, 5, 20, 50)

@@ -7,6 +7,7 @@ through ``pipecheck.validators.training.VerifyTraining`` (lazy), so the CLI stay
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -290,8 +291,27 @@ class VerifyTraining(keras.callbacks.Callback):
             for f in judge.judge_run_end(self.ev, self.th, set(self._found)):
                 self._add(f)
             causes = sorted(c for c in self._found if c not in (PROBE_SKIPPED.id, VAL_LOSS_STUCK.id))
-            self._add(judge.judge_val_stuck(self.ev.history, self.th, causes, judge.bn_lag(self.ev, self.th)))
+            lag = judge.bn_lag(self.ev, self.th)
+            self._add(judge.judge_val_stuck(self.ev.history, self.th, causes, lag, self._val_batch() if lag else None))
         self.write_report()
+
+    def _val_batch(self) -> tuple[float, float] | None:
+        """A validation batch's loss with its own batch statistics (training mode, no side effects) and
+        with the moving ones (inference mode): what BatchNormalization lag does to validation.
+        """
+        if self.val is None or self._info is None:
+            return None
+        x, y = self.val
+        try:
+            inference = probes.predict(self.model, x)
+            y = probes.align_labels(y, int(inference.reshape(len(inference), -1).shape[1]))
+            with_batch = probes.loss_value(self._info, y, probes.predict(self.model, x, training=True))
+            with_moving = probes.loss_value(self._info, y, inference)
+        except Exception:  # noqa: BLE001 - labels or outputs the probe cannot pair: no confirmation, a warning
+            return None
+        if not (math.isfinite(with_batch) and math.isfinite(with_moving)):
+            return None
+        return float(with_batch), float(with_moving)
 
     def _collect_run_end(self) -> None:
         """The end-of-run measurements: weights and BN statistics against the start, the run's length,

@@ -348,14 +348,18 @@ def judge_val_stuck(
     th: TrainingThresholds,
     causes: list[str],
     bn_lag: dict[str, float] | None = None,
+    val_batch: tuple[float, float] | None = None,
 ) -> Finding | None:
     """Detector 8: validation loss flat while the training loss falls; names the causes found.
 
     ``bn_lag``: BatchNormalization layers whose moving statistics still hold more than
     ``bn_momentum_remaining`` of their initial values after the steps seen (``momentum ** steps``).
     Validation runs in inference mode on those statistics, so early in a run (a short check, a
-    momentum of 0.99 keeps 74% after 30 steps) its loss cannot follow the training loss yet: with no
-    other cause that is the expected lag, an info finding.
+    momentum of 0.99 keeps 74% after 30 steps) its loss cannot follow the training loss yet.
+    ``val_batch``: a validation batch's loss with its own batch statistics and with the moving ones.
+    When the lag is there, no other cause was found and the batch statistics take the validation
+    loss clearly lower (by ``1 - bn_lag_confirm``), the lag is the cause: an info finding. Otherwise a
+    warning, naming the lag where there is one.
     """
     pts = [(t, v) for t, v in history if v is not None and math.isfinite(v) and math.isfinite(t)]
     if len(pts) < th.val_min_epochs:
@@ -371,12 +375,16 @@ def judge_val_stuck(
         f"training loss fell {train_drop:.0%} ({train[0]:.4f} -> {train[-1]:.4f})."
     )
     evidence = {"val_loss": val, "train_loss": train, "val_range": val_range, "train_drop": train_drop}
-    if bn_lag and not causes:
+    if val_batch is not None:
+        evidence["val_batch_loss_batch_statistics"], evidence["val_batch_loss_moving_statistics"] = val_batch
+    confirmed = val_batch is not None and val_batch[0] <= th.bn_lag_confirm * val_batch[1]
+    if bn_lag and not causes and confirmed:
         worst = max(bn_lag.values())
         return VAL_LOSS_STUCK.finding(
             f"{head} Expected this early: the moving statistics of {len(bn_lag)} BatchNormalization layer(s) "
-            f"still hold up to {worst:.0%} of their initial values, and validation runs on them; a longer "
-            "run lets them catch up.",
+            f"still hold up to {worst:.0%} of their initial values, and validation runs on them (with its own "
+            f"batch statistics a validation batch's loss is {val_batch[0]:.4f}, not {val_batch[1]:.4f}); a "
+            "longer run lets them catch up.",
             subject="validation",
             evidence={**evidence, "causes": [], "bn_initial_left": bn_lag},
             severity="info",
@@ -384,6 +392,13 @@ def judge_val_stuck(
             "BatchNormalization (lower momentum, training=True in the step) and the validation preprocessing.",
         )
     why = f" Causes found: {', '.join(causes)}." if causes else " No cause found by the other training checks."
+    if bn_lag:
+        why += (
+            f" BatchNormalization moving statistics still hold up to {max(bn_lag.values()):.0%} of their initial "
+            "values"
+            + ("" if confirmed else ", but a validation batch stays high with its own batch statistics too")
+            + "."
+        )
     return VAL_LOSS_STUCK.finding(
         f"{head}{why}",
         subject="validation",

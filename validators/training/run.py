@@ -233,7 +233,12 @@ def run_train_check(
             model, "the gradient and overfit-one-batch probes", (x, y), _probe, probe_clone, info, x, y, th, keep
         )
     cb = VerifyTraining(
-        (x, y), thresholds=th, frozen=frozen, num_classes=num_classes, run_steps=run_steps or th.assumed_run_steps
+        (x, y),
+        val_data=val_data,
+        thresholds=th,
+        frozen=frozen,
+        num_classes=num_classes,
+        run_steps=run_steps or th.assumed_run_steps,
     )
     hist, epochs = _short_fit(model, fit_model, cb, train_data, val_data, (x, y), steps, batch_size, progress)
     for f in cb.findings:

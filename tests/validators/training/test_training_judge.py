@@ -145,8 +145,9 @@ def test_run_end_of_a_healthy_run_is_silent():
 def test_val_loss_stuck_early_with_lagging_batchnorm_is_info_and_says_why():
     """keras-io's Xception from scratch in a 30-step check: the training loss falls 77%, the validation
     loss (inference mode, on BatchNormalization moving statistics that still hold 0.99 ** 30 = 74% of
-    their start) stays flat. With no other cause that is the expected lag: info. Another cause found,
-    or no lag, keeps the warning."""
+    their start) stays flat. With no other cause, and a validation batch that its own batch statistics
+    take far lower, that is the expected lag: info. Another cause, no lag, or a validation batch that
+    stays high either way keeps the warning."""
     from pipecheck.validators.training import TrainingThresholds
     from pipecheck.validators.training.judge import RunEvidence, bn_lag, judge_val_stuck
 
@@ -156,9 +157,15 @@ def test_val_loss_stuck_early_with_lagging_batchnorm_is_info_and_says_why():
     ev.bn_unchanged = ["frozen_bn"]
     lag = bn_lag(ev, th)
     assert set(lag) == {"bn1", "bn2"} and abs(lag["bn1"] - 0.99**30) < 1e-9
-    f = judge_val_stuck(history, th, [], lag)
+    # With its own batch statistics a validation batch's loss falls to 0.024 (helper's measurement): lag.
+    f = judge_val_stuck(history, th, [], lag, (0.024, 0.689))
     assert f.severity.value == "info" and "Expected this early" in f.message and f.evidence["bn_initial_left"] == lag
-    kept = judge_val_stuck(history, th, ["training.bn_stats_frozen"], lag)
+    assert f.evidence["val_batch_loss_batch_statistics"] == 0.024
+    kept = judge_val_stuck(history, th, ["training.bn_stats_frozen"], lag, (0.024, 0.689))
     assert kept.severity.value == "warning" and "bn_stats_frozen" in kept.message
+    # The batch statistics do not help (other labels, other data in validation): still a warning.
+    other = judge_val_stuck(history, th, [], lag, (0.68, 0.689))
+    assert other.severity.value == "warning" and "stays high with its own batch statistics" in other.message
+    assert judge_val_stuck(history, th, [], lag, None).severity.value == "warning"
     settled = RunEvidence(step=600, bn_momentum={"bn1": 0.99})
     assert bn_lag(settled, th) == {} and judge_val_stuck(history, th, [], {}).severity.value == "warning"
