@@ -211,8 +211,7 @@ def run_train_check(
     Raises:
         InputError: An uncompiled model, unusable data or an unknown ``label_mode``.
     """
-    th = thresholds or TrainingThresholds()
-    label_mode = LabelMode.normalize(label_mode)
+    th, label_mode = thresholds or TrainingThresholds(), LabelMode.normalize(label_mode)
     if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
         raise InputError("the model must be compiled (model.compile(optimizer, loss)) before train-check")
     x, y = _batch(train_data, batch_size)
