@@ -69,7 +69,7 @@ def without_dropout(model) -> list[str]:
     import keras
 
     off = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in probes.leaf_layers(model):
         name = type(layer).__name__
         if isinstance(layer, keras.layers.Dropout) or name in ("GaussianDropout", "AlphaDropout") or "Dropout" in name:
             if float(getattr(layer, "rate", 0) or 0) > 0:
