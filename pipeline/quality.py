@@ -2,7 +2,8 @@
 
 Each image the build checks is measured on a grid of 96 points along its long side, sampled
 from the pixels the decode already holds (no second pass, no resize; :func:`sample`), a shard
-writer's batch of samples at a time (:func:`measure_samples`; ~0.1-0.15 ms of CPU an image):
+writer's batch of samples at a time (:func:`measure_samples`; ~0.07 ms of CPU an image with the
+compiled kernel ``_quality.c``, ~0.2 ms with its numpy twin):
 
 * ``brightness_p05`` / ``_p50`` / ``_p95``: percentiles of luma (0-255). *dark*: even the brightest
   twentieth of the image is dim; *light*: even the darkest twentieth is bright (washed out).
@@ -45,6 +46,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from pipecheck.pipeline.errors import InputError
+
+try:  # the measures' inner loops, compiled at install (pipeline/_quality.c); else numpy, same numbers
+    from pipecheck.pipeline import _quality as _kernel
+except ImportError:  # pragma: no cover - built wherever a C compiler was found at install
+    _kernel = None
 
 MEASURES = (
     "brightness_p05",
@@ -153,17 +159,18 @@ def parse_pairs(pairs: Iterable[str], types: dict[str, str]) -> dict[str, float]
 
 
 @functools.lru_cache(maxsize=1024)
-def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The sample grid of an image: centres of ``GRID`` equal cells along the long side.
 
-    Returns the rows to take and the byte columns to take from each (every point's R, then every G,
-    then every B: a ``rows x 3 x cols`` result whose planes need no transposing copy).
+    Returns the rows and the columns to take (int64), and for numpy's gather the byte columns of
+    each row (every point's R, then every G, then every B: a ``rows x 3 x cols`` result whose
+    planes need no transposing copy).
     """
     step = max(height, width) / GRID
     rows, cols = max(1, min(height, round(height / step))), max(1, min(width, round(width / step)))
-    ys = (np.arange(1, 2 * rows, 2) * height) // (2 * rows)  # floor((i + 0.5) * height / rows)
-    xs = (np.arange(1, 2 * cols, 2) * width) // (2 * cols)
-    return ys, (3 * xs + np.arange(3)[:, None]).ravel()
+    ys = (np.arange(1, 2 * rows, 2, dtype=np.int64) * height) // (2 * rows)  # floor((i + 0.5) * height / rows)
+    xs = (np.arange(1, 2 * cols, 2, dtype=np.int64) * width) // (2 * cols)
+    return ys, xs, (3 * xs + np.arange(3)[:, None]).ravel()
 
 
 def sample(rgb: np.ndarray) -> np.ndarray:
@@ -174,8 +181,12 @@ def sample(rgb: np.ndarray) -> np.ndarray:
     batch share one row length: ``GRID`` points, fewer only for an image under ``GRID`` pixels.
     """
     h, w = rgb.shape[:2]
-    ys, columns = _grid(h, w)
-    rows, cols = ys.size, columns.size // 3
+    ys, xs, columns = _grid(h, w)
+    rows, cols = ys.size, xs.size
+    if _kernel is not None and rgb.dtype == np.uint8 and rgb.shape[2:] == (3,) and rgb.flags.c_contiguous:
+        out = np.empty((3, cols, rows) if rows > cols else (3, rows, cols), np.uint8)
+        _kernel.gather(rgb, h, w, ys, xs, rows > cols, out)
+        return out
     grid = rgb.reshape(h, w * 3).take(ys, axis=0).take(columns, axis=1).reshape(rows, 3, cols).transpose(1, 0, 2)
     # Contiguous: copied now, while the points are in the cache, the batch's concatenation is a
     # plain copy of blocks (a strided gather of cold views cost it three times as much).
@@ -193,26 +204,51 @@ def measure_samples(samples: Sequence[np.ndarray], sizes: Sequence[tuple[int, in
     """The :data:`MEASURES` of many images from their :func:`sample` grids and upright source sizes
     (``(width, height)``), each the same as :func:`measure` of that image alone.
 
-    A build measures its images a batch at a time (``images.finish_quality``): about 40 numpy calls
-    a batch instead of an image. Called between two decodes, each of those calls ran at half speed
-    (the decoder had evicted numpy's code and data from the caches), which made the measures of one
-    image cost a quarter of its decode; a batch pays that once. No call goes through BLAS: a matrix
-    product there ran OpenBLAS threads that spun on the cores the build's other workers decoded on.
+    Each grid is reduced to integer counts (:func:`_counts`: histograms and sums, by the compiled
+    kernel ``_quality.c`` where it built, else by numpy a batch at a time), and every measure is
+    finished from the counts of the whole batch at once (:func:`_finish`). Numpy's counting runs a
+    batch at a time because, called between two decodes, each of its ~30 calls ran at half speed
+    (the decoder had evicted numpy's code and data from the caches). No call goes through BLAS: a
+    matrix product there ran OpenBLAS threads that spun on the cores the build's other workers
+    decoded on.
     """
     out: list[tuple[float, ...]] = [()] * len(samples)
     by_length: defaultdict[int, list[int]] = defaultdict(list)
     for i, grid in enumerate(samples):
         by_length[grid.shape[2]].append(i)
     for length, members in by_length.items():
-        scores = _measure_batch([samples[i] for i in members], length)
+        grids = [samples[i] for i in members]
+        scores = _finish(_counts(grids, length), np.array([g.shape[1] * length for g in grids], np.int64))
         for i, row in zip(members, scores):
             out[i] = row + (float(sizes[i][0]), float(sizes[i][1]))
     return out
 
 
-def _measure_batch(samples: list[np.ndarray], length: int) -> list[tuple[float, ...]]:
-    """All measures but the size of grids whose rows are ``length`` points long, as one flat array."""
-    # long: the measures of a batch in one sweep each, then each image's numbers from its share
+# Gradients above _EDGE always make an edge: the counts keep gradients 0.._EDGE apart, the rest in one bin.
+_GRAD_BINS = math.floor(_EDGE) + 2
+_COUNT_FIELDS = 256 + 256 + 3 + 3 * _GRAD_BINS
+
+
+def _counts(samples: list[np.ndarray], length: int) -> np.ndarray:
+    """Per grid (rows of ``length`` points), the integer counts every measure is finished from.
+
+    A row of int64 per image: the luma histogram (256 levels), the colour-spread histogram
+    (``max(R,G,B) - min(R,G,B)``, 256), the R, G and B sums, then for the grid's inner points (not on
+    its border), by gradient ``min(|dx| + |dy|, _GRAD_BINS - 1)``: how many points, the sum of
+    their gradients, the sum of their absolute Laplacians. The compiled kernel counts one grid at a
+    time; numpy, the whole batch in one sweep per count.
+    """
+    out = np.zeros((len(samples), _COUNT_FIELDS), np.int64)
+    if _kernel is not None:
+        for grid, row in zip(samples, out):
+            _kernel.counts(grid, grid.shape[1], length, _GRAD_BINS - 1, *_LUMA_WEIGHTS, row)
+        return out
+    _counts_numpy(samples, length, out)
+    return out
+
+
+def _counts_numpy(samples: list[np.ndarray], length: int, out: np.ndarray) -> None:
+    """:func:`_counts` of a batch with numpy, into ``out``."""
     heights = [grid.shape[1] for grid in samples]
     counts = np.array(heights, np.intp) * length  # points per image
     starts = np.zeros(len(samples), np.intp)
@@ -225,7 +261,7 @@ def _measure_batch(samples: list[np.ndarray], length: int) -> list[tuple[float, 
     low = np.minimum(r, g)
     np.minimum(low, b, out=low)
     spread -= low
-    colour = np.add.reduceat(planes, starts, axis=1, dtype=np.uint32)
+    out[:, 512:515] = np.add.reduceat(planes, starts, axis=1, dtype=np.uint32).T
     wide = planes.astype(np.uint32)
     luma, wide_g, wide_b = wide
     luma *= _LUMA_WEIGHTS[0]
@@ -235,32 +271,63 @@ def _measure_batch(samples: list[np.ndarray], length: int) -> list[tuple[float, 
     luma += wide_b
     luma >>= 16
     # One histogram of 256 levels an image: level + 256 x its place in the batch.
-    offset = np.repeat(np.arange(0, 256 * len(samples), 256, dtype=np.uint32), counts)
-    hist = np.bincount(luma + offset, minlength=256 * len(samples)).reshape(-1, 256)
-    spread_hist = np.bincount(spread + offset, minlength=256 * len(samples)).reshape(-1, 256)
-    levels, gray = _levels(hist, counts, _QUANTILES), _levels(spread_hist, counts, _QUANTILES[3:])[:, 0]
-    moments = hist @ _MOMENTS
+    image = np.repeat(np.arange(len(samples), dtype=np.uint32), counts)
+    offset = image * 256
+    out[:, :256] = np.bincount(luma + offset, minlength=256 * len(samples)).reshape(-1, 256)
+    out[:, 256:512] = np.bincount(spread + offset, minlength=256 * len(samples)).reshape(-1, 256)
+    # Gradient and Laplacian on the inner points: each point's neighbours are the points 1 and
+    # ``length`` away; an image's border points (whose neighbours would belong to the next image,
+    # or wrap around a row) are left out.
+    luma = luma.astype(np.int16)
+    inner = np.ones((n_all // length, length), bool)
+    inner[:, 0] = inner[:, -1] = False
+    first = starts // length
+    inner[first] = inner[first + counts // length - 1] = False
+    inner = inner.ravel()
+    at = np.flatnonzero(inner)
+    centre = luma[at]
+    left, right, up, down = luma[at - 1], luma[at + 1], luma[at - length], luma[at + length]
+    grad = np.abs(right - left) + np.abs(down - up)
+    lap = np.abs(left + right + up + down - centre * 4)
+    bins = np.minimum(grad, _GRAD_BINS - 1) + image[at].astype(np.intp) * _GRAD_BINS
+    size = _GRAD_BINS * len(samples)
+    for k, weights in enumerate((None, grad, lap)):
+        start = 515 + k * _GRAD_BINS
+        found = np.bincount(bins, weights, minlength=size)
+        out[:, start : start + _GRAD_BINS] = found.reshape(-1, _GRAD_BINS).astype(np.int64)
+
+
+def _finish(counts: np.ndarray, points: np.ndarray) -> list[tuple[float, ...]]:
+    """All measures but the size, per image, from its :func:`_counts` row and its number of points."""
+    hist, spread_hist, colour = counts[:, :256], counts[:, 256:512], counts[:, 512:515]
+    levels, gray = _levels(hist, points, _QUANTILES), _levels(spread_hist, points, _QUANTILES[3:])[:, 0]
+    moments = hist @ _MOMENTS  # integers: no BLAS
     c_log_c = _C_LOG_C[hist].sum(axis=1)
-    contrasts = []
-    for n, (total, squares) in zip(counts.tolist(), moments.tolist()):
-        mean = total / n
-        contrasts.append(math.sqrt(max(0.0, squares / n - mean * mean)))
-    sharpness = _sharpness(luma.astype(np.int16), length, starts, counts, contrasts)
+    mean = moments[:, 0] / points
+    contrasts = np.sqrt(np.maximum(0.0, moments[:, 1] / points - mean * mean))
+    edges = counts[:, 515:].reshape(-1, 3, _GRAD_BINS)
+    sharpness = _sharpness(edges, contrasts)
     return [
         (
             float(p05),
             float(p50),
             float(p95),
             round(contrast, 3),
-            round(math.log2(n) - float(c_log_c[i]) / n, 4) + 0.0,  # entropy; + 0.0: no -0.0 for one level
+            round(math.log2(n) - c_log_c_i / n, 4) + 0.0,  # entropy; + 0.0: no -0.0 for one level
             round(sharp, 4),
-            float(gray[i]),
-            round(int(colour[0, i]) / n, 3),
-            round(int(colour[1, i]) / n, 3),
-            round(int(colour[2, i]) / n, 3),
+            float(spread),
+            round(r / n, 3),
+            round(g / n, 3),
+            round(b / n, 3),
         )
-        for i, (n, (p05, p50, p95, _), contrast, sharp) in enumerate(
-            zip(counts.tolist(), levels.tolist(), contrasts, sharpness)
+        for n, (p05, p50, p95, _), contrast, c_log_c_i, sharp, spread, (r, g, b) in zip(
+            points.tolist(),
+            levels.tolist(),
+            contrasts.tolist(),
+            c_log_c.tolist(),
+            sharpness.tolist(),
+            gray.tolist(),
+            colour.tolist(),
         )
     ]
 
@@ -281,55 +348,25 @@ def _levels(hist: np.ndarray, counts: np.ndarray, quantiles: np.ndarray) -> np.n
     return found - (np.arange(len(hist))[:, None] * 256)
 
 
-def _sharpness(
-    luma: np.ndarray, length: int, starts: np.ndarray, counts: np.ndarray, contrasts: list[float]
-) -> list[float]:
-    """Mean |Laplacian| over mean |gradient| on the edges of each image's int16 luma grid; -1 with
-    no edges. ``luma`` holds the grids one after another, rows of ``length`` points; each point's
-    neighbours are the points 1 and ``length`` away in it, and the points on an image's border
-    (whose neighbours would belong to the next image, or wrap around a row) are never edges.
+def _sharpness(edges: np.ndarray, contrasts: np.ndarray) -> np.ndarray:
+    """Mean |Laplacian| over mean |gradient| on the edges of each image; -1 with no edges.
+
+    ``edges``: per image, the inner points' counts by gradient (points, gradient sum, |Laplacian|
+    sum; :func:`_counts`). A point is an edge when its gradient exceeds the image's floor
+    (``_EDGE``, lowered with the contrast); with fewer than ``_MIN_EDGES`` such points, a quarter
+    of that floor.
     """
-    n_all = luma.size
-    inner = np.ones((n_all // length, length), bool)
-    inner[:, 0] = inner[:, -1] = False
-    first = starts // length
-    inner[first] = inner[first + counts // length - 1] = False
-    inner = inner.ravel()
-    both = np.zeros((2, n_all), np.int16)  # gradient and Laplacian, summed per image at once
-    if n_all > 2 * length:
-        interior = slice(length, n_all - length)
-        grad, lap = both[:, interior]
-        left, right = luma[length - 1 : n_all - length - 1], luma[length + 1 : n_all - length + 1]
-        up, down = luma[: n_all - 2 * length], luma[2 * length :]
-        np.subtract(right, left, out=grad)
-        np.abs(grad, out=grad)
-        dy = down - up
-        np.abs(dy, out=dy)
-        grad += dy
-        np.add(left, right, out=lap)
-        lap += up
-        lap += down
-        lap -= luma[interior] * 4
-        np.abs(lap, out=lap)
-    floors = [min(_EDGE, max(_MIN_EDGE, _EDGE_CONTRAST * c)) for c in contrasts]
-    out = [-1.0] * len(counts)
-    todo = list(range(len(counts)))
+    floors = np.minimum(_EDGE, np.maximum(_MIN_EDGE, _EDGE_CONTRAST * contrasts))
+    above = edges[:, :, ::-1].cumsum(axis=2)[:, :, ::-1]  # sums over gradients >= each bin
+    out = np.full(len(edges), -1.0)
+    todo = np.ones(len(edges), bool)
+    rows = np.arange(len(edges))
     for soft in (1.0, _SOFT_EDGE):
         # Integer gradients: ``> floor(f)`` takes the same points as ``> f``.
-        limits = np.repeat(np.array([math.floor(f * soft) for f in floors], np.int16), counts)
-        edges = both[0] > limits
-        edges &= inner
-        found = np.add.reduceat(edges, starts, dtype=np.int32)
-        sums = np.add.reduceat(both * edges, starts, axis=1, dtype=np.int32)
-        left_over = []
-        for i in todo:
-            if found[i] >= _MIN_EDGES:
-                out[i] = int(sums[1, i]) / int(sums[0, i])
-            else:
-                left_over.append(i)
-        todo = left_over
-        if not todo:
-            break
+        found, grads, laps = above[rows, :, np.floor(floors * soft).astype(np.intp) + 1].T
+        done = todo & (found >= _MIN_EDGES)
+        out[done] = laps[done] / grads[done]
+        todo &= ~done
     return out
 
 
