@@ -16,11 +16,20 @@
  * which a 3.11 interpreter then takes from None: each call, until None is freed and Python aborts. */
 #define RETURN_NONE return (Py_INCREF(Py_None), Py_None)
 
-static int get(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t need, const char *what) {
-    if (PyObject_GetBuffer(obj, view, writable ? PyBUF_CONTIG : PyBUF_CONTIG_RO) < 0) return -1;
-    if (view->len < need) {
+/* A contiguous buffer of `need` items of `item` bytes each (1: uint8, 8: int64), aligned for them,
+ * or -1 with a ValueError (BufferError when not contiguous, or read-only where `writable`). */
+static int get(PyObject *obj, Py_buffer *view, int writable, int item, Py_ssize_t need, const char *what) {
+    if (PyObject_GetBuffer(obj, view, (writable ? PyBUF_CONTIG : PyBUF_CONTIG_RO) | PyBUF_FORMAT) < 0) return -1;
+    const char *f = view->format ? view->format : "B";
+    if (*f == '@' || *f == '=') f++;
+    int typed = view->itemsize == item && f[0] != '\0' && f[1] == '\0' &&
+                (item == 1 ? f[0] == 'B' : (f[0] == 'q' || f[0] == 'l')) && (uintptr_t)view->buf % item == 0;
+    if (!typed)
+        PyErr_Format(PyExc_ValueError, "%s: not an aligned %s array", what, item == 1 ? "uint8" : "int64");
+    else if (view->len / item < need)
+        PyErr_Format(PyExc_ValueError, "%s: %zd items, %zd needed", what, view->len / item, need);
+    if (!typed || view->len / item < need) {
         PyBuffer_Release(view);
-        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, %zd needed", what, view->len, need);
         return -1;
     }
     return 0;
@@ -34,13 +43,17 @@ static PyObject *gather(PyObject *self, PyObject *args) {
     int transpose;
     if (!PyArg_ParseTuple(args, "OnnOOpO", &o_rgb, &h, &w, &o_ys, &o_xs, &transpose, &o_out)) return NULL;
     Py_buffer rgb, ys, xs, out;
-    if (h < 1 || w < 1 || h > (1 << 24) || w > (1 << 24))
+    if (h < 1 || w < 1 || w > PY_SSIZE_T_MAX / 3 / h)
         return PyErr_Format(PyExc_ValueError, "image size %zd x %zd", h, w);
-    if (get(o_rgb, &rgb, 0, h * w * 3, "rgb") < 0) return NULL;
-    if (get(o_ys, &ys, 0, 0, "ys") < 0) goto fail_rgb;
-    if (get(o_xs, &xs, 0, 0, "xs") < 0) goto fail_ys;
+    if (get(o_rgb, &rgb, 0, 1, h * w * 3, "rgb") < 0) return NULL;
+    if (get(o_ys, &ys, 0, 8, 0, "ys") < 0) goto fail_rgb;
+    if (get(o_xs, &xs, 0, 8, 0, "xs") < 0) goto fail_ys;
     Py_ssize_t rows = ys.len / 8, cols = xs.len / 8;
-    if (get(o_out, &out, 1, 3 * rows * cols, "out") < 0) goto fail_xs;
+    if (rows > 0 && cols > PY_SSIZE_T_MAX / 3 / rows) {
+        PyErr_SetString(PyExc_ValueError, "grid too large");
+        goto fail_xs;
+    }
+    if (get(o_out, &out, 1, 1, 3 * rows * cols, "out") < 0) goto fail_xs;
     const int64_t *y = ys.buf, *x = xs.buf;
     for (Py_ssize_t i = 0; i < rows; i++)
         if (y[i] < 0 || y[i] >= h) { PyErr_SetString(PyExc_ValueError, "row outside the image"); goto fail; }
@@ -82,25 +95,28 @@ fail_rgb:
  * (wr R + wg G + wb B) >> 16; gradient |dx| + |dy| and Laplacian over the 4 neighbours. */
 static PyObject *counts(PyObject *self, PyObject *args) {
     PyObject *o_grid, *o_out;
-    Py_ssize_t rows, cols, cap;
-    unsigned int wr, wg, wb;
-    if (!PyArg_ParseTuple(args, "OnnnIIIO", &o_grid, &rows, &cols, &cap, &wr, &wg, &wb, &o_out)) return NULL;
-    /* Bounds that keep every count within 32 bits (a sample grid has at most 96 x 96 points) and
-     * luma within 0-255 (16-bit weights summing to at most 65536). */
+    Py_ssize_t rows, cols, cap, wr, wg, wb;
+    if (!PyArg_ParseTuple(args, "OnnnnnnO", &o_grid, &rows, &cols, &cap, &wr, &wg, &wb, &o_out)) return NULL;
+    /* At most 2^20 points keep every count below 2^32 (a sample grid has at most 96 x 96); a cap
+     * under 256, the gradient bins within their arrays; weights of 0-65535 summing to at most
+     * 65536, luma within 0-255. */
     if (rows < 1 || cols < 1 || rows > (1 << 20) || cols > (1 << 20) || rows * cols > (1 << 20) || cap < 0 ||
-        cap > 255 || wr > 65535 || wg > 65535 || wb > 65535 || wr + wg + wb > 65536)
-        return PyErr_Format(PyExc_ValueError, "grid %zd x %zd, cap %zd, weights %u %u %u", rows, cols, cap, wr, wg, wb);
+        cap > 255 || wr < 0 || wg < 0 || wb < 0 || wr > 65535 || wg > 65535 || wb > 65535 || wr + wg + wb > 65536)
+        return PyErr_Format(PyExc_ValueError, "grid %zd x %zd, cap %zd, weights %zd %zd %zd", rows, cols, cap, wr, wg,
+                            wb);
     Py_ssize_t n = rows * cols, bins = cap + 1;
     Py_buffer grid, out;
-    if (get(o_grid, &grid, 0, 3 * n, "grid") < 0) return NULL;
-    if (get(o_out, &out, 1, (Py_ssize_t)sizeof(int64_t) * (515 + 3 * bins), "out") < 0) {
+    if (get(o_grid, &grid, 0, 1, 3 * n, "grid") < 0) return NULL;
+    if (get(o_out, &out, 1, 8, 515 + 3 * bins, "out") < 0) {
         PyBuffer_Release(&grid);
         return NULL;
     }
-    /* Each loop is split in two: values over a whole row or grid, in 16-bit lanes (vectorised by
-     * the compiler; 32-bit products would need SSE4.1), then counted. Four copies of every count, a
-     * point's copy by its place: runs of equal values (flat areas) would otherwise make each
-     * increment wait for the previous one. Every count fits 32 bits (n <= 2^20). */
+    /* Each loop is split in two: the values over a whole grid or row, in narrow types that the
+     * compiler vectorises (16-bit operands: the luma's 16 x 16 -> 32-bit products are SSE2, a 32-bit
+     * multiply is not), then the counting. Four copies of every count, a point's copy by its place:
+     * runs of equal values (flat areas) would otherwise make each increment wait for the previous.
+     * One block: a row's gradients and |Laplacians| (uint16, cols each), the grid's luma and colour
+     * spread (uint8, n each). */
     uint16_t *grad = PyMem_Malloc(4 * cols + 2 * n);
     if (!grad) {
         PyBuffer_Release(&out);

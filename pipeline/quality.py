@@ -3,7 +3,7 @@
 Each image the build checks is measured on a grid of 96 points along its long side, sampled
 from the pixels the decode already holds (no second pass, no resize; :func:`sample`), a shard
 writer's batch of samples at a time (:func:`measure_samples`; ~0.07 ms of CPU an image with the
-compiled kernel ``_quality.c``, ~0.2 ms with its numpy twin):
+compiled kernel ``_quality.c``, ~0.2 ms where it did not build and numpy counts):
 
 * ``brightness_p05`` / ``_p50`` / ``_p95``: percentiles of luma (0-255). *dark*: even the brightest
   twentieth of the image is dim; *light*: even the darkest twentieth is bright (washed out).
@@ -41,7 +41,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -218,42 +218,53 @@ def measure_samples(samples: Sequence[np.ndarray], sizes: Sequence[tuple[int, in
         by_length[grid.shape[2]].append(i)
     for length, members in by_length.items():
         grids = [samples[i] for i in members]
-        scores = _finish(_counts(grids, length), np.array([g.shape[1] * length for g in grids], np.int64))
+        scores = _finish(*_counts(grids, length), np.array([g.shape[1] * length for g in grids], np.int64))
         for i, row in zip(members, scores):
             out[i] = row + (float(sizes[i][0]), float(sizes[i][1]))
     return out
 
 
-# Gradients above _EDGE always make an edge: the counts keep gradients 0.._EDGE apart, the rest in one bin.
+# Gradients above _EDGE always make an edge: the kernel's counts keep gradients 0.._EDGE apart, the
+# rest in one bin.
 _GRAD_BINS = math.floor(_EDGE) + 2
 _COUNT_FIELDS = 256 + 256 + 3 + 3 * _GRAD_BINS
 
+# Per image, the inner points whose gradient exceeds its limit, for limits given per image: their
+# number, gradient sum and |Laplacian| sum (``N x 3``). A point is an edge when it exceeds its
+# image's limit (:func:`_sharpness`).
+EdgeSums = Callable[[np.ndarray], np.ndarray]
 
-def _counts(samples: list[np.ndarray], length: int) -> np.ndarray:
-    """Per grid (rows of ``length`` points), the integer counts every measure is finished from.
 
-    A row of int64 per image: the luma histogram (256 levels), the colour-spread histogram
-    (``max(R,G,B) - min(R,G,B)``, 256), the R, G and B sums, then for the grid's inner points (not on
-    its border), by gradient ``min(|dx| + |dy|, _GRAD_BINS - 1)``: how many points, the sum of
-    their gradients, the sum of their absolute Laplacians. The compiled kernel counts one grid at a
-    time; numpy, the whole batch in one sweep per count.
+def _counts(samples: list[np.ndarray], length: int) -> tuple[np.ndarray, EdgeSums]:
+    """Per grid (rows of ``length`` points), the integer counts every measure is finished from,
+    and the sums over the edges it finds for any limit on the gradient.
+
+    The counts, a row of int64 per image: the luma histogram (256 levels), the colour-spread
+    histogram (``max(R,G,B) - min(R,G,B)``, 256), the R, G and B sums; the compiled kernel adds,
+    for the grid's inner points (not on its border), by gradient ``min(|dx| + |dy|, _GRAD_BINS -
+    1)``: how many points, the sum of their gradients, the sum of their absolute Laplacians. The
+    edge sums for a limit are then sums over the bins above it. Numpy, which counts a whole batch in
+    one sweep per count, sums the edges from the gradients themselves, once per limit asked (a
+    count by bin cost it twice the time).
     """
     out = np.zeros((len(samples), _COUNT_FIELDS), np.int64)
-    if _kernel is not None:
-        for grid, row in zip(samples, out):
-            _kernel.counts(grid, grid.shape[1], length, _GRAD_BINS - 1, *_LUMA_WEIGHTS, row)
-        return out
-    _counts_numpy(samples, length, out)
-    return out
+    if _kernel is None or not all(g.dtype == np.uint8 and g.flags.c_contiguous for g in samples):
+        return out, _counts_numpy(samples, length, out)
+    for grid, row in zip(samples, out):
+        _kernel.counts(grid, grid.shape[1], length, _GRAD_BINS - 1, *_LUMA_WEIGHTS, row)
+    above = out[:, 515:].reshape(-1, 3, _GRAD_BINS)[:, :, ::-1].cumsum(axis=2)[:, :, ::-1]  # gradients >= each bin
+    rows = np.arange(len(samples))
+    return out, lambda limits: above[rows, :, limits + 1]
 
 
-def _counts_numpy(samples: list[np.ndarray], length: int, out: np.ndarray) -> None:
-    """:func:`_counts` of a batch with numpy, into ``out``."""
-    heights = [grid.shape[1] for grid in samples]
-    counts = np.array(heights, np.intp) * length  # points per image
-    starts = np.zeros(len(samples), np.intp)
-    np.cumsum(counts[:-1], out=starts[1:])
-    n_all = int(counts.sum())
+def _counts_numpy(samples: list[np.ndarray], length: int, out: np.ndarray) -> EdgeSums:
+    """:func:`_counts` of a batch with numpy, into ``out``: one sweep per count over the whole batch."""
+    # long: the counts of a batch, each a few whole-array steps
+    n = len(samples)
+    points = np.array([grid.shape[1] for grid in samples], np.intp) * length  # per image
+    starts = np.zeros(n, np.intp)
+    np.cumsum(points[:-1], out=starts[1:])
+    n_all = int(points.sum())
     planes = np.concatenate(samples, axis=1).reshape(3, n_all)  # one contiguous copy
     r, g, b = planes
     spread = np.maximum(r, g)
@@ -271,42 +282,56 @@ def _counts_numpy(samples: list[np.ndarray], length: int, out: np.ndarray) -> No
     luma += wide_b
     luma >>= 16
     # One histogram of 256 levels an image: level + 256 x its place in the batch.
-    image = np.repeat(np.arange(len(samples), dtype=np.uint32), counts)
-    offset = image * 256
-    out[:, :256] = np.bincount(luma + offset, minlength=256 * len(samples)).reshape(-1, 256)
-    out[:, 256:512] = np.bincount(spread + offset, minlength=256 * len(samples)).reshape(-1, 256)
-    # Gradient and Laplacian on the inner points: each point's neighbours are the points 1 and
+    offset = np.repeat(np.arange(0, 256 * n, 256, dtype=np.uint32), points)
+    out[:, :256] = np.bincount(luma + offset, minlength=256 * n).reshape(-1, 256)
+    out[:, 256:512] = np.bincount(spread + offset, minlength=256 * n).reshape(-1, 256)
+    # Gradient and |Laplacian| of the inner points: each point's neighbours are the points 1 and
     # ``length`` away; an image's border points (whose neighbours would belong to the next image,
-    # or wrap around a row) are left out.
+    # or wrap around a row) are never edges.
     luma = luma.astype(np.int16)
     inner = np.ones((n_all // length, length), bool)
     inner[:, 0] = inner[:, -1] = False
     first = starts // length
-    inner[first] = inner[first + counts // length - 1] = False
+    inner[first] = inner[first + points // length - 1] = False
     inner = inner.ravel()
-    at = np.flatnonzero(inner)
-    centre = luma[at]
-    left, right, up, down = luma[at - 1], luma[at + 1], luma[at - length], luma[at + length]
-    grad = np.abs(right - left) + np.abs(down - up)
-    lap = np.abs(left + right + up + down - centre * 4)
-    bins = np.minimum(grad, _GRAD_BINS - 1) + image[at].astype(np.intp) * _GRAD_BINS
-    size = _GRAD_BINS * len(samples)
-    for k, weights in enumerate((None, grad, lap)):
-        start = 515 + k * _GRAD_BINS
-        found = np.bincount(bins, weights, minlength=size)
-        out[:, start : start + _GRAD_BINS] = found.reshape(-1, _GRAD_BINS).astype(np.int64)
+    both = np.zeros((2, n_all), np.int16)
+    if n_all > 2 * length:
+        interior = slice(length, n_all - length)
+        grad, lap = both[:, interior]
+        left, right = luma[length - 1 : n_all - length - 1], luma[length + 1 : n_all - length + 1]
+        up, down = luma[: n_all - 2 * length], luma[2 * length :]
+        np.subtract(right, left, out=grad)
+        np.abs(grad, out=grad)
+        dy = down - up
+        np.abs(dy, out=dy)
+        grad += dy
+        np.add(left, right, out=lap)
+        lap += up
+        lap += down
+        lap -= luma[interior] * 4
+        np.abs(lap, out=lap)
+
+    def edge_sums(limits: np.ndarray) -> np.ndarray:
+        edges = both[0] > np.repeat(limits.astype(np.int16), points)
+        edges &= inner
+        found = np.add.reduceat(edges, starts, dtype=np.int32)
+        sums = np.add.reduceat(both * edges, starts, axis=1, dtype=np.int32)
+        return np.stack([found, sums[0], sums[1]], axis=1).astype(np.int64)
+
+    return edge_sums
 
 
-def _finish(counts: np.ndarray, points: np.ndarray) -> list[tuple[float, ...]]:
-    """All measures but the size, per image, from its :func:`_counts` row and its number of points."""
+def _finish(counts: np.ndarray, edge_sums: EdgeSums, points: np.ndarray) -> list[tuple[float, ...]]:
+    """All measures but the size, per image, from its :func:`_counts` row, the edge sums and its
+    number of points.
+    """
     hist, spread_hist, colour = counts[:, :256], counts[:, 256:512], counts[:, 512:515]
     levels, gray = _levels(hist, points, _QUANTILES), _levels(spread_hist, points, _QUANTILES[3:])[:, 0]
     moments = hist @ _MOMENTS  # integers: no BLAS
     c_log_c = _C_LOG_C[hist].sum(axis=1)
     mean = moments[:, 0] / points
     contrasts = np.sqrt(np.maximum(0.0, moments[:, 1] / points - mean * mean))
-    edges = counts[:, 515:].reshape(-1, 3, _GRAD_BINS)
-    sharpness = _sharpness(edges, contrasts)
+    sharpness = _sharpness(edge_sums, contrasts)
     return [
         (
             float(p05),
@@ -348,25 +373,23 @@ def _levels(hist: np.ndarray, counts: np.ndarray, quantiles: np.ndarray) -> np.n
     return found - (np.arange(len(hist))[:, None] * 256)
 
 
-def _sharpness(edges: np.ndarray, contrasts: np.ndarray) -> np.ndarray:
+def _sharpness(edge_sums: EdgeSums, contrasts: np.ndarray) -> np.ndarray:
     """Mean |Laplacian| over mean |gradient| on the edges of each image; -1 with no edges.
 
-    ``edges``: per image, the inner points' counts by gradient (points, gradient sum, |Laplacian|
-    sum; :func:`_counts`). A point is an edge when its gradient exceeds the image's floor
-    (``_EDGE``, lowered with the contrast); with fewer than ``_MIN_EDGES`` such points, a quarter
-    of that floor.
+    A point is an edge when its gradient exceeds the image's floor (``_EDGE``, lowered with the
+    contrast); with fewer than ``_MIN_EDGES`` such points, a quarter of that floor.
     """
     floors = np.minimum(_EDGE, np.maximum(_MIN_EDGE, _EDGE_CONTRAST * contrasts))
-    above = edges[:, :, ::-1].cumsum(axis=2)[:, :, ::-1]  # sums over gradients >= each bin
-    out = np.full(len(edges), -1.0)
-    todo = np.ones(len(edges), bool)
-    rows = np.arange(len(edges))
+    out = np.full(len(contrasts), -1.0)
+    todo = np.ones(len(contrasts), bool)
     for soft in (1.0, _SOFT_EDGE):
         # Integer gradients: ``> floor(f)`` takes the same points as ``> f``.
-        found, grads, laps = above[rows, :, np.floor(floors * soft).astype(np.intp) + 1].T
+        found, grads, laps = edge_sums(np.floor(floors * soft).astype(np.intp)).T
         done = todo & (found >= _MIN_EDGES)
         out[done] = laps[done] / grads[done]
         todo &= ~done
+        if not todo.any():
+            break
     return out
 
 

@@ -28,6 +28,20 @@ def kernel():
     return quality._kernel
 
 
+LIMITS = np.arange(-1, quality._GRAD_BINS - 1)  # every limit a floor can give (0 .. _EDGE), and -1: all points
+
+
+def same_counts(grids: list[np.ndarray], length: int) -> bool:
+    """The kernel's counts equal numpy's (histograms, colour sums), and so do the edge sums over
+    the gradients above every possible limit (the kernel's bins, numpy's gradients)."""
+    counts, edges = quality._counts(grids, length)
+    twin = np.zeros_like(counts)
+    twin_edges = quality._counts_numpy(grids, length, twin)
+    if not np.array_equal(counts[:, :515], twin[:, :515]):
+        return False
+    return all(np.array_equal(edges(np.full(len(grids), k)), twin_edges(np.full(len(grids), k))) for k in LIMITS)
+
+
 @pytest.fixture
 def numpy_only(monkeypatch):
     """Run quality.py's numpy twin: the path taken where the kernel did not build."""
@@ -48,6 +62,15 @@ def real_photos() -> list[np.ndarray]:
     photos = [np.asarray(getattr(data, name)())[..., :3] for name in ("chelsea", "coffee", "astronaut", "rocket")]
     photos += [china, flower, np.asarray(data.hubble_deep_field())[..., :3]]
     return [np.ascontiguousarray(p) for p in photos]
+
+
+def dim_and_washed_out(photos: list[np.ndarray]) -> list[np.ndarray]:
+    """Photos whose contrast lowers the edge floor (the gradient bins under ``_EDGE`` decide their
+    sharpness): a sixteenth of the contrast, dark or washed out."""
+    out = []
+    for p in photos[:4]:
+        out += [(p // 16).astype(np.uint8), (p // 16 + 200).astype(np.uint8), (p // 6 + 100).astype(np.uint8)]
+    return out
 
 
 def odd_images() -> list[np.ndarray]:
@@ -72,13 +95,17 @@ def test_the_kernel_is_built(kernel):
     assert kernel.__name__.endswith("_quality")
 
 
-def test_the_kernel_gives_numpys_samples_and_measures(kernel, numpy_only):
-    images = real_photos() + odd_images()
+def test_the_kernel_gives_numpys_samples_counts_and_measures(kernel, numpy_only):
+    photos = real_photos()
+    images = photos + dim_and_washed_out(photos) + odd_images()
     sizes = [(img.shape[1], img.shape[0]) for img in images]
     samples = [quality.sample(img) for img in images]
     twins = [numpy_only(quality.sample, img) for img in images]
     for got, want in zip(samples, twins):
         assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want)
+    # The counts themselves, at every edge limit (most limits never decide a rounded measure here).
+    for grid in samples:
+        assert same_counts([grid], grid.shape[2])
     measured = quality.measure_samples(samples, sizes)
     assert measured == numpy_only(quality.measure_samples, samples, sizes)
     # Every measure takes part: the photos differ in each one.
@@ -108,6 +135,7 @@ def test_the_kernel_gives_numpys_measures_on_any_image(kernel, height, width, le
         quality._kernel = real
     assert np.array_equal(sample, twin)
     assert quality.measure_samples([sample], [(width, height)]) == want
+    assert same_counts([sample], sample.shape[2])
 
 
 def test_a_strided_or_odd_image_takes_numpys_sample(kernel):
@@ -121,9 +149,32 @@ def test_a_strided_or_odd_image_takes_numpys_sample(kernel):
     assert np.array_equal(quality.sample(bgr), quality.sample(np.ascontiguousarray(bgr)))
 
 
+def test_a_very_long_image_is_sampled(kernel):
+    """A 1 x 20 million pixel strip (a build's --min-side 1 lets it through) is sampled like any image."""
+    strip = np.zeros((1, 20_000_000, 3), np.uint8)
+    strip[0, ::3, 0] = 255
+    assert quality.sample(strip).shape == (3, 1, 96)
+    real = quality._kernel
+    try:
+        quality._kernel = None
+        twin = quality.sample(strip)
+    finally:
+        quality._kernel = real
+    assert np.array_equal(quality.sample(strip), twin)
+
+
+def test_grids_that_are_not_contiguous_uint8_are_counted_by_numpy(kernel):
+    grid = quality.sample(real_photos()[0])
+    wide = grid.astype(np.int16)
+    strided = np.ascontiguousarray(np.repeat(grid, 2, axis=2))[:, :, ::2]
+    want = quality.measure_samples([grid], [(1, 1)])
+    for odd in (wide, strided):
+        assert quality.measure_samples([odd], [(1, 1)]) == want
+
+
 def test_bad_arguments_raise_not_crash(kernel):
-    """Buffers too short and indices outside the image raise ValueError instead of reading or
-    writing outside memory."""
+    """Buffers too short or of the wrong type, indices outside the image and sizes whose products
+    overflow raise ValueError instead of reading or writing outside memory."""
     rgb = np.zeros((10, 10, 3), np.uint8)
     ys = np.arange(10, dtype=np.int64)
     out = np.empty((3, 10, 10), np.uint8)
@@ -142,8 +193,25 @@ def test_bad_arguments_raise_not_crash(kernel):
         kernel.counts(out, 10, 10, quality._GRAD_BINS - 1, *quality._LUMA_WEIGHTS, counts[:10])
     with pytest.raises(ValueError, match="weights"):
         kernel.counts(out, 10, 10, quality._GRAD_BINS - 1, 65536, 1, 1, counts)
+    with pytest.raises(ValueError, match="weights"):
+        kernel.counts(out, 10, 10, quality._GRAD_BINS - 1, 2**32 + 5, 1, 1, counts)
     with pytest.raises(BufferError):
         kernel.counts(out, 10, 10, quality._GRAD_BINS - 1, *quality._LUMA_WEIGHTS, counts.tobytes())
+    # Wrong item types and alignment: int32 indices, a float64 or int32 out, an unaligned out.
+    with pytest.raises(ValueError, match="int64"):
+        kernel.gather(rgb, 10, 10, ys.astype(np.int32), ys, False, out)
+    with pytest.raises(ValueError, match="int64"):
+        kernel.counts(out, 10, 10, quality._GRAD_BINS - 1, *quality._LUMA_WEIGHTS, counts.astype(np.float64))
+    with pytest.raises(ValueError, match="int64"):
+        kernel.counts(out, 10, 10, quality._GRAD_BINS - 1, *quality._LUMA_WEIGHTS, np.zeros(2 * counts.size, np.int32))
+    unaligned = np.zeros(counts.nbytes + 1, np.uint8)[1:].view(np.int64)
+    with pytest.raises(ValueError, match="int64"):
+        kernel.counts(out, 10, 10, quality._GRAD_BINS - 1, *quality._LUMA_WEIGHTS, unaligned)
+    with pytest.raises(ValueError, match="uint8"):
+        kernel.counts(out.astype(np.int16), 10, 10, quality._GRAD_BINS - 1, *quality._LUMA_WEIGHTS, counts)
+    # Sizes whose byte counts overflow: refused before any buffer is read.
+    with pytest.raises(ValueError, match="image size"):
+        kernel.gather(rgb, 2**62, 2**62, ys, ys, False, out)
 
 
 def test_calls_keep_nones_references(kernel):
