@@ -72,12 +72,23 @@ def _evidence_text(evidence: dict[str, Any], limit: int = 6) -> str:
     return ", ".join(parts)
 
 
-def _short(value: Any) -> str:
+def _short(value: Any, depth: int = 0) -> str:
+    """A summary value for the terminal, bounded: dicts three levels deep and lists of up to 8 plain
+    values in full, deeper dicts and longer lists by their size, strings cut at 200 characters (the
+    JSON and HTML reports hold them whole).
+    """
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
-    return str(value)
+        if depth >= 3:
+            return f"{{{len(value)} key{'' if len(value) == 1 else 's'}}}"
+        return "{" + ", ".join(f"{k}: {_short(v, depth + 1)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        if len(value) > 8 or any(isinstance(v, (dict, list, tuple)) for v in value):
+            return f"[{len(value)} item{'' if len(value) == 1 else 's'}]"
+        return "[" + ", ".join(_short(v, depth + 1) for v in value) + "]"
+    text = str(value)
+    return text if len(text) <= 200 else f"{text[:197]}…"
 
 
 def to_text(report: Report, *, color: bool = False, width: int = 110, verbose: bool = False) -> str:

@@ -58,3 +58,19 @@ def test_validate_json_leaves_the_pictures_out(pipecheck_cli):
     report = json.loads(result.stdout)
     assert "input_range.rescaled_0_1" in {f["check"] for f in report["findings"]}
     assert "input_visuals" not in report["summary"] and "base64" not in result.stdout
+
+
+def test_gate_html_shows_the_pictures_and_its_text_leaves_them_out(pipecheck_cli, cli_sample_build, tmp_path):
+    """``gate`` nests validate's summary in its own: the pictures stay where the HTML report looks for
+    them (the top of the summary), and neither the text report nor the JSON carries them (the text
+    report printed ~500 lines of base64 PNG and histogram counts before)."""
+    out = tmp_path / "gate.html"
+    args = ["gate", "--data", cli_sample_build, "--backbone", "resnet50", "--batches", "2"]
+    result = pipecheck_cli(*args, "--html", out)
+    assert result.exit_code == 0, result.output
+    assert "input_visuals" not in result.stdout and "base64" not in result.stdout
+    assert len(result.stdout.splitlines()) < 120, result.stdout
+    page = out.read_text(encoding="utf-8")
+    assert "What resnet50 receives" in page and len(_thumbs(page)) == 4
+    report = json.loads(pipecheck_cli(*args, "--format", "json").stdout)
+    assert "input_visuals" not in report["summary"] and "input_visuals" not in report["summary"]["validate"]

@@ -72,3 +72,28 @@ def test_findings_of_one_check_read_as_one_entry_and_verbose_lists_each(fmt):
     full = render(_many(), fmt, verbose=True)
     assert full.count("class_counts.too_few_val") == 3 and "×3" not in full
     assert all(f"{c}: 2 val images" in full for c in ("ant", "bee", "cat"))
+
+
+def test_text_summary_is_bounded_for_a_terminal():
+    """Summaries hold lists of examples, drift tables and long strings for the JSON and HTML reports;
+    the text report names their size instead (validate's image-quality summary printed ~60 lines of
+    examples before)."""
+    example = {"split": "train", "id": "IMG_1", "scores": {f"m{k}": k / 3 for k in range(12)}}
+    summary = {
+        "images": 250,
+        "issues": {"dark": {"count": 5, "by_split": {"train": 5, "val": 0}, "examples": [example] * 5}},
+        "drift": [{"property": "contrast", "p_value": 0.5}] * 7,
+        "levels": list(range(40)),
+        "note": "y" * 500,
+        "deep": {"a": {"b": {"c": {"d": 1}}}},
+        "fences": {"long_side": [92.1, 1056.0]},
+    }
+    r = Report("validate", [])
+    r.summary["image_quality"] = summary
+    out = render(r, "text")
+    assert "IMG_1" not in out and "y" * 200 not in out and "39" not in out
+    for shown in ("examples: [5 items]", "drift: [7 items]", "levels: [40 items]", "by_split: {train: 5, val: 0}"):
+        assert shown in out, out
+    assert "{d: 1}" not in out and "c: {1 key}" in out
+    assert "long_side: [92.1, 1056]" in out
+    assert len(out.splitlines()) < 15, out

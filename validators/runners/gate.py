@@ -10,7 +10,7 @@ import dataclasses
 from typing import Sequence
 
 from pipecheck.pipeline.progress import Progress
-from pipecheck.validators.findings import Report, Severity
+from pipecheck.validators.findings import HTML_ONLY_SUMMARY, Report, Severity
 from pipecheck.validators.runners.train_check import TrainCheckOptions, run_train_check_on_data
 from pipecheck.validators.runners.validate import ValidateOptions, run_validate
 
@@ -31,9 +31,10 @@ def run_gate(
     first = run_validate(validate, progress=progress).without(ignore)
     first.fail_on = fail_on
     report = Report("gate", list(first.findings), fail_on=fail_on, checks_run=list(first.checks_run))
-    report.summary["validate"] = {k: v for k, v in first.summary.items() if k != "labels"}
-    if "labels" in first.summary:
-        report.summary["labels"] = first.summary["labels"]
+    # Per-class counts and the HTML report's pictures go to the top, where the reports look for them.
+    lifted = {"labels", *HTML_ONLY_SUMMARY}
+    report.summary["validate"] = {k: v for k, v in first.summary.items() if k not in lifted}
+    report.summary.update({k: v for k, v in first.summary.items() if k in lifted})
     if train is None:
         report.summary["train-check"] = "not run (no --model)"
     elif first.failing():
