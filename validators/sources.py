@@ -151,6 +151,24 @@ def _call(spec: str, factory: Callable[[], Any]) -> Any:
     return obj
 
 
+def dataset_nodes(ds: Any, limit: int = 512) -> Iterator[Any]:
+    """``ds`` and every dataset it reads from, depth first through tf.data's private ``_inputs()``
+    links (both sides of a zip or concatenate), each once, at most ``limit``.
+    """
+    stack, seen = [ds], set()
+    while stack and len(seen) < limit:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        try:
+            inputs = node._inputs()
+        except Exception:  # noqa: BLE001 - a dataset type without inputs, or a private API change
+            inputs = []
+        stack.extend(reversed(inputs))
+
+
 def _is_tf_dataset(obj: Any) -> bool:
     if not type(obj).__module__.startswith("tensorflow"):
         return False

@@ -1,0 +1,164 @@
+"""Random augmentation before ``cache()`` (``generator.augmentation_before_cache``).
+
+The bug as tensorflow#47755 found it in the TF segmentation tutorial (2021): ``load_image_train`` flips
+with ``tf.random.uniform`` and the dataset is ``train.cache().shuffle(...)``, so the flips drawn in
+epoch 1 come back in every later epoch. Each firing case is checked to really freeze its
+augmentation (two passes, same images) and has a healthy twin: the tutorial's fix (cache, then
+augment), and random work that ``cache()`` does not freeze or that is meant to be frozen.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from pipecheck.validators import registry
+from pipecheck.validators.findings import Severity
+from pipecheck.validators.generator import check_generator
+from pipecheck.validators.sources import load_source
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+CHECK = "generator.augmentation_before_cache"
+
+
+def _images():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (16, 12, 12, 3)).astype("float32")
+    y = np.arange(16) % 4
+    return tf.data.Dataset.from_tensor_slices((x, y))
+
+
+@pytest.fixture
+def tf():
+    """TensorFlow without a global seed: under ``tf.random.set_seed`` (which other tests call) each
+    new iterator of a map replays the same stateful draws, cached or not.
+    """
+    import tensorflow
+
+    tensorflow.random.set_seed(None)
+    return tensorflow
+
+
+def load_image_train(image, label):
+    """The 2021 segmentation tutorial's map (the mask is a class label here)."""
+    import tensorflow as tf
+
+    if tf.random.uniform(()) > 0.5:
+        image = tf.image.flip_left_right(image)
+    return tf.cast(image, tf.float32) / 255.0, label
+
+
+def _findings(ds):
+    return [f for f in check_generator(load_source(ds), batches=8) if f.check == CHECK]
+
+
+def _pass(ds):
+    return np.concatenate([x.numpy() for x, _ in ds])
+
+
+def _keras_augmentation():
+    import keras
+
+    return keras.Sequential([keras.layers.RandomFlip("horizontal"), keras.layers.RandomRotation(0.2)])
+
+
+def firing_cases(tf, folder):
+    """``name -> (dataset with the bug, the same pipeline without cache())``."""
+    base = _images()
+    aug = _keras_augmentation()
+    gen = tf.random.Generator.from_seed(7)
+
+    def keras_aug(x, y):
+        return aug(x, training=True), y
+
+    def noise(x, y):
+        return x + gen.normal(tf.shape(x), stddev=8.0), y
+
+    def crop(x, y):
+        return tf.image.resize(tf.image.random_crop(x, [8, 8, 3]), [12, 12]), y
+
+    zipped = tf.data.Dataset.zip((base.map(load_image_train), base)).map(lambda a, b: a)
+    return {
+        "tutorial_2021_flip": (
+            base.map(load_image_train).cache().shuffle(16).batch(4),
+            base.map(load_image_train).batch(4),
+        ),
+        "keras_layers_on_batches": (base.batch(4).map(keras_aug).cache(), base.batch(4).map(keras_aug)),
+        "generator_noise_file_cache": (base.map(noise).cache(str(folder / "cache")).batch(4), base.map(noise).batch(4)),
+        "random_crop_parallel_map": (
+            base.map(crop, num_parallel_calls=2, deterministic=True).cache().batch(4),
+            base.map(crop, num_parallel_calls=2, deterministic=True).batch(4),
+        ),
+        "one_zip_branch": (zipped.cache().batch(4), zipped.batch(4)),
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tutorial_2021_flip",
+        "keras_layers_on_batches",
+        "generator_noise_file_cache",
+        "random_crop_parallel_map",
+        "one_zip_branch",
+    ],
+)
+def test_random_map_before_cache_fires_and_its_augmentation_is_really_frozen(tf, tmp_path, name):
+    buggy, uncached = firing_cases(tf, tmp_path)[name]
+    found = _findings(buggy)
+    assert len(found) == 1, found
+    f = found[0]
+    assert f.severity == Severity.WARNING
+    assert "before cache()" in f.message and "frozen" in f.message
+    assert f.hint == registry.get(CHECK).hint and ".cache().map(augment)" in f.hint
+    assert f.evidence["maps"] and all(m["random_ops"] for m in f.evidence["maps"])
+    if name == "generator_noise_file_cache":
+        assert "in a file" in f.message
+    if name == "tutorial_2021_flip":
+        assert "load_image_train()" in f.message and f.evidence["maps"][0]["random_ops"] == ["RandomUniform"]
+
+    # The bug is real: with cache() two passes give the same images (sorted: shuffle may reorder
+    # them); without it they differ.
+    def frozen(ds):
+        a, b = _pass(ds), _pass(ds)
+        return sorted(i.tobytes() for i in a) == sorted(i.tobytes() for i in b)
+
+    assert frozen(buggy)
+    assert not frozen(uncached)
+
+
+def test_the_tutorial_fix_caches_first_and_augments_after(tf):
+    """Today's tutorial order: cache the loaded images, then the random map."""
+    base = _images()
+    aug = _keras_augmentation()
+    assert not _findings(base.cache().map(load_image_train).shuffle(16).batch(4))
+    assert not _findings(base.cache().batch(4).map(lambda x, y: (aug(x, training=True), y)))
+    # The TF tutorial's layout: decode + resize cached, augmentation inside the model.
+    assert not _findings(base.map(lambda x, y: (tf.image.resize(x, [8, 8]), y)).cache().shuffle(16).batch(4))
+
+
+def test_random_work_that_cache_does_not_freeze_or_should_stays_silent(tf):
+    base = _images()
+    counter = tf.data.Dataset.counter()
+
+    def seeded(element, seed):  # the TF augmentation tutorial's stateless ops, seeded per element
+        x, y = element
+        return tf.image.stateless_random_flip_left_right(x, seed), y
+
+    def fixed_seed(x, y):
+        return tf.image.stateless_random_brightness(x, 0.2, seed=(1, 2)), y
+
+    cases = {
+        "counter_seeds": tf.data.Dataset.zip((base, tf.data.Dataset.zip((counter, counter)))).map(seeded),
+        "constant_seed": base.map(fixed_seed),
+        "random_split_filter": base.filter(lambda x, y: tf.random.uniform(()) < 0.8),
+        "shuffle_only": base.shuffle(16),
+    }
+    for name, ds in cases.items():
+        assert not _findings(ds.cache().batch(4)), name
+    # Not tf.data: nothing to read.
+    assert not _findings([(np.zeros((2, 4, 4, 3), "float32"), np.zeros(2))])
