@@ -26,3 +26,13 @@ def pipeline_photos(tmp_path_factory):
         os.environ.pop("PIPECHECK_REALWORLD_DATA", None)
     else:
         os.environ["PIPECHECK_REALWORLD_DATA"] = before
+
+
+@pytest.fixture(autouse=True)
+def _no_global_seed():
+    """Each case starts as its script does, without a TensorFlow global seed left by earlier tests
+    (under one, ``generator.augmentation_repeats_each_epoch`` rightly fires on their random maps).
+    """
+    import tensorflow as tf
+
+    tf.random.set_seed(None)

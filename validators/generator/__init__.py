@@ -6,7 +6,8 @@ fingerprint every batch and every sample (``blake2b``, 8 bytes); only fingerprin
 references to the last few batches to notice a buffer that is overwritten after it was yielded.
 Static checks (:func:`check_generator_static`) read a generator function's source with ``ast``. What
 model.fit assumes of a source (epochs, len(), row counts, class order) lives in :mod:`.contracts`;
-what a ``tf.data`` source's own structure shows (a random map below ``cache()``) in :mod:`.cache`.
+what a ``tf.data`` source's own structure shows (random maps that repeat every epoch) in
+:mod:`.random_maps`.
 
 Limitations: labels are checked against images only when the data behind the source can be seen
 (``Source.traced``: the arguments of a generator before it starts, or a ``PyDataset``'s attributes)
@@ -26,8 +27,8 @@ from typing import Any
 
 from pipecheck.validators import registry
 from pipecheck.validators.findings import Finding
-from pipecheck.validators.generator.cache import cache_findings
 from pipecheck.validators.generator.contracts import ContractTrace, epoch_findings, no_batches
+from pipecheck.validators.generator.random_maps import random_map_findings
 from pipecheck.validators.generator.static import scan
 from pipecheck.validators.generator.trace import (
     LabelTrace,
@@ -169,7 +170,7 @@ def check_generator(
     if steps == 0:
         return out + [no_batches(src, subject)]
     out += epoch_findings(src, subject, steps, limit)
-    out += cache_findings(src, subject)
+    out += random_map_findings(src, subject)
     over, counts = run.contracts.length_finding(subject), run.contracts.count_finding(subject, steps)
     out += [f for f in (over, counts) if f]
     window = run.pass_steps()

@@ -1,4 +1,6 @@
-"""Random augmentation before ``cache()`` (``generator.augmentation_before_cache``).
+"""Random maps whose draws repeat every epoch: before ``cache()``
+(``generator.augmentation_before_cache``) and under a fixed seed
+(``generator.augmentation_repeats_each_epoch``).
 
 The bug as tensorflow#47755 found it in the TF segmentation tutorial (2021): ``load_image_train`` flips
 with ``tf.random.uniform`` and the dataset is ``train.cache().shuffle(...)``, so the flips drawn in
@@ -21,6 +23,7 @@ from pipecheck.validators.sources import load_source
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 CHECK = "generator.augmentation_before_cache"
+SEEDED = "generator.augmentation_repeats_each_epoch"
 
 
 def _images():
@@ -52,8 +55,8 @@ def load_image_train(image, label):
     return tf.cast(image, tf.float32) / 255.0, label
 
 
-def _findings(ds):
-    return [f for f in check_generator(load_source(ds), batches=8) if f.check == CHECK]
+def _findings(ds, check=CHECK):
+    return [f for f in check_generator(load_source(ds), batches=8) if f.check == check]
 
 
 def _pass(ds):
@@ -162,3 +165,65 @@ def test_random_work_that_cache_does_not_freeze_or_should_stays_silent(tf):
         assert not _findings(ds.cache().batch(4)), name
     # Not tf.data: nothing to read.
     assert not _findings([(np.zeros((2, 4, 4, 3), "float32"), np.zeros(2))])
+
+
+# -- under a fixed seed ------------------------------------------------------------------------------
+def _flip(x, y):
+    import tensorflow as tf
+
+    return tf.image.random_flip_left_right(x), y
+
+
+def test_a_global_seed_replays_tf_random_draws_every_epoch(tf):
+    """tensorflow#35682 / #44195: with ``tf.random.set_seed`` a finite mapped dataset draws the same
+    numbers on every new iterator, and model.fit makes one per epoch."""
+    import keras
+
+    tf.random.set_seed(35682)
+    buggy = _images().map(_flip).batch(4)
+    # #44195's reproduction, as written there (a scalar stream, checked through the same reader).
+    issue = tf.data.Dataset.range(2).map(lambda x: tf.cast(x, tf.float32) + tf.random.uniform(()))
+    tf.random.set_seed(None)
+    healthy = _images().map(_flip).batch(4)
+
+    found = _findings(buggy, SEEDED)
+    assert len(found) == 1 and found[0].severity == Severity.WARNING, found
+    f = found[0]
+    assert "fixed seed" in f.message and "new iterator" in f.message
+    assert f.evidence["maps"][0]["random_ops"] == ["RandomUniform"] and "_flip()" in f.message
+    assert "tf.random.Generator" in f.hint and "steps_per_epoch" in f.hint
+    assert not _findings(buggy, CHECK)
+    assert _pass(buggy).tobytes() == _pass(buggy).tobytes()  # the bug is real
+    from pipecheck.validators.generator.random_maps import random_map_findings
+
+    assert [x.check for x in random_map_findings(load_source(issue), "issue")] == [SEEDED]
+    assert list(issue.as_numpy_iterator()) == list(issue.as_numpy_iterator())
+
+    assert not _findings(healthy, SEEDED)
+    assert _pass(healthy).tobytes() != _pass(healthy).tobytes()
+
+    keras.utils.set_random_seed(7)  # sets TensorFlow's global seed too
+    assert _findings(_images().map(_flip).batch(4), SEEDED)
+    tf.random.set_seed(None)
+    # An op seed alone does the same.
+    op_seeded = _images().map(lambda x, y: (tf.image.random_flip_left_right(x, seed=5), y)).batch(4)
+    assert _findings(op_seeded, SEEDED)
+
+
+def test_under_a_global_seed_what_moves_on_stays_silent(tf):
+    """Keras layers and tf.random.Generator advance their seed state; ``.repeat()`` keeps one
+    iterator for the whole fit; a seeded map below cache() is reported once, as the cache's."""
+    import keras
+
+    tf.random.set_seed(44195)
+    aug = keras.Sequential([keras.layers.RandomFlip("horizontal")])
+    gen = tf.random.Generator.from_seed(1)
+    layers = _images().batch(4).map(lambda x, y: (aug(x, training=True), y))
+    generator = _images().map(lambda x, y: (x + gen.normal(tf.shape(x)), y)).batch(4)
+    repeated = _images().map(_flip).batch(4).repeat()
+    cached = _images().map(_flip).cache().batch(4)
+    tf.random.set_seed(None)
+    assert not _findings(layers, SEEDED) and _pass(layers).tobytes() != _pass(layers).tobytes()
+    assert not _findings(generator, SEEDED)
+    assert not _findings(repeated, SEEDED)
+    assert not _findings(cached, SEEDED) and _findings(cached, CHECK)
