@@ -13,7 +13,10 @@ Two ways, both silent, both real:
   dataset restarts their sequence. ``model.fit`` makes a new iterator each epoch of a finite
   dataset, so every epoch gets the first epoch's flips and crops (tensorflow#35682, #44195). An
   infinite dataset (``.repeat()`` with ``steps_per_epoch``) keeps one iterator and is not reported,
-  nor are ``tf.random.Generator`` draws and Keras layers, whose seed state moves on.
+  nor are ``tf.random.Generator`` draws and Keras layers, whose seed state moves on. Nor is a map fed
+  by a ``shuffle()`` that reshuffles each epoch (``image_dataset_from_directory(shuffle=True)``,
+  ``list_files``, ``ds.shuffle(n).map(augment)``) with no ``cache()`` between: the draws repeat but
+  meet other images, so each image's augmentation still changes from epoch to epoch.
 
 A map function counts as random when its graph (nested functions included) holds a stateful random
 op, or a stateless one whose seed comes from state the call advances (a Keras ``SeedGenerator``
@@ -42,9 +45,11 @@ AUGMENTATION_BEFORE_CACHE = registry.define(
 AUGMENTATION_REPEATS_EACH_EPOCH = registry.define(
     "generator.augmentation_repeats_each_epoch",
     "warning",
-    "A random map has a fixed seed, so each epoch's new iterator replays the first epoch's draws.",
+    "A random map has a fixed seed and meets the images in the same order every epoch, so each epoch's new "
+    "iterator replays the first epoch's augmentation.",
     "Draw from a tf.random.Generator (g = tf.random.Generator.from_seed(s); g.uniform(...)) or Keras "
-    "augmentation layers, which move on under a fixed seed; or keep one iterator: ds.repeat() with steps_per_epoch",
+    "augmentation layers, which move on under a fixed seed; or shuffle before the map (ds.shuffle(n).map(augment)); "
+    "or keep one iterator: ds.repeat() with steps_per_epoch",
 )
 
 # Ops whose output changes from call to call by themselves.
@@ -151,6 +156,29 @@ def _random_maps(root: Any, ops_of) -> list[tuple[Any, dict]]:
     return hits
 
 
+def _reshuffled_upstream(node: Any, limit: int = 512) -> bool:
+    """Whether ``node`` reads from a ``shuffle()`` that reshuffles on every iterator, with no
+    ``cache()`` between (a cache replays the first epoch's order).
+    """
+    stack, seen = [node], set()
+    while stack and len(seen) < limit:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        kind = type(current).__name__
+        if current is not node:
+            if kind == "CacheDataset":
+                continue
+            if kind == "_ShuffleDataset" and getattr(current, "_reshuffle_each_iteration", False) is True:
+                return True
+        try:
+            stack.extend(current._inputs())
+        except Exception:  # noqa: BLE001 - a dataset type without inputs, or a private API change
+            pass
+    return False
+
+
 def _names(hits: list[dict]) -> str:
     return ", ".join(f"{_shown(h['function'])} ({', '.join(_drawing(h['random_ops']))})" for h in hits)
 
@@ -179,14 +207,18 @@ def random_map_findings(src: Source, subject: str) -> list[Finding]:
             )
     if src.infinite:  # one iterator for the whole fit: the seeded sequence runs on
         return out
-    seeded = [hit for node, hit in _random_maps(src.obj, fixed_seed_ops) if id(node) not in cached]
+    seeded = [
+        hit
+        for node, hit in _random_maps(src.obj, fixed_seed_ops)
+        if id(node) not in cached and not _reshuffled_upstream(node)
+    ]
     if seeded:
         out.append(
             AUGMENTATION_REPEATS_EACH_EPOCH.finding(
                 f"{subject}: {_names(seeded)} draws with a fixed seed (tf.random.set_seed, "
                 "keras.utils.set_random_seed or seed=), and model.fit starts a new iterator of this finite "
-                "dataset every epoch, which restarts the sequence: every epoch sees the first epoch's "
-                "augmentation again",
+                "dataset every epoch, which restarts the sequence on the images in the same order: every "
+                "epoch sees the first epoch's augmentation again",
                 subject=subject,
                 evidence={"maps": seeded},
             )

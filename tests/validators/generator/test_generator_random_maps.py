@@ -227,3 +227,74 @@ def test_under_a_global_seed_what_moves_on_stays_silent(tf):
     assert not _findings(generator, SEEDED)
     assert not _findings(repeated, SEEDED)
     assert not _findings(cached, SEEDED) and _findings(cached, CHECK)
+
+
+def _per_image(ds):
+    """``{image index: its augmented pixels}`` for one pass of a dataset of ``(image, index)``
+    elements or batches, whatever order the pass takes."""
+    out = {}
+    for x, i in ds:
+        x, i = x.numpy(), i.numpy()
+        for image, index in zip(x.reshape((-1, *x.shape[-3:])), np.ravel(i)):
+            out[int(index)] = image.tobytes()
+    return out
+
+
+def _indexed():
+    import tensorflow as tf
+
+    x = np.random.default_rng(1).integers(0, 256, (32, 12, 12, 3)).astype("float32")
+    return tf.data.Dataset.from_tensor_slices((x, np.arange(32)))
+
+
+def _frozen(ds):
+    """How many images get the same augmentation in two epochs (new iterators), of 32."""
+    first, second = _per_image(ds), _per_image(ds)
+    return sum(first[i] == second[i] for i in first)
+
+
+def test_under_a_global_seed_a_reshuffled_order_moves_each_images_draws(tf, tmp_path):
+    """The seeded draws replay, but a ``shuffle()`` above the map that reshuffles every epoch hands
+    them to other images (``image_dataset_from_directory(shuffle=True)``, ``list_files``,
+    ``ds.shuffle(n).map(augment)``), so each image's augmentation still changes: silent. A shuffle
+    that does not reshuffle, one below the map, or one whose order a ``cache()`` replays freezes
+    the pairing again: fires. Each case is checked against what two epochs really give."""
+    import keras
+    from PIL import Image
+
+    for k in range(2):
+        (tmp_path / f"c{k}").mkdir()
+    rng = np.random.default_rng(2)
+    for n in range(24):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / f"c{n % 2}" / f"{n}.png")
+
+    tf.random.set_seed(35682)
+    base = _indexed()
+    healthy = {
+        "shuffle_then_map": base.shuffle(32).map(_flip).batch(4),
+        "small_buffer": base.shuffle(8).map(_flip).batch(4),
+        "batches_reshuffled": base.batch(4).shuffle(8).map(_flip),
+        "seeded_shuffle": base.shuffle(32, seed=3).map(_flip).batch(4),
+    }
+    buggy = {
+        "no_reshuffle": base.shuffle(32, reshuffle_each_iteration=False).map(_flip).batch(4),
+        "shuffle_below_map": base.map(_flip).shuffle(32).batch(4),
+        "order_cached": base.shuffle(32).cache().map(_flip).batch(4),
+    }
+    # The Keras loader, its own shuffle on: its files in a reshuffled order, the user's flip on batches.
+    idfd = keras.utils.image_dataset_from_directory(
+        str(tmp_path), image_size=(12, 12), batch_size=4, shuffle=True, seed=1, verbose=False
+    )
+    idfd_flip = idfd.map(lambda x, y: (tf.image.random_flip_left_right(x), y))
+    tf.random.set_seed(None)
+
+    for name, ds in healthy.items():
+        assert not _findings(ds, SEEDED), name
+        assert _frozen(ds) < 28, name  # a fair coin per image: ~16 of 32 keep their flip
+    for name, ds in buggy.items():
+        found = _findings(ds, SEEDED)
+        assert [f.check for f in found] == [SEEDED], name
+        assert _frozen(ds) == 32, name
+    assert not _findings(idfd_flip, SEEDED)
+    first, second = [sorted(image.tobytes() for x, _ in idfd_flip for image in x.numpy()) for _ in "12"]
+    assert len(first) == 24 and first != second  # some image's flip changed between the epochs
