@@ -6,7 +6,8 @@ through ``pipecheck validate --backbone BB --source CASE:SOURCE [--model CASE:MO
 
 - A buggy case must be reported with every id in ``MUST_RAISE`` (warning or error).
 - A healthy case must get no error-severity finding at all: a false alarm is as serious as a miss.
-- No case may report an id of its ``MUST_NOT_RAISE`` at error severity.
+- No case may report an id of its ``MUST_NOT_RAISE`` at error severity, nor an id of its optional
+  ``MUST_NOT_WARN`` at any severity (a healthy case's false warning).
 - A ``KNOWN_MISS`` is asserted to still be missed (the ids in ``MISSED`` stay silent; with no such id,
   nothing beyond ``MUST_RAISE`` and ``TOLERATED`` is reported), so the entry goes when a fix lands.
 
@@ -49,9 +50,16 @@ def test_the_corpus_has_enough_real_pipelines_each_with_its_source():
         assert callable(getattr(case, case.SOURCE)), name
         if getattr(case, "MODEL", None):
             assert callable(getattr(case, case.MODEL)), name
-        ids = case.MUST_RAISE | case.MUST_NOT_RAISE | getattr(case, "MISSED", set()) | getattr(case, "TOLERATED", set())
+        ids = (
+            case.MUST_RAISE
+            | case.MUST_NOT_RAISE
+            | getattr(case, "MISSED", set())
+            | getattr(case, "TOLERATED", set())
+            | getattr(case, "MUST_NOT_WARN", set())
+        )
         assert all(re.fullmatch(r"(input_range|generator)\.[a-z0-9_]+", c) for c in ids), name
         assert ids <= known, f"{name}: unknown check ids {sorted(ids - known)}"
+        assert not case.MUST_RAISE & getattr(case, "MUST_NOT_WARN", set()), name
         if case.HEALTHY:
             assert not case.MUST_RAISE and not hasattr(case, "KNOWN_MISS"), name
         else:
@@ -96,6 +104,9 @@ def test_real_pipeline(name, pipeline_photos):
     assert not missing, f"missed {sorted(missing)}: {detail}"
     wrong = case.MUST_NOT_RAISE & errors
     assert not wrong, f"reported {sorted(wrong)} as errors, which must not fire here: {detail}"
+    reported = {f.check for f in report.findings}
+    warned = getattr(case, "MUST_NOT_WARN", set()) & reported
+    assert not warned, f"reported {sorted(warned)}, which must not be reported here at any severity: {detail}"
     miss = getattr(case, "KNOWN_MISS", None)
     if miss:
         missed = getattr(case, "MISSED", set())
