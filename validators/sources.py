@@ -151,17 +151,23 @@ def _call(spec: str, factory: Callable[[], Any]) -> Any:
     return obj
 
 
-def dataset_nodes(ds: Any, limit: int = 512) -> Iterator[Any]:
+def dataset_nodes(ds: Any, limit: int = 512, stop: Callable[[Any], bool] | None = None) -> Iterator[Any]:
     """``ds`` and every dataset it reads from, depth first through tf.data's private ``_inputs()``
-    links (both sides of a zip or concatenate), each once, at most ``limit``.
+    links (both sides of a zip or concatenate), each once, at most ``limit``; not below a node for
+    which ``stop(node)`` is true (the node itself is yielded). ``tf.compat.v1`` datasets are walked
+    through the TF2 datasets their adapters wrap.
     """
     stack, seen = [ds], set()
     while stack and len(seen) < limit:
         node = stack.pop()
+        if type(node).__name__ == "DatasetV1Adapter":
+            node = getattr(node, "_dataset", node)
         if id(node) in seen:
             continue
         seen.add(id(node))
         yield node
+        if stop is not None and len(seen) > 1 and stop(node):
+            continue
         try:
             inputs = node._inputs()
         except Exception:  # noqa: BLE001 - a dataset type without inputs, or a private API change

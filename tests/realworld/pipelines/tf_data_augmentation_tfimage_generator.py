@@ -16,6 +16,7 @@ SOURCE = "train_ds"
 HEALTHY = True
 MUST_RAISE: set = set()
 MUST_NOT_RAISE = {"generator.exhausted", "input_range.constant_images"}
+MUST_NOT_WARN = {"generator.augmentation_repeats_each_epoch", "generator.augmentation_before_cache"}
 
 # Create a generator.
 rng = tf.random.Generator.from_seed(123, alg='philox')

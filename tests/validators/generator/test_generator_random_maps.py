@@ -298,3 +298,124 @@ def test_under_a_global_seed_a_reshuffled_order_moves_each_images_draws(tf, tmp_
     assert not _findings(idfd_flip, SEEDED)
     first, second = [sorted(image.tobytes() for x, _ in idfd_flip for image in x.numpy()) for _ in "12"]
     assert len(first) == 24 and first != second  # some image's flip changed between the epochs
+
+
+def _stateless_flip(element, seed):
+    import tensorflow as tf
+
+    x, i = element
+    return tf.image.stateless_random_flip_left_right(x, seed), i
+
+
+def test_the_augmentation_tutorials_counter_seeds_give_each_image_its_seed_every_epoch(tf):
+    """Option 1 of the TF data-augmentation tutorial zips a ``Dataset.counter()`` with the images
+    before shuffling: the counter restarts with each iterator, so image k gets seed (k, k), the same
+    crop and brightness, every epoch. Seeds that change per epoch (``Dataset.random`` rerandomized,
+    the tutorial's option 2 with ``tf.random.Generator``, a counter zipped with reshuffled images)
+    stay silent."""
+    base = _indexed()
+    counter = tf.data.Dataset.counter()
+    tutorial = tf.data.Dataset.zip((base, (counter, counter))).shuffle(32).map(_stateless_flip).batch(4)
+    random_seeds = tf.data.Dataset.random(seed=4).batch(2)
+    fixed_random = tf.data.Dataset.zip((base, random_seeds)).map(_stateless_flip).batch(4)
+    constant = base.map(lambda x, i: (tf.image.stateless_random_flip_left_right(x, seed=(1, 2)), i)).batch(4)
+
+    rerandomized = tf.data.Dataset.random(seed=4, rerandomize_each_iteration=True).batch(2)
+    rng = tf.random.Generator.from_seed(123, alg="philox")
+
+    def option_2(x, i):
+        return _stateless_flip((x, i), rng.make_seeds(2)[0])
+
+    healthy = {
+        "rerandomized_seeds": tf.data.Dataset.zip((base, rerandomized)).map(_stateless_flip).batch(4),
+        "tutorial_option_2": base.shuffle(32).map(option_2).batch(4),
+        "counter_with_reshuffled_images": tf.data.Dataset.zip((base.shuffle(32), (counter, counter)))
+        .map(_stateless_flip)
+        .batch(4),
+    }
+    for name, ds in {"tutorial_option_1": tutorial, "dataset_random": fixed_random, "constant": constant}.items():
+        found = _findings(ds, SEEDED)
+        assert len(found) == 1 and found[0].severity == Severity.WARNING, (name, found)
+        assert found[0].evidence["seed"] == "per element", name
+        assert "counter()" in found[0].message and "rng.make_seeds" in found[0].hint, name
+        assert _frozen(ds) == 32, name
+    for name, ds in healthy.items():
+        assert not _findings(ds, SEEDED), name
+        assert _frozen(ds) < 28, name
+    # sample_from_datasets picks its sources through a stateless map over seeds, not images: not reported.
+    picked = tf.data.Dataset.sample_from_datasets([base.take(16), base.skip(16)], [0.5, 0.5]).batch(4)
+    assert not _findings(picked, SEEDED)
+
+
+def test_other_orders_that_change_per_epoch_and_ones_that_do_not(tf):
+    """``sample_from_datasets(rerandomize_each_iteration=True)`` and ``shuffle_and_repeat`` reorder
+    per iterator (silent); their defaults and ``shuffle(1)`` do not (fires)."""
+    import warnings
+
+    tf.random.set_seed(35682)
+    base = _indexed()
+    halves = [base.take(16), base.skip(16)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # shuffle_and_repeat is deprecated
+        shuffle_and_repeat = base.apply(tf.data.experimental.shuffle_and_repeat(32, count=1))
+    healthy = {
+        "sample_rerandomized": tf.data.Dataset.sample_from_datasets(halves, rerandomize_each_iteration=True),
+        "shuffle_and_repeat": shuffle_and_repeat,
+    }
+    buggy = {"sample_default": tf.data.Dataset.sample_from_datasets(halves), "shuffle_1": base.shuffle(1)}
+    healthy = {k: v.map(_flip).batch(4) for k, v in healthy.items()}
+    buggy = {k: v.map(_flip).batch(4) for k, v in buggy.items()}
+    tf.random.set_seed(None)
+    for name, ds in healthy.items():
+        assert not _findings(ds, SEEDED), name
+        assert _frozen(ds) < 28, name
+    for name, ds in buggy.items():
+        assert [f.severity for f in _findings(ds, SEEDED)] == [Severity.WARNING], name
+        assert _frozen(ds) == 32, name
+
+
+def test_a_parallel_seeded_map_is_told_as_partly_repeating_not_frozen(tf):
+    """Parallel calls take the replayed draws in the order they run, so which image gets which draw
+    varies with the machine's load: an info, worded as partial."""
+    tf.random.set_seed(35682)
+    base = _indexed()
+    parallel = base.map(_flip, num_parallel_calls=tf.data.AUTOTUNE).batch(4)
+    one_call = base.map(_flip, num_parallel_calls=1).batch(4)
+    tf.random.set_seed(None)
+    found = _findings(parallel, SEEDED)
+    assert [f.severity for f in found] == [Severity.INFO] and "part of each image's augmentation" in found[0].message
+    assert [f.severity for f in _findings(one_call, SEEDED)] == [Severity.WARNING]
+    assert _frozen(one_call) == 32
+
+
+def test_snapshot_compat_v1_nested_caches_and_names(tf, tmp_path):
+    """``snapshot()`` keeps its first pass like ``cache()``; ``tf.compat.v1`` datasets are read through
+    their adapters; two caches over one map give one finding; methods, partials and Keras layers are
+    named as the user wrote them."""
+    import functools
+
+    import keras
+
+    base = _indexed()
+    snap = base.map(_flip).snapshot(str(tmp_path / "snap")).batch(4)
+    found = _findings(snap)
+    assert len(found) == 1 and "snapshot()" in found[0].message and _frozen(snap) == 32
+
+    v1 = tf.compat.v1.data.Dataset.from_tensor_slices((np.zeros((8, 4, 4, 3), "float32"), np.arange(8)))
+    assert _findings(v1.map(_flip).cache().batch(4))
+
+    assert len(_findings(base.map(_flip).cache().batch(4).cache())) == 1
+
+    class Augmenter:
+        def augment(self, x, i):
+            return tf.image.random_flip_left_right(x), i
+
+    flip = keras.layers.RandomFlip("horizontal")
+    named = {
+        "Augmenter.augment()": base.map(Augmenter().augment),
+        "partial()": base.map(functools.partial(lambda x, i, k: _flip(x, i), k=1)),
+        "RandomFlip()": tf.data.Dataset.from_tensor_slices(np.zeros((8, 4, 4, 3), "float32")).map(flip),
+    }
+    for shown, ds in named.items():
+        messages = [f.message for f in _findings(ds.cache())]
+        assert messages and shown in messages[0], (shown, messages)
