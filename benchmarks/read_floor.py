@@ -11,9 +11,12 @@ row):
   and half of it: the budget of issue 20's "2x ``image_dataset_from_directory``" target;
 * seed 001's per-file loader (``keras.utils.load_img`` + ``img_to_array``, ``throughput.py``'s),
   which runs on one core: 4x it on N cores leaves N/4 of its CPU per image;
-* pipecheck's reader in all (``load_dataset(..., backbone="resnet50")``), then its steps: parse the
-  record, decode at the DCT scale the reader picks (1/2, 1/4 or 1/8 while the short side stays at or
-  above 224), and decodes the reader cannot use: full size, and 1/8 scale for every image;
+* pipecheck's reader in all (``load_dataset(..., backbone="resnet50")``, as users run it: its own
+  autotuned thread pool, whose overhead is part of its CPU), then its steps: parse the record, decode
+  at the DCT scale the reader picks (1/2, 1/4 or 1/8 while the short side stays at or above 224;
+  ``INTEGER_FAST`` IDCT as the reader uses there), and decodes the reader cannot use: full size (the
+  default IDCT, as ``image_dataset_from_directory`` and the reader's exact mode), and 1/8 scale for
+  every image;
 * progressive JPEG, the way round Huffman decoding of every coefficient that a baseline JPEG
   forces: every image losslessly transcoded (``progressive.c``, compiled here with ``cc -ljpeg``;
   the rows are skipped without a compiler or libjpeg headers) so that its first scans hold the DC
