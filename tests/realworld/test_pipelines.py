@@ -7,7 +7,7 @@ through ``pipecheck validate --backbone BB --source CASE:SOURCE [--model CASE:MO
 - A buggy case must be reported with every id in ``MUST_RAISE`` (warning or error).
 - A healthy case must get no error-severity finding at all: a false alarm is as serious as a miss.
 - No case may report an id of its ``MUST_NOT_RAISE`` at error severity, nor an id of its optional
-  ``MUST_NOT_WARN`` at any severity (a healthy case's false warning).
+  ``MUST_NOT_WARN`` as a warning or error (a healthy case's false warning; an info is allowed).
 - A ``KNOWN_MISS`` is asserted to still be missed (the ids in ``MISSED`` stay silent; with no such id,
   nothing beyond ``MUST_RAISE`` and ``TOLERATED`` is reported), so the entry goes when a fix lands.
 
@@ -104,9 +104,8 @@ def test_real_pipeline(name, pipeline_photos):
     assert not missing, f"missed {sorted(missing)}: {detail}"
     wrong = case.MUST_NOT_RAISE & errors
     assert not wrong, f"reported {sorted(wrong)} as errors, which must not fire here: {detail}"
-    reported = {f.check for f in report.findings}
-    warned = getattr(case, "MUST_NOT_WARN", set()) & reported
-    assert not warned, f"reported {sorted(warned)}, which must not be reported here at any severity: {detail}"
+    warned = getattr(case, "MUST_NOT_WARN", set()) & set(raised)
+    assert not warned, f"reported {sorted(warned)} as warnings or errors, which must stay silent or info here: {detail}"
     miss = getattr(case, "KNOWN_MISS", None)
     if miss:
         missed = getattr(case, "MISSED", set())

@@ -276,3 +276,24 @@ def keras_hub_converter_layer_0_1_mobilenet(input_shape=(SIZE, SIZE, 3)):
     """The ImageConverter docs' own first example, ``scale=1. / 255`` ("scale them to [0, 1]"), put before
     MobileNetV2, which expects [-1, 1]: the wrong scale for the backbone."""
     return _converter_layer_before_mobilenet(input_shape, 1 / 255, None)
+
+
+def learned_resizer_densenet121(input_shape=(SIZE, SIZE, 3), num_classes=2, mark_pretrained=False):
+    """https://keras.io/examples/vision/learnable_resizer/: ``Rescaling(1/255)``, then a learned resizer
+    (a nested conv net with BatchNormalization: a bilinear resize plus a learned residual), then
+    ``DenseNet121(weights=None)`` trained from scratch. The walk stops at the resizer (weights, not a
+    backbone); DenseNet121's own statistics say whether ImageNet preprocessing applies."""
+    import keras
+    from stand_ins import pretrained
+
+    inputs = keras.Input(shape=input_shape)
+    naive = keras.layers.Resizing(input_shape[0], input_shape[1])(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Conv2D(3, 1, padding="same")(x)
+    resizer = keras.Model(inputs, keras.layers.Add()([naive, x]), name="learnable_resizer")
+    densenet = keras.applications.DenseNet121(weights=None, input_shape=input_shape, classes=num_classes)
+    if mark_pretrained:
+        pretrained(densenet)
+    outer = keras.Input(shape=input_shape)
+    return keras.Model(outer, densenet(resizer(keras.layers.Rescaling(1.0 / 255)(outer))))

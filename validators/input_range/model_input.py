@@ -171,11 +171,13 @@ def _named_backbone(model: Any) -> bool:
     return any(own.startswith(n) for n in names)
 
 
-def _into_wrapper(outer: "InputStage", op: Any, backbone_preprocesses: bool) -> "InputStage":
+def _into_wrapper(outer: "InputStage", op: Any, backbone_preprocesses: bool, model: Any) -> "InputStage":
     """Enter a nested model that wraps the backbone (an encoder: augmentation or normalization, then a
     ``keras.applications`` model, as keras-io's SimCLR and supervised-contrastive examples build it):
     the stage continues inside it. A nested model that is a backbone itself, or has none inside, ends
-    the stage as before.
+    the stage as before; with none inside (a learned layer before the backbone, as keras-io's
+    *Learning to Resize* puts its resizer before DenseNet121), the weights that say whether there are
+    ImageNet statistics to match are those of the ``keras.applications`` models elsewhere in ``model``.
     """
     import keras
 
@@ -184,8 +186,8 @@ def _into_wrapper(outer: "InputStage", op: Any, backbone_preprocesses: bool) -> 
     inner = _graph_stage(op, backbone_preprocesses)
     if inner.note or inner.stops_at is None:
         # No backbone found inside: the nested model's own BatchNormalization layers (a fresh head
-        # around a VGG, say) say nothing about the backbone's weights.
-        return dataclasses.replace(outer, untrained=False)
+        # around a VGG, say) say nothing about the backbone's weights; a named backbone after it does.
+        return dataclasses.replace(outer, untrained=_named_backbones_untrained(model))
     first, second = outer.fn, inner.fn
 
     def apply(x: np.ndarray) -> np.ndarray:
@@ -198,6 +200,20 @@ def _into_wrapper(outer: "InputStage", op: Any, backbone_preprocesses: bool) -> 
         fn=apply if first is not None or second is not None else None,
         untrained=inner.untrained,
     )
+
+
+def _named_backbones_untrained(model: Any) -> bool:
+    """Whether ``model`` nests ``keras.applications`` models and every one holds its initial
+    BatchNormalization statistics; False when it nests none.
+    """
+    import keras
+
+    try:
+        layers = list(model._flatten_layers(include_self=False, recursive=True))
+    except (AttributeError, TypeError):
+        layers = list(getattr(model, "layers", []))
+    found = [layer for layer in layers if isinstance(layer, keras.Model) and _named_backbone(layer)]
+    return bool(found) and all(untrained(b) for b in found)
 
 
 def _all_backbones() -> list[Any]:
@@ -283,13 +299,13 @@ def _graph_stage(model: Any, backbone_preprocesses: bool) -> InputStage:
         )
     fresh = untrained(stop_op if isinstance(stop_op, keras.Model) else model)
     if not steps:
-        return _into_wrapper(InputStage(stops_at=stops_at, untrained=fresh), stop_op, backbone_preprocesses)
+        return _into_wrapper(InputStage(stops_at=stops_at, untrained=fresh), stop_op, backbone_preprocesses, model)
     try:
         stage_model = keras.Model(inputs[0], current)
     except Exception as exc:  # noqa: BLE001 - an unusual graph: say so and judge the data as fed
         return InputStage(note=f"not read ({type(exc).__name__}: {exc}); judged on the data as fed")
     outer = InputStage(steps=steps, stops_at=stops_at, fn=_runner(stage_model), untrained=fresh)
-    return _into_wrapper(outer, stop_op, backbone_preprocesses)
+    return _into_wrapper(outer, stop_op, backbone_preprocesses, model)
 
 
 def _task_preprocessor(model: Any) -> tuple[Any, Callable[..., Any]] | None:
@@ -360,7 +376,7 @@ def _sequential_stage(model: Any, backbone_preprocesses: bool) -> InputStage:
 
     fresh = untrained(stop_layer if isinstance(stop_layer, keras.Model) else model)
     if not prefix:
-        return _into_wrapper(InputStage(stops_at=stops_at, untrained=fresh), stop_layer, backbone_preprocesses)
+        return _into_wrapper(InputStage(stops_at=stops_at, untrained=fresh), stop_layer, backbone_preprocesses, model)
 
     def apply(x: Any, training: bool = False) -> Any:
         for layer in prefix:
@@ -370,7 +386,7 @@ def _sequential_stage(model: Any, backbone_preprocesses: bool) -> InputStage:
     outer = InputStage(
         steps=[_step_name(layer) for layer in prefix], stops_at=stops_at, fn=_runner(apply), untrained=fresh
     )
-    return _into_wrapper(outer, stop_layer, backbone_preprocesses)
+    return _into_wrapper(outer, stop_layer, backbone_preprocesses, model)
 
 
 def _runner(call: Callable[..., Any]) -> Callable[[np.ndarray], np.ndarray]:

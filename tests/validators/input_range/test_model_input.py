@@ -100,6 +100,24 @@ def test_a_wrapper_without_a_backbone_inside_is_not_called_untrained():
     assert errors(found) == ["input_range.rescaled_0_1"] and "backbone weights" not in report.summary
 
 
+def test_a_learned_layer_before_the_backbone_leaves_the_judgement_to_the_backbones_weights():
+    # keras-io Learning to Resize: Rescaling(1/255) -> learned resizer -> DenseNet121 from scratch is
+    # an info (nothing to match), as without the resizer; marked pretrained, x/255 is still caught.
+    _, found = validate("raw_batches", "densenet121", image_size=32, model=f"{CASES}:learned_resizer_densenet121")
+    assert [(f.check, f.severity) for f in found] == [("input_range.rescaled_0_1", Severity.INFO)]
+    _, found = validate(
+        "raw_batches",
+        "densenet121",
+        image_size=32,
+        model=f"{CASES}:learned_resizer_densenet121",
+        model_arg=("mark_pretrained=true",),
+    )
+    assert {(f.check, f.severity) for f in found} & {
+        ("input_range.rescaled_0_1", Severity.WARNING),
+        ("input_range.rescaled_0_1", Severity.ERROR),
+    }
+
+
 def test_untrained_is_read_from_batch_normalization_statistics():
     import keras
     import model_input_cases
