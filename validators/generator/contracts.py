@@ -135,6 +135,12 @@ class ContractTrace:
     def add(self, step: int, batch: tuple, rows: int) -> None:
         self.rows.append(rows)
         counts = part_counts(batch)
+        if _zipped_sources(batch):
+            # ((images, labels), (images, labels)): two sources zipped for a custom train_step (keras-io
+            # SimCLR, AdaMatch), not Keras's (x, y): each side must agree with itself, not with the other.
+            self._labels_ok = False
+            if all(len({n for k, n in counts.items() if k.startswith(part)}) <= 1 for part in ("x", "y")):
+                return
         if len(set(counts.values())) > 1:
             self.mismatches.append((step, counts))
             self._labels_ok = False  # rows cannot be paired: no label ordering judged
@@ -255,6 +261,16 @@ class ContractTrace:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+def _zipped_sources(batch: tuple) -> bool:
+    """A batch of two structures that each hold images: sources zipped for a custom ``train_step``.
+    Keras's own ``train_step`` reads it as (x, y), and a target of images beside inputs of images in
+    structures on both sides is no model's contract but a zip's.
+    """
+    if len(batch) != 2 or not all(isinstance(part, (tuple, dict)) for part in batch):
+        return False
+    return all(any(arr.ndim >= 3 for _, arr in array_leaves(part, "p")) for part in batch)
+
+
 def part_counts(batch: tuple) -> dict[str, int]:
     """Leading dimension of every array in the batch, by part name (``x``, ``y``, ``sample_weight``)."""
     out: dict[str, int] = {}

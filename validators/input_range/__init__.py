@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -468,9 +468,46 @@ def accumulate(batches: Iterable[Any], *, max_batches: int | None = None) -> Inp
         try:
             stats.update(x, y)
         except ValueError as exc:
-            raise InputError(f"batch {i}: {exc}; yield (x, y) with x of shape (batch, height, width, 3)") from None
+            # Not one array: a structure (a multi-input model's inputs, or what a custom train_step
+            # unpacks: keras-io SimCLR zips ((images, labels), (images, labels))). Its image-shaped
+            # leaves are the images; which labels go with them is the train_step's business.
+            images = [leaf for leaf in _leaves(x) if _image_shaped(leaf)] if isinstance(x, (tuple, list, dict)) else []
+            if images and isinstance(y, (tuple, dict)):  # the other zipped side's images
+                images += [leaf for leaf in _leaves(y) if _image_shaped(leaf)]
+            if not images:
+                raise InputError(f"batch {i}: {exc}; yield (x, y) with x of shape (batch, height, width, 3)") from None
+            for leaf in images:
+                try:
+                    stats.update(leaf, None)
+                except ValueError as leaf_exc:
+                    raise InputError(
+                        f"batch {i}: {leaf_exc}; yield (x, y) with x of shape (batch, height, width, 3)"
+                    ) from None
+            del images
         del x, y
     return stats
+
+
+def _leaves(structure: Any) -> Iterator[Any]:
+    """The arrays in a nest of tuples, lists and dicts, in order."""
+    if isinstance(structure, dict):
+        for value in structure.values():
+            yield from _leaves(value)
+    elif isinstance(structure, (tuple, list)):
+        for value in structure:
+            yield from _leaves(value)
+    else:
+        yield structure
+
+
+def _image_shaped(array: Any) -> bool:
+    """A numeric batch of images: rank 4 (or 3: grayscale without a channel axis), not strings."""
+    shape = getattr(array, "shape", None)
+    dtype = getattr(array, "dtype", None)
+    if shape is None or len(shape) not in (3, 4):
+        return False
+    kind = getattr(np.dtype(getattr(dtype, "as_numpy_dtype", dtype)), "kind", "O") if dtype is not None else "O"
+    return kind in "uif"
 
 
 def check_input_range(

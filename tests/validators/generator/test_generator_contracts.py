@@ -112,6 +112,38 @@ def test_mismatched_rows_name_the_batch_and_every_part():
     assert "same index range" in w.hint
 
 
+def test_two_zipped_sources_for_a_custom_train_step_are_counted_side_by_side():
+    """keras-io SimCLR / AdaMatch zip ((unlabelled images, -1s), (labelled images, labels)) with
+    different batch sizes for their own train_step: each side must agree with itself, not with the
+    other. A side whose own parts differ still fires. The images of both sides reach the range pass."""
+    import numpy as np
+
+    from pipecheck.validators.input_range import accumulate
+    from pipecheck.validators.sources import Source
+
+    rng = np.random.default_rng(0)
+
+    def side(n, labelled=True):
+        return rng.integers(0, 256, (n, 8, 8, 3)).astype("uint8"), (np.arange(n) % 3 if labelled else -np.ones(n, int))
+
+    zipped = [(side(8, False), side(4)) for _ in range(4)]
+    assert not [
+        f for f in check_generator(Source(spec="mem:zip", obj=zipped, factory=lambda: zipped)) if f.check == COUNT
+    ]
+    stats = accumulate(iter(zipped))
+    assert stats.images == 4 * (8 + 4)
+
+    broken = [((x, y[:3]), side(4)) for (x, y), _ in zipped]
+    f = only(check_generator(Source(spec="mem:broken", obj=broken, factory=lambda: broken)), COUNT)
+    assert f.evidence["counts"] == {"x[0]": 8, "x[1]": 3, "y[0]": 4, "y[1]": 4}
+    # Keras's (x, y) with a tuple x and plain labels stays one contract.
+    multi = [((x, x[:, :4]), y[:7]) for (x, y), _ in zipped]
+    assert only(check_generator(Source(spec="mem:multi", obj=multi, factory=lambda: multi)), COUNT)
+    # A structure with no image in it is still a usage error, naming the batch.
+    with pytest.raises(InputError, match="batch 0"):
+        accumulate(iter([((np.zeros((2, 3)), np.zeros((2, 5))), np.zeros(2))]))
+
+
 def test_cli_reports_an_overpromising_pydataset_instead_of_crashing():
     from click.testing import CliRunner
 
