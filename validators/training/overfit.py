@@ -6,7 +6,8 @@ blocks, global pooling) on real photos may need 100+ steps to take one batch's l
 plain Keras trains it well. So the probe is calibrated to the model:
 
 1. Train on the batch, looking at the loss every few steps, and stop as soon as it fell by the
-   factor (``overfit_max_ratio``): silent. A batch whose loss already sits below that factor of the
+   factor (``overfit_max_ratio``; under label smoothing, of its distance to the floor the smoothed
+   targets set): silent. A batch whose loss already sits below that factor of the
    loss expected at initialisation (a resumed model) is silent too.
 2. After ``overfit_steps`` steps, a loss that did not move (fell less than ``overfit_min_drop``) is
    certain: error (learning rate 0 or far too low, frozen layers, a broken train step).
@@ -113,8 +114,11 @@ def overfit_one_batch(
     y_pred = probes.predict(clone, x, training=True)
     loss0 = probes.loss_value(info, y, y_pred)
     band = probes.expected_init_loss(info, y, int(y_pred.reshape(len(y_pred), -1).shape[1]))
-    already_fit = band is not None and loss0 <= th.overfit_max_ratio * band[1]
-    target = -math.inf if already_fit else th.overfit_max_ratio * loss0
+    # Under label smoothing the loss cannot go below the smoothed target's entropy: the factor is
+    # taken of the distance to that floor (0.42 for 0.1 on 6 classes, above 0.2 x ln 6).
+    floor = probes.loss_floor(info, int(y_pred.reshape(len(y_pred), -1).shape[1]))
+    already_fit = band is not None and loss0 - floor <= th.overfit_max_ratio * (band[1] - floor)
+    target = -math.inf if already_fit else floor + th.overfit_max_ratio * (loss0 - floor)
     k = min(th.overfit_steps, th.overfit_max_steps)
     steps, loss_k = _train(clone, info, x, y, 0, k, target)
     loss1 = loss_k
@@ -137,8 +141,11 @@ def overfit_one_batch(
     }
     if dropout_off:
         ev["dropout_off"] = dropout_off
+    if floor > 0:
+        ev["loss_floor"] = floor
+        ev["label_smoothing"] = info.label_smoothing
     if already_fit:
-        ev["already_fit_below"] = th.overfit_max_ratio * band[1]
+        ev["already_fit_below"] = floor + th.overfit_max_ratio * (band[1] - floor)
     out: list[Finding] = []
     if not math.isfinite(loss1):
         out.append(
@@ -196,7 +203,8 @@ def _judge_short(
     )
     head = (
         f"Training {steps} steps on one fixed batch of {n} took the loss from {loss0:.4f} to "
-        f"{loss1:.4f} (x{loss1 / loss0:.2f}; the probe looks for <= x{th.overfit_max_ratio:g})"
+        f"{loss1:.4f} (x{loss1 / loss0:.2f}; the probe looks for <= x{th.overfit_max_ratio:g}"
+        + (f" of the way down to the label-smoothing floor {ev['loss_floor']:.3f})" if ev.get("loss_floor") else ")")
     )
     if math.isfinite(c1) and loss1 >= (1 - th.overfit_control_margin) * c1:
         return CANNOT_OVERFIT.finding(

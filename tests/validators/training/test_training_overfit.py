@@ -130,3 +130,25 @@ def test_dropout_is_off_while_the_probe_overfits_one_batch(photos):
     model = _posters_cnn(7)
     assert len(without_dropout(model)) == 6
     assert all(layer.rate == 0.0 for layer in model.layers if isinstance(layer, keras.layers.Dropout))
+
+
+def test_label_smoothing_sets_a_floor_the_probe_measures_from(photos):
+    """keras-io EANet trains with ``CategoricalCrossentropy(label_smoothing=0.1)``: no model takes the
+    loss below the smoothed target's entropy (0.42 on 6 classes, above 0.2 x ln 6 = 0.36). With
+    smoothing 0.3 the floor (0.97) is above every loss the old x0.2 target asked for, so a model that
+    fits the batch perfectly could only fail it; the factor is now taken of the distance to the floor."""
+    x, y = photos
+    ce = keras.losses.CategoricalCrossentropy
+    assert probes.loss_floor(probes.LossInfo(ce(), "cce", "categorical", False, 0.1), 6) == pytest.approx(
+        0.421, abs=1e-3
+    )
+    assert probes.loss_floor(probes.LossInfo(ce(), "cce", "categorical", False, 0.0), 6) == 0.0
+
+    model = tutorial_cnn()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=ce(label_smoothing=0.3))
+    info = probes.loss_info(model)
+    floor = probes.loss_floor(info, 6)
+    assert info.label_smoothing == pytest.approx(0.3) and floor > 0.2 * np.log(6) * 2
+    assert "training.cannot_overfit" not in {f.check for f in _overfit(model, x, y)}
+    # The floor is real: the batch's loss after the probe sits above it.
+    assert batch_loss(model, info, x[:16], y[:16]) > floor
