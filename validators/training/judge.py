@@ -309,8 +309,12 @@ def judge_update_ratios(peaks: dict[str, float], th: TrainingThresholds, lr: flo
     return out
 
 
-def judge_gradients(rel: dict[str, float], th: TrainingThresholds) -> list[Finding]:
-    """Detector 5b: per-layer ||g||/||W|| compared with the last layer's (the order is the model's)."""
+def judge_gradients(rel: dict[str, float], th: TrainingThresholds, before_bn: set[str] | None = None) -> list[Finding]:
+    """Detector 5b: per-layer ||g||/||W|| compared with the last layer's (the order is the model's).
+    Layers that feed only a BatchNormalization (``before_bn``) are scale invariant and never counted
+    as exploding.
+    """
+    before_bn = before_bn or set()
     finite = {k: v for k, v in rel.items() if math.isfinite(v)}
     if len(finite) < 2:
         return []
@@ -320,7 +324,11 @@ def judge_gradients(rel: dict[str, float], th: TrainingThresholds) -> list[Findi
     ev = {"relative_grad_norm_by_layer": finite, "ratio_to_last_layer": ratio, "last_layer": last_name}
     out = []
     low = [k for k, r in ratio.items() if 0 < r < th.grad_vanish_ratio]
-    high = [k for k, v in finite.items() if v > th.grad_explode_abs or ratio.get(k, 0.0) > th.grad_explode_ratio]
+    high = [
+        k
+        for k, v in finite.items()
+        if k not in before_bn and (v > th.grad_explode_abs or ratio.get(k, 0.0) > th.grad_explode_ratio)
+    ]
     if low:
         out.append(
             VANISHING_GRADIENTS.finding(
@@ -337,7 +345,12 @@ def judge_gradients(rel: dict[str, float], th: TrainingThresholds) -> list[Findi
                 f"{max(finite[k] for k in high):.3g}; limits {th.grad_explode_abs:g} absolute, "
                 f"{th.grad_explode_ratio:g} x the last layer '{last_name}').",
                 subject=fmt_layers(high),
-                evidence={**ev, "threshold_abs": th.grad_explode_abs, "threshold_ratio": th.grad_explode_ratio},
+                evidence={
+                    **ev,
+                    "threshold_abs": th.grad_explode_abs,
+                    "threshold_ratio": th.grad_explode_ratio,
+                    "not_judged_before_batch_norm": sorted(before_bn & set(finite)),
+                },
             )
         )
     return out

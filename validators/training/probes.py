@@ -37,6 +37,23 @@ def leaf_layers(model) -> list:
     return out
 
 
+def feeds_batch_norm(model) -> set[str]:
+    """Names of leaf layers whose every consumer is a BatchNormalization layer (a conv without
+    activation before its BN, as every keras.applications stem is built). Their weights are scale
+    invariant: the BN undoes their scale, so ||g|| / ||W|| grows as ||W|| shrinks without any harm to
+    training (and any step that grows ||W|| slows the next), and a large ratio there says nothing
+    about exploding gradients.
+    """
+    import keras
+
+    out = set()
+    for layer in leaf_layers(model):
+        consumers = [getattr(node, "operation", None) for node in getattr(layer, "_outbound_nodes", [])]
+        if consumers and all(isinstance(c, keras.layers.BatchNormalization) for c in consumers):
+            out.add(layer.name)
+    return out
+
+
 def frozen_names(model, frozen: tuple[str, ...] | list[str]) -> set[str]:
     """Names of leaf layers declared frozen, directly or through a nested model's name."""
     declared = set(frozen)

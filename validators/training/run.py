@@ -357,7 +357,7 @@ def _probe(
             )
         )
     else:
-        for f in judge.judge_gradients(grads, th):
+        for f in judge.judge_gradients(grads, th, probes.feeds_batch_norm(clone)):
             keep(f)
     for f in overfit_one_batch(clone, info, x, y, th):
         keep(f)

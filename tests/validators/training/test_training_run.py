@@ -77,6 +77,36 @@ def test_exploding_gradients_with_a_huge_initialisation(data):
     assert max(f.evidence["relative_grad_norm_by_layer"].values()) > 100 and "clipnorm" in f.hint
 
 
+def _stem(scale):
+    """keras.applications' stem: Conv2D without bias or activation -> BatchNormalization -> swish, then
+    a small head; ``scale`` multiplies the conv's initial weights (EfficientNet's stem_conv starts small)."""
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((16, 16, 3))
+    conv = L.Conv2D(16, 3, strides=2, use_bias=False, name="stem_conv")
+    x = L.Activation("swish")(L.BatchNormalization(name="stem_bn")(conv(inp)))
+    x = L.GlobalAveragePooling2D()(L.Conv2D(16, 3, activation="relu", name="top_conv")(x))
+    model = keras.Model(inp, L.Dense(C, activation="softmax", name="head")(x))
+    conv.kernel.assign(conv.kernel.numpy() * scale)
+    return model
+
+
+def test_a_conv_before_batch_norm_is_scale_invariant_not_exploding(data):
+    """keras-io EfficientNetB0 from scratch (Adam) showed ||g||/||W|| ~250 on stem_conv, which feeds only
+    a BatchNormalization: the BN undoes the conv's scale, so a small kernel has a large relative
+    gradient and trains normally. Not judged as exploding; the probe's evidence says so. The same
+    small kernel without the BN (the huge-init stack above keeps firing) is judged as before."""
+    report = run_train_check(_compiled(_stem(1e-3), keras.optimizers.Adam(1e-3)), data[0], steps=10)
+    grads = report.summary["gradient_norm_by_layer"]
+    assert grads["stem_conv"] > 100  # the ratio that used to fire
+    assert "training.exploding_gradients" not in problems(report.findings)
+    assert report.status == "pass"
+    from pipecheck.validators.training import TrainingThresholds, judge, probes
+
+    assert probes.feeds_batch_norm(_stem(1.0)) == {"stem_conv"}
+    fired = judge.judge_gradients(grads, TrainingThresholds())
+    assert [f.check for f in fired] == ["training.exploding_gradients"]  # without the exemption
+
+
 def test_input_independent_model_with_dead_relu_units(data, healthy):
     keras.utils.set_random_seed(5)
     inp = keras.Input((16, 16, 3))
