@@ -298,6 +298,13 @@ def random_map_findings(src: Source, subject: str) -> list[Finding]:
     """
     if src.kind != "tf.data":
         return []
+    try:
+        return _findings(src, subject)
+    except Exception:  # noqa: BLE001 - tf.data internals (private attributes) changed: say nothing rather than crash
+        return []
+
+
+def _findings(src: Source, subject: str) -> list[Finding]:
     out, cached = [], set()
     for cache in (n for n in dataset_nodes(src.obj) if _is_cache(n)):
         hits = [

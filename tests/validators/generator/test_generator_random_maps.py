@@ -419,3 +419,19 @@ def test_snapshot_compat_v1_nested_caches_and_names(tf, tmp_path):
     for shown, ds in named.items():
         messages = [f.message for f in _findings(ds.cache())]
         assert messages and shown in messages[0], (shown, messages)
+
+
+def test_a_change_in_tf_data_internals_is_silence_not_a_crash(tf, monkeypatch):
+    """The checks read private tf.data attributes; if a TensorFlow release moves them, validate goes on
+    without these findings instead of stopping."""
+    from pipecheck.validators.generator import random_maps
+
+    ds = _images().map(_flip).cache().batch(4)
+    assert _findings(ds)
+
+    def moved(*args, **kwargs):
+        raise AttributeError("'_MapDataset' object has no attribute '_map_func'")
+
+    monkeypatch.setattr(random_maps, "dataset_nodes", moved)
+    assert not _findings(ds)
+    assert check_generator(load_source(ds), batches=8) is not None
